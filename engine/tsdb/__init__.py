@@ -1,0 +1,1 @@
+"""Time-series storage: an in-memory head over persisted compressed chunks."""

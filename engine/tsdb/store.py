@@ -1,0 +1,317 @@
+"""The time-series store: one continuous history over the in-memory head and persisted chunks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from engine.tsdb.backend import Backend, EncodedChunk, FlushBatch, WalBatch
+from engine.tsdb.chunks import decode_chunk, encode_chunk
+from engine.tsdb.head import MemSeries
+from engine.tsdb.index import LabelIndex
+from engine.tsdb.matchers import Matcher
+from engine.tsdb.types import STALE_NAN, Family, Labels, Metadata, is_stale, make_labels
+
+log = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesData:
+    """Samples of one series over a queried range."""
+
+    ref: int
+    labels: Labels
+    ts: array
+    vals: array
+
+
+class Store:
+    """Owns every series. Appends and flush preparation run on the owning (event-loop) thread;
+    ``write`` runs on a writer thread; queries may run on any thread."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        head_retention_ms: int = 2 * 3600_000,
+        lookback_ms: int = 5 * MINUTE_MS,
+        window_ms: int = 30 * MINUTE_MS,
+        close_grace_ms: int = MINUTE_MS,
+        ttl_ms: int | None = None,
+        purge_every_ms: int = 60 * MINUTE_MS,
+    ) -> None:
+        self.backend = backend
+        self.head_retention_ms = head_retention_ms
+        self.lookback_ms = lookback_ms
+        self.window_ms = window_ms
+        self.close_grace_ms = close_grace_ms
+        self.ttl_ms = ttl_ms
+        self.purge_every_ms = purge_every_ms
+        self.index = LabelIndex()
+        self.persisted_upto = 0
+        self._series: dict[int, MemSeries] = {}
+        self._by_labels: dict[Labels, int] = {}
+        self._metadata: dict[str, Metadata] = {}
+        self._next_ref = 1
+        self._pending = WalBatch()
+        self._new_series: list[tuple[int, Labels]] = []
+        self._new_metadata: dict[str, Metadata] = {}
+        self._sources: dict[str, set[int]] = {}
+        self._trim_lock = threading.Lock()
+        self._index_lock = threading.Lock()  # series are added on the loop while queries run in threads
+        self._last_purge = 0
+        self.rejected_samples = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Load series and metadata, then replay samples not yet in chunks into the head."""
+        state = self.backend.open()
+        self.persisted_upto = state.persisted_upto
+        self._metadata = dict(state.metadata)
+        for ref, labels in state.series:
+            self._add_series(ref, labels)
+        series = self._series
+        floor = self.persisted_upto
+        for batch in self.backend.replay_wal():
+            for ref, t, v in zip(batch.refs, batch.ts, batch.vals, strict=True):
+                s = series.get(ref)
+                if s is None or t < floor or (s.ts and t <= s.ts[-1]):
+                    continue
+                s.ts.append(t)
+                s.vals.append(v)
+
+    def close(self, now_ms: int) -> None:
+        """Persist what is pending and close the backend."""
+        batch = self.prepare_flush(now_ms, close_windows=False)
+        self.write(batch)
+        self.complete_flush(batch, now_ms, ok=True)
+        self.backend.close()
+
+    # -- series and metadata -----------------------------------------------------------------
+
+    def _add_series(self, ref: int, labels: Labels) -> MemSeries:
+        s = MemSeries(ref, labels)
+        self._series[ref] = s
+        self._by_labels[labels] = ref
+        self.index.add(ref, labels)
+        if ref >= self._next_ref:
+            self._next_ref = ref + 1
+        return s
+
+    def ref(self, labels: Labels) -> int:
+        """The ref of a series, creating it on first sight."""
+        ref = self._by_labels.get(labels)
+        if ref is None:
+            ref = self._next_ref
+            with self._index_lock:
+                self._add_series(ref, labels)
+            self._new_series.append((ref, labels))
+        return ref
+
+    def series(self, ref: int) -> MemSeries:
+        return self._series[ref]
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def set_metadata(self, name: str, metadata: Metadata) -> None:
+        if self._metadata.get(name) != metadata:
+            self._metadata[name] = metadata
+            self._new_metadata[name] = metadata
+
+    def metadata(self, name: str) -> Metadata | None:
+        return self._metadata.get(name)
+
+    def all_metadata(self) -> dict[str, Metadata]:
+        return dict(self._metadata)
+
+    # -- appending ---------------------------------------------------------------------------
+
+    def append(self, ref: int, t: int, v: float) -> bool:
+        """Append one sample; False (and counted) when out of order or older than persisted data."""
+        s = self._series[ref]
+        ts = s.ts
+        if (ts and t <= ts[-1]) or t < self.persisted_upto:
+            self.rejected_samples += 1
+            return False
+        ts.append(t)
+        s.vals.append(v)
+        p = self._pending
+        p.refs.append(ref)
+        p.ts.append(t)
+        p.vals.append(v)
+        return True
+
+    def ingest(self, source: str, families: Iterable[Family], t: int) -> int:
+        """Append one collection cycle from a source; series it stopped producing get a stale marker."""
+        seen: set[int] = set()
+        accepted = 0
+        for fam in families:
+            self.set_metadata(fam.name, fam.metadata)
+            for name, labels, value in fam.samples:
+                ref = self.ref(make_labels(name, labels))
+                seen.add(ref)
+                accepted += self.append(ref, t, value)
+        for ref in self._sources.get(source, set()) - seen:
+            self.append(ref, t, STALE_NAN)
+        self._sources[source] = seen
+        return accepted
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def select_refs(self, matchers: Iterable[Matcher]) -> set[int]:
+        with self._index_lock:
+            return self.index.select(matchers)
+
+    def at(self, ref: int, t: int, lookback_ms: int | None = None) -> tuple[int, float] | None:
+        """Latest non-stale sample in (t - lookback, t], reading disk when t is older than the head."""
+        lookback = self.lookback_ms if lookback_ms is None else lookback_ms
+        s = self._series[ref]
+        with self._trim_lock:
+            first = s.first_ts()
+            if first is not None and first <= t:
+                return s.at(t, lookback)
+        ts, vals = self.samples(ref, t - lookback, t)
+        if not ts:
+            return None
+        v = vals[-1]
+        return None if is_stale(v) else (ts[-1], v)
+
+    def samples(self, ref: int, mint: int, maxt: int) -> tuple[array, array]:
+        """All samples (stale markers included) with mint < t <= maxt, from disk and head."""
+        return next(iter(self._read([ref], mint, maxt).values()))
+
+    def select(self, matchers: Iterable[Matcher], mint: int, maxt: int) -> list[SeriesData]:
+        """Series matching every matcher with their samples in (mint, maxt]; empty series omitted."""
+        refs = self.select_refs(matchers)
+        out = []
+        for ref, (ts, vals) in self._read(sorted(refs), mint, maxt).items():
+            if ts:
+                out.append(SeriesData(ref, self._series[ref].labels, ts, vals))
+        return out
+
+    def _read(self, refs: list[int], mint: int, maxt: int) -> dict[int, tuple[array, array]]:
+        result: dict[int, tuple[array, array]] = {}
+        disk_upto: dict[int, int] = {}
+        with self._trim_lock:
+            for ref in refs:
+                s = self._series[ref]
+                first = s.first_ts()
+                if first is None:
+                    first = self.persisted_upto
+                if mint < first and mint < self.persisted_upto:
+                    disk_upto[ref] = min(maxt, first - 1)
+                result[ref] = s.range(mint, maxt)
+        if disk_upto:
+            merged: dict[int, tuple[array, array]] = {}
+            for ref, blob in self.backend.read_chunks(disk_upto, mint, max(disk_upto.values())):
+                cts, cvals = decode_chunk(blob)
+                lo = bisect_right(cts, mint)
+                hi = bisect_right(cts, disk_upto[ref])
+                if lo < hi:
+                    acc = merged.setdefault(ref, (array("q"), array("d")))
+                    acc[0].extend(cts[lo:hi])
+                    acc[1].extend(cvals[lo:hi])
+            for ref, (dts, dvals) in merged.items():
+                hts, hvals = result[ref]
+                dts.extend(hts)
+                dvals.extend(hvals)
+                result[ref] = (dts, dvals)
+        return result
+
+    def live(self, now_ms: int) -> Iterator[tuple[MemSeries, float]]:
+        """Series whose latest sample is fresh (within lookback) and not a stale marker."""
+        horizon = now_ms - self.lookback_ms
+        for s in list(self._series.values()):
+            ts = s.ts
+            if ts and ts[-1] > horizon:
+                v = s.vals[-1]
+                if v == v or not is_stale(v):
+                    yield s, v
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def prepare_flush(self, now_ms: int, close_windows: bool = True) -> FlushBatch:
+        """Take what must be persisted (cheap, owner thread); ``write`` does the slow part."""
+        batch = FlushBatch(new_series=self._new_series, metadata=self._new_metadata, wal=self._pending)
+        self._new_series, self._new_metadata, self._pending = [], {}, WalBatch()
+        closable = (now_ms - self.close_grace_ms) // self.window_ms * self.window_ms
+        if close_windows and closable > self.persisted_upto:
+            raw = []
+            lo_t = self.persisted_upto
+            window = self.window_ms
+            for s in self._series.values():
+                ts = s.ts
+                lo = bisect_left(ts, lo_t)
+                hi = bisect_left(ts, closable)
+                while lo < hi:
+                    w_end = (ts[lo] // window + 1) * window
+                    cut = min(hi, bisect_left(ts, w_end, lo, hi))
+                    raw.append((s.ref, ts[lo:cut], s.vals[lo:cut]))
+                    lo = cut
+            batch.raw_chunks = raw
+            batch.persisted_upto = closable
+        if self.ttl_ms and now_ms - self._last_purge >= self.purge_every_ms:
+            batch.purge_before = now_ms - self.ttl_ms
+        return batch
+
+    def write(self, batch: FlushBatch) -> None:
+        """Encode chunks and write the batch (writer thread; blocking)."""
+        if batch.raw_chunks:
+            batch.chunks = [EncodedChunk(ref, ts[0], ts[-1], encode_chunk(ts, vals))
+                            for ref, ts, vals in batch.raw_chunks]
+            batch.raw_chunks = []
+        self.backend.write(batch)
+
+    def complete_flush(self, batch: FlushBatch, now_ms: int, ok: bool) -> None:
+        """After a write: trim the head on success, or keep everything for the next attempt."""
+        if not ok:
+            self._pending = _concat(batch.wal, self._pending)
+            self._new_series = batch.new_series + self._new_series
+            self._new_metadata = {**batch.metadata, **self._new_metadata}
+            return
+        if batch.persisted_upto is not None:
+            self.persisted_upto = batch.persisted_upto
+            cut = min(self.persisted_upto, now_ms - self.head_retention_ms)
+            with self._trim_lock:
+                for s in self._series.values():
+                    if s.ts and s.ts[0] < cut:
+                        s.trim_before(cut)
+        if batch.purge_before is not None:
+            self._last_purge = now_ms
+            self._drop_orphans()
+
+    def flush(self, now_ms: int) -> None:
+        """Prepare, write and complete in the calling thread (tests, benchmarks, shutdown)."""
+        batch = self.prepare_flush(now_ms)
+        self.write(batch)
+        self.complete_flush(batch, now_ms, ok=True)
+
+    def _drop_orphans(self) -> None:
+        """Forget series with nothing left in memory or on disk after a retention purge."""
+        empty = [ref for ref, s in self._series.items() if not s.ts]
+        orphans = self.backend.orphan_series(empty)
+        if not orphans:
+            return
+        self.backend.delete_series(orphans)
+        for ref in orphans:
+            s = self._series.pop(ref)
+            self._by_labels.pop(s.labels, None)
+            with self._index_lock:
+                self.index.remove(ref, s.labels)
+            for refs in self._sources.values():
+                refs.discard(ref)
+
+
+def _concat(first: WalBatch, second: WalBatch) -> WalBatch:
+    out = WalBatch()
+    out.extend(first)
+    out.extend(second)
+    return out

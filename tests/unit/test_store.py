@@ -1,0 +1,192 @@
+"""The time-series store: index, lookback, staleness, persistence and its failure modes."""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+
+import pytest
+
+from engine.tsdb.backend import StoreError
+from engine.tsdb.matchers import Matcher, MatcherError
+from engine.tsdb.sqlite import DB_FILE, SQLiteBackend
+from engine.tsdb.store import Store
+from engine.tsdb.types import STALE_NAN, Family, is_stale, make_labels
+
+MIN = 60_000
+
+
+def open_store(path, **kw) -> Store:
+    store = Store(SQLiteBackend(path), **kw)
+    store.open()
+    return store
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(tmp_path)
+    yield s
+    s.backend.close()
+
+
+def m(name, op, value):
+    return Matcher.make(name, op, value)
+
+
+def names(store, *matchers):
+    refs = store.select_refs(matchers)
+    return sorted(dict(store.series(r).labels).get("job", "") for r in refs)
+
+
+def test_all_four_matcher_kinds_with_anchored_regexes(store):
+    for job in ("api", "api-gateway", "db", "cache"):
+        store.ref(make_labels("up", {"job": job}))
+    store.ref(make_labels("up", {}))
+    assert names(store, m("job", "=", "api")) == ["api"]
+    assert names(store, m("__name__", "=", "up"), m("job", "!=", "api")) == ["", "api-gateway", "cache", "db"]
+    assert names(store, m("job", "=~", "api")) == ["api"]  # anchored: not "api-gateway"
+    assert names(store, m("job", "=~", "api.*")) == ["api", "api-gateway"]
+    assert names(store, m("__name__", "=", "up"), m("job", "!~", "a.*|c.*")) == ["", "db"]
+    # A matcher that accepts "" also selects series lacking the label, as in Prometheus.
+    assert names(store, m("__name__", "=", "up"), m("job", "=", "")) == [""]
+    assert names(store, m("__name__", "=", "up"), m("job", "=~", "db|")) == ["", "db"]
+    assert names(store, m("job", "!=", "")) == ["api", "api-gateway", "cache", "db"]
+
+
+def test_invalid_matchers_are_rejected():
+    with pytest.raises(MatcherError, match="invalid regular expression"):
+        Matcher.make("job", "=~", "(")
+    with pytest.raises(MatcherError, match="unknown matcher operator"):
+        Matcher.make("job", "<>", "x")
+
+
+def test_lookback_window_is_left_open_and_stale_markers_end_a_series(store):
+    ref = store.ref(make_labels("temp", {}))
+    assert store.append(ref, 10_000, 1.0)
+    assert store.at(ref, 10_000) == (10_000, 1.0)
+    assert store.at(ref, 10_000 + 5 * MIN - 1) == (10_000, 1.0)
+    assert store.at(ref, 10_000 + 5 * MIN) is None  # (t-5m, t] excludes the sample at t-5m
+    assert store.at(ref, 9_999) is None
+    assert store.append(ref, 20_000, STALE_NAN)
+    assert store.at(ref, 20_000) is None
+    assert store.append(ref, 30_000, math.nan)  # a plain NaN is a value
+    v = store.at(ref, 30_000)
+    assert v is not None and math.isnan(v[1]) and not is_stale(v[1])
+
+
+def test_range_is_left_open_and_out_of_order_samples_are_rejected(store):
+    ref = store.ref(make_labels("c_total", {}))
+    for t in (1000, 2000, 3000, 4000):
+        assert store.append(ref, t, t / 1000)
+    assert not store.append(ref, 3500, 9.0)
+    assert not store.append(ref, 4000, 9.0)
+    assert store.rejected_samples == 2
+    ts, vals = store.samples(ref, 1000, 3000)
+    assert list(ts) == [2000, 3000] and list(vals) == [2.0, 3.0]
+
+
+def test_ingest_writes_stale_markers_for_series_a_source_stopped_producing(store):
+    fam = Family("node_network_up", "gauge", "up")
+    fam.add(1, {"device": "eth0"})
+    fam.add(1, {"device": "eth1"})
+    store.ingest("system", [fam], 1000)
+    fam2 = Family("node_network_up", "gauge", "up")
+    fam2.add(1, {"device": "eth0"})
+    store.ingest("system", [fam2], 2000)
+    eth1 = store.ref(make_labels("node_network_up", {"device": "eth1"}))
+    ts, vals = store.samples(eth1, 0, 5000)
+    assert list(ts) == [1000, 2000] and is_stale(vals[-1])
+    assert store.at(eth1, 2500) is None
+    assert store.metadata("node_network_up").help == "up"
+
+
+def fill(store, series=3, samples=1000, step=5000, start=0):
+    refs = [store.ref(make_labels("node_x_total", {"i": str(i)})) for i in range(series)]
+    for k in range(samples):
+        for i, ref in enumerate(refs):
+            store.append(ref, start + k * step, float(k * (i + 1)))
+    return refs
+
+
+def test_history_is_continuous_across_restart_and_head_trim(tmp_path):
+    store = open_store(tmp_path, head_retention_ms=10 * MIN)
+    refs = fill(store)
+    end = 999 * 5000
+    store.flush(end)  # closes every window ending before end - grace
+    assert store.persisted_upto > 0
+    # persisted samples older than the head retention left memory; unpersisted ones stay
+    assert store.series(refs[0]).first_ts() == store.persisted_upto == 60 * MIN
+    ts, vals = store.samples(refs[1], -1, end)
+    assert list(ts) == [k * 5000 for k in range(1000)]
+    assert list(vals) == [float(k * 2) for k in range(1000)]
+    store.close(end)
+
+    again = open_store(tmp_path)
+    ref = again.ref(make_labels("node_x_total", {"i": "2"}))
+    assert ref == refs[2]
+    ts, vals = again.samples(ref, -1, end)
+    assert len(ts) == 1000 and vals[-1] == 999 * 3.0
+    assert again.at(ref, end) == (end, 999 * 3.0)
+    data = again.select([m("__name__", "=", "node_x_total")], end - 20 * MIN, end)
+    assert len(data) == 3 and all(len(d.ts) == 240 for d in data)
+    again.backend.close()
+
+
+def test_unflushed_head_is_recovered_from_the_wal_without_close(tmp_path):
+    store = open_store(tmp_path)
+    ref = store.ref(make_labels("g", {"a": "b"}))
+    store.append(ref, 1000, 1.5)
+    store.flush(2000)
+    store.append(ref, 3000, 2.5)  # never flushed: lost, as a SIGKILL would lose it
+    # no close(): the process "dies" here
+    again = open_store(tmp_path)
+    r2 = again.ref(make_labels("g", {"a": "b"}))
+    ts, vals = again.samples(r2, 0, 10_000)
+    assert list(ts) == [1000] and list(vals) == [1.5]
+
+
+def test_retention_purges_old_chunks_and_forgets_empty_series(tmp_path):
+    store = open_store(tmp_path, ttl_ms=200 * MIN, head_retention_ms=MIN)
+    old = store.ref(make_labels("old", {}))
+    for k in range(10):
+        store.append(old, k * 5000, 1.0)
+    new = store.ref(make_labels("new", {}))
+    store.append(new, 300 * MIN, 1.0)
+    store.flush(400 * MIN)
+    assert store.samples(new, 0, 400 * MIN)[0].tolist() == [300 * MIN]
+    assert [dict(store.series(r).labels)["__name__"] for r in store.select_refs([m("__name__", "=~", ".+")])] \
+        == ["new"]
+    store.backend.close()
+
+
+def test_a_file_that_is_not_a_database_stops_with_a_clear_error(tmp_path):
+    (tmp_path / DB_FILE).write_bytes(b"this is not sqlite at all, just some text" * 100)
+    with pytest.raises(StoreError, match="not a valid metrics database"):
+        open_store(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; see the read-only mount test instead")
+def test_an_unwritable_data_dir_stops_with_a_clear_error(tmp_path):
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(StoreError, match="not writable"):
+            open_store(tmp_path / "sub")
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_a_data_dir_that_is_a_file_stops_with_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot be created"):
+        open_store(tmp_path / "file" / "data")
+
+
+def test_a_foreign_sqlite_database_is_rejected(tmp_path):
+    conn = sqlite3.connect(tmp_path / DB_FILE)
+    conn.execute("CREATE TABLE series (id TEXT)")
+    conn.execute("INSERT INTO series VALUES ('x')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not a valid metrics database"):
+        open_store(tmp_path)
