@@ -1,0 +1,331 @@
+"""Settings: defaults < YAML config file < .env < environment < command-line overrides.
+
+Every value goes through one validation path (``Settings.__post_init__``), so a wrong value stops
+start-up with a one-line ``SettingsError`` naming the setting, whichever source it came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_ENV = "METRICS_SERVICE_CONFIG"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_DURATION = 100 * 365 * 86400.0  # keeps timedelta/scheduler arithmetic far from overflow
+
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_DURATION_RE = re.compile(
+    r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?", re.ASCII)
+_DURATION_HINT = "seconds such as 5 or 0.5, or 30s, 5m, 1h30m, 2d, 500ms"
+_DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
+# scheme://user:password@ -- the password runs to the last "@" before a "/" or whitespace, so an
+# unencoded "@" inside it is still hidden (over-redacting beats leaking).
+_URI_PASSWORD_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^\s/]*@")
+_ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SINGLE_QUOTED_RE = re.compile(r"'([^']*)'\s*(?:#.*)?")
+_DOUBLE_QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*(?:#.*)?')
+
+
+class SettingsError(ValueError):
+    """A wrong setting; the message is one line naming it, fit to print as the start-up error."""
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from plain seconds ("5", "0.5") or a Prometheus duration ("30s", "1h30m", "500ms").
+
+    Plain numbers may be zero or negative; callers check their own range. NaN and infinities are
+    rejected because no caller can schedule or compare with them.
+    """
+    s = text.strip()
+    if _NUMBER_RE.fullmatch(s):
+        seconds = float(s)
+        if not math.isfinite(seconds):
+            raise ValueError(f"{text!r} is too large to be a number of seconds")
+        return seconds
+    match = _DURATION_RE.fullmatch(s)
+    if not s or match is None:
+        raise ValueError(f"{text!r} is not a duration ({_DURATION_HINT})")
+    return sum(int(n) * unit for n, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if n)
+
+
+def redact_uris(text: str) -> str:
+    """Replace the password of every ``scheme://user:password@`` in text by ``***``."""
+    return _URI_PASSWORD_RE.sub(r"\1:***@", text)
+
+
+# -- one parser per field: raw value (str from env/.env, any YAML scalar, typed override) -> value ---
+
+
+def _port(value: Any) -> int:
+    """0 is valid: the OS picks a free port (embedded mode, tests)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        port = value
+    elif isinstance(value, str) and re.fullmatch(r"\d{1,5}", value.strip(), re.ASCII):
+        port = int(value)
+    else:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{value!r} is not an integer between 0 and 65535")
+    return port
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number of seconds")
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = parse_duration(value)
+    else:
+        raise ValueError(f"{value!r} is not a duration ({_DURATION_HINT})")
+    if seconds <= 0:
+        raise ValueError(f"must be greater than zero, got {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"must be at most 100y, got {value!r}")
+    return seconds
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string")
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _log_level(value: Any) -> str:
+    level = value.strip().lower() if isinstance(value, str) else None
+    level = "warning" if level == "warn" else level
+    if level not in LOG_LEVELS:
+        raise ValueError(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _path(value: Any) -> Path:
+    if isinstance(value, Path):
+        return value.expanduser()
+    return Path(_text(value)).expanduser()
+
+
+def _uri(*schemes: str) -> Callable[[Any], str | None]:
+    def parse(value: Any) -> str | None:
+        if value is None or value == "":
+            return None  # MONGODB_URI= in a .env or compose file means "not used"
+        if not isinstance(value, str) or not value.startswith(schemes):
+            shown = redact_uris(value) if isinstance(value, str) else value
+            raise ValueError(f"{shown!r} does not start with {' or '.join(schemes)}")
+        return value
+
+    return parse
+
+
+def _globs(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"{value!r} is not a comma-separated string or a list of file globs")
+    return tuple(i.strip() for i in items if i.strip())
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "port": _port,
+    "host": _text,
+    "service_name": _text,
+    "data_dir": _path,
+    "metrics_ttl": _seconds,
+    "alerts_ttl": _seconds,
+    "health_checks_ttl": _seconds,
+    "log_level": _log_level,
+    "collection_interval": _seconds,
+    "flush_interval": _seconds,
+    "head_retention": _seconds,
+    "lookback_delta": _seconds,
+    "evaluation_interval": _seconds,
+    "mongodb_uri": _uri("mongodb://", "mongodb+srv://"),
+    "redis_url": _uri("redis://", "rediss://", "unix://"),
+    "rules_files": _globs,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Validated settings. Environment names are the field names in upper case (PORT, DATA_DIR, ...).
+
+    Direct construction and ``dataclasses.replace`` are validated and normalised like ``load_settings``.
+    """
+
+    port: int = 3000
+    host: str = "127.0.0.1"
+    service_name: str = "metrics-service"
+    data_dir: Path
+    metrics_ttl: float = 2_592_000.0
+    alerts_ttl: float = 7_776_000.0
+    health_checks_ttl: float = 2_592_000.0
+    log_level: str = "info"
+    collection_interval: float = 5.0
+    flush_interval: float = 10.0
+    head_retention: float = 7200.0
+    lookback_delta: float = 300.0
+    evaluation_interval: float = 10.0
+    mongodb_uri: str | None = None
+    redis_url: str | None = None
+    rules_files: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            try:
+                value = _PARSERS[f.name](getattr(self, f.name))
+            except ValueError as exc:
+                raise SettingsError(f"{f.name.upper()}: {exc}", f.name.upper()) from None
+            object.__setattr__(self, f.name, value)
+
+    def redacted(self) -> dict[str, object]:
+        """All settings as JSON-safe values with URI passwords hidden, fit for logs and status pages."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, str):
+                value = redact_uris(value)
+            out[f.name] = value
+        return out
+
+
+FIELD_NAMES = tuple(f.name for f in fields(Settings))
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_file: str | None = None,
+                  overrides: Mapping[str, object] | None = None,
+                  dotenv_path: str | None = ".env") -> Settings:
+    """Settings from every source, highest precedence last: defaults, YAML file, .env, env, overrides.
+
+    ``env`` defaults to ``os.environ``; ``config_file`` to ``$METRICS_SERVICE_CONFIG``; a missing .env
+    is fine, a missing config file is not. ``overrides`` holds command-line flags by field name; None
+    means "flag not given". Raises SettingsError.
+    """
+    environ = os.environ if env is None else env
+    dotenv = _read_dotenv(dotenv_path) if dotenv_path else {}
+    merged = {**dotenv, **environ}
+    config_file = config_file or merged.get(CONFIG_ENV) or None
+
+    raw: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    if config_file:
+        for name, value in _read_config(config_file).items():
+            raw[name], origin[name] = value, f"in config file {config_file}"
+    for source, where in ((dotenv, f"in {dotenv_path}"), (environ, "")):
+        for name in FIELD_NAMES:
+            if name.upper() in source:
+                raw[name], origin[name] = source[name.upper()], where
+    for name, value in (overrides or {}).items():
+        if name not in FIELD_NAMES:
+            raise SettingsError(f"unknown setting {name!r} in overrides", name)
+        if value is not None:
+            raw[name], origin[name] = value, f"from option --{name.replace('_', '-')}"
+    raw.setdefault("data_dir", _default_data_dir(merged))
+
+    try:
+        return Settings(**raw)
+    except SettingsError as exc:
+        where = origin.get((exc.setting or "").lower())
+        if where:
+            raise SettingsError(f"{exc} ({where})", exc.setting) from None
+        raise
+
+
+def _default_data_dir(env: Mapping[str, str]) -> Path:
+    xdg = env.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"  # XDG: ignore relative
+    return base / "metrics-service"
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"{what} {path}: no such file") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{what} {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise SettingsError(f"{what} {path}: {exc.strerror or exc}") from None
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    """The YAML config file as {field name: raw value}; keys may be lower or upper case."""
+    text = _read_text(path, "config file")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "unreadable"
+        raise SettingsError(f"config file {path}: invalid YAML{at}: {problem}") from None
+    if data is None:
+        return {}  # an empty or all-comments file sets nothing
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise SettingsError(f"config file {path}: expected a mapping of settings, got a YAML {kind}")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.lower() if isinstance(key, str) else None
+        if name not in FIELD_NAMES:
+            close = difflib.get_close_matches(str(key).lower(), FIELD_NAMES, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise SettingsError(f"config file {path}: unknown setting {key!r}{hint}", str(key))
+        if name in values:
+            raise SettingsError(f"config file {path}: {name.upper()} is given twice", name.upper())
+        values[name] = value
+    return values
+
+
+def _read_dotenv(path: str) -> dict[str, str]:
+    """KEY=VALUE lines with # comments, optional quotes and ``export``; a missing file is no error.
+
+    Malformed lines are reported by number only: echoing them could print a secret.
+    """
+    if not os.path.exists(path):
+        return {}
+    values: dict[str, str] = {}
+    for number, line in enumerate(_read_text(path, "env file").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not _ENV_KEY_RE.fullmatch(key):
+            raise SettingsError(f"env file {path}, line {number}: expected KEY=VALUE")
+        try:
+            values[key] = _dotenv_value(value.strip())
+        except ValueError as exc:
+            raise SettingsError(f"env file {path}, line {number}: {key}: {exc}", key) from None
+    return values
+
+
+def _dotenv_value(value: str) -> str:
+    if value.startswith("'"):
+        match = _SINGLE_QUOTED_RE.fullmatch(value)
+        if match is None:
+            raise ValueError("unterminated or malformed quoted value")
+        return match[1]
+    if value.startswith('"'):
+        match = _DOUBLE_QUOTED_RE.fullmatch(value)
+        if match is None:
+            raise ValueError("unterminated or malformed quoted value")
+        return re.sub(r'\\([\\"nt])', lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), match[1])
+    return re.split(r"\s#", value, maxsplit=1)[0].strip()  # "a#b" keeps its "#", "a #b" does not
