@@ -7,7 +7,6 @@ import os
 import sqlite3
 import threading
 import zlib
-from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 

@@ -1,0 +1,35 @@
+"""`metrics-service serve`: the headless server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from console.commands.common import add_settings_options, fail, settings_from
+from engine.settings import SettingsError
+from engine.tsdb.backend import StoreError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the headless server (REST API, /metrics, WebSocket)",
+                       description="Run the headless server until SIGTERM or SIGINT.")
+    p.add_argument("--host", help="address to listen on (default: $HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default: $PORT or 3000)")
+    add_settings_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.logs import setup_logging
+    from server.runner import serve
+
+    try:
+        settings = settings_from(args)
+    except SettingsError as exc:
+        return fail(str(exc))
+    setup_logging(settings.log_level, settings.service_name)
+    try:
+        asyncio.run(serve(settings))
+    except (StoreError, OSError) as exc:
+        return fail(str(exc))
+    return 0

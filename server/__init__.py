@@ -1,0 +1,1 @@
+"""Headless aiohttp server: REST API, /metrics, probes. A thin skin over the engine."""

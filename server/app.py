@@ -1,0 +1,22 @@
+"""Builds the aiohttp application around an Engine."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from engine.engine import Engine
+from server.errors import error_middleware
+from server.handlers import dashboard, metrics, probes, ws
+from server.instrumentation import HttpMetrics
+from server.keys import ENGINE, HTTP_METRICS
+
+
+def create_app(engine: Engine) -> web.Application:
+    http_metrics = HttpMetrics(engine.settings.service_name)
+    engine.self_sources["http"] = http_metrics.families
+    app = web.Application(middlewares=[http_metrics.middleware, error_middleware])
+    app[ENGINE] = engine
+    app[HTTP_METRICS] = http_metrics
+    for module in (metrics, dashboard, probes, ws):
+        app.add_routes(module.routes)
+    return app

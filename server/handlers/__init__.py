@@ -1,0 +1,1 @@
+"""HTTP handlers grouped by API area; each module exposes ``routes``."""

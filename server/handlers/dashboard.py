@@ -1,0 +1,32 @@
+"""Chart data for the console and dashboards."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from engine.charts import CHART_TYPES, MAX_POINTS
+from engine.engine import Engine
+from server.errors import ApiError, bad_parameter
+from server.keys import ENGINE
+from server.params import duration_param
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/dashboard/charts/{type}")
+async def chart(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    chart_type = request.match_info["type"]
+    if chart_type not in CHART_TYPES:
+        raise ApiError(400, "invalid_parameter",
+                       f"type: unknown chart type {chart_type!r} (expected one of {', '.join(CHART_TYPES)})",
+                       {"parameter": "type", "value": chart_type, "allowed": list(CHART_TYPES)})
+    range_s = duration_param(request, "range", "1h", maximum=engine.settings.metrics_ttl)
+    step_s = duration_param(request, "step", "15s")
+    if range_s / step_s > MAX_POINTS:
+        raise bad_parameter("step", request.query.get("step", "15s"),
+                            f"too small for range: at most {MAX_POINTS} points per series")
+    loop = asyncio.get_running_loop()  # a long range reads chunks from disk: keep it off the loop
+    return web.json_response(await loop.run_in_executor(None, engine.chart, chart_type, range_s, step_s))

@@ -1,0 +1,67 @@
+"""Starting and stopping the server: headless (`serve`) or embedded in the console."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from engine.clock import Clock
+from engine.engine import Engine
+from engine.settings import Settings
+from server.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    engine: Engine
+    runner: web.AppRunner
+    url: str
+
+    async def stop(self) -> None:
+        """Stop accepting requests, then stop schedules and persist everything."""
+        await self.runner.cleanup()
+        await self.engine.stop()
+
+
+async def start_server(settings: Settings, clock: Clock | None = None, *, collect_system: bool = True,
+                       start_schedules: bool = True) -> RunningServer:
+    """Open the engine, start collecting and listen; port 0 picks a free port."""
+    engine = Engine(settings, clock, collect_system=collect_system)
+    engine.open()
+    app = create_app(engine)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        engine.store.backend.close()
+        raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    host, port = runner.addresses[0][:2]
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    if start_schedules:
+        await engine.start()
+    return RunningServer(engine, runner, url)
+
+
+async def serve(settings: Settings) -> None:
+    """Run headless until SIGTERM or SIGINT, then shut down cleanly."""
+    server = await start_server(settings)
+    log.info("listening", extra={"fields": {"url": server.url, "data_dir": str(settings.data_dir)}})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await server.stop()
+        log.info("stopped")
