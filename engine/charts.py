@@ -102,9 +102,8 @@ class ChartBuilder:
         out = []
         for window in ("1", "5", "15"):
             found = self.select(f"node_load{window}")
-            values = self.gauge(found[0]) if found else []
-            out.append({"labels": {"window": f"{window}m"}, "points": _points(self.grid, values)
-                        if found else []})
+            points = _points(self.grid, self.gauge(found[0])) if found else []
+            out.append({"labels": {"window": f"{window}m"}, "points": points})
         return out
 
 

@@ -23,13 +23,6 @@ def wants_openmetrics(accept: str) -> bool:
     return "application/openmetrics-text" in accept
 
 
-def _value(v: float) -> str:
-    r = repr(v)
-    if r[-1] in "nf":  # nan, inf, -inf
-        return "NaN" if r == "nan" else ("+Inf" if r == "inf" else "-Inf")
-    return r
-
-
 def _escape_help(text: str, openmetrics: bool) -> str:
     text = text.replace("\\", "\\\\").replace("\n", "\\n")
     return text.replace('"', '\\"') if openmetrics else text
@@ -73,22 +66,29 @@ def _histogram_key(series: MemSeries, suffix: str) -> tuple:
     return others, _SUFFIX_ORDER.get(suffix, 9), bound
 
 
-def render(live: Iterable[tuple[MemSeries, float]], metadata: dict[str, Metadata], openmetrics: bool) -> bytes:
-    """The exposition body for the given live series."""
+def render(live: Iterable[tuple[str, list[tuple[MemSeries, float]]]], metadata: dict[str, Metadata],
+           openmetrics: bool) -> bytes:
+    """The exposition body for the live series, given grouped by metric name (Store.live).
+
+    Hot path (a scrape of every live series): families are resolved once per name, lines are
+    formatted with one f-string each, and NaN/Inf are fixed up on the joined text.
+    """
     resolve = FamilyResolver(metadata)
-    families: dict[str, tuple[Metadata, list[tuple[MemSeries, float, str]]]] = {}
-    for series, value in live:
-        fam, md, suffix = resolve(series.name)
+    families: dict[str, tuple[Metadata, list[tuple[str, list[tuple[MemSeries, float]]]]]] = {}
+    for name, members in live:
+        fam, md, suffix = resolve(name)
         entry = families.get(fam)
         if entry is None:
             entry = families[fam] = (md, [])
-        entry[1].append((series, value, suffix))
+        entry[1].append((suffix, members))
 
     out: list[str] = []
     for fam in sorted(families):
-        md, members = families[fam]
+        md, groups = families[fam]
         if md.type in _GROUPED:
-            members.sort(key=lambda m: _histogram_key(m[0], m[2]))
+            ordered = sorted(((s, v, suffix) for suffix, members in groups for s, v in members),
+                             key=lambda m: _histogram_key(m[0], m[2]))
+            groups = [("", [(s, v) for s, v, _ in ordered])]
         if openmetrics:
             om_name, om_type = _openmetrics_family(fam, md.type)
             out.append(f"# TYPE {om_name} {om_type}\n")
@@ -98,10 +98,14 @@ def render(live: Iterable[tuple[MemSeries, float]], metadata: dict[str, Metadata
         else:
             out.append(f"# HELP {fam} {_escape_help(md.help or _NO_HELP, False)}\n")
             out.append(f"# TYPE {fam} {md.type}\n")
-        out.extend([f"{s.prefix} {_value(v)}\n" for s, v, _ in members])
+        for _, members in groups:
+            out.extend([f"{s.prefix} {v!r}\n" for s, v in members])
     if openmetrics:
         out.append("# EOF\n")
-    return "".join(out).encode()
+    text = "".join(out)
+    if "n\n" in text or "f\n" in text:  # Python spells nan/inf/-inf differently from Prometheus
+        text = text.replace(" nan\n", " NaN\n").replace(" -inf\n", " -Inf\n").replace(" inf\n", " +Inf\n")
+    return text.encode()
 
 
 def _openmetrics_family(name: str, metric_type: str) -> tuple[str, str]:

@@ -57,6 +57,7 @@ class Store:
         self.persisted_upto = 0
         self._series: dict[int, MemSeries] = {}
         self._by_labels: dict[Labels, int] = {}
+        self._by_name: dict[str, list[MemSeries]] = {}
         self._metadata: dict[str, Metadata] = {}
         self._next_ref = 1
         self._pending = WalBatch()
@@ -100,6 +101,7 @@ class Store:
         s = MemSeries(ref, labels)
         self._series[ref] = s
         self._by_labels[labels] = ref
+        self._by_name.setdefault(s.name, []).append(s)
         self.index.add(ref, labels)
         if ref >= self._next_ref:
             self._next_ref = ref + 1
@@ -226,15 +228,17 @@ class Store:
                 result[ref] = (dts, dvals)
         return result
 
-    def live(self, now_ms: int) -> Iterator[tuple[MemSeries, float]]:
-        """Series whose latest sample is fresh (within lookback) and not a stale marker."""
+    def live(self, now_ms: int) -> Iterator[tuple[str, list[tuple[MemSeries, float]]]]:
+        """Per metric name, the series whose latest sample is fresh (within lookback) and not stale.
+
+        Grouped by name because the exposition formats are; this is the /metrics hot path."""
         horizon = now_ms - self.lookback_ms
-        for s in list(self._series.values()):
-            ts = s.ts
-            if ts and ts[-1] > horizon:
-                v = s.vals[-1]
-                if v == v or not is_stale(v):
-                    yield s, v
+        for name, group in list(self._by_name.items()):
+            fresh = [(s, s.vals[-1]) for s in group if s.ts and s.ts[-1] > horizon]
+            if any(v != v for _, v in fresh):
+                fresh = [(s, v) for s, v in fresh if v == v or not is_stale(v)]
+            if fresh:
+                yield name, fresh
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -304,6 +308,10 @@ class Store:
         for ref in orphans:
             s = self._series.pop(ref)
             self._by_labels.pop(s.labels, None)
+            same_name = self._by_name[s.name]
+            same_name.remove(s)
+            if not same_name:
+                del self._by_name[s.name]
             with self._index_lock:
                 self.index.remove(ref, s.labels)
             for refs in self._sources.values():

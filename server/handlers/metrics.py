@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+
 from aiohttp import web
 
 from engine.engine import Engine
@@ -18,11 +21,22 @@ async def metrics(request: web.Request) -> web.Response:
     engine.ingest_self(now)
     openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
     body = render(engine.store.live(now), engine.store.all_metadata(), openmetrics)
-    response = web.Response(body=body, headers={
-        "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE})
+    headers = {"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE}
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        response.enable_compression()
-    return response
+        # Level 1: a quarter of the default level's CPU for ~5 % more bytes; big bodies off the loop.
+        if len(body) > GZIP_OFFLOAD_BYTES:
+            body = await asyncio.get_running_loop().run_in_executor(None, _gzip, body)
+        else:
+            body = _gzip(body)
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, headers=headers)
+
+
+GZIP_OFFLOAD_BYTES = 1 << 20
+
+
+def _gzip(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=1, mtime=0)
 
 
 @routes.get("/api/metrics/system")

@@ -1,0 +1,93 @@
+"""GET /ws over a real socket: subscribe, snapshot, live push, bad messages, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+
+
+async def receive(ws, timeout=10.0) -> dict:
+    msg = await asyncio.wait_for(ws.receive(), timeout)
+    assert msg.type == aiohttp.WSMsgType.TEXT, msg
+    return json.loads(msg.data)
+
+
+async def until(ws, predicate, timeout=10.0) -> tuple[dict, list[dict]]:
+    """Receive until a message satisfies predicate; return it and what came before."""
+    before = []
+    while True:
+        m = await receive(ws, timeout)
+        if predicate(m):
+            return m, before
+        before.append(m)
+
+
+async def test_subscribe_gets_a_snapshot_per_topic_then_live_updates(server):
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/ws") as ws:
+        await ws.send_json({"type": "subscribe", "topics": ["system", "metrics"]})
+        first, second = await receive(ws), await receive(ws)
+        assert {first["topic"], second["topic"]} == {"system", "metrics"}
+        assert first["type"] == second["type"] == "snapshot"
+        system = first if first["topic"] == "system" else second
+        assert system["data"]["memory"]["total_bytes"] > 0
+        update, _ = await until(ws, lambda m: m["type"] == "update" and m["topic"] == "system")
+        assert update["ts"] >= system["ts"] and "cpu" in update["data"]
+
+
+async def test_unsubscribe_stops_updates(server):
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/ws") as ws:
+        await ws.send_json({"type": "subscribe", "topics": ["system"]})
+        await receive(ws)
+        await ws.send_json({"type": "unsubscribe", "topics": ["system"]})
+        await ws.send_json({"type": "ping"})
+        await until(ws, lambda m: m["type"] == "pong")
+        cycle = server.engine.bus.subscribe(["system"])
+        await asyncio.wait_for(cycle.get(), 10)  # a collection cycle published after the unsubscribe
+        cycle.close()
+        await ws.send_json({"type": "ping"})
+        _, between = await until(ws, lambda m: m["type"] == "pong")
+        assert between == []
+
+
+async def test_malformed_messages_get_errors_and_the_socket_stays_open(server):
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/ws") as ws:
+        cases = [
+            ("not json", "invalid_json"),
+            ("[1, 2]", "invalid_message"),
+            ('{"type": "dance"}', "unknown_type"),
+            ('{"type": "subscribe", "topics": "system"}', "invalid_topics"),
+            ('{"type": "subscribe", "topics": ["gpu"]}', "unknown_topic"),
+        ]
+        for text, code in cases:
+            await ws.send_str(text)
+            m = await receive(ws)
+            assert m["type"] == "error" and m["error"]["code"] == code, (text, m)
+            assert m["error"]["message"]
+        await ws.send_bytes(b"\x00\x01")
+        assert (await receive(ws))["error"]["code"] == "invalid_message"
+        await ws.send_json({"type": "ping"})
+        assert (await receive(ws))["type"] == "pong"
+
+
+async def test_a_stalled_client_does_not_hold_up_others(server):
+    bus = server.engine.bus
+    payload = "x" * 200_000  # big messages fill the stalled client's socket buffers quickly
+    async with aiohttp.ClientSession() as session:
+        stalled = await session.ws_connect(server.url + "/ws")
+        healthy = await session.ws_connect(server.url + "/ws")
+        for ws in (stalled, healthy):
+            await ws.send_json({"type": "subscribe", "topics": ["metrics"]})
+        await receive(stalled)
+        await receive(healthy)
+        for i in range(300):
+            bus.publish("metrics", float(i), {"i": i, "pad": payload})
+            if i % 20 == 0:
+                await asyncio.sleep(0)  # let the server's writers run between bursts
+        seen, _ = await until(healthy, lambda m: m["type"] == "update" and m["data"]["i"] == 299, timeout=30)
+        assert seen["data"]["i"] == 299
+        assert all(sub.pending() <= bus.maxsize for sub in bus._subs)
+        assert any(sub.dropped > 0 for sub in bus._subs)  # the stalled one coalesced
+        await stalled.close()
+        await healthy.close()
