@@ -1,0 +1,1 @@
+"""Alert life beyond Prometheus: instances, acknowledgements, manual resolution, silences, history."""

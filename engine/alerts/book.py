@@ -1,0 +1,229 @@
+"""The alert book: every alert instance, its acknowledgement, silences and timeline.
+
+The ruler reports what Prometheus's state machine decided; the book adds what Prometheus does not
+have (acknowledge, manual resolve, silences, history), persists it, and announces each change on
+the event bus topic ``alerts``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from engine.alerts.db import AlertDB
+from engine.alerts.model import Acknowledgement, AlertInstance, TimelineEvent
+from engine.alerts.silences import Silence, SilenceError, new_silence_id, parse_matchers
+from engine.events import EventBus
+from engine.ruler.alerting_state import ActiveAlert, Transition
+from engine.timefmt import rfc3339
+
+SYSTEM = "system"
+
+
+class AlertActionError(ValueError):
+    """An action that cannot apply (unknown id, alert already resolved...): ``code`` for the API."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class AlertBook:
+    def __init__(self, db: AlertDB, bus: EventBus, clock_now: Callable[[], float], ttl_s: float) -> None:
+        self.db = db
+        self.bus = bus
+        self.now = clock_now
+        self.ttl_s = ttl_s
+        self.live: dict[str, AlertInstance] = {}
+        self.silences: dict[str, Silence] = {}
+        self.forget: Callable[[str, str], None] = lambda rule_id, fp: None
+        """Set by the ruler: drop a rule's alert after a manual resolve."""
+        self._dirty: dict[str, AlertInstance] = {}
+        self._events: list[TimelineEvent] = []
+
+    def open(self) -> None:
+        self.db.open()
+        self.live = {i.id: i for i in self.db.load_instances(live_only=True)}
+        self.silences = {s.id: s for s in self.db.load_silences()}
+
+    # -- changes from the ruler ---------------------------------------------------------------
+
+    def apply(self, rule_id: str, transitions: list[Transition], ts: float) -> None:
+        """Record the state changes of one rule evaluation."""
+        for tr in transitions:
+            alert = tr.alert
+            if tr.kind == "pending":
+                inst = AlertInstance(str(uuid.uuid4()), rule_id, alert.fingerprint, alert.labels["alertname"],
+                                     dict(alert.labels), dict(alert.annotations), "pending", alert.value,
+                                     alert.active_at)
+                alert.instance_id = inst.id
+                self.live[inst.id] = inst
+                self._record(inst, "pending", ts, SYSTEM)
+                continue
+            inst = self.live.get(alert.instance_id or "")
+            if inst is None:
+                continue
+            if tr.kind == "firing":
+                inst.state, inst.fired_at, inst.value = "firing", alert.fired_at, alert.value
+                inst.annotations = dict(alert.annotations)
+                self._record(inst, "firing", ts, SYSTEM)
+                self._update_silenced(inst, ts)
+            elif tr.kind == "resolved":
+                self._resolve(inst, ts, SYSTEM, "condition cleared" if alert.state == "inactive" else
+                              "condition cleared while pending")
+
+    def refresh(self, alerts: list[ActiveAlert]) -> None:
+        """Values and annotations re-expanded by an evaluation (not timeline events)."""
+        for alert in alerts:
+            inst = self.live.get(alert.instance_id or "")
+            if inst is not None and (inst.value != alert.value or inst.annotations != alert.annotations):
+                inst.value, inst.annotations = alert.value, dict(alert.annotations)
+                self._dirty[inst.id] = inst
+
+    def housekeeping(self, ts: float) -> None:
+        """Expire acknowledgements and re-check silences (each evaluation cycle)."""
+        for inst in list(self.live.values()):
+            ack = inst.acknowledgement
+            if ack is not None and ack.expires_at is not None and ack.expires_at <= ts:
+                inst.acknowledgement = None
+                self._record(inst, "unacknowledged", ts, SYSTEM, "acknowledgement expired")
+            self._update_silenced(inst, ts)
+
+    def commit(self) -> None:
+        """Persist and announce what changed since the last commit."""
+        dirty, events = list(self._dirty.values()), self._events
+        self._dirty, self._events = {}, []
+        self.db.write(dirty, events)
+        for inst in dirty:
+            if not inst.live:
+                self.live.pop(inst.id, None)
+        by_id = {i.id: i for i in dirty}
+        for ev in events:
+            inst = by_id.get(ev.instance_id)
+            if inst is not None:
+                self.bus.publish("alerts", ev.ts, {"event": ev.kind, "by": ev.by, "detail": ev.detail,
+                                                   "alert": inst.to_json(rfc3339)})
+
+    # -- user actions ------------------------------------------------------------------------
+
+    def _live_instance(self, instance_id: str) -> AlertInstance:
+        inst = self.live.get(instance_id)
+        if inst is None:
+            if self.db.instance(instance_id) is None:
+                raise AlertActionError("not_found", f"no alert with id {instance_id!r}", 404)
+            raise AlertActionError("alert_resolved", f"alert {instance_id} is already resolved", 409)
+        return inst
+
+    def acknowledge(self, instance_id: str, by: str, comment: str = "", expires_in: float | None = None
+                    ) -> AlertInstance:
+        inst = self._live_instance(instance_id)
+        now = self.now()
+        inst.acknowledgement = Acknowledgement(by, now, comment, None if expires_in is None else now + expires_in)
+        self._record(inst, "acknowledged", now, by, comment)
+        self.commit()
+        return inst
+
+    def resolve(self, instance_id: str, by: str, comment: str = "") -> AlertInstance:
+        inst = self._live_instance(instance_id)
+        self._resolve(inst, self.now(), by, comment or "resolved by hand")
+        self.forget(inst.rule_id, inst.fingerprint)
+        self.commit()
+        return inst
+
+    def _resolve(self, inst: AlertInstance, ts: float, by: str, detail: str) -> None:
+        inst.state, inst.resolved_at, inst.resolved_by = "resolved", ts, by
+        inst.acknowledgement = None
+        self._record(inst, "resolved", ts, by, detail)
+
+    def resolve_rule(self, rule_id: str, detail: str) -> None:
+        """Close every live instance of a rule that was removed or disabled."""
+        ts = self.now()
+        for inst in [i for i in self.live.values() if i.rule_id == rule_id]:
+            self._resolve(inst, ts, SYSTEM, detail)
+        self.commit()
+
+    # -- silences ----------------------------------------------------------------------------
+
+    def add_silence(self, body: dict[str, Any], created_by: str) -> Silence:
+        now = self.now()
+        matchers = parse_matchers(body.get("matchers"))
+        starts = _time(body, "startsAt", now)
+        ends = _time(body, "endsAt", None)
+        if ends is None:
+            raise SilenceError("endsAt", "is required (RFC 3339 time or Unix seconds)")
+        if ends <= starts:
+            raise SilenceError("endsAt", "must be after startsAt")
+        if ends <= now:
+            raise SilenceError("endsAt", "is in the past")
+        comment = body.get("comment", "")
+        if not isinstance(comment, str):
+            raise SilenceError("comment", "must be a string")
+        author = body.get("createdBy") or created_by
+        if not isinstance(author, str):
+            raise SilenceError("createdBy", "must be a string")
+        silence = Silence(new_silence_id(), matchers, starts, ends, author, comment, now)
+        self.silences[silence.id] = silence
+        self.db.write([], [], [silence])
+        for inst in self.live.values():
+            self._update_silenced(inst, now)
+        self.commit()
+        return silence
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        silence = self.silences.get(silence_id)
+        now = self.now()
+        if silence is None:
+            raise AlertActionError("not_found", f"no silence with id {silence_id!r}", 404)
+        if silence.state(now) == "expired":
+            raise AlertActionError("silence_expired", f"silence {silence_id} has already expired", 409)
+        silence.ends_at = max(now, silence.starts_at)
+        silence.updated_at = now
+        self.db.write([], [], [silence])
+        for inst in self.live.values():
+            self._update_silenced(inst, now)
+        self.commit()
+        return silence
+
+    def _update_silenced(self, inst: AlertInstance, ts: float) -> None:
+        ids = sorted(s.id for s in self.silences.values() if s.state(ts) == "active" and s.matches(inst.labels))
+        if ids == inst.silenced_by:
+            return
+        kind = "silenced" if ids else "unsilenced"
+        inst.silenced_by = ids
+        self._record(inst, kind, ts, SYSTEM, ",".join(ids))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, instance_id: str) -> AlertInstance | None:
+        return self.live.get(instance_id) or self.db.instance(instance_id)
+
+    def timeline(self, instance_id: str) -> list[TimelineEvent]:
+        return self.db.timeline(instance_id)
+
+    def recent_resolved(self, since: float, limit: int = 500) -> list[AlertInstance]:
+        return self.db.recent_resolved(since, limit)
+
+    def purge(self) -> None:
+        self.db.purge(self.now() - self.ttl_s)
+
+    def _record(self, inst: AlertInstance, kind: str, ts: float, by: str, detail: str = "") -> None:
+        self._dirty[inst.id] = inst
+        self._events.append(TimelineEvent(inst.id, ts, kind, by, detail))
+
+
+def _time(body: dict[str, Any], name: str, default: float | None) -> float | None:
+    raw = body.get(name)
+    if raw is None:
+        return default
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    raise SilenceError(name, f"{raw!r} is not an RFC 3339 time or Unix seconds")

@@ -1,0 +1,121 @@
+"""Alert state on disk (DATA_DIR/alerts.db): instances, their timelines and silences.
+
+Small and write-through: every change is committed when the operation that made it ends, so a
+SIGKILL loses nothing already reported to a user.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from engine.alerts.model import AlertInstance, TimelineEvent
+from engine.alerts.silences import Silence, SilenceMatcher
+from engine.tsdb.backend import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, state TEXT NOT NULL, resolved_at REAL,
+                                      record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS instances_state ON instances (state);
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, instance_id TEXT NOT NULL, ts REAL NOT NULL,
+                                   kind TEXT NOT NULL, by TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_instance ON events (instance_id, seq);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE TABLE IF NOT EXISTS silences (id TEXT PRIMARY KEY, ends_at REAL NOT NULL, record TEXT NOT NULL);
+"""
+
+DB_FILE = "alerts.db"
+
+
+class AlertDB:
+    def __init__(self, data_dir: str | Path) -> None:
+        self.path = Path(data_dir) / DB_FILE
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise StoreError(f"{self.path} cannot be used as the alert database: {exc}") from None
+        self._conn = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("alert database is closed")
+        return self._conn
+
+    def load_instances(self, live_only: bool) -> list[AlertInstance]:
+        sql = "SELECT record FROM instances" + (" WHERE state IN ('pending', 'firing')" if live_only else "")
+        return [AlertInstance.from_record(json.loads(r)) for (r,) in self.conn.execute(sql)]
+
+    def recent_resolved(self, since: float, limit: int) -> list[AlertInstance]:
+        rows = self.conn.execute(
+            "SELECT record FROM instances WHERE state='resolved' AND resolved_at >= ? ORDER BY resolved_at DESC"
+            " LIMIT ?", (since, limit))
+        return [AlertInstance.from_record(json.loads(r)) for (r,) in rows]
+
+    def instance(self, instance_id: str) -> AlertInstance | None:
+        row = self.conn.execute("SELECT record FROM instances WHERE id=?", (instance_id,)).fetchone()
+        return AlertInstance.from_record(json.loads(row[0])) if row else None
+
+    def timeline(self, instance_id: str) -> list[TimelineEvent]:
+        rows = self.conn.execute("SELECT instance_id, ts, kind, by, detail FROM events WHERE instance_id=? ORDER BY seq",
+                                 (instance_id,))
+        return [TimelineEvent(*r) for r in rows]
+
+    def load_silences(self) -> list[Silence]:
+        out = []
+        for (r,) in self.conn.execute("SELECT record FROM silences"):
+            d = json.loads(r)
+            d["matchers"] = [SilenceMatcher(**m) for m in d["matchers"]]
+            out.append(Silence(**d))
+        return out
+
+    def write(self, instances: list[AlertInstance], events: list[TimelineEvent],
+              silences: list[Silence] = (), deleted_silences: list[str] = ()) -> None:
+        """One transaction for everything an operation changed."""
+        if not (instances or events or silences or deleted_silences):
+            return
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            conn.executemany("INSERT OR REPLACE INTO instances (id, state, resolved_at, record) VALUES (?, ?, ?, ?)",
+                             [(i.id, i.state, i.resolved_at, json.dumps(i.to_record())) for i in instances])
+            conn.executemany("INSERT INTO events (instance_id, ts, kind, by, detail) VALUES (?, ?, ?, ?, ?)",
+                             [(e.instance_id, e.ts, e.kind, e.by, e.detail) for e in events])
+            conn.executemany("INSERT OR REPLACE INTO silences (id, ends_at, record) VALUES (?, ?, ?)",
+                             [(s.id, s.ends_at, json.dumps(_silence_record(s))) for s in silences])
+            conn.executemany("DELETE FROM silences WHERE id=?", [(i,) for i in deleted_silences])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def purge(self, before: float) -> None:
+        """Forget resolved instances, their timelines and expired silences older than ALERTS_TTL."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        conn.execute("DELETE FROM events WHERE instance_id IN (SELECT id FROM instances WHERE state='resolved'"
+                     " AND resolved_at < ?)", (before,))
+        conn.execute("DELETE FROM instances WHERE state='resolved' AND resolved_at < ?", (before,))
+        conn.execute("DELETE FROM silences WHERE ends_at < ?", (before,))
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _silence_record(s: Silence) -> dict[str, Any]:
+    return {"id": s.id, "matchers": [{"name": m.name, "value": m.value, "is_regex": m.is_regex,
+                                      "is_equal": m.is_equal} for m in s.matchers],
+            "starts_at": s.starts_at, "ends_at": s.ends_at, "created_by": s.created_by, "comment": s.comment,
+            "updated_at": s.updated_at}
