@@ -66,8 +66,8 @@ class AlertDB:
         return AlertInstance.from_record(json.loads(row[0])) if row else None
 
     def timeline(self, instance_id: str) -> list[TimelineEvent]:
-        rows = self.conn.execute("SELECT instance_id, ts, kind, by, detail FROM events WHERE instance_id=? ORDER BY seq",
-                                 (instance_id,))
+        rows = self.conn.execute(
+            "SELECT instance_id, ts, kind, by, detail FROM events WHERE instance_id=? ORDER BY seq", (instance_id,))
         return [TimelineEvent(*r) for r in rows]
 
     def load_silences(self) -> list[Silence]:

@@ -86,14 +86,14 @@ class AlertingRuleState:
         """
         results = self._results(samples, expand)
         changes: list[Transition] = []
-        for fp, (labels, annotations, value) in results.items():
+        for fp, (labels, annots, value) in results.items():
             alert = self.active.get(fp)
             if alert is not None and alert.state != INACTIVE:
                 alert.value = value
-                alert.annotations = annotations
+                alert.annotations = annots
                 alert.keep_firing_since = None
                 continue
-            alert = ActiveAlert(labels, annotations, value, PENDING, ts, fp)
+            alert = ActiveAlert(labels, annots, value, PENDING, ts, fp)
             self.active[fp] = alert
             changes.append(Transition(alert, PENDING))
 
