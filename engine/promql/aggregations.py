@@ -1,0 +1,257 @@
+"""Aggregation operators (``sum by (...)``, ``topk``, ``count_values``...) over every step at once.
+
+Series are assigned to groups once; each group then reduces its members step by step, visiting
+members in input order with Prometheus's exact float arithmetic (Kahan sums, Welford variance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from engine.promql.errors import execution
+from engine.promql.format import format_float, format_go_value, go_quote
+from engine.promql.gomath import INF, sqrt
+from engine.promql.labels import NAME, is_valid_label_name, set_label
+from engine.promql.rows import Row
+from engine.promql.stats import mean, quantile
+from engine.tsdb.types import Labels
+
+# The float64 bounds Prometheus checks topk/bottomk's k against before converting it to int64.
+_MAX_INT64 = 9223372036854774784.0
+_MIN_INT64 = -9223372036854775808.0
+
+
+def group_key(grouping: tuple[str, ...], without: bool) -> Callable[[Labels], Labels]:
+    """The output labels of a series' group, which also identify the group."""
+    names = frozenset(grouping)
+    if without:
+        return lambda labels: tuple(p for p in labels if p[0] not in names and p[0] != NAME)
+    if names:
+        return lambda labels: tuple(p for p in labels if p[0] in names)
+    return lambda labels: ()
+
+
+def _group(rows: list[Row], key: Callable[[Labels], Labels]) -> tuple[list[Labels], list[list[int]]]:
+    index: dict[Labels, int] = {}
+    labels_of: list[Labels] = []
+    members: list[list[int]] = []
+    for i, (labels, _) in enumerate(rows):
+        k = key(labels)
+        gi = index.get(k)
+        if gi is None:
+            gi = index[k] = len(members)
+            labels_of.append(k)
+            members.append([])
+        members[gi].append(i)
+    return labels_of, members
+
+
+# --- reducers: the values present at one step, in input order, to one result ---------------
+
+def _sum_columns(group: list[list], param: list, size: int) -> list:
+    if len(group) == 1:
+        return [None if v is None else v + 0.0 for v in group[0]]
+    out: list = []
+    for col in zip(*group, strict=True):
+        total = None
+        c = 0.0
+        for v in col:
+            if v is None:
+                continue
+            if total is None:
+                total = v
+                continue
+            t = total + v
+            if abs(total) >= abs(v):
+                c += (total - t) + v
+            else:
+                c += (v - t) + total
+            total = t
+        # Prometheus zeroes the compensation once the sum is infinite; checking at the end is
+        # equivalent since an infinite sum can only stay infinite or turn NaN.
+        if total is None or total == INF or total == -INF:
+            out.append(total)
+        else:
+            out.append(total + c)
+    return out
+
+
+def _per_step(reduce: Callable[[list, float], float]):
+    def columns(group: list[list], param: list, size: int) -> list:
+        out: list = []
+        for i, col in enumerate(zip(*group, strict=True)):
+            present = [v for v in col if v is not None]
+            out.append(reduce(present, param[i] if param else 0.0) if present else None)
+        return out
+    return columns
+
+
+def _max(values: list, _: float) -> float:
+    best = values[0]
+    for f in values[1:]:
+        if best < f or best != best:
+            best = f
+    return best
+
+
+def _min(values: list, _: float) -> float:
+    best = values[0]
+    for f in values[1:]:
+        if best > f or best != best:
+            best = f
+    return best
+
+
+def _variance(values: list) -> float:
+    """Welford's running variance, as the aggregation does it (no compensation)."""
+    first = values[0]
+    count = 1.0
+    running_mean = first
+    value = math.nan if first != first or math.isinf(first) else 0.0
+    for f in values[1:]:
+        count += 1
+        d = f - running_mean
+        running_mean += d / count
+        value += d * (f - running_mean)
+    return value / count
+
+
+_REDUCERS = {
+    "sum": _sum_columns,
+    "avg": _per_step(lambda values, _: mean(values)),
+    "count": _per_step(lambda values, _: float(len(values))),
+    "group": _per_step(lambda values, _: 1.0),
+    "min": _per_step(_min),
+    "max": _per_step(_max),
+    "stdvar": _per_step(lambda values, _: _variance(values)),
+    "stddev": _per_step(lambda values, _: sqrt(_variance(values))),
+    "quantile": _per_step(lambda values, q: quantile(q, values)),
+}
+
+
+def aggregate(op: str, rows: list[Row], grouping: tuple[str, ...], without: bool,
+              param: list | str | None, size: int) -> list[Row]:
+    """One aggregation over all steps; ``param`` is the per-step scalar or count_values' label."""
+    if op == "count_values":
+        return _count_values(rows, grouping, without, param, size)
+    if op in ("topk", "bottomk"):
+        return _top_bottom(op == "topk", rows, grouping, without, param, size)
+    labels_of, members = _group(rows, group_key(grouping, without))
+    reduce = _REDUCERS[op]
+    out: list[Row] = []
+    for labels, indexes in zip(labels_of, members, strict=True):
+        vals = reduce([rows[i][1] for i in indexes], param, size)
+        if vals.count(None) != size:
+            out.append((labels, vals))
+    return out
+
+
+# --- topk / bottomk -------------------------------------------------------------------------
+
+def _heap_up(heap: list, j: int, less) -> None:
+    while j > 0:
+        i = (j - 1) // 2
+        if not less(heap[j][0], heap[i][0]):
+            break
+        heap[i], heap[j] = heap[j], heap[i]
+        j = i
+
+
+def _heap_down(heap: list, i: int, less) -> None:
+    n = len(heap)
+    while True:
+        j = 2 * i + 1
+        if j >= n:
+            break
+        if j + 1 < n and less(heap[j + 1][0], heap[j][0]):
+            j += 1
+        if not less(heap[j][0], heap[i][0]):
+            break
+        heap[i], heap[j] = heap[j], heap[i]
+        i = j
+
+
+def _less_top(a: float, b: float) -> bool:
+    return a != a or a < b
+
+
+def _less_bottom(a: float, b: float) -> bool:
+    return a != a or a > b
+
+
+def _select(candidates: list[tuple[float, int]], k: int, top: bool) -> list[tuple[float, int]]:
+    """Go's container/heap with Prometheus's comparisons, so ties pick the same series."""
+    less = _less_top if top else _less_bottom
+    heap: list[tuple[float, int]] = []
+    for item in candidates:
+        if len(heap) < k:
+            heap.append(item)
+            _heap_up(heap, len(heap) - 1, less)
+            continue
+        h, v = heap[0][0], item[0]
+        better = (h < v) if top else (h > v)
+        if better or (h != h and v == v):
+            heap[0] = item
+            if k > 1:
+                _heap_down(heap, 0, less)
+    numbers = sorted((e for e in heap if e[0] == e[0]), key=lambda e: e[0], reverse=top)
+    return numbers + [e for e in heap if e[0] != e[0]]
+
+
+def _check_k(param: list[float]) -> bool:
+    """Prometheus's checks on k over all steps; False when no step can select anything."""
+    numbers = [k for k in param if k == k]
+    if not numbers or max(numbers) < 1:
+        return False
+    if len(numbers) != len(param):
+        raise execution("Parameter value is NaN")
+    if min(numbers) <= _MIN_INT64:
+        raise execution(f"Scalar value {format_go_value(min(numbers))} underflows int64")
+    if max(numbers) >= _MAX_INT64:
+        raise execution(f"Scalar value {format_go_value(max(numbers))} overflows int64")
+    return True
+
+
+def _top_bottom(top: bool, rows: list[Row], grouping: tuple[str, ...], without: bool,
+                param: list[float], size: int) -> list[Row]:
+    """Each output series is an input series (labels kept) at the steps where it was selected."""
+    if not _check_k(param) or not rows:
+        return []
+    _, members = _group(rows, group_key(grouping, without))
+    chosen: dict[int, list] = {}
+    order: list[int] = []
+    for i in range(size):
+        k = min(math.trunc(param[i]), len(rows))
+        if k < 1:
+            continue
+        for indexes in members:
+            candidates = [(rows[r][1][i], r) for r in indexes if rows[r][1][i] is not None]
+            for value, r in _select(candidates, k, top):
+                vals = chosen.get(r)
+                if vals is None:
+                    vals = chosen[r] = [None] * size
+                    order.append(r)
+                vals[i] = value
+    return [(rows[r][0], chosen[r]) for r in order]
+
+
+# --- count_values ---------------------------------------------------------------------------
+
+def _count_values(rows: list[Row], grouping: tuple[str, ...], without: bool, label: str,
+                  size: int) -> list[Row]:
+    if not is_valid_label_name(label):
+        raise execution(f"invalid label name {go_quote(label)}")
+    key = group_key(grouping if without else (*grouping, label), without)
+    counts: dict[Labels, list] = {}
+    for i in range(size):
+        for labels, vals in rows:
+            v = vals[i]
+            if v is None:
+                continue
+            k = key(set_label(labels, label, format_float(v)))
+            slot = counts.get(k)
+            if slot is None:
+                slot = counts[k] = [None] * size
+            slot[i] = (slot[i] or 0.0) + 1.0
+    return list(counts.items())

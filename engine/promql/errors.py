@@ -1,0 +1,31 @@
+"""The one exception the query engine raises, typed like Prometheus's API errors."""
+
+from __future__ import annotations
+
+BAD_DATA = "bad_data"
+EXECUTION = "execution"
+TIMEOUT = "timeout"
+
+
+class QueryError(Exception):
+    """A query that cannot be answered.
+
+    ``error_type`` is the Prometheus API ``errorType``: ``bad_data`` for parse and validation
+    problems, ``execution`` for evaluation failures (too many samples included), ``timeout``.
+    """
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+
+def unsupported(message: str) -> QueryError:
+    return QueryError(BAD_DATA, message)
+
+
+def execution(message: str) -> QueryError:
+    return QueryError(EXECUTION, message)
+
+
+DUPLICATE_LABELSET = "vector cannot contain metrics with the same labelset"

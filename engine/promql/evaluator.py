@@ -1,0 +1,324 @@
+"""The query engine: walks the expression tree once for all steps of a query.
+
+An instant query is a range query with one step. Every node evaluates to its value at every step
+(rows of per-step values for vectors, one float per step for scalars), each selector reads the
+store once for the whole query range, and limits (samples held in memory, wall-clock timeout)
+are checked as the tree is walked.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from engine.promql import nodes as n
+from engine.promql.aggregations import aggregate
+from engine.promql.binops import scalar_scalar, set_operation, vector_scalar, vector_vector
+from engine.promql.errors import BAD_DATA, TIMEOUT, QueryError, execution
+from engine.promql.functions import (
+    DATE_FUNCTIONS,
+    MATH,
+    absent_labels,
+    apply_math,
+    clamp,
+    date_of_steps,
+    date_of_values,
+    histogram_quantile,
+    label_join,
+    label_replace,
+    round_,
+    scalar,
+    sort_rows,
+)
+from engine.promql.gomath import INF, round_half_up
+from engine.promql.labels import drop_name
+from engine.promql.parse import RANGE_FUNCTIONS, SET_OPERATORS, parse
+from engine.promql.rangefuncs import FUNCTIONS as RANGE_FNS
+from engine.promql.rangefuncs import KEEPS_NAME, RangeContext, go_seconds
+from engine.promql.rows import Row, assert_distinct, merge_same_labels, several_names
+from engine.promql.selectors import WindowCache, Windows, instant_rows, range_samples
+from engine.promql.values import QueryResult, Sample, Series
+from engine.tsdb.store import Store
+
+MAX_POINTS = 11_000
+_CHECK_EVERY = 1024
+
+
+def to_ms(t: float) -> int:
+    """Unix seconds to milliseconds the way Prometheus parses a float ``time`` parameter."""
+    frac, whole = math.modf(t)
+    frac = round_half_up(frac * 1000) / 1000
+    return int(whole) * 1000 + int(frac * 1e9) // 1_000_000
+
+
+class _Evaluation:
+    """One query's evaluation: its steps, limits and running sample count."""
+
+    def __init__(self, store: Store, steps: list[int], lookback: int, max_samples: int,
+                 deadline: float) -> None:
+        self.store = store
+        self.steps = steps
+        self.size = len(steps)
+        self.lookback = lookback
+        self.max_samples = max_samples
+        self.deadline = deadline
+        self.samples = 0
+
+    # -- limits ------------------------------------------------------------------------------
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise QueryError(TIMEOUT, "query timed out in expression evaluation")
+
+    def take(self, count: int) -> None:
+        """Account for samples now held in memory (released when their node is consumed)."""
+        self.samples += count
+        if self.samples > self.max_samples:
+            raise execution("query processing would load too many samples into memory in query execution")
+
+    def eval(self, node: n.Node):
+        self.check_deadline()
+        before = self.samples
+        value = self._dispatch[type(node)](self, node)
+        if node.type == n.VECTOR:
+            produced = sum(self.size - vals.count(None) for _, vals in value)
+        elif node.type == n.SCALAR:
+            produced = self.size
+        else:
+            produced = 0
+        self.take(produced)
+        self.samples = before + produced
+        return value
+
+    # -- leaves ------------------------------------------------------------------------------
+
+    def _number(self, node: n.NumberLiteral) -> list[float]:
+        return [node.value] * self.size
+
+    def _string(self, node: n.StringLiteral) -> str:
+        return node.value
+
+    def _select(self, selector: n.VectorSelector, mint: int, maxt: int):
+        data = self.store.select(selector.matchers, mint, maxt)
+        self.take(sum(len(d.ts) for d in data))
+        return data
+
+    def _vector_selector(self, node: n.VectorSelector, timestamps: bool = False) -> list[Row]:
+        offset = node.offset_ms
+        data = self._select(node, self.steps[0] - offset - self.lookback, self.steps[-1] - offset)
+        return instant_rows(data, self.steps, offset, self.lookback, timestamps)
+
+    def matrix(self, node: n.MatrixSelector) -> list[tuple]:
+        """A range vector as a query result: the raw samples of each series' window."""
+        sel = node.selector
+        end = self.steps[0] - sel.offset_ms
+        series = range_samples(self._select(sel, end - node.range_ms, end))
+        return sorted(((labels, ts, vals) for labels, ts, vals in series), key=lambda s: s[0])
+
+    # -- operators ---------------------------------------------------------------------------
+
+    def _negation(self, node: n.Negation):
+        value = self.eval(node.expr)
+        if node.type == n.SCALAR:
+            return [-v for v in value]
+        out = [(drop_name(labels), [None if v is None else -v for v in vals]) for labels, vals in value]
+        return merge_same_labels(out) if several_names(value) else out
+
+    def _binary(self, node: n.Binary):
+        lhs = self.eval(node.lhs)
+        rhs = self.eval(node.rhs)
+        left, right = node.lhs.type, node.rhs.type
+        if left == n.SCALAR and right == n.SCALAR:
+            return scalar_scalar(node.op, lhs, rhs)
+        if left == n.VECTOR and right == n.VECTOR:
+            if node.op in SET_OPERATORS:
+                return set_operation(node.op, lhs, rhs, node.on, node.matching, self.size)
+            return vector_vector(node, lhs, rhs, self.size)
+        if left == n.VECTOR:
+            return vector_scalar(node.op, lhs, rhs, False, node.return_bool)
+        return vector_scalar(node.op, rhs, lhs, True, node.return_bool)
+
+    def _aggregate(self, node: n.Aggregate) -> list[Row]:
+        if node.op == "count_values":
+            param = node.param.value
+        else:
+            param = self.eval(node.param) if node.param is not None else None
+        rows = self.eval(node.expr)
+        return aggregate(node.op, rows, node.grouping, node.without, param, self.size)
+
+    # -- functions ---------------------------------------------------------------------------
+
+    def _call(self, node: n.Call):
+        name = node.func
+        if name in RANGE_FUNCTIONS:
+            return self._range_call(node)
+        args = node.args
+        if name == "time":
+            return [t / 1000 for t in self.steps]
+        if name == "vector":
+            return [((), list(self.eval(args[0])))]
+        if name == "scalar":
+            return scalar(self.eval(args[0]), self.size)
+        if name in DATE_FUNCTIONS:
+            if not args:
+                return date_of_steps(name, self.steps)
+            rows = self.eval(args[0])
+            return self._renamed(date_of_values(name, rows), rows)
+        if name == "timestamp":
+            return self._timestamp(args[0])
+        if name == "absent":
+            return self._absent(args[0], self._any_present(self.eval(args[0])))
+        if name == "label_replace":
+            rows = self.eval(args[0])
+            dst, replacement, src, regex = (a.value for a in args[1:])
+            return merge_same_labels(label_replace(rows, dst, replacement, src, regex))
+        if name == "label_join":
+            rows = self.eval(args[0])
+            return merge_same_labels(label_join(rows, args[1].value, args[2].value, [a.value for a in args[3:]]))
+        if name in ("sort", "sort_desc"):
+            return sort_rows(self.eval(args[0]), name == "sort_desc")
+        if name == "histogram_quantile":
+            qs = self.eval(args[0])
+            return merge_same_labels(histogram_quantile(self.eval(args[1]), qs, self.size))
+        rows = self.eval(args[0])
+        if name in MATH:
+            return self._renamed(apply_math(rows, MATH[name]), rows)
+        if name == "round":
+            to_nearest = self.eval(args[1]) if len(args) > 1 else [1.0] * self.size
+            return self._renamed(round_(rows, to_nearest), rows)
+        lower = self.eval(args[1]) if name in ("clamp", "clamp_min") else [-INF] * self.size
+        upper = self.eval(args[-1]) if name in ("clamp", "clamp_max") else [INF] * self.size
+        out = [row for row in clamp(rows, lower, upper) if row[1].count(None) != self.size]
+        return self._renamed(out, rows)
+
+    def _renamed(self, out: list[Row], inputs: list[Row]) -> list[Row]:
+        """Output of a name-dropping function: series of different metrics may now collide."""
+        return merge_same_labels(out) if several_names(inputs) else out
+
+    def _timestamp(self, arg: n.Node) -> list[Row]:
+        """A selector's samples keep their own time; anything else is stamped with the step."""
+        if isinstance(arg, n.VectorSelector):
+            rows = self._vector_selector(arg, timestamps=True)
+            out = [(drop_name(labels), vals) for labels, vals in rows]
+        else:
+            rows = self.eval(arg)
+            seconds = [t / 1000 for t in self.steps]
+            out = [(drop_name(labels), [None if v is None else s for v, s in zip(vals, seconds, strict=True)])
+                   for labels, vals in rows]
+        return self._renamed(out, rows)
+
+    def _any_present(self, rows: list[Row]) -> list[bool]:
+        present = [False] * self.size
+        for _, vals in rows:
+            for i, v in enumerate(vals):
+                if v is not None:
+                    present[i] = True
+        return present
+
+    def _absent(self, arg: n.Node, present: list[bool]) -> list[Row]:
+        """1 at the steps where the argument has no series, labelled from its equality matchers."""
+        if isinstance(arg, n.MatrixSelector):
+            arg = arg.selector
+        labels = absent_labels(arg.matchers) if isinstance(arg, n.VectorSelector) else ()
+        vals = [None if p else 1.0 for p in present]
+        return [(labels, vals)] if vals.count(None) != self.size else []
+
+    def _range_call(self, node: n.Call) -> list[Row]:
+        name = node.func
+        position = RANGE_FUNCTIONS[name]
+        scalars = [self.eval(a) for i, a in enumerate(node.args) if i != position]
+        ms: n.MatrixSelector = node.args[position]
+        sel = ms.selector
+        ends = [t - sel.offset_ms for t in self.steps]
+        starts = [e - ms.range_ms for e in ends]
+        series = range_samples(self._select(sel, starts[0], ends[-1]))
+        ctx = RangeContext(self.steps, starts, ends, go_seconds(ms.range_ms), scalars)
+        fn = RANGE_FNS[name]
+        keep_name = name in KEEPS_NAME
+        cache = WindowCache(starts, ends) if self.size > 1 else None
+        size = self.size
+        out: list[Row] = []
+        for count, (labels, ts, vals) in enumerate(series):
+            if count % _CHECK_EVERY == _CHECK_EVERY - 1:
+                self.check_deadline()
+            win = cache.get(ts) if cache is not None else Windows([0], [len(ts)])
+            res = fn(ts, vals, win, ctx)
+            if res.count(None) != size:
+                out.append((labels if keep_name else drop_name(labels), res))
+        if name == "absent_over_time":
+            return self._absent(ms, self._any_present(out))
+        if not keep_name and several_names(series):
+            assert_distinct(out)
+        return out
+
+    _dispatch = {
+        n.NumberLiteral: _number,
+        n.StringLiteral: _string,
+        n.VectorSelector: _vector_selector,
+        n.Negation: _negation,
+        n.Binary: _binary,
+        n.Aggregate: _aggregate,
+        n.Call: _call,
+    }
+
+
+class QueryEngine:
+    """PromQL over a :class:`Store`, with Prometheus's semantics (lookback, staleness, matching)."""
+
+    def __init__(self, store: Store, *, lookback_ms: int = 300_000, max_samples: int = 50_000_000,
+                 timeout_s: float = 120.0) -> None:
+        self.store = store
+        self.lookback_ms = lookback_ms
+        self.max_samples = max_samples
+        self.timeout_s = timeout_s
+
+    def parse(self, expr: str) -> n.Node:
+        """Parse and validate; raises ``QueryError(bad_data)`` for bad or unsupported input."""
+        return parse(expr)
+
+    def _evaluation(self, steps: list[int]) -> _Evaluation:
+        deadline = time.monotonic() + self.timeout_s
+        return _Evaluation(self.store, steps, self.lookback_ms, self.max_samples, deadline)
+
+    def instant(self, expr: str, t: float) -> QueryResult:
+        """Evaluate at one time (unix seconds)."""
+        node = self.parse(expr)
+        t_ms = to_ms(t)
+        seconds = t_ms / 1000
+        ev = self._evaluation([t_ms])
+        if node.type == n.MATRIX:
+            series = [Series(dict(labels), [(ts_ / 1000, v) for ts_, v in zip(ts, vals, strict=True)])
+                      for labels, ts, vals in ev.matrix(node)]
+            return QueryResult("matrix", series, seconds)
+        value = ev.eval(node)
+        if node.type == n.SCALAR:
+            return QueryResult("scalar", (seconds, value[0]), seconds)
+        if node.type == n.STRING:
+            return QueryResult("string", (seconds, value), seconds)
+        samples = [Sample(dict(labels), vals[0]) for labels, vals in value if vals[0] is not None]
+        return QueryResult("vector", samples, seconds)
+
+    def range(self, expr: str, start: float, end: float, step: float) -> QueryResult:
+        """Evaluate at ``start``, ``start + step``... up to ``end``; always a matrix."""
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        if end_ms < start_ms:
+            raise QueryError(BAD_DATA, "end timestamp must not be before start time")
+        step_ns = int(step * 1e9) if step == step and abs(step) < 9e9 else 0
+        step_ms = step_ns // 1_000_000
+        if step_ns <= 0 or step_ms <= 0:
+            raise QueryError(BAD_DATA, "zero or negative query resolution step widths are not accepted. "
+                                       "Try a positive integer")
+        if (end_ms - start_ms) * 1_000_000 // step_ns > MAX_POINTS:
+            raise QueryError(BAD_DATA, "exceeded maximum resolution of 11,000 points per timeseries. "
+                                       "Try decreasing the query resolution (?step=XX)")
+        node = self.parse(expr)
+        if node.type not in (n.VECTOR, n.SCALAR):
+            raise QueryError(BAD_DATA, f'invalid expression type "{n.DOCUMENTED_TYPE[node.type]}" for range '
+                                       "query, must be Scalar or instant Vector")
+        steps = list(range(start_ms, end_ms + 1, step_ms))
+        value = self._evaluation(steps).eval(node)
+        if node.type == n.SCALAR:
+            value = [((), value)]
+        series = [Series(dict(labels), [(t / 1000, v) for t, v in zip(steps, vals, strict=True) if v is not None])
+                  for labels, vals in sorted(value, key=lambda row: row[0])]
+        return QueryResult("matrix", series, start_ms / 1000)

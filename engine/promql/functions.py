@@ -1,0 +1,264 @@
+"""Functions over instant vectors and scalars, applied to every step of a query at once.
+
+Rows are ``(labels, values)`` with one value (or None) per step; scalar arguments are lists with
+one value per step. Most functions drop the metric name, as Prometheus does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from engine.promql import gomath
+from engine.promql.errors import execution
+from engine.promql.format import parse_go_float
+from engine.promql.labels import BUCKET, NAME, drop_name, get, is_valid_label_name, set_label
+from engine.promql.regex import compile_anchored
+from engine.promql.rows import Row
+from engine.promql.stats import bucket_quantile
+from engine.tsdb.types import Labels
+
+
+def _sgn(v: float) -> float:
+    if v < 0:
+        return -1.0
+    if v > 0:
+        return 1.0
+    return v
+
+
+MATH: dict[str, Callable[[float], float]] = {
+    "abs": abs,
+    "ceil": gomath.ceil,
+    "floor": gomath.floor,
+    "exp": gomath.exp,
+    "ln": gomath.ln,
+    "log2": gomath.log2,
+    "log10": gomath.log10,
+    "sqrt": gomath.sqrt,
+    "sgn": _sgn,
+}
+
+
+def apply_math(rows: list[Row], fn: Callable[[float], float]) -> list[Row]:
+    return [(drop_name(labels), [None if v is None else fn(v) for v in vals]) for labels, vals in rows]
+
+
+def clamp(rows: list[Row], lower: list[float], upper: list[float]) -> list[Row]:
+    """``clamp``: no output at a step where max < min."""
+    out = []
+    for labels, vals in rows:
+        clamped = [None if v is None or hi < lo else gomath.go_max(lo, gomath.go_min(hi, v))
+                   for v, lo, hi in zip(vals, lower, upper, strict=True)]
+        out.append((drop_name(labels), clamped))
+    return out
+
+
+def round_(rows: list[Row], to_nearest: list[float]) -> list[Row]:
+    """Round to the nearest multiple of ``to_nearest``, ties up, via its inverse like Prometheus."""
+    inverses = [gomath.div(1.0, t) for t in to_nearest]
+    return [(drop_name(labels), [None if v is None else gomath.div(gomath.floor(v * inv + 0.5), inv)
+                                 for v, inv in zip(vals, inverses, strict=True)])
+            for labels, vals in rows]
+
+
+# --- dates (UTC) ----------------------------------------------------------------------------
+
+def _civil(days: int) -> tuple[int, int, int]:
+    """Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian, any range)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+_CUMULATIVE_DAYS = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _date_part(name: str, seconds: int) -> float:
+    days, rem = divmod(seconds, 86400)
+    if name == "hour":
+        return float(rem // 3600)
+    if name == "minute":
+        return float(rem % 3600 // 60)
+    if name == "day_of_week":
+        return float((days + 4) % 7)
+    year, month, day = _civil(days)
+    if name == "year":
+        return float(year)
+    if name == "month":
+        return float(month)
+    if name == "day_of_month":
+        return float(day)
+    if name == "day_of_year":
+        return float(_CUMULATIVE_DAYS[month - 1] + day + (month > 2 and _leap(year)))
+    return float(29 if month == 2 and _leap(year) else _MONTH_DAYS[month - 1])
+
+
+DATE_FUNCTIONS = frozenset(("minute", "hour", "day_of_week", "day_of_month", "day_of_year",
+                            "days_in_month", "month", "year"))
+
+
+def date_of_steps(name: str, steps: list[int]) -> list[Row]:
+    """A date function without argument: the evaluation time, as one series without labels."""
+    return [((), [_date_part(name, t // 1000 if t >= 0 else -(-t // 1000)) for t in steps])]
+
+
+def date_of_values(name: str, rows: list[Row]) -> list[Row]:
+    """Sample values are Unix seconds (truncated like Go's int64 conversion)."""
+    def part(v: float) -> float:
+        if v != v or math.isinf(v):
+            return math.nan
+        return _date_part(name, math.trunc(v))
+    return [(drop_name(labels), [None if v is None else part(v) for v in vals]) for labels, vals in rows]
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+def _go_expand(template: str, match) -> str:
+    """Go's ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; names are
+    as long as possible (``$1x`` is the group named ``1x``), unknown groups expand to nothing."""
+    out: list[str] = []
+    i = 0
+    size = len(template)
+    while i < size:
+        j = template.find("$", i)
+        if j < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:j])
+        i = j
+        if i + 1 < size and template[i + 1] == "$":
+            out.append("$")
+            i += 2
+            continue
+        brace = i + 1 < size and template[i + 1] == "{"
+        k = start = i + 2 if brace else i + 1
+        while k < size and (template[k].isalpha() or template[k].isdecimal() or template[k] == "_"):
+            k += 1
+        name = template[start:k]
+        if not name or (brace and (k >= size or template[k] != "}")):
+            out.append("$")
+            i += 1
+            continue
+        i = k + 1 if brace else k
+        out.append(_group(match, name))
+    return "".join(out)
+
+
+def _group(match, name: str) -> str:
+    if name.isdigit() and name.isascii():
+        if len(name) > 1 and name[0] == "0":
+            return ""
+        index = int(name)
+        if index > match.re.groups:
+            return ""
+        return match.group(index) or ""
+    if name not in match.re.groupindex:
+        return ""
+    return match.group(name) or ""
+
+
+def label_replace(rows: list[Row], dst: str, replacement: str, src: str, pattern: str) -> list[Row]:
+    try:
+        regex = compile_anchored(pattern)
+    except Exception:  # re.error and the odd ValueError/OverflowError from huge repeats
+        raise execution(f"invalid regular expression in label_replace(): {pattern}") from None
+    if not is_valid_label_name(dst):
+        raise execution(f"invalid destination label name in label_replace(): {dst}")
+    out = []
+    for labels, vals in rows:
+        match = regex.fullmatch(get(labels, src))
+        if match is not None:
+            labels = set_label(labels, dst, _go_expand(replacement, match))
+        out.append((labels, vals))
+    return out
+
+
+def label_join(rows: list[Row], dst: str, separator: str, sources: list[str]) -> list[Row]:
+    for src in sources:
+        if not is_valid_label_name(src):
+            raise execution(f"invalid source label name in label_join(): {src}")
+    if not is_valid_label_name(dst):
+        raise execution(f"invalid destination label name in label_join(): {dst}")
+    return [(set_label(labels, dst, separator.join(get(labels, s) for s in sources)), vals)
+            for labels, vals in rows]
+
+
+# --- ordering, vector/scalar conversion -----------------------------------------------------
+
+def sort_rows(rows: list[Row], descending: bool) -> list[Row]:
+    """Order a single-step result by value, NaN last (ranges are ordered by labels anyway)."""
+    if not rows or len(rows[0][1]) != 1:
+        return rows
+    numbers = [r for r in rows if r[1][0] == r[1][0]]
+    nans = [r for r in rows if r[1][0] != r[1][0]]
+    numbers.sort(key=lambda r: r[1][0], reverse=descending)
+    return numbers + nans
+
+
+def scalar(rows: list[Row], size: int) -> list[float]:
+    """The single sample's value at each step, NaN when there are none or several."""
+    out = [math.nan] * size
+    counts = [0] * size
+    for _, vals in rows:
+        for i, v in enumerate(vals):
+            if v is not None:
+                counts[i] += 1
+                out[i] = v
+    return [v if c == 1 else math.nan for v, c in zip(out, counts, strict=True)]
+
+
+def absent_labels(matchers) -> Labels:
+    """Labels of ``absent()``'s output: each label with exactly one equality matcher."""
+    labels: dict[str, str] = {}
+    seen: set[str] = set()
+    for m in matchers:
+        if m.name == NAME:
+            continue
+        if m.op == "=" and m.name not in seen:
+            labels[m.name] = m.value
+            seen.add(m.name)
+        else:
+            labels.pop(m.name, None)
+    return tuple(sorted((k, v) for k, v in labels.items() if v != ""))
+
+
+# --- histogram_quantile ---------------------------------------------------------------------
+
+def histogram_quantile(rows: list[Row], qs: list[float], size: int) -> list[Row]:
+    """Classic histograms: series grouped by their labels except ``le`` (buckets with an
+    unparsable ``le`` are ignored); one quantile per group and step, labelled without the
+    metric name and ``le``."""
+    groups: dict[Labels, int] = {}
+    out_labels: list[Labels] = []
+    members: list[list[tuple[float, list]]] = []
+    for labels, vals in rows:
+        bound = parse_go_float(get(labels, BUCKET))
+        if bound is None:
+            continue
+        key = tuple(p for p in labels if p[0] != BUCKET)
+        gi = groups.get(key)
+        if gi is None:
+            gi = groups[key] = len(members)
+            members.append([])
+            out_labels.append(tuple(p for p in key if p[0] != NAME))
+        members[gi].append((bound, vals))
+    out = []
+    for labels, buckets in zip(out_labels, members, strict=True):
+        vals = []
+        for i in range(size):
+            present = [(bound, v[i]) for bound, v in buckets if v[i] is not None]
+            vals.append(bucket_quantile(qs[i], present) if present else None)
+        out.append((labels, vals))
+    return out

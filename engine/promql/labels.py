@@ -1,0 +1,62 @@
+"""Label-set operations on the store's canonical form: a tuple of (name, value) sorted by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.tsdb.types import Labels
+
+NAME = "__name__"
+BUCKET = "le"
+
+
+def get(labels: Labels, name: str) -> str:
+    for k, v in labels:
+        if k == name:
+            return v
+    return ""
+
+
+def drop_name(labels: Labels) -> Labels:
+    """The label set without ``__name__`` (usually its first pair, so a cheap slice)."""
+    if labels and labels[0][0] == NAME:
+        return labels[1:]
+    return tuple(p for p in labels if p[0] != NAME)
+
+
+def metric_name(labels: Labels) -> str:
+    if labels and labels[0][0] == NAME:
+        return labels[0][1]
+    return get(labels, NAME)
+
+
+def set_label(labels: Labels, name: str, value: str) -> Labels:
+    """Set one label; an empty value removes it, as Prometheus's label builder does."""
+    out = [p for p in labels if p[0] != name]
+    if value != "":
+        out.append((name, value))
+        out.sort()
+    return tuple(out)
+
+
+def keep(labels: Labels, names: frozenset[str]) -> Labels:
+    return tuple(p for p in labels if p[0] in names)
+
+
+def without(labels: Labels, names: frozenset[str]) -> Labels:
+    """Drop the listed labels and ``__name__`` (``without``/``ignoring`` semantics)."""
+    return tuple(p for p in labels if p[0] not in names and p[0] != NAME)
+
+
+def match_key(names: Iterable[str], on: bool):
+    """The join signature of ``on(...)`` or ``ignoring(...)`` vector matching, as a function."""
+    listed = frozenset(names)
+    if on:
+        ordered = tuple(sorted(listed))
+        return lambda labels: tuple(get(labels, n) for n in ordered)
+    return lambda labels: without(labels, listed)
+
+
+def is_valid_label_name(name: str) -> bool:
+    """Prometheus 3 accepts any non-empty UTF-8 label name."""
+    return name != ""

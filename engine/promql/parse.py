@@ -1,0 +1,156 @@
+"""From PromQL text to a validated expression tree, with ``promql-parser`` doing the parsing.
+
+The parser already checks syntax, argument counts and value types; this module turns its AST into
+our immutable nodes and rejects what the evaluator does not implement, so an unsupported feature
+is always a clear ``bad_data`` error and never a wrong answer.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+
+import promql_parser as pp
+
+from engine.promql import nodes as n
+from engine.promql.errors import BAD_DATA, QueryError, unsupported
+from engine.promql.regex import to_python
+from engine.tsdb.matchers import Matcher, MatcherError
+
+_MS = timedelta(milliseconds=1)
+
+# Range-vector functions: the matrix argument's position and the result type.
+RANGE_FUNCTIONS = {
+    name: 0
+    for name in (
+        "rate", "irate", "increase", "delta", "idelta", "deriv", "predict_linear", "resets", "changes",
+        "avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
+        "last_over_time", "stddev_over_time", "stdvar_over_time", "present_over_time", "absent_over_time",
+    )
+} | {"quantile_over_time": 1}
+
+INSTANT_FUNCTIONS = frozenset((
+    "absent", "histogram_quantile", "abs", "ceil", "floor", "round", "clamp", "clamp_min", "clamp_max",
+    "exp", "ln", "log2", "log10", "sqrt", "sgn", "time", "timestamp", "vector", "scalar", "label_replace",
+    "label_join", "sort", "sort_desc", "minute", "hour", "day_of_week", "day_of_month", "day_of_year",
+    "days_in_month", "month", "year",
+))
+
+SCALAR_FUNCTIONS = frozenset(("time", "scalar"))
+
+AGGREGATIONS = frozenset((
+    "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile",
+    "count_values",
+))
+
+ARITHMETIC = frozenset(("+", "-", "*", "/", "%", "^", "atan2"))
+COMPARISON = frozenset(("==", "!=", ">", "<", ">=", "<="))
+SET_OPERATORS = frozenset(("and", "or", "unless"))
+
+# The parser's enums are not hashable; their str() is stable.
+_MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+
+_CARDINALITY = {
+    "VectorMatchCardinality.OneToOne": n.ONE_TO_ONE,
+    "VectorMatchCardinality.ManyToOne": n.MANY_TO_ONE,
+    "VectorMatchCardinality.OneToMany": n.ONE_TO_MANY,
+    "VectorMatchCardinality.ManyToMany": n.MANY_TO_MANY,
+}
+
+
+@lru_cache(maxsize=1024)
+def parse(text: str) -> n.Node:
+    """Parse and validate one expression; raises ``QueryError(bad_data)``."""
+    try:
+        tree = pp.parse(text)
+    except Exception as exc:  # the parser reports every syntax and type error as ValueError
+        raise QueryError(BAD_DATA, f"parse error: {exc}") from None
+    return _convert(tree)
+
+
+def _ms(delta: timedelta) -> int:
+    return delta // _MS
+
+
+def _convert(e: object) -> n.Node:
+    kind = type(e)
+    if kind is pp.ParenExpr:
+        return _convert(e.expr)
+    if kind is pp.NumberLiteral:
+        return n.NumberLiteral(float(e.val))
+    if kind is pp.StringLiteral:
+        return n.StringLiteral(e.val)
+    if kind is pp.VectorSelector:
+        return _selector(e)
+    if kind is pp.MatrixSelector:
+        return n.MatrixSelector(_selector(e.vector_selector), _ms(e.range))
+    if kind is pp.UnaryExpr:
+        inner = _convert(e.expr)
+        return n.Negation(inner, inner.type)
+    if kind is pp.Call:
+        return _call(e)
+    if kind is pp.AggregateExpr:
+        return _aggregate(e)
+    if kind is pp.BinaryExpr:
+        return _binary(e)
+    if kind is pp.SubqueryExpr:
+        raise unsupported("subqueries are not supported")
+    raise unsupported(f"the expression {e} is not supported")
+
+
+def _selector(vs: pp.VectorSelector) -> n.VectorSelector:
+    if vs.at is not None:
+        raise unsupported("the @ modifier is not supported")
+    if vs.matchers.or_matchers:
+        raise unsupported("'or' between label matchers is not supported")
+    try:
+        matchers = [Matcher.make("__name__", "=", vs.name)] if vs.name else []
+        for m in vs.matchers.matchers:
+            op = _MATCH_OPS[str(m.op)]
+            value = to_python(m.value) if op in ("=~", "!~") else m.value
+            matchers.append(Matcher.make(m.name, op, value))
+    except MatcherError as exc:
+        raise QueryError(BAD_DATA, f"parse error: {exc}") from None
+    offset = _ms(vs.offset) if vs.offset is not None else 0
+    return n.VectorSelector(tuple(matchers), offset)
+
+
+def _call(e: pp.Call) -> n.Call:
+    name = e.func.name
+    if name in RANGE_FUNCTIONS or name in INSTANT_FUNCTIONS:
+        args = tuple(_convert(a) for a in e.args)
+        return n.Call(name, args, n.SCALAR if name in SCALAR_FUNCTIONS else n.VECTOR)
+    raise unsupported(f'the function "{name}" is not supported')
+
+
+def _aggregate(e: pp.AggregateExpr) -> n.Aggregate:
+    op = str(e.op)
+    if op not in AGGREGATIONS:
+        raise unsupported(f'the aggregation "{op}" is not supported')
+    modifier = e.modifier
+    grouping = tuple(modifier.labels) if modifier is not None else ()
+    without = modifier is not None and modifier.type == pp.AggModifierType.Without
+    param = _convert(e.param) if e.param is not None else None
+    return n.Aggregate(op, _convert(e.expr), param, grouping, without)
+
+
+def _binary(e: pp.BinaryExpr) -> n.Binary:
+    op = str(e.op)
+    if op not in ARITHMETIC and op not in COMPARISON and op not in SET_OPERATORS:
+        raise unsupported(f'the operator "{op}" is not supported')
+    lhs, rhs = _convert(e.lhs), _convert(e.rhs)
+    modifier = e.modifier
+    card = n.MANY_TO_MANY if op in SET_OPERATORS else n.ONE_TO_ONE
+    on, matching, include, return_bool = False, (), (), False
+    if modifier is not None:
+        fill = modifier.fill_values
+        if fill is not None and (fill.lhs is not None or fill.rhs is not None):
+            raise unsupported("fill() in vector matching is not supported")
+        card = _CARDINALITY[str(modifier.card)]
+        return_bool = bool(modifier.return_bool)
+        include = tuple(modifier.group_labels or ())
+        if modifier.matching is not None:
+            on = modifier.matching.type == pp.LabelModifierType.Include
+            matching = tuple(modifier.matching.labels)
+    result_type = n.SCALAR if lhs.type == n.SCALAR and rhs.type == n.SCALAR else n.VECTOR
+    return n.Binary(op, lhs, rhs, return_bool, card, on, matching, include, result_type)

@@ -1,0 +1,295 @@
+"""Functions over range vectors (``rate``, ``*_over_time``...), computed for every step at once.
+
+Each function takes one series' samples (stale markers already removed), the per-step windows
+of those samples and the call's context, and returns one value or None per step. The float
+arithmetic follows Prometheus's ``functions.go`` operation by operation so results match exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import accumulate, pairwise
+from operator import lt
+
+from engine.promql.gomath import div, kahan_inc, sqrt
+from engine.promql.selectors import Windows
+from engine.promql.stats import kahan_sum, mean, quantile
+
+
+@dataclass(slots=True)
+class RangeContext:
+    """What a range function needs besides the samples: step times, window bounds, scalar args."""
+
+    steps: list[int]
+    starts: list[int]  # exclusive window start per step: t - offset - range
+    ends: list[int]  # inclusive window end per step: t - offset
+    range_s: float
+    args: list[list[float]]  # the call's scalar arguments, one value per step
+
+
+RangeFunction = Callable[[array, array, Windows, RangeContext], list]
+
+
+def go_seconds(ms: int) -> float:
+    """Go's ``Duration.Seconds()`` for a whole number of milliseconds."""
+    sec, rest = divmod(ms, 1000)
+    return float(sec) + float(rest * 1_000_000) / 1e9
+
+
+# --- rate, increase, delta ------------------------------------------------------------------
+
+def _rate_timing(ts: array, win: Windows, ctx: RangeContext, is_rate: bool) -> list:
+    """Everything in ``extrapolatedRate`` that depends only on timestamps, memoised per window set."""
+    key = "rate" if is_rate else "increase"
+    timing = win.memo.get(key)
+    if timing is not None:
+        return timing
+    timing = []
+    range_s = ctx.range_s
+    for lo, hi, start, end in zip(win.lo, win.hi, ctx.starts, ctx.ends, strict=True):
+        if hi - lo < 2:
+            timing.append(None)
+            continue
+        first_t = ts[lo]
+        last_t = ts[hi - 1]
+        to_start = (first_t - start) / 1000
+        to_end = (end - last_t) / 1000
+        sampled = (last_t - first_t) / 1000
+        average = sampled / (hi - lo - 1)
+        threshold = average * 1.1
+        if to_start >= threshold:
+            to_start = average / 2
+        if to_end >= threshold:
+            to_end = average / 2
+        factor = (sampled + to_start + to_end) / sampled
+        if is_rate:
+            factor /= range_s
+        timing.append((lo, hi - 1, sampled, to_start, to_end, factor))
+    win.memo[key] = timing
+    return timing
+
+
+def _reset_positions(vals: array) -> list[int] | None:
+    """Indexes k where the counter went down (``vals[k] < vals[k-1]``), None when it never did."""
+    if not any(map(lt, vals[1:], vals)):
+        return None
+    return [k for k in range(1, len(vals)) if vals[k] < vals[k - 1]]
+
+
+def _extrapolated(ts: array, vals: array, win: Windows, ctx: RangeContext,
+                  is_counter: bool, is_rate: bool) -> list:
+    """Prometheus's ``extrapolatedRate``: the increase between the first and last sample (plus the
+    value before each counter reset), extrapolated towards the window edges when samples are close
+    enough to them, never below a counter's zero point."""
+    timing = _rate_timing(ts, win, ctx, is_rate)
+    resets = _reset_positions(vals) if is_counter else None
+    range_s = ctx.range_s
+    out: list = []
+    append = out.append
+    for tm in timing:
+        if tm is None:
+            append(None)
+            continue
+        lo, last, sampled, to_start, to_end, factor = tm
+        first = vals[lo]
+        result = vals[last] - first
+        if resets is not None:
+            i = bisect_right(resets, lo)
+            if i < len(resets) and resets[i] <= last:
+                for k in range(lo + 1, last + 1):
+                    if vals[k] < vals[k - 1]:
+                        result += vals[k - 1]
+        if is_counter and result > 0 and first >= 0:
+            to_zero = sampled * (first / result)
+            if to_zero < to_start:
+                f = (sampled + to_zero + to_end) / sampled
+                if is_rate:
+                    f /= range_s
+                append(result * f)
+                continue
+        append(result * factor)
+    return out
+
+
+def rate(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return _extrapolated(ts, vals, win, ctx, True, True)
+
+
+def increase(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return _extrapolated(ts, vals, win, ctx, True, False)
+
+
+def delta(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return _extrapolated(ts, vals, win, ctx, False, False)
+
+
+def _instant_value(ts: array, vals: array, win: Windows, is_rate: bool) -> list:
+    """``irate``/``idelta`` from the last two samples of each window."""
+    out: list = []
+    for lo, hi in zip(win.lo, win.hi, strict=True):
+        if hi - lo < 2:
+            out.append(None)
+            continue
+        v0, v1 = vals[hi - 2], vals[hi - 1]
+        if not is_rate:
+            out.append(v1 - v0)
+            continue
+        result = v1 if v1 < v0 else v1 - v0
+        out.append(result / ((ts[hi - 1] - ts[hi - 2]) / 1000))
+    return out
+
+
+def irate(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return _instant_value(ts, vals, win, True)
+
+
+def idelta(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return _instant_value(ts, vals, win, False)
+
+
+# --- linear regression ----------------------------------------------------------------------
+
+def _linear_regression(ts: array, vals: array, lo: int, hi: int, intercept_time: int) -> tuple[float, float]:
+    """Least squares with Kahan-compensated sums, x in seconds relative to ``intercept_time``."""
+    n = 0.0
+    sum_x = c_x = sum_y = c_y = sum_xy = c_xy = sum_x2 = c_x2 = 0.0
+    init_y = vals[lo]
+    const_y = True
+    for k in range(lo, hi):
+        y = vals[k]
+        if const_y and k > lo and y != init_y:
+            const_y = False
+        n += 1.0
+        x = (ts[k] - intercept_time) / 1e3
+        sum_x, c_x = kahan_inc(x, sum_x, c_x)
+        sum_y, c_y = kahan_inc(y, sum_y, c_y)
+        sum_xy, c_xy = kahan_inc(x * y, sum_xy, c_xy)
+        sum_x2, c_x2 = kahan_inc(x * x, sum_x2, c_x2)
+    if const_y:
+        if math.isinf(init_y):
+            return math.nan, math.nan
+        return 0.0, init_y
+    sum_x += c_x
+    sum_y += c_y
+    sum_xy += c_xy
+    sum_x2 += c_x2
+    cov_xy = sum_xy - sum_x * sum_y / n
+    var_x = sum_x2 - sum_x * sum_x / n
+    slope = div(cov_xy, var_x)
+    return slope, sum_y / n - slope * sum_x / n
+
+
+def deriv(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return [_linear_regression(ts, vals, lo, hi, ts[lo])[0] if hi - lo >= 2 else None
+            for lo, hi in zip(win.lo, win.hi, strict=True)]
+
+
+def predict_linear(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    out: list = []
+    for lo, hi, t, duration in zip(win.lo, win.hi, ctx.steps, ctx.args[0], strict=True):
+        if hi - lo < 2:
+            out.append(None)
+            continue
+        slope, intercept = _linear_regression(ts, vals, lo, hi, t)
+        out.append(slope * duration + intercept)
+    return out
+
+
+# --- counting -------------------------------------------------------------------------------
+
+def _pair_counts(vals: array, changed: Callable[[float, float], bool]) -> list[int]:
+    """Prefix counts of consecutive sample pairs satisfying ``changed(previous, current)``."""
+    flags = [0] + [1 if changed(p, c) else 0 for p, c in pairwise(vals)]
+    return list(accumulate(flags))
+
+
+def resets(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    prefix = _pair_counts(vals, lambda p, c: c < p)
+    return [float(prefix[hi - 1] - prefix[lo]) if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+
+
+def changes(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    prefix = _pair_counts(vals, lambda p, c: c != p and not (c != c and p != p))
+    return [float(prefix[hi - 1] - prefix[lo]) if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+
+
+# --- aggregation over time ------------------------------------------------------------------
+
+def _max(values: array) -> float:
+    best = values[0]
+    for f in values:
+        if f > best or best != best:
+            best = f
+    return best
+
+
+def _min(values: array) -> float:
+    best = values[0]
+    for f in values:
+        if f < best or best != best:
+            best = f
+    return best
+
+
+def _variance(values: array) -> float:
+    count = mean = c_mean = aux = c_aux = 0.0
+    for f in values:
+        count += 1
+        d = f - (mean + c_mean)
+        mean, c_mean = kahan_inc(d / count, mean, c_mean)
+        aux, c_aux = kahan_inc(d * (f - (mean + c_mean)), aux, c_aux)
+    return (aux + c_aux) / count
+
+
+def _over_time(reduce: Callable[[array], float]) -> RangeFunction:
+    def fn(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+        return [reduce(vals[lo:hi]) if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+    return fn
+
+
+def count_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return [float(hi - lo) if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+
+
+def last_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return [vals[hi - 1] if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+
+
+def present_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return [1.0 if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+
+
+def quantile_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return [quantile(q, vals[lo:hi].tolist()) if hi > lo else None
+            for lo, hi, q in zip(win.lo, win.hi, ctx.args[0], strict=True)]
+
+
+FUNCTIONS: dict[str, RangeFunction] = {
+    "rate": rate,
+    "increase": increase,
+    "delta": delta,
+    "irate": irate,
+    "idelta": idelta,
+    "deriv": deriv,
+    "predict_linear": predict_linear,
+    "resets": resets,
+    "changes": changes,
+    "avg_over_time": _over_time(mean),
+    "sum_over_time": _over_time(kahan_sum),
+    "min_over_time": _over_time(_min),
+    "max_over_time": _over_time(_max),
+    "stddev_over_time": _over_time(lambda v: sqrt(_variance(v))),
+    "stdvar_over_time": _over_time(_variance),
+    "count_over_time": count_over_time,
+    "last_over_time": last_over_time,
+    "present_over_time": present_over_time,
+    "quantile_over_time": quantile_over_time,
+    "absent_over_time": present_over_time,
+}
+
+# Functions whose result keeps the metric name (they act like a selector with offset).
+KEEPS_NAME = frozenset(("last_over_time",))

@@ -1,0 +1,148 @@
+"""Order-sensitive float reductions written operation by operation like Prometheus, for exact results."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Sequence
+
+from engine.promql.gomath import INF, div, kahan_inc
+
+_MIN_NORMAL = 2.2250738585072014e-308
+_SMALL_DELTA_TOLERANCE = 1e-12
+
+
+def kahan_sum(values: Iterable[float]) -> float:
+    """Neumaier-compensated sum from zero (``sum_over_time``; also ``sum`` by aggregation)."""
+    total = c = 0.0
+    for f in values:
+        t = total + f
+        if abs(total) >= abs(f):
+            c += (total - t) + f
+        else:
+            c += (f - t) + total
+        total = t
+    # Once the sum is infinite Prometheus zeroes the compensation; it can only stay ±Inf or
+    # become NaN afterwards, so checking at the end gives the same answer.
+    if total == INF or total == -INF:
+        return total
+    return total + c
+
+
+def mean(values: Sequence[float]) -> float:
+    """Kahan-compensated direct mean, switching to an incremental mean if the sum would overflow."""
+    total = values[0]
+    count = 1.0
+    running = c = 0.0
+    incremental = False
+    for f in values[1:]:
+        count += 1.0
+        if not incremental:
+            new_total, new_c = kahan_inc(f, total, c)
+            if new_total != INF and new_total != -INF:
+                total, c = new_total, new_c
+                continue
+            incremental = True
+            running = total / (count - 1)
+            c /= count - 1
+        q = (count - 1) / count
+        running, c = kahan_inc(f / count, q * running, q * c)
+    if incremental:
+        return running + c
+    return total / count + c / count
+
+
+def quantile(q: float, values: list[float]) -> float:
+    """φ-quantile with linear interpolation between the two closest ranks (NaNs sort first)."""
+    if not values or q != q:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = [v for v in values if v != v] + sorted(v for v in values if v == v)
+    n = float(len(ordered))
+    rank = q * (n - 1)
+    lower = max(0.0, math.floor(rank))
+    upper = min(n - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return ordered[int(lower)] * (1 - weight) + ordered[int(upper)] * weight
+
+
+def _almost_equal(a: float, b: float, epsilon: float) -> bool:
+    if a != a and b != b:
+        return True
+    if a == b:
+        return True
+    abs_sum = abs(a) + abs(b)
+    diff = abs(a - b)
+    if a == 0 or b == 0 or abs_sum < _MIN_NORMAL:
+        return diff < epsilon * _MIN_NORMAL
+    return diff / min(abs_sum, sys.float_info.max) < epsilon
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """``histogram_quantile`` over classic buckets given as (upper bound, cumulative count).
+
+    Buckets are sorted, equal bounds merged, float noise between neighbours ignored and any
+    remaining decrease flattened (the monotonicity fix). NaN without a +Inf bucket, with fewer
+    than two buckets or with no observations; the lowest bucket interpolates from 0 when its
+    bound is positive; a rank in the +Inf bucket answers the highest finite bound.
+    """
+    if q != q:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    buckets = sorted(buckets, key=lambda b: b[0])
+    if buckets[-1][0] != math.inf:
+        return math.nan
+    bounds: list[float] = []
+    counts: list[float] = []
+    for bound, count in buckets:
+        if bounds and bounds[-1] == bound:
+            counts[-1] += count
+        else:
+            bounds.append(bound)
+            counts.append(count)
+    prev = counts[0]
+    for i in range(1, len(counts)):
+        curr = counts[i]
+        if curr == prev:
+            continue
+        if _almost_equal(prev, curr, _SMALL_DELTA_TOLERANCE) or curr < prev:
+            counts[i] = prev
+            continue
+        prev = curr
+    if len(counts) < 2:
+        return math.nan
+    observations = counts[-1]
+    if observations == 0:
+        return math.nan
+    rank = q * observations
+    b = _search(counts, rank)
+    if b == len(counts) - 1:
+        return bounds[-2]
+    if b == 0 and bounds[0] <= 0:
+        return bounds[0]
+    start = 0.0
+    end = bounds[b]
+    count = counts[b]
+    if b > 0:
+        start = bounds[b - 1]
+        count -= counts[b - 1]
+        rank -= counts[b - 1]
+    return start + (end - start) * div(rank, count)
+
+
+def _search(counts: list[float], rank: float) -> int:
+    """Go's ``sort.Search`` over all but the last bucket for the first count >= rank (NaN-exact)."""
+    i, j = 0, len(counts) - 1
+    while i < j:
+        h = (i + j) >> 1
+        if not counts[h] >= rank:
+            i = h + 1
+        else:
+            j = h
+    return i
