@@ -16,6 +16,7 @@ from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
 from engine.collectors.system import ProcessCollector, SystemCollector
 from engine.events import EventBus
+from engine.promql import QueryEngine
 from engine.settings import Settings
 from engine.system_view import system_view
 from engine.timefmt import rfc3339
@@ -40,6 +41,8 @@ class Engine:
             lookback_ms=int(settings.lookback_delta * 1000),
             ttl_ms=int(settings.metrics_ttl * 1000),
         )
+        self.query = QueryEngine(self.store, lookback_ms=int(settings.lookback_delta * 1000),
+                                 max_samples=settings.query_max_samples, timeout_s=settings.query_timeout)
         self.bus = EventBus()
         self.system_collector = SystemCollector() if collect_system else None
         self.process_collector = ProcessCollector()

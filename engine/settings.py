@@ -97,6 +97,18 @@ def _seconds(value: Any) -> float:
     return seconds
 
 
+def _positive_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\d+", value.strip(), re.ASCII):
+        number = int(value)
+    else:
+        number = 0
+    if number <= 0:
+        raise ValueError(f"{value!r} is not a positive integer")
+    return number
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a string")
@@ -152,6 +164,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "head_retention": _seconds,
     "lookback_delta": _seconds,
     "evaluation_interval": _seconds,
+    "query_max_samples": _positive_int,
+    "query_timeout": _seconds,
     "mongodb_uri": _uri("mongodb://", "mongodb+srv://"),
     "redis_url": _uri("redis://", "rediss://", "unix://"),
     "rules_files": _globs,
@@ -178,6 +192,8 @@ class Settings:
     head_retention: float = 7200.0
     lookback_delta: float = 300.0
     evaluation_interval: float = 10.0
+    query_max_samples: int = 50_000_000
+    query_timeout: float = 120.0
     mongodb_uri: str | None = None
     redis_url: str | None = None
     rules_files: tuple[str, ...] = ()

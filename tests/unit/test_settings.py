@@ -11,7 +11,7 @@ import pytest
 from engine.settings import Settings, SettingsError, load_settings, parse_duration, redact_uris
 
 DURATIONS = ("METRICS_TTL", "ALERTS_TTL", "HEALTH_CHECKS_TTL", "COLLECTION_INTERVAL", "FLUSH_INTERVAL",
-             "HEAD_RETENTION", "LOOKBACK_DELTA", "EVALUATION_INTERVAL")
+             "HEAD_RETENTION", "LOOKBACK_DELTA", "EVALUATION_INTERVAL", "QUERY_TIMEOUT")
 
 
 def load(env=None, **kw) -> Settings:
@@ -42,6 +42,7 @@ def test_defaults():
     assert (s.metrics_ttl, s.alerts_ttl, s.health_checks_ttl) == (2592000.0, 7776000.0, 2592000.0)
     assert (s.collection_interval, s.flush_interval, s.head_retention) == (5.0, 10.0, 7200.0)
     assert (s.lookback_delta, s.evaluation_interval) == (300.0, 10.0)
+    assert (s.query_max_samples, s.query_timeout) == (50_000_000, 120.0)
     assert (s.log_level, s.mongodb_uri, s.redis_url, s.rules_files) == ("info", None, None, ())
     assert s.data_dir == Path("/srv/metrics")
 
@@ -72,6 +73,8 @@ BAD_VALUES = [
     ("HOST", ""), ("HOST", "   "), ("SERVICE_NAME", ""), ("DATA_DIR", ""),
     ("MONGODB_URI", "localhost:27017"), ("MONGODB_URI", "http://db/x"),
     ("REDIS_URL", "localhost:6379"), ("REDIS_URL", "mongodb://x"),
+    ("QUERY_MAX_SAMPLES", "0"), ("QUERY_MAX_SAMPLES", "-5"), ("QUERY_MAX_SAMPLES", "1e6"),
+    ("QUERY_MAX_SAMPLES", "lots"), ("QUERY_MAX_SAMPLES", ""),
 ] + [(name, bad) for name in DURATIONS for bad in
      ("-1", "0", "0s", "nan", "inf", "-inf", "abc", "", "5 m", "1m1h", "1.5h", "-5m", "1e400", "200y")]
 
@@ -120,6 +123,11 @@ def test_durations_accept_fractions_and_prometheus_durations(name, value, second
                                          ("WARNING", "warning"), (" error ", "error")])
 def test_log_level_is_case_insensitive_and_normalised(value, level):
     assert load({"LOG_LEVEL": value}).log_level == level
+
+
+def test_query_max_samples_is_a_positive_integer():
+    assert load({"QUERY_MAX_SAMPLES": " 1000 "}).query_max_samples == 1000
+    assert str(load_error({"QUERY_MAX_SAMPLES": "0"})) == "QUERY_MAX_SAMPLES: '0' is not a positive integer"
 
 
 def test_rules_files_are_comma_separated_globs():
