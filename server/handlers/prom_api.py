@@ -1,0 +1,221 @@
+"""Prometheus's HTTP API under /api/v1: same parameters, envelope, error types and status codes.
+
+So that Grafana's Prometheus data source, promtool and client libraries work against this server.
+These routes answer in Prometheus's envelope ``{"status", "data" | "errorType", "error"}`` rather
+than ours. Queries, series lookups and the encoding of large answers run in worker threads:
+the event loop only parses parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import platform
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDict
+
+from engine import __version__
+from engine.engine import Engine
+from engine.promql import QueryEngine, QueryError
+from server import promparams as p
+from server.keys import ENGINE
+from server.promparams import BAD_DATA, PromApiError
+from server.promseries import label_names, label_values, series_in_range
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+MAX_POINTS = 11_000
+ZERO_STEP = "zero or negative query resolution step widths are not accepted. Try a positive integer"
+_STATUS = {BAD_DATA: 400, "execution": 422, "timeout": 503, "canceled": 503, "not_found": 404, "internal": 500}
+_UNKNOWN_TYPES = {"untyped": "unknown"}  # Prometheus's name for a family without a TYPE
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _success(data: Any) -> bytes:
+    return _json({"status": "success", "data": data})
+
+
+def _error(error_type: str, message: str) -> web.Response:
+    body = {"status": "error", "errorType": error_type, "error": message}
+    return _respond(_json(body), _STATUS.get(error_type, 500))
+
+
+def _respond(body: bytes, status: int = 200) -> web.Response:
+    response = web.Response(body=body, status=status, content_type="application/json")
+    response.enable_compression()  # only when the client's Accept-Encoding allows it
+    return response
+
+
+def _endpoint(path: str) -> Callable[[Handler], Handler]:
+    """Register a handler on GET and form POST, answering its errors in Prometheus's envelope."""
+
+    def register(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapped(request: web.Request) -> web.Response:
+            try:
+                return await handler(request)
+            except PromApiError as exc:
+                return _error(exc.error_type, exc.message)
+            except web.HTTPException:
+                raise
+            except Exception:  # a bug: still answer in the envelope Prometheus clients can read
+                log.exception("unhandled error in %s %s", request.method, request.path)
+                return _error("internal", "internal server error")
+
+        routes.get(path)(wrapped)
+        routes.post(path)(wrapped)
+        return wrapped
+
+    return register
+
+
+async def _in_thread(job: Callable[[], bytes], timeout: float | None = None) -> bytes:
+    """Run a job off the loop; the query engine's errors become the API's, with their type."""
+    future = asyncio.get_running_loop().run_in_executor(None, job)
+    try:
+        return await (future if timeout is None else asyncio.wait_for(future, timeout))
+    except TimeoutError:
+        raise PromApiError("timeout", "query timed out in query execution") from None
+    except QueryError as exc:
+        raise PromApiError(exc.error_type, exc.message) from None
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+
+def _instant(qe: QueryEngine, expr: str, t_ms: int) -> bytes:
+    try:
+        qe.parse(expr)
+    except QueryError as exc:
+        raise PromApiError(exc.error_type, f'invalid parameter "query": {exc.message}') from None
+    return _success(qe.instant(expr, t_ms / 1000).to_prometheus())
+
+
+def _range(qe: QueryEngine, expr: str, start_ms: int, end_ms: int, step_ms: int) -> bytes:
+    return _success(qe.range(expr, start_ms / 1000, end_ms / 1000, step_ms / 1000).to_prometheus())
+
+
+@_endpoint("/api/v1/query")
+async def query(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    values = await p.form(request)
+    t = p.time_param(values, "time", engine.now_ms())
+    timeout = p.timeout_param(values)
+    job = functools.partial(_instant, engine.query, values.get("query", ""), t)
+    return _respond(await _in_thread(job, timeout))
+
+
+@_endpoint("/api/v1/query_range")
+async def query_range(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    values = await p.form(request)
+    start = p.required_time(values, "start")
+    end = p.required_time(values, "end")
+    if end < start:
+        raise p.invalid_parameter("end", "end timestamp must not be before start time")
+    step_ns = p.duration_param(values, "step")
+    if step_ns <= 0:
+        raise p.invalid_parameter("step", ZERO_STEP)
+    if (end - start) * 1_000_000 // step_ns > MAX_POINTS:
+        raise PromApiError(BAD_DATA, "exceeded maximum resolution of 11,000 points per timeseries. "
+                                     "Try decreasing the query resolution (?step=XX)")
+    if step_ns < 1_000_000:  # Prometheus fails ("integer divide by zero") on a step under 1 ms
+        raise p.invalid_parameter("step", ZERO_STEP)
+    timeout = p.timeout_param(values)
+    job = functools.partial(_range, engine.query, values.get("query", ""), start, end, step_ns // 1_000_000)
+    return _respond(await _in_thread(job, timeout))
+
+
+# -- series, labels, metadata -------------------------------------------------------------------
+
+
+def _window(values: MultiDict[str]) -> tuple[int, int] | None:
+    """The closed [start, end] in ms, or None when the request sets neither (all of history)."""
+    if values.get("start", "") == "" and values.get("end", "") == "":
+        return None
+    return p.time_param(values, "start", p.MIN_TIME_MS), p.time_param(values, "end", p.MAX_TIME_MS)
+
+
+@_endpoint("/api/v1/series")
+async def series(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    values = await p.form(request)
+    texts = values.getall("match[]", [])
+    if not texts:
+        raise PromApiError(BAD_DATA, "no match[] parameter provided")
+    window = _window(values)
+    try:
+        selectors = p.series_selectors(texts)
+    except ValueError as exc:
+        raise p.invalid_parameter("match[]", str(exc)) from None
+
+    def job() -> bytes:
+        return _success([dict(labels) for labels in series_in_range(engine.store, selectors, window)])
+
+    return _respond(await _in_thread(job))
+
+
+async def _label_lookup(request: web.Request, answer: Callable[[list], list[str]],
+                        unfiltered: Callable[[], list[str]]) -> web.Response:
+    """Labels and label values share their parameters: optional start, end and match[]."""
+    engine: Engine = request.app[ENGINE]
+    values = await p.form(request)
+    window = _window(values)
+    texts = values.getall("match[]", [])
+    try:
+        selectors = p.series_selectors(texts) if texts else None
+    except ValueError as exc:
+        raise PromApiError(BAD_DATA, str(exc)) from None
+    if selectors is None and window is None:  # straight from the index: cheap enough for the loop
+        return _respond(_success(unfiltered()))
+    return _respond(await _in_thread(lambda: _success(answer(series_in_range(engine.store, selectors, window)))))
+
+
+@_endpoint("/api/v1/labels")
+async def labels(request: web.Request) -> web.Response:
+    store = request.app[ENGINE].store
+    return await _label_lookup(request, label_names, store.index.label_names)
+
+
+@_endpoint("/api/v1/label/{name}/values")
+async def values_of_label(request: web.Request) -> web.Response:
+    store = request.app[ENGINE].store
+    name = p.label_name(request.match_info["name"])
+    return await _label_lookup(request, lambda found: label_values(found, name),
+                               lambda: store.index.label_values(name))
+
+
+@_endpoint("/api/v1/metadata")
+async def metadata(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    values = await p.form(request)
+    limit = p.limit_param(values)
+    metric = values.get("metric", "")
+    found = engine.store.all_metadata()
+    names = sorted(found) if metric == "" else [metric] if metric in found else []
+    data = {}
+    for name in names[:limit]:
+        m = found[name]
+        data[name] = [{"type": _UNKNOWN_TYPES.get(m.type, m.type), "help": m.help, "unit": m.unit}]
+    return _respond(_success(data))
+
+
+@_endpoint("/api/v1/status/buildinfo")
+async def buildinfo(request: web.Request) -> web.Response:
+    """Our own build: Grafana reads it to learn what it talks to."""
+    return _respond(_success({
+        "version": __version__, "revision": "unknown", "branch": "unknown", "buildUser": "unknown",
+        "buildDate": "unknown", "goVersion": f"python{platform.python_version()}",
+    }))
