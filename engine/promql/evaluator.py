@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from array import array
 
 from engine.promql import nodes as n
 from engine.promql.aggregations import aggregate
@@ -31,17 +32,22 @@ from engine.promql.functions import (
     sort_rows,
 )
 from engine.promql.gomath import INF, round_half_up
-from engine.promql.labels import drop_name
+from engine.promql.labels import NAME, drop_name
 from engine.promql.parse import RANGE_FUNCTIONS, SET_OPERATORS, parse
 from engine.promql.rangefuncs import FUNCTIONS as RANGE_FNS
 from engine.promql.rangefuncs import KEEPS_NAME, RangeContext, go_seconds
 from engine.promql.rows import Row, assert_distinct, merge_same_labels, several_names
-from engine.promql.selectors import WindowCache, Windows, instant_rows, range_samples
+from engine.promql.selectors import STALE_BYTES, compute_windows, drop_stale, instant_rows, range_samples
 from engine.promql.values import QueryResult, Sample, Series
 from engine.tsdb.store import Store
+from engine.tsdb.types import Labels
 
 MAX_POINTS = 11_000
-_CHECK_EVERY = 1024
+
+
+def _single_name(selector: n.VectorSelector) -> bool:
+    """An equality matcher on the name: dropping it cannot make two series' labels collide."""
+    return any(m.name == NAME and m.op == "=" for m in selector.matchers)
 
 
 def to_ms(t: float) -> int:
@@ -81,7 +87,8 @@ class _Evaluation:
         before = self.samples
         value = self._dispatch[type(node)](self, node)
         if node.type == n.VECTOR:
-            produced = sum(self.size - vals.count(None) for _, vals in value)
+            # Rows are never empty, so with one step each row holds exactly one sample.
+            produced = len(value) if self.size == 1 else sum([self.size - vals.count(None) for _, vals in value])
         elif node.type == n.SCALAR:
             produced = self.size
         else:
@@ -100,7 +107,7 @@ class _Evaluation:
 
     def _select(self, selector: n.VectorSelector, mint: int, maxt: int):
         data = self.store.select(selector.matchers, mint, maxt)
-        self.take(sum(len(d.ts) for d in data))
+        self.take(sum([len(d.ts) for d in data]))
         return data
 
     def _vector_selector(self, node: n.VectorSelector, timestamps: bool = False) -> list[Row]:
@@ -224,6 +231,7 @@ class _Evaluation:
         return [(labels, vals)] if vals.count(None) != self.size else []
 
     def _range_call(self, node: n.Call) -> list[Row]:
+        """Series sharing their timestamps share their windows and go to the function together."""
         name = node.func
         position = RANGE_FUNCTIONS[name]
         scalars = [self.eval(a) for i, a in enumerate(node.args) if i != position]
@@ -231,23 +239,38 @@ class _Evaluation:
         sel = ms.selector
         ends = [t - sel.offset_ms for t in self.steps]
         starts = [e - ms.range_ms for e in ends]
-        series = range_samples(self._select(sel, starts[0], ends[-1]))
+        data = self._select(sel, starts[0], ends[-1])
+        # Group series by timestamps (the bytes of their timestamp array), keeping input order.
+        batches: dict[bytes, tuple[array, list[int], list[array]]] = {}
+        labels_of: list[Labels] = []
+        for d in data:
+            ts, vals = d.ts, d.vals
+            if STALE_BYTES in vals.tobytes():
+                ts, vals = drop_stale(ts, vals)
+                if not ts:
+                    continue
+            key = ts.tobytes()
+            batch = batches.get(key)
+            if batch is None:
+                batch = batches[key] = (ts, [], [])
+            batch[1].append(len(labels_of))
+            batch[2].append(vals)
+            labels_of.append(d.labels)
         ctx = RangeContext(self.steps, starts, ends, go_seconds(ms.range_ms), scalars)
         fn = RANGE_FNS[name]
-        keep_name = name in KEEPS_NAME
-        cache = WindowCache(starts, ends) if self.size > 1 else None
+        results: list = [None] * len(labels_of)
+        for ts, indexes, members in batches.values():
+            self.check_deadline()
+            win = compute_windows(ts.tolist(), starts, ends)
+            for i, res in zip(indexes, fn(ts, members, win, ctx), strict=True):
+                results[i] = res
         size = self.size
-        out: list[Row] = []
-        for count, (labels, ts, vals) in enumerate(series):
-            if count % _CHECK_EVERY == _CHECK_EVERY - 1:
-                self.check_deadline()
-            win = cache.get(ts) if cache is not None else Windows([0], [len(ts)])
-            res = fn(ts, vals, win, ctx)
-            if res.count(None) != size:
-                out.append((labels if keep_name else drop_name(labels), res))
+        keep_name = name in KEEPS_NAME
+        out = [(labels if keep_name else drop_name(labels), res)
+               for labels, res in zip(labels_of, results, strict=True) if res.count(None) != size]
         if name == "absent_over_time":
             return self._absent(ms, self._any_present(out))
-        if not keep_name and several_names(series):
+        if not keep_name and not _single_name(sel) and several_names(zip(labels_of, results, strict=True)):
             assert_distinct(out)
         return out
 

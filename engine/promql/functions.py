@@ -247,18 +247,31 @@ def histogram_quantile(rows: list[Row], qs: list[float], size: int) -> list[Row]
         bound = parse_go_float(get(labels, BUCKET))
         if bound is None:
             continue
-        key = tuple(p for p in labels if p[0] != BUCKET)
+        key = tuple([p for p in labels if p[0] != BUCKET])
         gi = groups.get(key)
         if gi is None:
             gi = groups[key] = len(members)
             members.append([])
-            out_labels.append(tuple(p for p in key if p[0] != NAME))
+            out_labels.append(tuple([p for p in key if p[0] != NAME]))
         members[gi].append((bound, vals))
     out = []
     for labels, buckets in zip(out_labels, members, strict=True):
+        buckets.sort(key=_bound)  # once per group: the order of bounds is the same at every step
+        all_bounds = [b for b, _ in buckets]
         vals = []
         for i in range(size):
-            present = [(bound, v[i]) for bound, v in buckets if v[i] is not None]
-            vals.append(bucket_quantile(qs[i], present) if present else None)
+            counts = [v[i] for _, v in buckets]
+            if None in counts:
+                present = [(b, c) for b, c in zip(all_bounds, counts, strict=True) if c is not None]
+                if not present:
+                    vals.append(None)
+                    continue
+                vals.append(bucket_quantile(qs[i], [b for b, _ in present], [c for _, c in present]))
+            else:
+                vals.append(bucket_quantile(qs[i], all_bounds, counts))
         out.append((labels, vals))
     return out
+
+
+def _bound(bucket: tuple[float, list]) -> float:
+    return bucket[0]

@@ -31,7 +31,16 @@ class RangeContext:
     args: list[list[float]]  # the call's scalar arguments, one value per step
 
 
-RangeFunction = Callable[[array, array, Windows, RangeContext], list]
+SeriesFunction = Callable[[array, array, Windows, RangeContext], list]
+RangeFunction = Callable[[array, list[array], Windows, RangeContext], list[list]]
+"""Called once per group of series sharing their timestamps: the timestamps, each member's
+values, the group's windows; returns each member's per-step results."""
+
+
+def per_series(fn: SeriesFunction) -> RangeFunction:
+    def batch(ts: array, members: list[array], win: Windows, ctx: RangeContext) -> list[list]:
+        return [fn(ts, vals, win, ctx) for vals in members]
+    return batch
 
 
 def go_seconds(ms: int) -> float:
@@ -73,21 +82,56 @@ def _rate_timing(ts: array, win: Windows, ctx: RangeContext, is_rate: bool) -> l
     return timing
 
 
-def _reset_positions(vals: array) -> list[int] | None:
+def _reset_positions(vals: list[float]) -> list[int] | None:
     """Indexes k where the counter went down (``vals[k] < vals[k-1]``), None when it never did."""
     if not any(map(lt, vals[1:], vals)):
         return None
     return [k for k in range(1, len(vals)) if vals[k] < vals[k - 1]]
 
 
-def _extrapolated(ts: array, vals: array, win: Windows, ctx: RangeContext,
-                  is_counter: bool, is_rate: bool) -> list:
+def _with_resets(vals: array | list[float], lo: int, last: int, result: float) -> float:
+    """Add the value before each counter reset in the window, in order, as Prometheus does."""
+    for k in range(lo + 1, last + 1):
+        if vals[k] < vals[k - 1]:
+            result += vals[k - 1]
+    return result
+
+
+def _extrapolated(ts: array, members: list[array], win: Windows, ctx: RangeContext,
+                  is_counter: bool, is_rate: bool) -> list[list]:
     """Prometheus's ``extrapolatedRate``: the increase between the first and last sample (plus the
     value before each counter reset), extrapolated towards the window edges when samples are close
     enough to them, never below a counter's zero point."""
     timing = _rate_timing(ts, win, ctx, is_rate)
-    resets = _reset_positions(vals) if is_counter else None
     range_s = ctx.range_s
+    if len(timing) == 1:  # an instant query: one window shared by the whole group
+        tm = timing[0]
+        if tm is None:
+            return [[None] for _ in members]
+        lo, last, sampled, to_start, to_end, factor = tm
+        out = []
+        for vals in members:
+            first = vals[lo]
+            result = vals[last] - first
+            if is_counter:
+                if any(map(lt, vals[lo + 1:last + 1], vals[lo:last])):
+                    result = _with_resets(vals, lo, last, result)
+                if result > 0 and first >= 0:
+                    to_zero = sampled * (first / result)
+                    if to_zero < to_start:
+                        f = (sampled + to_zero + to_end) / sampled
+                        if is_rate:
+                            f /= range_s
+                        out.append([result * f])
+                        continue
+            out.append([result * factor])
+        return out
+    return [_extrapolated_steps(vals.tolist(), timing, range_s, is_counter, is_rate) for vals in members]
+
+
+def _extrapolated_steps(vals: list[float], timing: list, range_s: float, is_counter: bool,
+                        is_rate: bool) -> list:
+    resets = _reset_positions(vals) if is_counter else None
     out: list = []
     append = out.append
     for tm in timing:
@@ -100,9 +144,7 @@ def _extrapolated(ts: array, vals: array, win: Windows, ctx: RangeContext,
         if resets is not None:
             i = bisect_right(resets, lo)
             if i < len(resets) and resets[i] <= last:
-                for k in range(lo + 1, last + 1):
-                    if vals[k] < vals[k - 1]:
-                        result += vals[k - 1]
+                result = _with_resets(vals, lo, last, result)
         if is_counter and result > 0 and first >= 0:
             to_zero = sampled * (first / result)
             if to_zero < to_start:
@@ -115,16 +157,16 @@ def _extrapolated(ts: array, vals: array, win: Windows, ctx: RangeContext,
     return out
 
 
-def rate(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
-    return _extrapolated(ts, vals, win, ctx, True, True)
+def rate(ts: array, members: list[array], win: Windows, ctx: RangeContext) -> list[list]:
+    return _extrapolated(ts, members, win, ctx, True, True)
 
 
-def increase(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
-    return _extrapolated(ts, vals, win, ctx, True, False)
+def increase(ts: array, members: list[array], win: Windows, ctx: RangeContext) -> list[list]:
+    return _extrapolated(ts, members, win, ctx, True, False)
 
 
-def delta(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
-    return _extrapolated(ts, vals, win, ctx, False, False)
+def delta(ts: array, members: list[array], win: Windows, ctx: RangeContext) -> list[list]:
+    return _extrapolated(ts, members, win, ctx, False, False)
 
 
 def _instant_value(ts: array, vals: array, win: Windows, is_rate: bool) -> list:
@@ -245,7 +287,7 @@ def _variance(values: array) -> float:
     return (aux + c_aux) / count
 
 
-def _over_time(reduce: Callable[[array], float]) -> RangeFunction:
+def _over_time(reduce: Callable[[array], float]) -> SeriesFunction:
     def fn(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
         return [reduce(vals[lo:hi]) if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
     return fn
@@ -272,23 +314,23 @@ FUNCTIONS: dict[str, RangeFunction] = {
     "rate": rate,
     "increase": increase,
     "delta": delta,
-    "irate": irate,
-    "idelta": idelta,
-    "deriv": deriv,
-    "predict_linear": predict_linear,
-    "resets": resets,
-    "changes": changes,
-    "avg_over_time": _over_time(mean),
-    "sum_over_time": _over_time(kahan_sum),
-    "min_over_time": _over_time(_min),
-    "max_over_time": _over_time(_max),
-    "stddev_over_time": _over_time(lambda v: sqrt(_variance(v))),
-    "stdvar_over_time": _over_time(_variance),
-    "count_over_time": count_over_time,
-    "last_over_time": last_over_time,
-    "present_over_time": present_over_time,
-    "quantile_over_time": quantile_over_time,
-    "absent_over_time": present_over_time,
+    "irate": per_series(irate),
+    "idelta": per_series(idelta),
+    "deriv": per_series(deriv),
+    "predict_linear": per_series(predict_linear),
+    "resets": per_series(resets),
+    "changes": per_series(changes),
+    "avg_over_time": per_series(_over_time(mean)),
+    "sum_over_time": per_series(_over_time(kahan_sum)),
+    "min_over_time": per_series(_over_time(_min)),
+    "max_over_time": per_series(_over_time(_max)),
+    "stddev_over_time": per_series(_over_time(lambda v: sqrt(_variance(v)))),
+    "stdvar_over_time": per_series(_over_time(_variance)),
+    "count_over_time": per_series(count_over_time),
+    "last_over_time": per_series(last_over_time),
+    "present_over_time": per_series(present_over_time),
+    "quantile_over_time": per_series(quantile_over_time),
+    "absent_over_time": per_series(present_over_time),
 }
 
 # Functions whose result keeps the metric name (they act like a selector with offset).

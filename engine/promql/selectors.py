@@ -15,19 +15,19 @@ from engine.promql.rows import Row
 from engine.tsdb.store import SeriesData
 from engine.tsdb.types import STALE_NAN, Labels
 
-_STALE_BYTES = struct.pack("=d", STALE_NAN)
+STALE_BYTES = struct.pack("=d", STALE_NAN)
 
 def stale_positions(vals: array) -> list[int]:
     """Indexes of stale markers, found by a byte search so the common no-marker case is cheap."""
     raw = vals.tobytes()
     found = []
-    i = raw.find(_STALE_BYTES)
+    i = raw.find(STALE_BYTES)
     while i != -1:
         if i % 8 == 0:
             found.append(i // 8)
-            i = raw.find(_STALE_BYTES, i + 8)
+            i = raw.find(STALE_BYTES, i + 8)
         else:
-            i = raw.find(_STALE_BYTES, i + 1)
+            i = raw.find(STALE_BYTES, i + 1)
     return found
 
 
@@ -106,18 +106,21 @@ def instant_rows(data: Iterable[SeriesData], steps: list[int], offset: int, look
     return rows
 
 
+def drop_stale(ts: array, vals: array) -> tuple[array, array]:
+    """Samples for range windows: stale markers never belong to a range."""
+    stale = stale_positions(vals)
+    if not stale:
+        return ts, vals
+    dropped = set(stale)
+    keep = [k for k in range(len(ts)) if k not in dropped]
+    return array("q", [ts[k] for k in keep]), array("d", [vals[k] for k in keep])
+
+
 def range_samples(data: Iterable[SeriesData]) -> list[tuple[Labels, array, array]]:
-    """Samples for range windows: stale markers never belong to a range, so they are dropped."""
+    """Each series' samples without stale markers; series left empty are omitted."""
     out = []
     for d in data:
-        ts, vals = d.ts, d.vals
-        stale = stale_positions(vals)
-        if stale:
-            dropped = set(stale)
-            keep = [k for k in range(len(ts)) if k not in dropped]
-            ts = array("q", [ts[k] for k in keep])
-            vals = array("d", [vals[k] for k in keep])
-            if not ts:
-                continue
-        out.append((d.labels, ts, vals))
+        ts, vals = drop_stale(d.ts, d.vals)
+        if ts:
+            out.append((d.labels, ts, vals))
     return out

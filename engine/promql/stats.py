@@ -69,25 +69,14 @@ def quantile(q: float, values: list[float]) -> float:
     return ordered[int(lower)] * (1 - weight) + ordered[int(upper)] * weight
 
 
-def _almost_equal(a: float, b: float, epsilon: float) -> bool:
-    if a != a and b != b:
-        return True
-    if a == b:
-        return True
-    abs_sum = abs(a) + abs(b)
-    diff = abs(a - b)
-    if a == 0 or b == 0 or abs_sum < _MIN_NORMAL:
-        return diff < epsilon * _MIN_NORMAL
-    return diff / min(abs_sum, sys.float_info.max) < epsilon
+def bucket_quantile(q: float, bounds: list[float], counts: list[float]) -> float:
+    """``histogram_quantile`` over classic buckets: upper bounds in ascending order and their
+    cumulative counts.
 
-
-def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
-    """``histogram_quantile`` over classic buckets given as (upper bound, cumulative count).
-
-    Buckets are sorted, equal bounds merged, float noise between neighbours ignored and any
-    remaining decrease flattened (the monotonicity fix). NaN without a +Inf bucket, with fewer
-    than two buckets or with no observations; the lowest bucket interpolates from 0 when its
-    bound is positive; a rank in the +Inf bucket answers the highest finite bound.
+    Equal bounds are merged, float noise between neighbours ignored and any remaining decrease
+    flattened (the monotonicity fix). NaN without a +Inf bucket, with fewer than two buckets or
+    with no observations; the lowest bucket interpolates from 0 when its bound is positive; a
+    rank in the +Inf bucket answers the highest finite bound.
     """
     if q != q:
         return math.nan
@@ -95,23 +84,18 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
         return -math.inf
     if q > 1:
         return math.inf
-    buckets = sorted(buckets, key=lambda b: b[0])
-    if buckets[-1][0] != math.inf:
+    if bounds[-1] != math.inf:
         return math.nan
-    bounds: list[float] = []
-    counts: list[float] = []
-    for bound, count in buckets:
-        if bounds and bounds[-1] == bound:
-            counts[-1] += count
-        else:
-            bounds.append(bound)
-            counts.append(count)
+    if len(set(bounds)) != len(bounds):
+        bounds, counts = _coalesce(bounds, counts)
+    else:
+        counts = list(counts)
     prev = counts[0]
     for i in range(1, len(counts)):
         curr = counts[i]
         if curr == prev:
             continue
-        if _almost_equal(prev, curr, _SMALL_DELTA_TOLERANCE) or curr < prev:
+        if curr < prev or _almost_equal(prev, curr):
             counts[i] = prev
             continue
         prev = curr
@@ -134,6 +118,29 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
         count -= counts[b - 1]
         rank -= counts[b - 1]
     return start + (end - start) * div(rank, count)
+
+
+def _coalesce(bounds: list[float], counts: list[float]) -> tuple[list[float], list[float]]:
+    merged_bounds: list[float] = []
+    merged_counts: list[float] = []
+    for bound, count in zip(bounds, counts, strict=True):
+        if merged_bounds and merged_bounds[-1] == bound:
+            merged_counts[-1] += count
+        else:
+            merged_bounds.append(bound)
+            merged_counts.append(count)
+    return merged_bounds, merged_counts
+
+
+def _almost_equal(a: float, b: float) -> bool:
+    """Prometheus's ``almost.Equal`` with the 1e-12 tolerance used for bucket counts."""
+    if a != a and b != b:
+        return True
+    abs_sum = abs(a) + abs(b)
+    diff = abs(a - b)
+    if a == 0 or b == 0 or abs_sum < _MIN_NORMAL:
+        return diff < _SMALL_DELTA_TOLERANCE * _MIN_NORMAL
+    return diff / min(abs_sum, sys.float_info.max) < _SMALL_DELTA_TOLERANCE
 
 
 def _search(counts: list[float], rank: float) -> int:
