@@ -23,7 +23,8 @@ MODES = ("idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice")
 BOUNDS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf")
 ROUTES = 20
 CPU_QUERY = "sum by (mode) (rate(node_cpu_seconds_total[1m]))"
-HISTOGRAM_QUERY = "histogram_quantile(0.95, sum by (le, route) (rate(http_request_duration_seconds_bucket[5m])))"
+HISTOGRAM_QUERY = ("histogram_quantile(0.95, sum by (le, route) "
+                   "(rate(http_request_duration_seconds_bucket[5m])))")
 RUNS = 5
 
 

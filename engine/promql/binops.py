@@ -228,7 +228,8 @@ def _any_present(rows: list[Row], size: int) -> list[bool]:
     return flags
 
 
-def _check_one_side(m: _Matching, one: list[Row], indexes: list[int], many_any: list[bool], size: int) -> None:
+def _check_one_side(m: _Matching, one: list[Row], indexes: list[int], many_any: list[bool],
+                    size: int) -> None:
     """Two series of the "one" side present at a step where the other side has data."""
     for i in range(size):
         if not many_any[i]:

@@ -88,7 +88,10 @@ class _Evaluation:
         value = self._dispatch[type(node)](self, node)
         if node.type == n.VECTOR:
             # Rows are never empty, so with one step each row holds exactly one sample.
-            produced = len(value) if self.size == 1 else sum([self.size - vals.count(None) for _, vals in value])
+            if self.size == 1:
+                produced = len(value)
+            else:
+                produced = sum([self.size - vals.count(None) for _, vals in value])
         elif node.type == n.SCALAR:
             produced = self.size
         else:
@@ -105,21 +108,24 @@ class _Evaluation:
     def _string(self, node: n.StringLiteral) -> str:
         return node.value
 
-    def _select(self, selector: n.VectorSelector, mint: int, maxt: int):
+    def _select_range(self, selector: n.VectorSelector, mint: int, maxt: int):
+        """Samples for range windows; like Prometheus, every sample in a window counts."""
         data = self.store.select(selector.matchers, mint, maxt)
         self.take(sum([len(d.ts) for d in data]))
         return data
 
     def _vector_selector(self, node: n.VectorSelector, timestamps: bool = False) -> list[Row]:
+        """Only the samples picked for the steps count, as in Prometheus (they are the output)."""
         offset = node.offset_ms
-        data = self._select(node, self.steps[0] - offset - self.lookback, self.steps[-1] - offset)
+        mint = self.steps[0] - offset - self.lookback
+        data = self.store.select(node.matchers, mint, self.steps[-1] - offset)
         return instant_rows(data, self.steps, offset, self.lookback, timestamps)
 
     def matrix(self, node: n.MatrixSelector) -> list[tuple]:
         """A range vector as a query result: the raw samples of each series' window."""
         sel = node.selector
         end = self.steps[0] - sel.offset_ms
-        series = range_samples(self._select(sel, end - node.range_ms, end))
+        series = range_samples(self._select_range(sel, end - node.range_ms, end))
         return sorted(((labels, ts, vals) for labels, ts, vals in series), key=lambda s: s[0])
 
     # -- operators ---------------------------------------------------------------------------
@@ -181,7 +187,8 @@ class _Evaluation:
             return merge_same_labels(label_replace(rows, dst, replacement, src, regex))
         if name == "label_join":
             rows = self.eval(args[0])
-            return merge_same_labels(label_join(rows, args[1].value, args[2].value, [a.value for a in args[3:]]))
+            sources = [a.value for a in args[3:]]
+            return merge_same_labels(label_join(rows, args[1].value, args[2].value, sources))
         if name in ("sort", "sort_desc"):
             return sort_rows(self.eval(args[0]), name == "sort_desc")
         if name == "histogram_quantile":
@@ -239,7 +246,7 @@ class _Evaluation:
         sel = ms.selector
         ends = [t - sel.offset_ms for t in self.steps]
         starts = [e - ms.range_ms for e in ends]
-        data = self._select(sel, starts[0], ends[-1])
+        data = self._select_range(sel, starts[0], ends[-1])
         # Group series by timestamps (the bytes of their timestamp array), keeping input order.
         batches: dict[bytes, tuple[array, list[int], list[array]]] = {}
         labels_of: list[Labels] = []
@@ -326,7 +333,8 @@ class QueryEngine:
         start_ms, end_ms = to_ms(start), to_ms(end)
         if end_ms < start_ms:
             raise QueryError(BAD_DATA, "end timestamp must not be before start time")
-        step_ns = int(step * 1e9) if step == step and abs(step) < 9e9 else 0
+        # Nearest nanosecond: a step given as "1001ms" arrives as 1.001 s, just below 1001 ms.
+        step_ns = round(step * 1e9) if step == step and abs(step) < 9e9 else 0
         step_ms = step_ns // 1_000_000
         if step_ns <= 0 or step_ms <= 0:
             raise QueryError(BAD_DATA, "zero or negative query resolution step widths are not accepted. "
@@ -342,6 +350,7 @@ class QueryEngine:
         value = self._evaluation(steps).eval(node)
         if node.type == n.SCALAR:
             value = [((), value)]
-        series = [Series(dict(labels), [(t / 1000, v) for t, v in zip(steps, vals, strict=True) if v is not None])
+        series = [Series(dict(labels), [(t / 1000, v) for t, v in zip(steps, vals, strict=True)
+                                        if v is not None])
                   for labels, vals in sorted(value, key=lambda row: row[0])]
         return QueryResult("matrix", series, start_ms / 1000)

@@ -251,12 +251,14 @@ def _pair_counts(vals: array, changed: Callable[[float, float], bool]) -> list[i
 
 def resets(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
     prefix = _pair_counts(vals, lambda p, c: c < p)
-    return [float(prefix[hi - 1] - prefix[lo]) if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+    return [float(prefix[hi - 1] - prefix[lo]) if hi > lo else None
+            for lo, hi in zip(win.lo, win.hi, strict=True)]
 
 
 def changes(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
     prefix = _pair_counts(vals, lambda p, c: c != p and not (c != c and p != p))
-    return [float(prefix[hi - 1] - prefix[lo]) if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+    return [float(prefix[hi - 1] - prefix[lo]) if hi > lo else None
+            for lo, hi in zip(win.lo, win.hi, strict=True)]
 
 
 # --- aggregation over time ------------------------------------------------------------------
