@@ -369,5 +369,5 @@ def _node_for(fields: dict[str, tuple[yaml.Node, yaml.Node]], key: str, fallback
 
 def _kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.ScalarNode):
-        return f"the scalar {node.value!r}"
+        return f"the {'string' if node.tag.endswith(':str') else 'value'} {node.value!r}"
     return _KINDS.get(node.tag, f"a {node.tag} node")
