@@ -62,12 +62,41 @@ def sqrt(x: float) -> float:
     return math.sqrt(x)
 
 
+_SQRT2_HALF = math.sqrt(2) / 2
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_L1 = 6.666666666666735130e-01
+_L2 = 3.999999999940941908e-01
+_L3 = 2.857142874366239149e-01
+_L4 = 2.222219843214978396e-01
+_L5 = 1.818357216161805012e-01
+_L6 = 1.531383769920937332e-01
+_L7 = 1.479819860511658591e-01
+
+
 def ln(x: float) -> float:
-    if x != x or x < 0:
+    """Go's ``math.Log`` (FreeBSD's ``e_log.c``, which Go's amd64 assembly follows step by step),
+    so results match Prometheus to the last bit where the C library's ``log`` may not."""
+    if x != x or x == INF:
+        return x
+    if x < 0:
         return NAN
     if x == 0:
         return -INF
-    return math.log(x)
+    f1, ki = math.frexp(x)
+    if f1 < _SQRT2_HALF:
+        f1 *= 2
+        ki -= 1
+    f = f1 - 1
+    k = float(ki)
+    s = f / (2 + f)
+    s2 = s * s
+    s4 = s2 * s2
+    t1 = s2 * (_L1 + s4 * (_L3 + s4 * (_L5 + s4 * _L7)))
+    t2 = s4 * (_L2 + s4 * (_L4 + s4 * _L6))
+    r = t1 + t2
+    hfsq = 0.5 * f * f
+    return k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
 
 
 def log2(x: float) -> float:
@@ -178,7 +207,7 @@ def pow_(x: float, y: float) -> float:
         if yf > 0.5:
             yf -= 1
             yi += 1
-        a1 = exp(yf * math.log(x))
+        a1 = exp(yf * ln(x))
     x1, xe = math.frexp(x)
     i = int(yi)
     while i != 0:

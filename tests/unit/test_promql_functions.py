@@ -206,6 +206,16 @@ def test_math_functions_follow_go_semantics(make_engine):
     assert all(not k.startswith("v") for k in at("abs(v)"))  # functions drop the metric name
 
 
+def test_logarithms_match_go_to_the_last_bit(make_engine):
+    # Values where the C library's log() differs from Go's math.Log (confirmed with promtool).
+    e = make_engine({'v{i="1"}': "708.1", 'v{i="2"}': "178.5", 'v{i="3"}': "772.92"})
+    assert instant(e, "ln(v)", 0) == {'{i="1"}': 6.562585326657729, '{i="2"}': 5.184588601219694,
+                                      '{i="3"}': 6.6501755503468}
+    assert instant(e, "log10(v)", 0) == {'{i="1"}': 2.850094594386701, '{i="2"}': 2.251638220448212,
+                                         '{i="3"}': 2.888134545203536}
+    assert instant(e, 'v{i="2"} ^ 3', 0) == {'{i="2"}': 5687411.625}
+
+
 def test_time_timestamp_vector_scalar(make_engine):
     e = make_engine({'m{s="a"}': "1 2 3", 'm{s="b"}': "4 5 6"})
     assert scalar(e, "time()", 90.5) == 90.5
