@@ -57,8 +57,11 @@ def _group(rows: list[Row], key: Callable[[Labels], Labels]) -> tuple[list[Label
     return labels_of, members
 
 
-def _group_values(rows: list[Row], key: Callable[[Labels], Labels]) -> dict[Labels, list[list]]:
+def _group_values(rows: list[Row], grouping: tuple[str, ...], without: bool) -> dict[Labels, list[list]]:
     """Group labels to the members' per-step values, groups in order of first appearance."""
+    if not without and len(grouping) == 1:
+        return _group_by_one(rows, grouping[0])
+    key = group_key(grouping, without)
     groups: dict[Labels, list[list]] = {}
     for labels, vals in rows:
         k = key(labels)
@@ -68,6 +71,24 @@ def _group_values(rows: list[Row], key: Callable[[Labels], Labels]) -> dict[Labe
         else:
             members.append(vals)
     return groups
+
+
+def _group_by_one(rows: list[Row], name: str) -> dict[Labels, list[list]]:
+    """``by (one_label)``, the common case: the label's own (name, value) pair is the key, so no
+    key is built per series."""
+    groups: dict[tuple, list[list]] = {}
+    for labels, vals in rows:
+        pair = ()
+        for p in labels:
+            if p[0] == name:
+                pair = p
+                break
+        members = groups.get(pair)
+        if members is None:
+            groups[pair] = [vals]
+        else:
+            members.append(vals)
+    return {((pair,) if pair else ()): members for pair, members in groups.items()}
 
 
 # --- reducers: the values present at one step, in input order, to one result ---------------
@@ -180,7 +201,7 @@ def aggregate(op: str, rows: list[Row], grouping: tuple[str, ...], without: bool
         return _top_bottom(op == "topk", rows, grouping, without, param, size)
     reduce = _REDUCERS[op]
     out: list[Row] = []
-    for labels, members in _group_values(rows, group_key(grouping, without)).items():
+    for labels, members in _group_values(rows, grouping, without).items():
         vals = reduce(members, param, size)
         if vals.count(None) != size:
             out.append((labels, vals))
