@@ -43,6 +43,7 @@ from engine.tsdb.store import Store
 from engine.tsdb.types import Labels
 
 MAX_POINTS = 11_000
+_MAX_SECONDS = 9.2e15  # milliseconds must fit an int64, as in Prometheus
 
 
 def _single_name(selector: n.VectorSelector) -> bool:
@@ -52,6 +53,8 @@ def _single_name(selector: n.VectorSelector) -> bool:
 
 def to_ms(t: float) -> int:
     """Unix seconds to milliseconds the way Prometheus parses a float ``time`` parameter."""
+    if not math.isfinite(t) or abs(t) > _MAX_SECONDS:
+        raise QueryError(BAD_DATA, f"cannot parse {t!r} to a valid timestamp")
     frac, whole = math.modf(t)
     frac = round_half_up(frac * 1000) / 1000
     return int(whole) * 1000 + int(frac * 1e9) // 1_000_000
@@ -96,8 +99,8 @@ class _Evaluation:
             produced = self.size
         else:
             produced = 0
-        self.take(produced)
-        self.samples = before + produced
+        self.take(produced)  # the peak: this node's output while its inputs are still held
+        self.samples = before + produced  # then the inputs are released
         return value
 
     # -- leaves ------------------------------------------------------------------------------
@@ -125,8 +128,7 @@ class _Evaluation:
         """A range vector as a query result: the raw samples of each series' window."""
         sel = node.selector
         end = self.steps[0] - sel.offset_ms
-        series = range_samples(self._select_range(sel, end - node.range_ms, end))
-        return sorted(((labels, ts, vals) for labels, ts, vals in series), key=lambda s: s[0])
+        return sorted(range_samples(self._select_range(sel, end - node.range_ms, end)), key=lambda s: s[0])
 
     # -- operators ---------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from engine.tsdb.types import Labels
 
@@ -39,16 +39,12 @@ def set_label(labels: Labels, name: str, value: str) -> Labels:
     return tuple(out)
 
 
-def keep(labels: Labels, names: frozenset[str]) -> Labels:
-    return tuple(p for p in labels if p[0] in names)
-
-
 def without(labels: Labels, names: frozenset[str]) -> Labels:
     """Drop the listed labels and ``__name__`` (``without``/``ignoring`` semantics)."""
     return tuple(p for p in labels if p[0] not in names and p[0] != NAME)
 
 
-def match_key(names: Iterable[str], on: bool):
+def match_key(names: Iterable[str], on: bool) -> Callable[[Labels], tuple]:
     """The join signature of ``on(...)`` or ``ignoring(...)`` vector matching, as a function."""
     listed = frozenset(names)
     if on:

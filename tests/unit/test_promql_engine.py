@@ -85,6 +85,9 @@ def test_range_query_parameters_are_checked_like_prometheus(make_engine):
     assert raises(lambda: e.range("up[5m]", 0, 10, 1), "bad_data") == (
         'invalid expression type "range vector" for range query, must be Scalar or instant Vector')
     assert 'invalid expression type "string"' in raises(lambda: e.range('"x"', 0, 10, 1), "bad_data")
+    for bad in (math.nan, math.inf, 1e300):
+        assert "to a valid timestamp" in raises(lambda bad=bad: e.instant("up", bad), "bad_data")
+        raises(lambda bad=bad: e.range("up", 0, bad, 10), "bad_data")
 
 
 def test_bad_input_is_bad_data_with_the_parser_s_message(make_engine):
