@@ -10,6 +10,7 @@ from engine.promql.gomath import INF, div, kahan_inc
 
 _MIN_NORMAL = 2.2250738585072014e-308
 _SMALL_DELTA_TOLERANCE = 1e-12
+_MAX_FLOAT = sys.float_info.max
 
 
 def kahan_sum(values: Iterable[float]) -> float:
@@ -90,14 +91,26 @@ def bucket_quantile(q: float, bounds: list[float], counts: list[float]) -> float
         bounds, counts = _coalesce(bounds, counts)
     else:
         counts = list(counts)
+    # Ignore float noise between neighbours (Prometheus's almost.Equal with a 1e-12 tolerance,
+    # inlined) and flatten any decrease; prev stays on the last count kept as it was.
     prev = counts[0]
     for i in range(1, len(counts)):
         curr = counts[i]
         if curr == prev:
             continue
-        if curr < prev or _almost_equal(prev, curr):
+        if curr < prev:
             counts[i] = prev
             continue
+        if curr > prev:
+            abs_sum = abs(prev) + abs(curr)
+            diff = curr - prev
+            if prev == 0 or curr == 0 or abs_sum < _MIN_NORMAL:
+                noise = diff < _SMALL_DELTA_TOLERANCE * _MIN_NORMAL
+            else:
+                noise = diff / min(abs_sum, _MAX_FLOAT) < _SMALL_DELTA_TOLERANCE
+            if noise:
+                counts[i] = prev
+                continue
         prev = curr
     if len(counts) < 2:
         return math.nan
@@ -130,17 +143,6 @@ def _coalesce(bounds: list[float], counts: list[float]) -> tuple[list[float], li
             merged_bounds.append(bound)
             merged_counts.append(count)
     return merged_bounds, merged_counts
-
-
-def _almost_equal(a: float, b: float) -> bool:
-    """Prometheus's ``almost.Equal`` with the 1e-12 tolerance used for bucket counts."""
-    if a != a and b != b:
-        return True
-    abs_sum = abs(a) + abs(b)
-    diff = abs(a - b)
-    if a == 0 or b == 0 or abs_sum < _MIN_NORMAL:
-        return diff < _SMALL_DELTA_TOLERANCE * _MIN_NORMAL
-    return diff / min(abs_sum, sys.float_info.max) < _SMALL_DELTA_TOLERANCE
 
 
 def _search(counts: list[float], rank: float) -> int:
