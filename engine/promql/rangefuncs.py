@@ -1,8 +1,10 @@
 """Functions over range vectors (``rate``, ``*_over_time``...), computed for every step at once.
 
-Each function takes one series' samples (stale markers already removed), the per-step windows
-of those samples and the call's context, and returns one value or None per step. The float
-arithmetic follows Prometheus's ``functions.go`` operation by operation so results match exactly.
+A function is called once per group of series that share their timestamps (stale markers already
+removed), with the windows of those timestamps for every step, and returns each series' value (or
+None) per step; what depends only on timestamps (``rate``'s extrapolation) is computed once per
+group. The float arithmetic follows Prometheus's ``functions.go`` operation by operation so that
+results match exactly.
 """
 
 from __future__ import annotations

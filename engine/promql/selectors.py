@@ -17,6 +17,7 @@ from engine.tsdb.types import STALE_NAN, Labels
 
 STALE_BYTES = struct.pack("=d", STALE_NAN)
 
+
 def stale_positions(vals: array) -> list[int]:
     """Indexes of stale markers, found by a byte search so the common no-marker case is cheap."""
     raw = vals.tobytes()
