@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from engine.rules import loader
 from engine.rules.loader import (
     RuleLoadError,
     duplicate_rules,
@@ -189,7 +189,7 @@ def test_bad_file_reports_file_line_and_field(case):
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("engine.templating") is None, reason="engine.templating not built yet")
+@pytest.mark.skipif(loader.parse_template is None, reason="engine.templating is not built yet")
 def test_bad_template_in_alerting_rule_is_reported():
     errors = errors_of("""
         groups:
