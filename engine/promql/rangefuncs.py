@@ -15,9 +15,9 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
-from operator import lt
+from operator import lt, mul
 
-from engine.promql.gomath import div, kahan_inc, sqrt
+from engine.promql.gomath import INF, div, sqrt
 from engine.promql.selectors import Windows
 from engine.promql.stats import kahan_sum, mean, quantile
 
@@ -199,28 +199,18 @@ def idelta(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
 
 def _linear_regression(ts: array, vals: array, lo: int, hi: int, intercept_time: int) -> tuple[float, float]:
     """Least squares with Kahan-compensated sums, x in seconds relative to ``intercept_time``."""
-    n = 0.0
-    sum_x = c_x = sum_y = c_y = sum_xy = c_xy = sum_x2 = c_x2 = 0.0
-    init_y = vals[lo]
-    const_y = True
-    for k in range(lo, hi):
-        y = vals[k]
-        if const_y and k > lo and y != init_y:
-            const_y = False
-        n += 1.0
-        x = (ts[k] - intercept_time) / 1e3
-        sum_x, c_x = kahan_inc(x, sum_x, c_x)
-        sum_y, c_y = kahan_inc(y, sum_y, c_y)
-        sum_xy, c_xy = kahan_inc(x * y, sum_xy, c_xy)
-        sum_x2, c_x2 = kahan_inc(x * x, sum_x2, c_x2)
-    if const_y:
+    ys = vals[lo:hi]
+    init_y = ys[0]
+    if ys.count(init_y) == len(ys):  # every y equal (NaN never is)
         if math.isinf(init_y):
             return math.nan, math.nan
         return 0.0, init_y
-    sum_x += c_x
-    sum_y += c_y
-    sum_xy += c_xy
-    sum_x2 += c_x2
+    xs = [(t - intercept_time) / 1e3 for t in ts[lo:hi]]
+    n = float(len(ys))
+    sum_x = kahan_sum(xs)
+    sum_y = kahan_sum(ys)
+    sum_xy = kahan_sum(map(mul, xs, ys))
+    sum_x2 = kahan_sum(map(mul, xs, xs))
     cov_xy = sum_xy - sum_x * sum_y / n
     var_x = sum_x2 - sum_x * sum_x / n
     slope = div(cov_xy, var_x)
@@ -282,12 +272,29 @@ def _min(values: array) -> float:
 
 
 def _variance(values: array) -> float:
-    count = mean = c_mean = aux = c_aux = 0.0
+    """Welford's running variance with both running sums Kahan-compensated (inlined)."""
+    count = mean_ = c_mean = aux = c_aux = 0.0
     for f in values:
         count += 1
-        d = f - (mean + c_mean)
-        mean, c_mean = kahan_inc(d / count, mean, c_mean)
-        aux, c_aux = kahan_inc(d * (f - (mean + c_mean)), aux, c_aux)
+        d = f - (mean_ + c_mean)
+        inc = d / count
+        t = mean_ + inc
+        if t == INF or t == -INF:
+            c_mean = 0.0
+        elif abs(mean_) >= abs(inc):
+            c_mean += (mean_ - t) + inc
+        else:
+            c_mean += (inc - t) + mean_
+        mean_ = t
+        inc = d * (f - (mean_ + c_mean))
+        t = aux + inc
+        if t == INF or t == -INF:
+            c_aux = 0.0
+        elif abs(aux) >= abs(inc):
+            c_aux += (aux - t) + inc
+        else:
+            c_aux += (inc - t) + aux
+        aux = t
     return (aux + c_aux) / count
 
 

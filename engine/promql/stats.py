@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable, Sequence
+from itertools import islice
 
 from engine.promql.gomath import INF, div, kahan_inc
 
@@ -31,26 +32,34 @@ def kahan_sum(values: Iterable[float]) -> float:
 
 
 def mean(values: Sequence[float]) -> float:
-    """Kahan-compensated direct mean, switching to an incremental mean if the sum would overflow."""
+    """Kahan-compensated direct mean, switching to an incremental mean if the sum would overflow
+    (Prometheus's ``avg_over_time`` and ``avg``), with the compensated addition inlined."""
     total = values[0]
-    count = 1.0
-    running = c = 0.0
-    incremental = False
-    for f in values[1:]:
-        count += 1.0
-        if not incremental:
-            new_total, new_c = kahan_inc(f, total, c)
-            if new_total != INF and new_total != -INF:
-                total, c = new_total, new_c
-                continue
-            incremental = True
-            running = total / (count - 1)
-            c /= count - 1
-        q = (count - 1) / count
-        running, c = kahan_inc(f / count, q * running, q * c)
-    if incremental:
-        return running + c
+    c = 0.0
+    for count, f in enumerate(islice(values, 1, None), 2):
+        t = total + f
+        if t == INF or t == -INF:
+            return _incremental_mean(values, count, total, c)
+        if abs(total) >= abs(f):
+            c += (total - t) + f
+        else:
+            c += (f - t) + total
+        total = t
+    count = float(len(values))
     return total / count + c / count
+
+
+def _incremental_mean(values: Sequence[float], count: int, total: float, c: float) -> float:
+    """The rest of ``mean`` from the value (number ``count``) whose addition would overflow."""
+    done = float(count - 1)
+    running = total / done
+    c /= done
+    for f in islice(values, count - 1, None):
+        n = done + 1
+        q = done / n
+        running, c = kahan_inc(f / n, q * running, q * c)
+        done = n
+    return running + c
 
 
 def quantile(q: float, values: list[float]) -> float:
