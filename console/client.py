@@ -1,0 +1,239 @@
+"""The one way the console talks to a server: HTTP requests (httpx) and the /ws stream (aiohttp).
+
+Nothing here raises a network or server error into the screens: requests return a ``Reply`` and the
+stream turns every failure into a ``Link`` (state plus the reason in words) and reconnects by itself
+with exponential backoff until it is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import httpx
+
+HEARTBEAT_S = 10.0
+"""WebSocket pings: a dead peer behind a NAT or an SSH tunnel is noticed within 1.5x this."""
+REQUEST_TIMEOUT_S = 10.0
+
+
+class LinkState(StrEnum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True)
+class Link:
+    """What the top bar shows about the connection."""
+
+    state: LinkState
+    reason: str = ""
+    """Why the stream is down, in words (empty when live)."""
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A request's outcome: the JSON body, or an error in words."""
+
+    data: Any = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delays between reconnection attempts: first, doubling, capped."""
+
+    first: float = 0.5
+    cap: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.cap, self.first * 2 ** min(attempt, 30))
+
+
+EventHandler = Callable[[str, str, float, Any], None]
+"""Called as handler(kind, topic, ts, data) for each snapshot or update message."""
+LinkHandler = Callable[[Link], None]
+
+
+def normalise_url(url: str) -> str:
+    """``host:port`` or ``http(s)://host[:port][/prefix]`` to a base URL; ValueError names what is wrong."""
+    text = url.strip()
+    if "://" not in text:
+        text = f"http://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url!r}: the scheme must be http or https")
+    if not parts.hostname:
+        raise ValueError(f"{url!r}: no host name")
+    try:
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise ValueError(f"{url!r}: the port is not a number between 0 and 65535") from None
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """A failure in words an operator can act on, without a traceback."""
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        return f"the server refused the WebSocket (HTTP {exc.status})"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"host {exc.host} not found"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if exc.os_error.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        return f"cannot connect: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect: " + (str(exc) or "connection failed")
+    if isinstance(exc, (aiohttp.ClientError, httpx.HTTPError, OSError)):
+        return str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The message of the API's ``{"error": {...}}`` body, or the status line."""
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.reason_phrase
+    return f"server answered {response.status_code}: {message}"
+
+
+class ServerClient:
+    """A connection to one server. Create it anywhere; its sessions are opened on first use, inside
+    the running loop, and closed by ``aclose``."""
+
+    def __init__(self, base_url: str, *, topics: tuple[str, ...] = ("system",), backoff: Backoff | None = None,
+                 timeout: float = REQUEST_TIMEOUT_S) -> None:
+        self.base_url = normalise_url(base_url)
+        self.topics = topics
+        self.backoff = backoff or Backoff()
+        self.timeout = timeout
+        self.paused = False
+        self._http: httpx.AsyncClient | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._on_link: LinkHandler | None = None
+        self.link = Link(LinkState.CONNECTING)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as shown in the top bar."""
+        parts = urlsplit(self.base_url)
+        return parts.netloc + parts.path
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + "/ws"
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> Reply:
+        """GET a JSON endpoint; any failure comes back as ``Reply.error``."""
+        if self._http is None:
+            # Plain http has nothing to verify, and loading the CA bundle costs ~0.1 s of start-up.
+            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
+                                           verify=self.base_url.startswith("https://"))
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            return Reply(error=describe_error(exc))
+        if response.status_code >= 400:
+            return Reply(error=_error_message(response))
+        try:
+            return Reply(data=response.json())
+        except ValueError:
+            return Reply(error=f"{path}: the server did not answer JSON")
+
+    async def chart(self, kind: str, range_s: int, step_s: int) -> Reply:
+        return await self.get(f"/api/dashboard/charts/{kind}", {"range": f"{range_s}s", "step": f"{step_s}s"})
+
+    async def stream(self, on_event: EventHandler, on_link: LinkHandler) -> None:
+        """Hold the /ws stream open until cancelled, reconnecting with backoff after any failure."""
+        self._on_link = on_link
+        self._set_link(Link(LinkState.CONNECTING))
+        attempt = 0
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.ws_connect(self.ws_url, heartbeat=HEARTBEAT_S,
+                                                  timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+                                                  max_msg_size=16 * 2**20) as ws:
+                        self._ws = ws
+                        attempt = 0
+                        if self.paused:
+                            self._set_link(Link(LinkState.PAUSED))
+                        else:
+                            await self._send("subscribe")
+                        reason = await self._receive(ws, on_event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # every failure of a connection is reported, then retried
+                    reason = describe_error(exc)
+                finally:
+                    self._ws = None
+                delay = self.backoff.delay(attempt)
+                attempt += 1
+                self._set_link(Link(LinkState.RECONNECTING, reason, delay))
+                await asyncio.sleep(delay)
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse, on_event: EventHandler) -> str:
+        """Dispatch messages until the socket ends; the reason it ended, in words."""
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                message = json.loads(msg.data)
+                kind, topic = message["type"], message.get("topic", "")
+            except (ValueError, KeyError, TypeError):
+                continue  # not ours to crash on: the server's own tests cover its messages
+            if kind not in ("snapshot", "update") or self.paused:
+                continue
+            if self.link.state != LinkState.LIVE:
+                self._set_link(Link(LinkState.LIVE))
+            on_event(kind, topic, float(message.get("ts") or 0.0), message.get("data"))
+        if ws.exception() is not None:
+            return describe_error(ws.exception())
+        return "the server closed the connection"
+
+    def _set_link(self, link: Link) -> None:
+        if link != self.link:
+            self.link = link
+            if self._on_link is not None:
+                self._on_link(link)
+
+    async def _send(self, kind: str) -> None:
+        if self._ws is not None and not self._ws.closed:
+            try:
+                await self._ws.send_json({"type": kind, "topics": list(self.topics)})
+            except (aiohttp.ClientError, ConnectionError):
+                pass  # the receive loop sees the broken socket and reconnects
+
+    async def set_paused(self, paused: bool) -> None:
+        """Stop or restart live updates. Pausing unsubscribes, so a paused console costs the link
+        nothing; resuming subscribes again and the server's snapshot brings the state back to live."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if self._ws is None:
+            return  # the stream is down: it reports "reconnecting", and subscribes when back
+        await self._send("unsubscribe" if paused else "subscribe")
+        if paused:
+            self._set_link(Link(LinkState.PAUSED))
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
