@@ -1,0 +1,76 @@
+"""The ``/`` filter line: an input while editing, a reminder of the active filter afterwards."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Input
+
+from console.widgets.field import Field
+
+
+class FilterBar(Horizontal):
+    """Posts ``Changed`` as the user types; esc or enter hide it and keep the filter applied."""
+
+    DEFAULT_CSS = """
+    FilterBar { height: 1; display: none; background: $panel; }
+    FilterBar.-editing, FilterBar.-active { display: block; }
+    FilterBar > #filter-label { width: auto; padding: 0 1; color: $text-muted; }
+    FilterBar > Input { display: none; width: 1fr; border: none; height: 1; padding: 0; }
+    FilterBar.-editing > Input { display: block; }
+    FilterBar.-editing > #filter-label { color: $accent; }
+    """
+
+    class Changed(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def compose(self) -> ComposeResult:
+        yield Field("/", id="filter-label")
+        yield Input(placeholder="filter rows: text or regex, !text hides matches", compact=True,
+                    id="filter-input")
+
+    @property
+    def text(self) -> str:
+        return self.query_one(Input).value
+
+    @property
+    def editing(self) -> bool:
+        return self.has_class("-editing")
+
+    def edit(self) -> None:
+        self.add_class("-editing")
+        self._label()
+        field = self.query_one(Input)
+        field.cursor_blink = False
+        field.focus()
+
+    def close(self) -> None:
+        """Stop editing; the filter stays applied and is shown as a reminder."""
+        self.remove_class("-editing")
+        self._label()
+
+    def clear(self) -> None:
+        self.query_one(Input).value = ""
+        self.close()
+
+    def _label(self) -> None:
+        active = bool(self.text)
+        self.set_class(active, "-active")
+        label = Text("/")
+        if active and not self.editing:
+            label = Text.assemble("filter: ", (self.text, "bold"), "   / edit · c clear")
+        self.query_one("#filter-label", Field).show(label)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._label()
+        self.post_message(self.Changed(event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.close()
+        self.post_message(self.Changed(event.value))

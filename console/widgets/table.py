@@ -1,0 +1,107 @@
+"""A live DataTable: rows keyed by identity, cells rewritten only when their text changes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+Cell = Text
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    numeric: bool = False
+
+
+class RowFilter:
+    """What the user typed after ``/``: a case-insensitive regex (a plain substring if it is not a
+    valid one); a leading ``!`` keeps the rows that do *not* match."""
+
+    def __init__(self, text: str = "") -> None:
+        self.text = text
+        pattern = text[1:] if text.startswith("!") else text
+        self.invert = text.startswith("!")
+        try:
+            self._regex = re.compile(pattern, re.IGNORECASE)
+        except re.error:
+            self._regex = re.compile(re.escape(pattern), re.IGNORECASE)
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def keeps(self, cells: Sequence[Text]) -> bool:
+        found = any(self._regex.search(c.plain) for c in cells)
+        return found != self.invert
+
+
+class LiveTable(DataTable):
+    """``show(rows)`` with (key, cells) pairs in display order; a filter hides rows without losing them."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "First row", show=False),
+        Binding("G", "scroll_bottom", "Last row", show=False),
+    ]
+
+    def __init__(self, title: str, columns: Sequence[Column], *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self.title = title
+        self.border_title = title
+        self._columns = columns
+        self._rows: list[tuple[str, list[Cell]]] = []
+        self._filter = RowFilter()
+
+    def on_mount(self) -> None:
+        for c in self._columns:
+            self.add_column(Text(c.label, justify="right" if c.numeric else "left"), key=c.key)
+
+    def cell(self, column: Column, value: str) -> Cell:
+        return Text(value, justify="right" if column.numeric else "left", no_wrap=True)
+
+    def show(self, rows: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """Rows as (key, cell strings); server text is never parsed as markup."""
+        self._rows = [(key, [self.cell(c, v) for c, v in zip(self._columns, values, strict=True)])
+                      for key, values in rows]
+        self._apply()
+
+    def set_filter(self, row_filter: RowFilter) -> None:
+        self._filter = row_filter
+        self._apply()
+
+    @property
+    def visible_keys(self) -> list[str]:
+        return [key for key, cells in self._rows if not self._filter or self._filter.keeps(cells)]
+
+    @property
+    def highlighted_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def _apply(self) -> None:
+        wanted = [(key, cells) for key, cells in self._rows if not self._filter or self._filter.keeps(cells)]
+        current = [str(k.value) for k in self.rows]
+        if [key for key, _ in wanted] != current:
+            selected = self.highlighted_key
+            self.clear()
+            for key, cells in wanted:
+                self.add_row(*cells, key=key)
+            keys = [key for key, _ in wanted]
+            if selected in keys:
+                self.move_cursor(row=keys.index(selected), animate=False)
+        else:
+            for key, cells in wanted:
+                for column, cell in zip(self._columns, cells, strict=True):
+                    if self.get_cell(key, column.key) != cell:
+                        self.update_cell(key, column.key, cell, update_width=True)
+        count = f"{len(wanted)} of {len(self._rows)}" if self._filter else str(len(self._rows))
+        if self.border_subtitle != count:  # setting it repaints the whole table
+            self.border_subtitle = count
