@@ -1,0 +1,233 @@
+"""The console application: screens fed from one server connection.
+
+Live messages are coalesced (the latest per topic) and applied once per refresh tick, to the
+visible screen only; hidden screens catch up when they are shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import signal
+import sys
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from console import format as fmt
+from console.client import Link, LinkState, ServerClient
+from console.history import DEFAULT_RANGE, RANGE_BY_NAME, RANGES, HistoryBook
+from console.screens import SCREEN_BY_ID, SCREENS
+from console.screens.base import LiveScreen
+from console.screens.help import HelpScreen, help_sections
+from console.state import LiveData
+from console.themes import THEMES, default_theme, next_theme, no_color
+from engine.clock import Clock, SystemClock
+
+
+def _palette_commands() -> type:
+    """Imported on first use of ctrl+p: textual.command costs ~50 ms of start-up."""
+    from console.palette import ConsoleCommands
+
+    return ConsoleCommands
+
+
+REFRESH_S = 1.0
+"""One flush of coalesced updates (and one tick of the age display) per second."""
+TERMINAL_CHECK_S = 5.0
+
+
+class ConsoleApp(App[None]):
+    TITLE = "metrics-service"
+    COMMANDS: ClassVar = {_palette_commands}
+    MODES: ClassVar = {spec.id: spec.screen for spec in SCREENS}
+    DEFAULT_MODE: ClassVar[str] = SCREENS[0].id
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(spec.key, f"show('{spec.id}')", spec.title, show=False) for spec in SCREENS),
+        Binding("question_mark", "help", "Help"),
+        Binding("f1", "help", "Help", show=False),
+        Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True),
+        Binding("p", "pause", "Pause/resume"),
+        Binding("r", "cycle_range", "Chart range"),
+        Binding("t", "cycle_theme", "Theme", show=False),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, client: ServerClient, *, clock: Clock | None = None, theme: str | None = None,
+                 address: str | None = None, refresh_s: float = REFRESH_S) -> None:
+        """``clock`` drives the "age" display (inject a fixed one for stable snapshots); ``address``
+        replaces the one shown in the top bar."""
+        super().__init__(ansi_color=True if no_color() else None)
+        self.client = client
+        self.clock = clock or SystemClock()
+        self.address = address or client.address
+        self.refresh_s = refresh_s
+        self.theme_name = theme or default_theme()
+        self.animation_level = "none"
+        self.live = LiveData()
+        self.history = HistoryBook()
+        self.range_name = DEFAULT_RANGE
+        self.link = client.link
+        self.loading: set[tuple[str, str]] = set()
+        self._pending: dict[str, tuple[str, float, Any]] = {}
+        self._retry_at: float | None = None
+        self._was_live = False
+
+    def on_load(self) -> None:
+        """Theme before the first styling pass; connect while the screen is being built, so the
+        first frame has data sooner."""
+        self.theme = THEMES[self.theme_name]
+        self.run_worker(self.client.stream(self.receive, self.link_changed), group="stream", exit_on_error=False)
+
+    def on_mount(self) -> None:
+        self.set_interval(self.refresh_s, self.flush)
+        if not self.is_headless:
+            self._watch_terminal()
+
+    async def on_unmount(self) -> None:
+        await self.client.aclose()
+
+    # -- terminal loss: an SSH drop must not leave a process spinning on a dead tty --------------
+
+    def _watch_terminal(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.exit)
+        self.set_interval(TERMINAL_CHECK_S, self._check_terminal)
+
+    def _check_terminal(self) -> None:
+        try:
+            alive = os.isatty(sys.__stdin__.fileno())
+        except (OSError, ValueError, AttributeError):
+            alive = False
+        if not alive:
+            self.exit()
+
+    # -- live data ------------------------------------------------------------------------------
+
+    def receive(self, kind: str, topic: str, ts: float, data: Any) -> None:
+        """From the stream: keep only the latest message per topic until the next flush."""
+        self._pending[topic] = (kind, ts, data)
+        if kind == "snapshot":
+            self.call_later(self.flush)  # a (re)subscription: show it now rather than at the next tick
+
+    def link_changed(self, link: Link) -> None:
+        self.link = link
+        if link.state == LinkState.RECONNECTING and link.retry_in is not None:
+            self._retry_at = self.clock.now() + link.retry_in
+        if link.state == LinkState.LIVE:
+            if self._was_live:
+                self.history.invalidate()  # there is a gap to fill from the server
+            self._was_live = True
+            self._load_charts()
+        self._show_status()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        kind, ts, data = pending.get("system", ("", 0.0, None))
+        if isinstance(data, dict):
+            self.live.update(kind, ts, data, self.clock.now())
+            self.history.extend(ts, data)
+            self._redraw()
+        self._show_status()
+
+    def _redraw(self) -> None:
+        screen = self.screen
+        if isinstance(screen, LiveScreen):
+            with self.batch_update():
+                screen.refresh_data()
+
+    def _show_status(self) -> None:
+        screen = self.screen
+        if not isinstance(screen, LiveScreen):
+            return
+        now = self.clock.now()
+        down = self.link.state in (LinkState.CONNECTING, LinkState.RECONNECTING)
+        age = self.live.age(now)
+        banner = ""
+        if self.link.state == LinkState.RECONNECTING:
+            wait = math.ceil(max(0.0, (self._retry_at or now) - now))
+            banner = (f"Cannot reach {self.address}: {self.link.reason}. "
+                      f"{f'Retrying in {wait}s' if wait else 'Retrying now'}"
+                      f"{'; the figures shown are stale.' if self.live.system else '.'}")
+        screen.show_status(self.link, "no data" if age is None else f"{fmt.age(age)} ago",
+                           down or self.live.is_late(now), banner, down and self.live.system is not None)
+
+    def screen_shown(self, screen: LiveScreen) -> None:
+        """A live screen became visible: bring it up to date and load the charts it needs."""
+        screen.show_header([(spec.key, spec.title) for spec in SCREENS], self.address)
+        self._show_status()
+        with self.batch_update():
+            screen.refresh_data()
+        self._load_charts()
+
+    # -- chart history --------------------------------------------------------------------------
+
+    def _load_charts(self) -> None:
+        screen = self.screen
+        if not isinstance(screen, LiveScreen):
+            return
+        rng = self.range_name
+        missing = [k for k in self.history.missing(screen.CHART_KINDS, rng) if (k, rng) not in self.loading]
+        if missing:
+            self.loading.update((k, rng) for k in missing)
+            self._fetch_charts(missing, rng)
+
+    @work(group="charts", exit_on_error=False)
+    async def _fetch_charts(self, kinds: list[str], range_name: str) -> None:
+        rng = RANGE_BY_NAME[range_name]
+        try:
+            replies = await asyncio.gather(*(self.client.chart(k, rng.seconds, rng.step) for k in kinds))
+        finally:
+            self.loading.difference_update((k, range_name) for k in kinds)
+        errors = []
+        for kind, reply in zip(kinds, replies, strict=True):
+            if reply.ok:
+                self.history.chart(kind, range_name).load(reply.data)
+            else:
+                errors.append(f"{kind}: {reply.error}")
+        if errors and self.link.state == LinkState.LIVE:
+            self.notify("; ".join(errors), title="Chart history unavailable", severity="warning", markup=False)
+        self._redraw()
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _close_overlays(self) -> None:
+        while not isinstance(self.screen, LiveScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_show(self, screen_id: str) -> None:
+        if screen_id in SCREEN_BY_ID:
+            self._close_overlays()
+            self.switch_mode(screen_id)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen(help_sections(self.screen, self)))
+
+    async def action_pause(self) -> None:
+        await self.client.set_paused(not self.client.paused)
+        self._show_status()
+
+    def set_range(self, name: str) -> None:
+        self.range_name = name
+        self._load_charts()
+        self._redraw()
+
+    def action_cycle_range(self) -> None:
+        names = [r.name for r in RANGES]
+        self.set_range(names[(names.index(self.range_name) + 1) % len(names)])
+
+    def set_theme(self, name: str) -> None:
+        self.theme_name = name
+        self.theme = THEMES[name]
+
+    def action_cycle_theme(self) -> None:
+        self.set_theme(next_theme(self.theme_name))

@@ -1,0 +1,103 @@
+"""`metrics-service console` (and `metrics-service` alone): the terminal console.
+
+Without ``--server`` it starts the engine and server in-process (embedded mode) and connects to
+them over 127.0.0.1 like to any other server. Logs (the embedded server's and the console's own)
+go to a file in the data dir, never to the terminal the console draws on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+from console.commands.common import add_settings_options, fail, settings_from
+from console.themes import THEMES
+
+LOG_FILE = "console.log"
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("console", help="the terminal console (the default command)",
+                       description="Open the monitoring console. Without --server, start the engine and "
+                                   "server in-process (data in DATA_DIR) and connect to them.")
+    p.add_argument("--server", metavar="URL", type=_server_url,
+                   help="connect to a running server, e.g. http://host:3000")
+    p.add_argument("--theme", choices=list(THEMES), help="colour theme (default: dark; ansi if NO_COLOR is set)")
+    add_settings_options(p)
+    p.set_defaults(func=run)
+
+
+def _server_url(text: str) -> str:
+    from console.client import normalise_url
+
+    try:
+        return normalise_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _has_terminal() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _log_to_file(data_dir: Path, level: str, service: str) -> IO[str]:
+    """Every log line, warning and thread crash goes to a file: stderr is where Textual draws."""
+    from engine.logs import setup_logging
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stream = open(data_dir / LOG_FILE, "a", encoding="utf-8")  # noqa: SIM115 -- closed by run()
+    setup_logging(level, service, stream=stream)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per chart request is noise
+    logging.captureWarnings(True)
+    threading.excepthook = lambda a: log.error("thread %s died", a.thread.name if a.thread else "?",
+                                               exc_info=(a.exc_type, a.exc_value, a.exc_traceback))
+    return stream
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.settings import SettingsError
+    from engine.tsdb.backend import StoreError
+
+    if not _has_terminal():
+        return fail("the console needs a terminal (stdin and stdout must be a TTY); "
+                    "for a headless server run 'metrics-service serve'")
+    url: str = args.server or ""
+    try:
+        settings = settings_from(args)
+        stream = _log_to_file(settings.data_dir, settings.log_level, settings.service_name)
+    except SettingsError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot write the log file in {exc.filename or 'the data dir'}: {exc.strerror}")
+    server = None
+    if not url:
+        from console.embedded import EmbeddedServer
+
+        server = EmbeddedServer(dataclasses.replace(settings, host="127.0.0.1", port=0))
+        server.start()  # opens the store while the UI is imported
+    try:
+        from console.app import ConsoleApp
+        from console.client import ServerClient
+
+        if server is not None:
+            try:
+                url = server.wait_ready()
+            except (StoreError, OSError, TimeoutError) as exc:
+                return fail(str(exc))
+        address = f"embedded {url.removeprefix('http://')}" if server is not None else None
+        app = ConsoleApp(ServerClient(url), theme=args.theme, address=address)
+        app.run()
+        return app.return_code or 0
+    finally:
+        if server is not None:
+            server.stop()
+        stream.close()

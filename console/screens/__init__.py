@@ -1,0 +1,30 @@
+"""The screen registry: one entry per screen, in key order. The number-key bindings, the top bar's
+tabs and the palette's "Go to" commands are all generated from it, so a new screen (3 Alerts,
+4 Rules, 5 Explore) is one entry here and one module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from console.screens.base import LiveScreen
+from console.screens.overview import OverviewScreen
+from console.screens.system import SystemScreen
+
+
+@dataclass(frozen=True)
+class ScreenSpec:
+    key: str
+    id: str
+    screen: type[LiveScreen]
+    about: str
+
+    @property
+    def title(self) -> str:
+        return self.screen.TITLE
+
+
+SCREENS = (
+    ScreenSpec("1", "overview", OverviewScreen, "the host at a glance: CPU, memory, load, disks, network"),
+    ScreenSpec("2", "system", SystemScreen, "per-core bars, mounts, interfaces and disk devices"),
+)
+SCREEN_BY_ID = {spec.id: spec for spec in SCREENS}

@@ -1,0 +1,64 @@
+"""What every live screen shares: the top bar, the connection banner, the footer, and the hooks the
+app calls to feed it (only the visible screen is fed)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from console.client import Link
+from console.widgets.field import Field
+from console.widgets.topbar import TopBar
+
+if TYPE_CHECKING:
+    from console.app import ConsoleApp
+
+
+class LiveScreen(Screen):
+    """Subclasses compose their body in ``compose_body`` and redraw it from the app's data in
+    ``refresh_data``; ``CHART_KINDS`` are the charts the app loads before showing them."""
+
+    TITLE: ClassVar[str] = ""
+    CHART_KINDS: ClassVar[tuple[str, ...]] = ()
+    DEFAULT_CSS = """
+    LiveScreen #banner { height: auto; display: none; background: $error 20%; color: $text; padding: 0 1; }
+    LiveScreen.-down #banner { display: block; }
+    LiveScreen.-stale Panel { border: round $error 50%; }
+    LiveScreen.-stale Panel, LiveScreen.-stale LiveTable { text-opacity: 60%; }
+    """
+
+    @property
+    def console(self) -> ConsoleApp:
+        return cast("ConsoleApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield TopBar()
+        yield Field(id="banner")
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def refresh_data(self) -> None:
+        """Redraw from ``self.console.live`` and ``self.console.history``; called on each flush."""
+        raise NotImplementedError
+
+    def on_screen_resume(self) -> None:
+        self.console.screen_shown(self)
+
+    def show_header(self, tabs: list[tuple[str, str]], address: str) -> None:
+        bar = self.query_one(TopBar)
+        bar.show_tabs(tabs, self.TITLE)
+        bar.show_address(address)
+
+    def show_status(self, link: Link, age: str, late: bool, banner: str, stale: bool) -> None:
+        bar = self.query_one(TopBar)
+        bar.show_link(link)
+        bar.show_age(age, late)
+        self.set_class(bool(banner), "-down")
+        self.set_class(stale, "-stale")
+        self.query_one("#banner", Field).show(banner)
