@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from console.commands import serve
+from console.commands import console, serve
 from engine import __version__
 
-COMMANDS = (serve,)
+COMMANDS = (console, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # the product's face: no command opens the console
+        args = parser.parse_args(["console"])
     return args.func(args)
 
 
