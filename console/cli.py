@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from console.commands import console, serve
+from console.commands import console, rules, serve
 from engine import __version__
 
-COMMANDS = (console, serve)
+COMMANDS = (console, rules, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
