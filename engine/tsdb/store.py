@@ -7,7 +7,7 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.tsdb.backend import Backend, EncodedChunk, FlushBatch, WalBatch
 from engine.tsdb.chunks import decode_chunk, encode_chunk
@@ -21,9 +21,8 @@ log = logging.getLogger(__name__)
 MINUTE_MS = 60_000
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesData:
-    """Samples of one series over a queried range."""
+class SeriesData(NamedTuple):
+    """Samples of one series over a queried range (a tuple: queries build thousands of these)."""
 
     ref: int
     labels: Labels

@@ -368,8 +368,6 @@ async def test_range_query_result(client, method):
     assert data == {"resultType": "matrix", "result": [{"metric": {}, "values": [[0, "1"], [30, "4"], [60, "1"]]}]}
 
 
-@pytest.mark.xfail(strict=True, reason="QueryEngine.range takes the step as float seconds and truncates "
-                                      "step * 1e9, so 1.001 s (1001 ms exactly) becomes 1000 ms")
 async def test_a_step_in_milliseconds_is_kept(client):
     params = {"query": "time()", "start": "0", "end": "3", "step": "1001ms"}
     data = ok(await client.get("/api/v1/query_range", params=params))
