@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "Exit status 0 when every file passes, 1 when any test fails or a file is invalid. "
                     "alert_rule_test cases are reported as not run yet (they need the rules engine).")
     t.add_argument("files", nargs="+", metavar="FILE", help="test file (YAML)")
+    t.add_argument("--from-disk", action="store_true",
+                   help="flush the input series to the store's SQLite chunks before querying, so every "
+                        "sample is read back from disk instead of the in-memory head")
     t.set_defaults(func=test)
 
 
@@ -32,4 +35,4 @@ def check(args: argparse.Namespace) -> int:
 def test(args: argparse.Namespace) -> int:
     from engine.ruletest import run_files
 
-    return run_files(args.files)
+    return run_files(args.files, from_disk=args.from_disk)

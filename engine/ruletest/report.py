@@ -22,7 +22,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
-def run_file(path: str) -> GroupOutcome:
+def run_file(path: str, *, from_disk: bool = False) -> GroupOutcome:
     """Every test group of one file, merged; a file that cannot be read or decoded is one error."""
     try:
         with open(path, encoding="utf-8") as fh:
@@ -41,7 +41,7 @@ def run_file(path: str) -> GroupOutcome:
         return GroupOutcome(errors=[f"{path}: rule_files: {error}" for error in exc.errors])
     total = GroupOutcome(warnings=[f"no file match pattern {pattern}" for pattern in rules.unmatched])
     for group in test_file.tests:
-        outcome = run_group(group, path, test_file.evaluation_interval, rules)
+        outcome = run_group(group, path, test_file.evaluation_interval, rules, from_disk=from_disk)
         total.errors += outcome.errors
         total.warnings += outcome.warnings
         total.not_run += outcome.not_run
@@ -49,14 +49,17 @@ def run_file(path: str) -> GroupOutcome:
     return total
 
 
-def run_files(paths: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run and print each file in turn; the exit status promtool would give."""
+def run_files(paths: Sequence[str], out: TextIO | None = None, err: TextIO | None = None, *,
+              from_disk: bool = False) -> int:
+    """Run and print each file in turn; the exit status promtool would give.
+
+    ``from_disk`` reads every sample from the store's SQLite chunks instead of its in-memory head."""
     out = out or sys.stdout
     err = err or sys.stderr
     failed = False
     for path in paths:
         print("Unit Testing: ", path, file=out)
-        outcome = run_file(path)
+        outcome = run_file(path, from_disk=from_disk)
         for warning in outcome.warnings:
             print("  WARNING:", warning, file=err)
         for note in outcome.not_run:

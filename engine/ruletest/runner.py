@@ -1,6 +1,7 @@
 """Running one ``promtool test rules`` file against our query engine, with promtool 2.42's rules.
 
-Each test group gets a fresh store in a temporary directory. Like promtool, samples are loaded only
+Each test group gets a fresh store in a temporary directory (optionally flushed, so that every
+sample is read back from SQLite chunks rather than the in-memory head). Like promtool, samples are loaded only
 up to the last rule-evaluation tick at or before the largest ``eval_time`` (so a sample between that
 tick and the eval time is not seen), a missing ``interval`` puts every sample at time 0 (the first
 one wins), and each ``promql_expr_test`` is one instant query at ``eval_time`` after time 0.
@@ -25,6 +26,7 @@ from engine.tsdb.store import Store
 from engine.tsdb.types import Labels
 
 RULES_LATER = "rules come with the rules engine"
+_FLUSH_EVERYTHING_MS = 10**13  # a "now" far past any test's samples: every chunk window closes
 
 
 @dataclass(slots=True)
@@ -37,7 +39,8 @@ class GroupOutcome:
     not_run: list[str] = field(default_factory=list)
 
 
-def run_group(group: UnitTestGroup, path: str, evaluation_interval_ms: int, rules: RuleCounts) -> GroupOutcome:
+def run_group(group: UnitTestGroup, path: str, evaluation_interval_ms: int, rules: RuleCounts, *,
+              from_disk: bool = False) -> GroupOutcome:
     """Load the group's input series into a fresh store and check every case that can run today."""
     outcome = GroupOutcome()
     evaluation_interval_ms = evaluation_interval_ms or DEFAULT_EVALUATION_INTERVAL_MS
@@ -65,7 +68,7 @@ def run_group(group: UnitTestGroup, path: str, evaluation_interval_ms: int, rule
     last_eval = max([c.eval_time for c in group.promql_expr_test] + [c.eval_time for c in group.alert_rule_test],
                     default=0)
     loaded_until = last_eval // evaluation_interval_ms * evaluation_interval_ms
-    with _store(series, group.interval, loaded_until) as store:
+    with _store(series, group.interval, loaded_until, from_disk) as store:
         engine = QueryEngine(store)
         for case in group.promql_expr_test:
             error = check_case(engine, case)
@@ -101,7 +104,8 @@ def _input_series(group: UnitTestGroup, path: str) -> dict[Labels, list[float | 
 
 
 @contextlib.contextmanager
-def _store(series: dict[Labels, list[float | None]], interval_ms: int, loaded_until: int) -> Iterator[Store]:
+def _store(series: dict[Labels, list[float | None]], interval_ms: int, loaded_until: int,
+           from_disk: bool) -> Iterator[Store]:
     with tempfile.TemporaryDirectory(prefix="ruletest-") as data_dir:
         store = Store(SQLiteBackend(data_dir))
         store.open()
@@ -114,6 +118,8 @@ def _store(series: dict[Labels, list[float | None]], interval_ms: int, loaded_un
                         break
                     if value is not None:
                         store.append(ref, t, value)
+            if from_disk:
+                store.flush(_FLUSH_EVERYTHING_MS)
             yield store
         finally:
             store.backend.close()

@@ -1,8 +1,9 @@
 """Every PromQL test file under tests/promql/ passes in the real promtool and in `metrics-service rules test`.
 
 promtool confirms that each expectation is Prometheus's own answer; our runner then checks that our
-query engine gives the same. A mutated copy of each file (every expected value changed) must fail
-the same cases with the same report in both tools, so the runner cannot pass by comparing too little.
+query engine gives the same, reading the samples from the in-memory head and from SQLite chunks.
+A mutated copy of each file (every expected value changed) must fail the same cases with the same
+report in both tools, so the runner cannot pass by comparing too little.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ def promtool(*paths: Path) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-def ours(path: Path) -> tuple[int, str, str]:
+def ours(path: Path, from_disk: bool = False) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = run_files([str(path)], out, err)
+    code = run_files([str(path)], out, err, from_disk=from_disk)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -47,9 +48,10 @@ def test_promtool_passes(path):
     assert result.stdout == f"Unit Testing:  {path}\n  SUCCESS\n\n"
 
 
+@pytest.mark.parametrize("from_disk", [False, True], ids=["head", "disk"])
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_our_runner_passes(path):
-    code, out, err = ours(path)
+def test_our_runner_passes(path, from_disk):
+    code, out, err = ours(path, from_disk)
     assert code == 0, err
     assert out == f"Unit Testing:  {path}\n  SUCCESS\n\n"
 
@@ -71,7 +73,8 @@ def test_a_mutated_file_fails_the_same_way_in_both(path, tmp_path):
 
 
 def test_the_cli_runs_every_file_and_exits_0():
-    result = subprocess.run([*CLI, "rules", "test", *map(str, FILES)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([*CLI, "rules", "test", "--from-disk", *map(str, FILES)], capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("  SUCCESS\n") == len(FILES)
 
