@@ -13,9 +13,11 @@ import signal
 import sys
 from typing import Any, ClassVar
 
-from textual import work
+from textual import constants, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
+from textual.message import Message
 
 from console import format as fmt
 from console.client import Link, LinkState, ServerClient
@@ -26,6 +28,10 @@ from console.screens.help import HelpScreen, help_sections
 from console.state import LiveData
 from console.themes import THEMES, default_theme, next_theme, no_color
 from engine.clock import Clock, SystemClock
+
+
+class TerminalLost(Message):
+    """Posted by the driver's output thread (post_message is thread-safe) when writes fail."""
 
 
 def _palette_commands() -> type:
@@ -92,6 +98,14 @@ class ConsoleApp(App[None]):
     async def on_unmount(self) -> None:
         await self.client.aclose()
 
+    def get_driver_class(self) -> type[Driver]:
+        """On POSIX terminals, a driver that survives the terminal going away (console/driver.py)."""
+        if os.name != "posix" or constants.DRIVER:
+            return super().get_driver_class()
+        from console.driver import ConsoleDriver
+
+        return ConsoleDriver
+
     # -- terminal loss: an SSH drop must not leave a process spinning on a dead tty --------------
 
     def _watch_terminal(self) -> None:
@@ -99,6 +113,9 @@ class ConsoleApp(App[None]):
         for sig in (signal.SIGHUP, signal.SIGTERM):
             loop.add_signal_handler(sig, self.exit)
         self.set_interval(TERMINAL_CHECK_S, self._check_terminal)
+
+    def on_terminal_lost(self, _: TerminalLost) -> None:
+        self.exit()
 
     def _check_terminal(self) -> None:
         try:

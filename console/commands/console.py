@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import logging
 import sys
 import threading
@@ -58,9 +59,16 @@ def _log_to_file(data_dir: Path, level: str, service: str) -> IO[str]:
     setup_logging(level, service, stream=stream)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per chart request is noise
     logging.captureWarnings(True)
-    threading.excepthook = lambda a: log.error("thread %s died", a.thread.name if a.thread else "?",
-                                               exc_info=(a.exc_type, a.exc_value, a.exc_traceback))
+    threading.excepthook = _log_thread_death
     return stream
+
+
+def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    name = args.thread.name if args.thread else "?"
+    if isinstance(args.exc_value, OSError) and args.exc_value.errno == errno.EIO:
+        log.info("the terminal went away (thread %s: %s)", name, args.exc_value.strerror)
+        return
+    log.error("thread %s died", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
 
 def run(args: argparse.Namespace) -> int:
