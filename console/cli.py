@@ -25,10 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:  # the product's face: no command opens the console
-        args = parser.parse_args(["console"])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv.insert(0, "console")  # the product's face: no command (or only its options) opens the console
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 
