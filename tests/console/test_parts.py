@@ -1,0 +1,143 @@
+"""The console's pure parts: formatting, plots, chart history, URLs, backoff, row filters."""
+
+from __future__ import annotations
+
+import errno
+
+import aiohttp
+import httpx
+import pytest
+from rich.text import Text
+
+from console import format as fmt
+from console.client import Backoff, describe_error, normalise_url
+from console.history import RANGE_BY_NAME, Chart, HistoryBook, live_values
+from console.plot import BRAILLE_BASE, bar, braille, level
+from console.state import LiveData
+from console.widgets.panel import nice_top
+from console.widgets.table import RowFilter
+
+
+def test_sizes_rates_and_ages_read_at_a_glance():
+    assert [fmt.size(v) for v in (0, 512, 1536, 10 * 2**20, 250 * 2**30, None)] == [
+        "0 B", "512 B", "1.50 KiB", "10.0 MiB", "250 GiB", "–"]
+    assert fmt.rate(2**20) == "1.00 MiB/s" and fmt.count_rate(1234.5) == "1,234/s"
+    assert [fmt.age(s) for s in (0.4, 59, 185, 7500, 200000)] == ["0s", "59s", "3m05s", "2h05m", "2d07h"]
+    assert fmt.percent(12.345) == "12.3%" and fmt.uptime(12 * 86400 + 3 * 3600) == "12d 03h"
+
+
+def test_braille_plots_time_left_to_right_and_leaves_holes():
+    rows = braille([(0, 0.0), (10, 100.0)], 0, 10, 2, 1, 100.0, gap=20)
+    assert len(rows) == 1 and len(rows[0]) == 2
+    assert rows[0][0] != " " and ord(rows[0][1]) >= BRAILLE_BASE  # low on the left, high on the right
+    apart = braille([(0, 50.0), (10, 50.0)], 0, 10, 5, 1, 100.0, gap=5)
+    assert apart[0][1:4] == "   "  # too far apart in time to be joined
+    assert braille([], 0, 10, 3, 2, 1.0, gap=1) == ["   ", "   "]
+
+
+def test_bars_and_levels():
+    assert bar(0.5, 4) == ("██", "  ") and bar(None, 3) == ("", "   ")
+    assert bar(0.5, 1) == ("▌", "")
+    assert level(0.0) == "▁" and level(1.0) == "█" and level(None) == "·"
+
+
+@pytest.mark.parametrize("peak,binary,top", [(0, False, 1.0), (0.3, False, 0.5), (7, False, 10), (88, False, 100),
+                                             (101, False, 200), (1500, True, 2048), (3 * 2**20, True, 5 * 2**20)])
+def test_chart_scales_are_round(peak, binary, top):
+    assert nice_top(peak, binary) == top
+
+
+def payload(end: float, step: float, n: int, value: float = 1.0) -> dict:
+    points = [[end - step * i, value] for i in reversed(range(n))]
+    return {"end": end, "series": [{"labels": {"cpu": "total"}, "points": points},
+                                   {"labels": {"cpu": "0"}, "points": points}]}
+
+
+def test_chart_history_is_extended_live_one_point_per_step():
+    chart = Chart("cpu", RANGE_BY_NAME["1h"])
+    chart.load(payload(1800.0, 15, 10))
+    assert len(chart.line("total")) == 10 and chart.end == 1800.0
+    chart.extend(1805.0, {"total": 5.0, "0": None})  # same 15 s step as 1800: replaces it
+    chart.extend(1815.0, {"total": 7.0})  # next step: appended
+    assert chart.line("total")[-2:] == [(1805.0, 5.0), (1815.0, 7.0)] and len(chart.line("total")) == 11
+    assert chart.line("0")[-1] == (1800.0, 1.0)
+    chart.extend(1810.0, {"total": 1.0})  # late: ignored
+    assert chart.latest("total") == 7.0 and chart.end == 1815.0
+
+
+def test_loading_history_keeps_newer_live_points_and_trims_to_the_range():
+    chart = Chart("cpu", RANGE_BY_NAME["5m"])
+    chart.extend(2000.0, {"total": 9.0})
+    chart.load(payload(1995.0, 5, 100))
+    assert chart.line("total")[-1] == (2000.0, 9.0)
+    assert chart.line("total")[0][0] >= chart.start == 2000.0 - 300
+    version = chart.version
+    chart.extend(2005.0, {"total": 1.0})
+    assert chart.version > version
+
+
+def test_totals_add_lines_point_by_point():
+    chart = Chart("network", RANGE_BY_NAME["5m"])
+    chart.extend(100.0, {"eth0/receive": 1.0, "lo/receive": 10.0, "eth0/transmit": 5.0})
+    chart.extend(105.0, {"eth0/receive": 2.0, "lo/receive": 20.0})
+    assert chart.total(lambda k: k.endswith("/receive")) == [(100.0, 11.0), (105.0, 22.0)]
+
+
+def test_live_values_match_the_chart_series_keys():
+    system = {"cpu": {"usage_percent": 12.0, "cores": [{"cpu": "0", "usage_percent": 10.0}]},
+              "memory": {"used_bytes": 5.0, "total_bytes": 10.0}, "swap": {"used_bytes": 1.0},
+              "load": {"load1": 0.5}, "network": [{"device": "eth0", "receive_bytes_per_second": 3.0}],
+              "disks": [{"device": "sda", "write_bytes_per_second": 4.0}]}
+    assert live_values("cpu", system) == {"total": 12.0, "0": 10.0}
+    assert live_values("memory", system)["used"] == 5.0 and live_values("load", system)["1m"] == 0.5
+    assert live_values("network", system) == {"eth0/receive": 3.0, "eth0/transmit": None}
+    assert live_values("disk", system)["sda/write"] == 4.0
+    assert live_values("disk", {"disks": "garbage"}) == {}
+
+
+def test_history_book_reloads_after_a_gap():
+    book = HistoryBook()
+    book.chart("cpu", "1h").load(payload(100.0, 15, 3))
+    assert book.missing(["cpu", "load"], "1h") == ["load"]
+    book.invalidate()
+    assert book.missing(["cpu"], "1h") == ["cpu"]
+
+
+def test_live_data_learns_the_interval_from_updates_only():
+    live = LiveData()
+    live.update("snapshot", 100.0, {}, now=1000.0)
+    live.update("update", 101.0, {}, now=1001.0)
+    live.update("update", 111.0, {}, now=1011.0)
+    assert live.interval == 10.0 and live.age(1013.5) == 2.5
+    assert not live.is_late(1040.0) and live.is_late(1043.0)
+
+
+def test_server_urls():
+    assert normalise_url("localhost:3000") == "http://localhost:3000"
+    assert normalise_url("https://mon.example/metrics/") == "https://mon.example/metrics"
+    for bad in ("ftp://x", "http://", "http://host:99999"):
+        with pytest.raises(ValueError):
+            normalise_url(bad)
+
+
+def test_backoff_doubles_up_to_its_cap():
+    assert [Backoff(0.5, 10).delay(a) for a in range(7)] == [0.5, 1, 2, 4, 8, 10, 10]
+
+
+async def test_errors_are_described_in_words():
+    refused = aiohttp.ClientConnectorError(None, OSError(errno.ECONNREFUSED, "Connection refused"))
+    assert describe_error(refused) == "connection refused"
+    assert describe_error(TimeoutError()) == "timed out"
+    assert describe_error(httpx.ConnectError("boom")) == "cannot connect: boom"
+
+
+def test_row_filter_is_a_case_insensitive_regex_or_substring_and_inverts():
+    rows = {"eth0": [Text("eth0"), Text("1 MiB/s")], "lo": [Text("lo"), Text("2 KiB/s")]}
+
+    def kept(text: str) -> list[str]:
+        f = RowFilter(text)
+        return [key for key, cells in rows.items() if f.keeps(cells)]
+
+    assert kept("ETH") == ["eth0"] and kept("^l") == ["lo"] and kept("!eth") == ["lo"]
+    assert kept("mib/s") == ["eth0"] and kept("[") == []  # not a valid regex: a plain substring
+    assert not RowFilter("") and RowFilter("x")
