@@ -7,16 +7,21 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from engine import __version__
+from engine.alerts.book import AlertBook
+from engine.alerts.db import AlertDB
 from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
 from engine.collectors.system import ProcessCollector, SystemCollector
 from engine.events import EventBus
 from engine.promql import QueryEngine
+from engine.ruler.manager import Ruler
+from engine.rules.managed import ManagedRules
 from engine.settings import Settings
 from engine.system_view import system_view
 from engine.timefmt import rfc3339
@@ -27,6 +32,8 @@ from engine.tsdb.types import Family
 log = logging.getLogger(__name__)
 
 FamilySource = Callable[[], list[Family]]
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules.yaml"
+RULE_FILE_POLL_S = 5.0
 
 
 class Engine:
@@ -44,6 +51,10 @@ class Engine:
         self.query = QueryEngine(self.store, lookback_ms=int(settings.lookback_delta * 1000),
                                  max_samples=settings.query_max_samples, timeout_s=settings.query_timeout)
         self.bus = EventBus()
+        self.book = AlertBook(AlertDB(settings.data_dir), self.bus, self.clock.now, settings.alerts_ttl)
+        self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
+        self.managed_rules: ManagedRules | None = None
+        self.ruler: Ruler | None = None
         self.system_collector = SystemCollector() if collect_system else None
         self.process_collector = ProcessCollector()
         self.self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect}
@@ -62,8 +73,14 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open storage (raises StoreError with an operator-facing message)."""
+        """Open storage and load rules (StoreError or RuleLoadError, with operator-facing messages)."""
         self.store.open()
+        self.book.open()
+        self.managed_rules = ManagedRules(self.settings.data_dir)
+        files = [str(DEFAULT_RULES)] if DEFAULT_RULES.exists() else []
+        self.ruler = Ruler(self.store, self.query, self.book, self.clock.now, self.settings.evaluation_interval,
+                           files + list(self.settings.rules_files), self.managed_rules, self._rules_pool)
+        self.ruler.load()
 
     async def start(self) -> None:
         """Collect once right away, then on schedule; persist every flush interval."""
@@ -76,7 +93,22 @@ class Engine:
                                 next_run_time=start + timedelta(seconds=interval))
         self._scheduler.add_job(self.flush, "interval", seconds=self.settings.flush_interval, id="flush",
                                 coalesce=True, max_instances=1)
+        self._scheduler.add_job(self.reload_rules_if_changed, "interval", seconds=RULE_FILE_POLL_S,
+                                id="rules-watch", coalesce=True, max_instances=1)
+        self._scheduler.add_job(self.book.purge, "interval", hours=1, id="alerts-purge", coalesce=True,
+                                next_run_time=start)
+        assert self.ruler is not None
+        self.ruler.start(self._scheduler)
         self._scheduler.start()
+
+    def reload_rules(self) -> str | None:
+        """Reload rule files and API rules; on failure the running rules stay and the reason is returned."""
+        assert self.ruler is not None
+        return self.ruler.reload()
+
+    async def reload_rules_if_changed(self) -> None:
+        if self.ruler is not None and self.ruler.files_changed():
+            self.reload_rules()
 
     async def stop(self) -> None:
         """Stop schedules, persist everything pending, close storage."""
@@ -89,6 +121,8 @@ class Engine:
             await asyncio.get_running_loop().run_in_executor(self._writer, self.store.close, self.now_ms())
         self._writer.shutdown(wait=True)
         self._collector_pool.shutdown(wait=True)
+        self._rules_pool.shutdown(wait=True)
+        self.book.db.close()
 
     # -- schedules ---------------------------------------------------------------------------
 
@@ -166,7 +200,7 @@ class Engine:
             },
         }
 
-    TOPICS = ("system", "metrics")
+    TOPICS = ("system", "metrics", "alerts")
 
     def snapshot(self, topic: str) -> Any:
         """Current state of a stream topic, sent on subscription and after each cycle."""
@@ -174,6 +208,8 @@ class Engine:
             return self.system()
         if topic == "metrics":
             return self.summary()
+        if topic == "alerts":
+            return {"alerts": [i.to_json(rfc3339) for i in self.book.live.values()]}
         raise KeyError(topic)
 
     def chart(self, chart_type: str, range_s: float, step_s: float) -> dict[str, Any]:

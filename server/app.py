@@ -6,7 +6,7 @@ from aiohttp import web
 
 from engine.engine import Engine
 from server.errors import error_middleware
-from server.handlers import dashboard, metrics, probes, prom_api, ws
+from server.handlers import alerts, dashboard, metrics, probes, prom_api, ws
 from server.instrumentation import HttpMetrics
 from server.keys import ENGINE, HTTP_METRICS
 
@@ -17,6 +17,6 @@ def create_app(engine: Engine) -> web.Application:
     app = web.Application(middlewares=[http_metrics.middleware, error_middleware])
     app[ENGINE] = engine
     app[HTTP_METRICS] = http_metrics
-    for module in (metrics, dashboard, probes, ws, prom_api):
+    for module in (metrics, dashboard, probes, ws, prom_api, alerts):
         app.add_routes(module.routes)
     return app

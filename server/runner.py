@@ -41,7 +41,12 @@ async def start_server(settings: Settings, clock: Clock | None = None, *, collec
                        start_schedules: bool = True) -> RunningServer:
     """Open the engine, start collecting and listen; port 0 picks a free port."""
     engine = Engine(settings, clock, collect_system=collect_system)
-    engine.open()
+    try:
+        engine.open()
+    except Exception:
+        engine.store.backend.close()
+        engine.book.db.close()
+        raise
     tune_gc()
     app = create_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
@@ -68,6 +73,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, server.engine.reload_rules)
     try:
         await stop.wait()
     finally:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from console.commands.common import add_settings_options, fail, settings_from
+from engine.rules.loader import RuleLoadError
 from engine.settings import SettingsError
 from engine.tsdb.backend import StoreError
 
@@ -32,4 +33,6 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(serve(settings))
     except (StoreError, OSError) as exc:
         return fail(str(exc))
+    except RuleLoadError as exc:
+        return fail("rules cannot be loaded:\n  " + "\n  ".join(exc.errors))
     return 0

@@ -47,7 +47,8 @@ def test_wrong_option_prints_usage_and_exits_2():
     assert r.returncode == 2 and "usage:" in r.stderr
 
 
-@pytest.mark.parametrize("env,setting", [({"PORT": "abc"}, "PORT"), ({"COLLECTION_INTERVAL": "-1"}, "COLLECTION_INTERVAL"),
+@pytest.mark.parametrize("env,setting", [({"PORT": "abc"}, "PORT"),
+                                         ({"COLLECTION_INTERVAL": "-1"}, "COLLECTION_INTERVAL"),
                                          ({"LOG_LEVEL": "loud"}, "LOG_LEVEL")])
 def test_bad_setting_stops_startup_with_one_line_and_exit_2(tmp_path, env, setting):
     r = run_cli("serve", "--data-dir", str(tmp_path), env=env)
@@ -143,3 +144,43 @@ def test_sigkill_loses_at_most_the_last_flush_interval_and_restarts_cleanly(tmp_
         assert again.get("/readyz").json()["checks"]["store:responsive"][0]["status"] == "pass"
     finally:
         assert again.stop(signal.SIGINT) == 0
+
+
+def _evaluated_after(server, t: float, rule_name: str) -> None:
+    """Poll the rules listing until the rule reports an evaluation that started after t."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rules = server.get("/api/alerts/rules").json()["rules"]
+        rule = next(r for r in rules if r["name"] == rule_name)
+        if rule["lastEvaluation"] and datetime.fromisoformat(rule["lastEvaluation"].replace("Z", "+00:00")
+                                                             ).timestamp() > t:
+            return
+    raise AssertionError(f"{rule_name} was not evaluated")
+
+
+def test_acknowledged_alert_survives_sigkill_without_a_second_firing_event(tmp_path):
+    rules = tmp_path / "proc.rules.yaml"
+    rules.write_text("groups:\n- name: proc\n  rules:\n  - alert: ProcessRunning\n"
+                     "    expr: process_resident_memory_bytes > 0\n    labels: {severity: info}\n")
+    env = {"RULES_FILES": str(rules), "EVALUATION_INTERVAL": "0.2"}
+    port = free_port()
+    srv = Server(tmp_path / "data", port, **env)
+    _evaluated_after(srv, time.time() + 0.3, "ProcessRunning")
+    (alert,) = [a for a in srv.get("/api/alerts").json()["alerts"] if a["name"] == "ProcessRunning"]
+    assert alert["state"] == "firing"
+    r = httpx.post(f"{srv.url}/api/alerts/{alert['id']}/acknowledge", json={"comment": "known"},
+                   headers={"X-User": "carol"}, timeout=10)
+    assert r.status_code == 200
+    srv.proc.kill()
+    srv.proc.communicate(timeout=10)
+
+    again = Server(tmp_path / "data", port, **env)
+    try:
+        _evaluated_after(again, time.time() + 0.3, "ProcessRunning")
+        (after,) = [a for a in again.get("/api/alerts").json()["alerts"] if a["name"] == "ProcessRunning"]
+        assert after["id"] == alert["id"] and after["state"] == "firing"
+        assert after["acknowledgement"]["by"] == "carol"
+        timeline = again.get(f"/api/alerts/{alert['id']}").json()["alert"]["timeline"]
+        assert [e["event"] for e in timeline].count("firing") == 1
+    finally:
+        assert again.stop(signal.SIGTERM) == 0

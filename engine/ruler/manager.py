@@ -1,0 +1,205 @@
+"""The ruler: loads rule files and API rules, evaluates each group on its own interval, reloads safely."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from engine.alerts.book import AlertBook
+from engine.promql import QueryEngine, QueryResult
+from engine.ruler.alerting_state import ActiveAlert, Transition
+from engine.ruler.group import GroupRuntime, RuleRuntime, evaluate_group, runtime_for
+from engine.rules.loader import RuleLoadError, load_rule_files
+from engine.rules.managed import ManagedRules
+from engine.rules.model import RuleGroup
+from engine.templating import TemplateData, expand
+from engine.tsdb.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def query_samples(result: QueryResult) -> list[tuple[dict[str, str], float]]:
+    """What a rule sees of a result: vector samples, or a scalar as one label-less sample."""
+    if result.result_type == "vector":
+        return [(s.labels, s.value) for s in result.value]
+    if result.result_type == "scalar":
+        return [({}, result.value[1])]
+    raise ValueError(f"rule result must be a vector or scalar, got {result.result_type}")
+
+
+class Ruler:
+    def __init__(self, store: Store, query: QueryEngine, book: AlertBook, now: Callable[[], float],
+                 default_interval: float, rule_files: list[str], managed: ManagedRules,
+                 executor: Executor | None = None, external_labels: dict[str, str] | None = None) -> None:
+        self.store = store
+        self.query = query
+        self.book = book
+        self.now = now
+        self.default_interval = default_interval
+        self.rule_files = rule_files
+        self.managed = managed
+        self.executor = executor
+        self.external_labels = external_labels or {}
+        self.groups: dict[str, GroupRuntime] = {}
+        self.last_reload_error: str | None = None
+        self.last_reload: float | None = None
+        self._file_stamps: dict[str, float] = {}
+        self._scheduler: AsyncIOScheduler | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+        book.forget = self.forget
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _load_groups(self) -> list[RuleGroup]:
+        ruleset = load_rule_files(self.rule_files)
+        self._file_stamps = {f: _mtime(f) for f in ruleset.files}
+        return ruleset.groups + self.managed.groups()
+
+    def load(self) -> None:
+        """First load: build groups and restore live alerts from the alert book (raises RuleLoadError)."""
+        self._install(self._load_groups())
+        by_rule: dict[str, RuleRuntime] = {rr.rule.id: rr for g in self.groups.values() for rr in g.rules}
+        orphans = set()
+        for inst in self.book.live.values():
+            rr = by_rule.get(inst.rule_id)
+            if rr is None or rr.alerting is None:
+                orphans.add(inst.rule_id)
+                continue
+            rr.alerting.active[inst.fingerprint] = ActiveAlert(
+                dict(inst.labels), dict(inst.annotations), inst.value, inst.state, inst.active_at,
+                inst.fingerprint, inst.fired_at, instance_id=inst.id)
+        for rule_id in orphans:
+            self.book.resolve_rule(rule_id, "rule no longer exists")
+        self.last_reload = self.now()
+
+    def reload(self) -> str | None:
+        """Reload every source; on failure keep the running rules and return why."""
+        try:
+            groups = self._load_groups()
+        except RuleLoadError as exc:
+            self.last_reload_error = str(exc)
+            log.warning("rule reload failed, previous rules kept", extra={"fields": {"errors": exc.errors}})
+            return self.last_reload_error
+        before = {rr.rule.id for g in self.groups.values() for rr in g.rules if rr.alerting is not None}
+        self._install(groups)
+        after = {rr.rule.id for g in self.groups.values() for rr in g.rules if rr.alerting is not None}
+        for rule_id in before - after:
+            self.book.resolve_rule(rule_id, "rule removed")
+        for g in self.groups.values():
+            for rr in g.rules:
+                if not rr.rule.enabled and rr.alerting is not None and rr.alerting.active:
+                    rr.alerting.active = {}
+                    self.book.resolve_rule(rr.rule.id, "rule disabled")
+        self.last_reload_error = None
+        self.last_reload = self.now()
+        self._reschedule()
+        return None
+
+    def _install(self, groups: list[RuleGroup]) -> None:
+        previous = {rr.rule.id: rr for g in self.groups.values() for rr in g.rules}
+        new: dict[str, GroupRuntime] = {}
+        for group in groups:
+            if group.interval is None:
+                group = _with_interval(group, self.default_interval)
+            new[f"{group.source}:{group.name}"] = runtime_for(group, previous)
+        self.groups = new
+
+    def files_changed(self) -> bool:
+        return any(_mtime(f) != stamp for f, stamp in self._file_stamps.items())
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    async def _query(self, expr: str, t: float) -> list[tuple[dict[str, str], float]]:
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self.executor, self.query.instant, expr, t)
+        return query_samples(result)
+
+    def _expand(self, ts: float) -> Callable[[str, dict[str, str], float, str], str]:
+        def run_query(expr: str) -> list[Any]:
+            return self.query.instant(expr, ts).value if expr else []
+
+        def expand_one(text: str, labels: dict[str, str], value: float, name: str) -> str:
+            if "{{" not in text:
+                return text
+            data = TemplateData(labels=labels, value=value, external_labels=self.external_labels,
+                                query=run_query)
+            return expand(text, data, name)
+        return expand_one
+
+    def _on_transitions(self, rr: RuleRuntime, transitions: list[Transition], ts: float) -> None:
+        self.book.apply(rr.rule.id, transitions, ts)
+
+    async def evaluate(self, key: str, ts: float | None = None) -> None:
+        """One evaluation of a group (at ``ts`` or now), then persist and announce alert changes."""
+        rt = self.groups.get(key)
+        if rt is None:
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        if lock.locked():
+            return  # an overrunning evaluation: skip this iteration as Prometheus does
+        async with lock:
+            ts = self.now() if ts is None else ts
+            await evaluate_group(rt, ts, self.store, self._query, self._expand(ts), self._on_transitions)
+            for rr in rt.rules:
+                if rr.alerting is not None:
+                    self.book.refresh(rr.alerting.live_alerts())
+            self.book.housekeeping(ts)
+            self.book.commit()
+
+    async def evaluate_all(self, ts: float | None = None) -> None:
+        for key in list(self.groups):
+            await self.evaluate(key, ts)
+
+    def forget(self, rule_id: str, fingerprint: str) -> None:
+        for g in self.groups.values():
+            for rr in g.rules:
+                if rr.rule.id == rule_id and rr.alerting is not None:
+                    rr.alerting.forget(fingerprint)
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def start(self, scheduler: AsyncIOScheduler) -> None:
+        self._scheduler = scheduler
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        if self._scheduler is None:
+            return
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith("group:"):
+                job.remove()
+        now = datetime.now(UTC)
+        for key, rt in self.groups.items():
+            interval = rt.interval
+            offset = interval - (now.timestamp() % interval)  # aligned to the interval, like Prometheus
+            self._scheduler.add_job(self.evaluate, "interval", args=[key], seconds=interval, id=f"group:{key}",
+                                    coalesce=True, max_instances=1, misfire_grace_time=max(1, int(interval)),
+                                    next_run_time=now + timedelta(seconds=offset))
+
+    # -- views -------------------------------------------------------------------------------
+
+    def rule(self, rule_id: str) -> tuple[GroupRuntime, RuleRuntime] | None:
+        for g in self.groups.values():
+            for rr in g.rules:
+                if rr.rule.id == rule_id:
+                    return g, rr
+        return None
+
+
+def _with_interval(group: RuleGroup, interval: float) -> RuleGroup:
+    return replace(group, interval=interval)
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return -1.0

@@ -1,0 +1,289 @@
+"""Alerts, silences and rules: our JSON API (seed paths) and Prometheus's /api/v1/rules and /api/v1/alerts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from engine.alerts.book import AlertActionError
+from engine.alerts.silences import SilenceError
+from engine.engine import Engine
+from engine.ruler.views import prometheus_alert, prometheus_rules, rule_json, sort_alerts
+from engine.rules.managed import RuleNotFoundError, RuleValidationError
+from engine.settings import parse_duration
+from engine.timefmt import rfc3339
+from server.errors import ApiError, bad_parameter
+from server.keys import ENGINE
+
+routes = web.RouteTableDef()
+
+STATES = ("pending", "firing", "resolved")
+
+
+def _engine(request: web.Request) -> Engine:
+    return request.app[ENGINE]
+
+
+def requester(request: web.Request) -> str:
+    """Who acts: the X-User header (the console sends user@host), else the peer address."""
+    user = request.headers.get("X-User", "").strip()
+    if user:
+        return user[:200]
+    peer = request.remote or "unknown"
+    return f"anonymous@{peer}"
+
+
+async def json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
+    if not request.can_read_body:
+        if required:
+            raise ApiError(400, "invalid_body", "a JSON object body is required")
+        return {}
+    try:
+        body = await request.json(loads=json.loads)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "body must be a JSON object")
+    return body
+
+
+def _action_error(exc: AlertActionError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+# -- alerts ----------------------------------------------------------------------------------------
+
+@routes.get("/api/alerts")
+async def list_alerts(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    q = request.query
+    states = [s for s in q.get("state", "pending,firing").split(",") if s]
+    for s in states:
+        if s not in STATES:
+            raise bad_parameter("state", q["state"], f"unknown state {s!r} (expected {', '.join(STATES)})")
+    since = _since(q.get("since"), engine.clock.now())
+    alerts = [a for a in engine.book.live.values() if a.state in states]
+    if "resolved" in states:
+        alerts += engine.book.recent_resolved(since if since is not None else engine.clock.now() - 86400)
+    if since is not None:
+        alerts = [a for a in alerts if a.active_at >= since or (a.resolved_at or 0) >= since]
+    if "severity" in q:
+        wanted = set(q["severity"].split(","))
+        alerts = [a for a in alerts if a.severity in wanted]
+    sort = q.get("sort", "severity")
+    if sort not in ("severity", "age"):
+        raise bad_parameter("sort", sort, "expected severity or age")
+    return web.json_response({"alerts": [a.to_json(rfc3339) for a in sort_alerts(alerts, sort)]})
+
+
+def _since(raw: str | None, now: float) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return now - parse_duration(raw)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise bad_parameter("since", raw, "expected an RFC 3339 time or a duration such as 1h") from None
+
+
+@routes.get("/api/alerts/silences")
+async def list_silences(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    now = engine.clock.now()
+    silences = sorted(engine.book.silences.values(), key=lambda s: s.starts_at, reverse=True)
+    return web.json_response({"silences": [s.to_json(now, rfc3339) for s in silences]})
+
+
+@routes.post("/api/alerts/silences")
+async def create_silence(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    body = await json_body(request)
+    if "endsAt" not in body and "duration" in body:
+        try:
+            body["endsAt"] = engine.clock.now() + parse_duration(str(body["duration"]))
+        except ValueError as exc:
+            raise ApiError(400, "invalid_silence", f"duration: {exc}", {"field": "duration"}) from None
+    try:
+        silence = engine.book.add_silence(body, requester(request))
+    except SilenceError as exc:
+        raise ApiError(400, "invalid_silence", str(exc), {"field": exc.field}) from None
+    return web.json_response({"silence": silence.to_json(engine.clock.now(), rfc3339)}, status=201)
+
+
+@routes.delete("/api/alerts/silences/{id}")
+async def delete_silence(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    try:
+        silence = engine.book.expire_silence(request.match_info["id"])
+    except AlertActionError as exc:
+        raise _action_error(exc) from None
+    return web.json_response({"silence": silence.to_json(engine.clock.now(), rfc3339)})
+
+
+# -- rules -----------------------------------------------------------------------------------------
+
+def _rules(engine: Engine) -> list[dict[str, Any]]:
+    assert engine.ruler is not None and engine.managed_rules is not None
+    managed = {r.id for r in engine.managed_rules.list()}
+    return [rule_json(g, rr, rr.rule.id in managed) for g in engine.ruler.groups.values() for rr in g.rules]
+
+
+@routes.get("/api/alerts/rules")
+async def list_rules(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    assert engine.ruler is not None
+    return web.json_response({"rules": _rules(engine), "lastReloadError": engine.ruler.last_reload_error,
+                              "lastReload": None if engine.ruler.last_reload is None else
+                              rfc3339(engine.ruler.last_reload)})
+
+
+@routes.post("/api/alerts/rules/reload")
+async def reload_rules(request: web.Request) -> web.Response:
+    error = _engine(request).reload_rules()
+    if error is not None:
+        raise ApiError(400, "rules_invalid", "reload failed; the previous rules keep running",
+                       {"errors": error.splitlines()})
+    return web.json_response({"status": "reloaded"})
+
+
+def _one_rule(engine: Engine, rule_id: str) -> dict[str, Any]:
+    for r in _rules(engine):
+        if r["id"] == rule_id:
+            return r
+    raise ApiError(404, "not_found", f"no rule with id {rule_id!r}")
+
+
+@routes.get("/api/alerts/rules/{id}")
+async def get_rule(request: web.Request) -> web.Response:
+    return web.json_response({"rule": _one_rule(_engine(request), request.match_info["id"])})
+
+
+def _after_change(engine: Engine, rule_id: str) -> dict[str, Any]:
+    error = engine.reload_rules()
+    body: dict[str, Any] = {"rule": _one_rule(engine, rule_id)}
+    if error is not None:
+        body["reloadError"] = error
+    return body
+
+
+@routes.post("/api/alerts/rules")
+async def create_rule(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    assert engine.managed_rules is not None
+    body = await json_body(request)
+    try:
+        rule = engine.managed_rules.create(body)
+    except RuleValidationError as exc:
+        raise ApiError(400, "invalid_rule", str(exc), {"field": exc.field}) from None
+    return web.json_response(_after_change(engine, rule.id), status=201)
+
+
+def _editable(engine: Engine, rule_id: str) -> None:
+    assert engine.managed_rules is not None
+    if rule_id in {r.id for r in engine.managed_rules.list()}:
+        return
+    r = _one_rule(engine, rule_id)
+    raise ApiError(409, "read_only_rule", f"rule {r['name']!r} is read-only: {r['readOnlyReason']}",
+                   {"file": r["file"]})
+
+
+@routes.put("/api/alerts/rules/{id}")
+async def update_rule(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    rule_id = request.match_info["id"]
+    _editable(engine, rule_id)
+    body = await json_body(request)
+    try:
+        engine.managed_rules.update(rule_id, body)  # type: ignore[union-attr]
+    except RuleValidationError as exc:
+        raise ApiError(400, "invalid_rule", str(exc), {"field": exc.field}) from None
+    except RuleNotFoundError:
+        raise ApiError(404, "not_found", f"no rule with id {rule_id!r}") from None
+    return web.json_response(_after_change(engine, rule_id))
+
+
+@routes.delete("/api/alerts/rules/{id}")
+async def delete_rule(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    rule_id = request.match_info["id"]
+    _editable(engine, rule_id)
+    try:
+        engine.managed_rules.delete(rule_id)  # type: ignore[union-attr]
+    except RuleNotFoundError:
+        raise ApiError(404, "not_found", f"no rule with id {rule_id!r}") from None
+    error = engine.reload_rules()
+    return web.json_response({"deleted": rule_id, **({"reloadError": error} if error else {})})
+
+
+# -- one alert (after the fixed paths above, which its pattern would also match) -------------------
+
+@routes.get("/api/alerts/{id}")
+async def get_alert(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    alert_id = request.match_info["id"]
+    inst = engine.book.get(alert_id)
+    if inst is None:
+        raise ApiError(404, "not_found", f"no alert with id {alert_id!r}")
+    return web.json_response({"alert": {**inst.to_json(rfc3339),
+                                        "timeline": [e.to_json(rfc3339) for e in engine.book.timeline(alert_id)]}})
+
+
+@routes.post("/api/alerts/{id}/acknowledge")
+async def acknowledge(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    body = await json_body(request, required=False)
+    comment = body.get("comment", "")
+    if not isinstance(comment, str):
+        raise ApiError(400, "invalid_body", "comment: must be a string", {"field": "comment"})
+    expires_in = None
+    if body.get("expiresIn") is not None:
+        try:
+            expires_in = parse_duration(str(body["expiresIn"]))
+        except ValueError as exc:
+            raise ApiError(400, "invalid_body", f"expiresIn: {exc}", {"field": "expiresIn"}) from None
+        if expires_in <= 0:
+            raise ApiError(400, "invalid_body", "expiresIn: must be greater than zero", {"field": "expiresIn"})
+    try:
+        inst = engine.book.acknowledge(request.match_info["id"], requester(request), comment, expires_in)
+    except AlertActionError as exc:
+        raise _action_error(exc) from None
+    return web.json_response({"alert": inst.to_json(rfc3339)})
+
+
+@routes.post("/api/alerts/{id}/resolve")
+async def resolve(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    body = await json_body(request, required=False)
+    comment = body.get("comment", "")
+    if not isinstance(comment, str):
+        raise ApiError(400, "invalid_body", "comment: must be a string", {"field": "comment"})
+    try:
+        inst = engine.book.resolve(request.match_info["id"], requester(request), comment)
+    except AlertActionError as exc:
+        raise _action_error(exc) from None
+    return web.json_response({"alert": inst.to_json(rfc3339)})
+
+
+# -- Prometheus-compatible ------------------------------------------------------------------------
+
+@routes.get("/api/v1/rules")
+async def prom_rules(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    assert engine.ruler is not None
+    return web.json_response({"status": "success", "data": prometheus_rules(list(engine.ruler.groups.values()))})
+
+
+@routes.get("/api/v1/alerts")
+async def prom_alerts(request: web.Request) -> web.Response:
+    engine = _engine(request)
+    assert engine.ruler is not None
+    alerts = [prometheus_alert(a.labels, a.annotations, a.state, a.active_at, a.value)
+              for g in engine.ruler.groups.values() for rr in g.rules if rr.alerting is not None
+              for a in rr.alerting.live_alerts()]
+    return web.json_response({"status": "success", "data": {"alerts": alerts}})
