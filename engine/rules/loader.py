@@ -20,11 +20,7 @@ from engine.promql.errors import QueryError
 from engine.promql.parse import parse as parse_promql
 from engine.rules.model import ALERTING, RECORDING, Rule, RuleGroup, RuleSet
 from engine.settings import parse_duration
-
-try:
-    from engine.templating import TemplateError, parse_template
-except ImportError:  # engine.templating is written separately; until it lands, templates go unchecked
-    parse_template = None
+from engine.templating import TemplateError, parse_template
 
 LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*", re.ASCII)
 METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.ASCII)
@@ -136,15 +132,13 @@ def rule_problems(rule: Rule) -> list[Problem]:
 
 def _template_problems(rule: Rule) -> list[Problem]:
     """Prometheus test-parses alerting rules' label and annotation templates at load time."""
-    if parse_template is None:
-        return []
     problems: list[Problem] = []
     for kind, values in (("labels", rule.labels), ("annotations", rule.annotations)):
         for key, text in values.items():
             try:
                 parse_template(text, f"__alert_{rule.name}")
             except TemplateError as exc:
-                problems.append((f"{kind}.{key}", f"template: {exc}"))
+                problems.append((f"{kind}.{key}", str(exc)))
     return problems
 
 

@@ -90,6 +90,8 @@ AGREE = {
     "__name__ label": OK + "        labels: {__name__: x}\n",
     "annotation name": OK + "        annotations: {1st: x}\n",
     "label value is a list": OK + "        labels: {a: [1]}\n",
+    "unclosed template": OK + "        annotations: {a: '{{ .Foo '}\n",
+    "undefined template variable": OK + "        labels: {a: '{{ $nope }}'}\n",
     "yaml syntax": OK + "  - [\n",
 }
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.rules import loader
 from engine.rules.loader import (
     RuleLoadError,
     duplicate_rules,
@@ -189,18 +188,29 @@ def test_bad_file_reports_file_line_and_field(case):
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.skipif(loader.parse_template is None, reason="engine.templating is not built yet")
-def test_bad_template_in_alerting_rule_is_reported():
+def test_bad_templates_in_alerting_rules_are_reported_as_prometheus_words_them():
     errors = errors_of("""
         groups:
           - name: a
             rules:
               - alert: A
                 expr: up
+                labels:
+                  team: "{{ $nope }}"
                 annotations:
                   summary: "{{ .Foo "
+                  description: "{{ nofunc 1 }}"
+              - record: r
+                expr: up
+                labels:
+                  team: "{{ .Foo "
     """)
-    assert len(errors) == 1 and ":8:" in errors[0] and "annotations.summary: template" in errors[0]
+    assert errors == [
+        'r.yaml:8:11: groups[0].rules[0].labels.team: template: __alert_A:1: undefined variable "$nope"',
+        "r.yaml:10:11: groups[0].rules[0].annotations.summary: template: __alert_A:1: unclosed action",
+        "r.yaml:11:11: groups[0].rules[0].annotations.description: "
+        'template: __alert_A:1: function "nofunc" not defined',
+    ]  # recording rules' labels are not templates to Prometheus
 
 
 def test_every_problem_of_a_file_is_reported_in_file_order():

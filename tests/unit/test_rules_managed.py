@@ -73,6 +73,8 @@ INVALID = [
     ({**FULL, "labels": {"bad-name": "x"}}, "labels.bad-name"),
     ({**FULL, "labels": {"__name__": "x"}}, "labels.__name__"),
     ({**FULL, "annotations": {"1st": "x"}}, "annotations.1st"),
+    ({**FULL, "annotations": {"summary": "{{ .Foo "}}, "annotations.summary"),
+    ({**SEED, "severity": "{{ $nope }}"}, "severity"),
     ({**FULL, "notificationChannels": "slack"}, "notificationChannels"),
     ({**FULL, "enabled": "yes"}, "enabled"),
     ({**SEED, "metricName": "sum(up)"}, "metricName"),
