@@ -122,6 +122,18 @@ class Ruler:
         result = await loop.run_in_executor(self.executor, self.query.instant, expr, t)
         return query_samples(result)
 
+    def _query_all(self, exprs: list[str], t: float) -> list[Any]:
+        out: list[Any] = []
+        for expr in exprs:
+            try:
+                out.append(query_samples(self.query.instant(expr, t)))
+            except Exception as exc:  # reported per rule as its lastError
+                out.append(exc)
+        return out
+
+    async def _query_many(self, exprs: list[str], t: float) -> list[Any]:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._query_all, exprs, t)
+
     def _expand(self, ts: float) -> Callable[[str, dict[str, str], float, str], str]:
         def run_query(expr: str) -> list[Any]:
             return self.query.instant(expr, ts).value if expr else []
@@ -147,7 +159,8 @@ class Ruler:
             return  # an overrunning evaluation: skip this iteration as Prometheus does
         async with lock:
             ts = self.now() if ts is None else ts
-            await evaluate_group(rt, ts, self.store, self._query, self._expand(ts), self._on_transitions)
+            await evaluate_group(rt, ts, self.store, self._query, self._expand(ts), self._on_transitions,
+                                 self._query_many)
             for rr in rt.rules:
                 if rr.alerting is not None:
                     self.book.refresh(rr.alerting.live_alerts())

@@ -110,3 +110,21 @@ def test_manual_resolve_makes_the_condition_start_over_as_pending():
     (fp,) = r.active
     r.forget(fp)
     assert kinds(r.evaluate(70, UP, plain)) == ["pending"]
+
+
+def test_rules_reading_a_recording_of_the_same_run_start_a_new_batch():
+    from types import SimpleNamespace
+
+    from engine.ruler.group import RuleRuntime, independent_batches
+
+    def rr(kind, name, expr):
+        return RuleRuntime(SimpleNamespace(kind=kind, name=name, expr=expr))
+
+    rules = [rr("recording", "job:errors:rate5m", "sum(rate(errors_total[5m]))"),
+             rr("alerting", "A", "up == 0"),
+             rr("alerting", "B", "job:errors:rate5m > 1"),
+             rr("recording", "x", "sum(y)"),
+             rr("alerting", "C", '{__name__=~"x|z"} > 0'),
+             rr("alerting", "D", "job:errors:rate5m_total > 1")]
+    names = [[r.rule.name for r in batch] for batch in independent_batches(rules)]
+    assert names == [["job:errors:rate5m", "A"], ["B", "x"], ["C", "D"]]
