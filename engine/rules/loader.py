@@ -119,15 +119,19 @@ def rule_problems(rule: Rule) -> list[Problem]:
             parse_promql(rule.expr)
         except QueryError as exc:
             problems.append(("expr", f"could not parse expression: {exc.message}"))
-    for key in rule.labels:
-        if key == "__name__" or not LABEL_NAME_RE.fullmatch(key):
-            problems.append((f"labels.{key}", f"invalid label name: {key}"))
+    problems.extend(label_name_problems(rule.labels))
     for key in rule.annotations:
         if not LABEL_NAME_RE.fullmatch(key):
             problems.append((f"annotations.{key}", f"invalid annotation name: {key}"))
     if rule.kind == ALERTING:
         problems.extend(_template_problems(rule))
     return problems
+
+
+def label_name_problems(labels: dict[str, str]) -> list[Problem]:
+    """Label names a rule or group may set: valid names, never ``__name__``."""
+    return [(f"labels.{key}", f"invalid label name: {key}") for key in labels
+            if key == "__name__" or not LABEL_NAME_RE.fullmatch(key)]
 
 
 def _template_problems(rule: Rule) -> list[Problem]:
@@ -226,6 +230,9 @@ class _Reader:
             key = (rule.kind, rule.name, repr(sorted(rule.labels.items())))
             occurrences[key] = occurrences.get(key, 0) + 1
             rules.append(dataclasses.replace(rule, id=rule_id(self.source, name, rule, occurrences[key])))
+        labels = self.string_map(fields, "labels", path)
+        for key, message in label_name_problems(labels):  # group labels: Prometheus 3
+            self.error(_node_for(fields, key, node), f"{path}.{key}", message)
         return RuleGroup(
             name=name,
             rules=rules,
@@ -233,7 +240,7 @@ class _Reader:
             interval=self.duration(fields, "interval", path),
             limit=self.integer(fields, "limit", path),
             query_offset=self.duration(fields, "query_offset", path),
-            labels=self.string_map(fields, "labels", path),
+            labels=labels,
         )
 
     def rule(self, node: yaml.Node, path: str) -> Rule | None:

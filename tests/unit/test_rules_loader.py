@@ -132,6 +132,8 @@ BAD = {
                             "not a valid duration string"),
     "limit not an integer": (G + "    limit: '3'\n", 3, "groups[0].limit", "expected an integer"),
     "group labels not a map": (G + "    labels: [x]\n", 3, "groups[0].labels", "expected a mapping"),
+    "invalid group label name": (G + "    labels: {__name__: x}\n", 3, "groups[0].labels.__name__",
+                                 "invalid label name: __name__"),
     "rules not a list": (G + "    rules: {x: 1}\n", 3, "groups[0].rules", "expected a list"),
     "rule not a mapping": (G + "    rules: [up]\n", 3, "groups[0].rules[0]", "expected a mapping"),
     "unknown rule field": (R + "alert: A\n        expr: up\n        severity: x\n",
