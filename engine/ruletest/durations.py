@@ -44,3 +44,21 @@ def format_duration(ms: int) -> str:
         if count:
             out.append(f"{count}{unit}")
     return "".join(out)
+
+
+def format_go_duration(ms: int) -> str:
+    """Go's ``time.Duration.String()`` for whole milliseconds: ``0s``, ``1m0s``, ``1h0m30s``, ``1.5s``, ``500ms``.
+
+    promtool prints rule evaluation errors with it (``time: 1m0s``), unlike test eval times."""
+    if ms == 0:
+        return "0s"
+    sign, ms = ("-", -ms) if ms < 0 else ("", ms)
+    if ms < 1000:
+        return f"{sign}{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    text = f"{seconds}.{millis:03d}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{text}"
+    return f"{sign}{minutes}m{text}" if minutes else sign + text

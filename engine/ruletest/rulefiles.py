@@ -1,8 +1,4 @@
-"""The rule files a test file names: found as promtool finds them, validated and counted, not evaluated yet.
-
-Recording and alerting rules come with the rules engine; until then the runner only needs to
-know whether any exist, so that tests depending on them are reported as not run, never as passed.
-"""
+"""The rule files a test file names, found, loaded and ordered as promtool 2.42 does it."""
 
 from __future__ import annotations
 
@@ -11,18 +7,13 @@ import os
 from dataclasses import dataclass, field
 
 from engine.rules.loader import RuleLoadError, load_rule_file
-from engine.rules.model import RECORDING
+from engine.rules.model import RuleGroup
 
 
 @dataclass(slots=True)
-class RuleCounts:
-    recording: int = 0
-    alerting: int = 0
-    unmatched: list[str] = field(default_factory=list)  # patterns that matched no file
-
-    @property
-    def total(self) -> int:
-        return self.recording + self.alerting
+class RuleFiles:
+    groups: list[RuleGroup] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # patterns that matched no file (a warning in promtool)
 
 
 def resolve(patterns: list[str], base_dir: str) -> tuple[list[str], list[str]]:
@@ -35,26 +26,26 @@ def resolve(patterns: list[str], base_dir: str) -> tuple[list[str], list[str]]:
         found = sorted(glob.glob(pattern))
         if not found:
             unmatched.append(pattern)
-        paths.extend(found)
+        paths.extend(path for path in found if path not in paths)  # promtool keys groups by file and name
     return paths, unmatched
 
 
-def count_rules(patterns: list[str], base_dir: str) -> RuleCounts:
-    """How many recording and alerting rules the files define; raises :class:`RuleLoadError` for bad files."""
+def load_groups(patterns: list[str], base_dir: str, order: list[str]) -> RuleFiles:
+    """Every group of the matched files in evaluation order; raises :class:`RuleLoadError` for bad files.
+
+    promtool sorts groups by their index in ``group_eval_order``, where an unlisted group counts as
+    index 0, and breaks ties by Go map order, i.e. at random. We break ties by file order instead,
+    so a file that only passes for one order of unlisted groups passes here and fails there now and then.
+    """
     paths, unmatched = resolve(patterns, base_dir)
-    counts = RuleCounts(unmatched=unmatched)
+    groups: list[RuleGroup] = []
     errors: list[str] = []
     for path in paths:
         try:
-            groups = load_rule_file(path)
+            groups.extend(load_rule_file(path))
         except RuleLoadError as exc:
             errors.extend(exc.errors)
-            continue
-        for rule in (rule for group in groups for rule in group.rules):
-            if rule.kind == RECORDING:
-                counts.recording += 1
-            else:
-                counts.alerting += 1
     if errors:
         raise RuleLoadError(errors)
-    return counts
+    rank = {name: i for i, name in enumerate(order)}
+    return RuleFiles(sorted(groups, key=lambda g: rank.get(g.name, 0)), unmatched)
