@@ -13,11 +13,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import httpx
+
+if TYPE_CHECKING:
+    import httpx
 
 HEARTBEAT_S = 10.0
 """WebSocket pings: a dead peer behind a NAT or an SSH tunnel is noticed within 1.5x this."""
@@ -88,6 +90,8 @@ def normalise_url(url: str) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """A failure in words an operator can act on, without a traceback."""
+    import httpx
+
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         return f"the server refused the WebSocket (HTTP {exc.status})"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -142,6 +146,8 @@ class ServerClient:
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> Reply:
         """GET a JSON endpoint; any failure comes back as ``Reply.error``."""
+        import httpx  # on first use: it is not needed for the first frame, and costs ~60 ms to import
+
         if self._http is None:
             # Plain http has nothing to verify, and loading the CA bundle costs ~0.1 s of start-up.
             self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
