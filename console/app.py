@@ -22,6 +22,7 @@ from textual.message import Message
 from console import format as fmt
 from console.client import Link, LinkState, ServerClient
 from console.history import DEFAULT_RANGE, RANGE_BY_NAME, RANGES, HistoryBook
+from console.palette import ConsoleCommands
 from console.screens import SCREEN_BY_ID, SCREENS
 from console.screens.base import LiveScreen
 from console.screens.help import HelpScreen, help_sections
@@ -34,13 +35,6 @@ class TerminalLost(Message):
     """Posted by the driver's output thread (post_message is thread-safe) when writes fail."""
 
 
-def _palette_commands() -> type:
-    """Imported on first use of ctrl+p: textual.command costs ~50 ms of start-up."""
-    from console.palette import ConsoleCommands
-
-    return ConsoleCommands
-
-
 REFRESH_S = 1.0
 """One flush of coalesced updates (and one tick of the age display) per second."""
 TERMINAL_CHECK_S = 5.0
@@ -48,10 +42,13 @@ TERMINAL_CHECK_S = 5.0
 
 class ConsoleApp(App[None]):
     TITLE = "metrics-service"
-    COMMANDS: ClassVar = {_palette_commands}
+    COMMANDS: ClassVar = {ConsoleCommands}
     MODES: ClassVar = {spec.id: spec.screen for spec in SCREENS}
     DEFAULT_MODE: ClassVar[str] = SCREENS[0].id
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
+    CSS = """
+    App:nocolor LiveTable > .datatable--cursor { text-style: reverse; }  /* NO_COLOR: the cursor by reverse video */
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(spec.key, f"show('{spec.id}')", spec.title, show=False) for spec in SCREENS),
         Binding("question_mark", "help", "Help"),
@@ -141,7 +138,6 @@ class ConsoleApp(App[None]):
             if self._was_live:
                 self.history.invalidate()  # there is a gap to fill from the server
             self._was_live = True
-            self._load_charts()
         self._show_status()
 
     def flush(self) -> None:
@@ -152,6 +148,7 @@ class ConsoleApp(App[None]):
             self.history.extend(ts, data)
             self._redraw()
         self._show_status()
+        self._load_charts()  # after the figures are on screen: history may take a moment longer
 
     def _redraw(self) -> None:
         screen = self.screen
@@ -186,8 +183,10 @@ class ConsoleApp(App[None]):
     # -- chart history --------------------------------------------------------------------------
 
     def _load_charts(self) -> None:
+        """Fetch the history the visible screen lacks, once the stream is live (a request to a
+        server that is down would only fail)."""
         screen = self.screen
-        if not isinstance(screen, LiveScreen):
+        if not isinstance(screen, LiveScreen) or self.link.state != LinkState.LIVE or self.live.system is None:
             return
         rng = self.range_name
         missing = [k for k in self.history.missing(screen.CHART_KINDS, rng) if (k, rng) not in self.loading]

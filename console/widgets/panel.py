@@ -88,6 +88,10 @@ class Panel(Widget):
         if changed:
             self.refresh(*changed)
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drawn = None  # the drawn lines carry the old theme's colours
+
     def set_border(self, *, title: str | None = None, subtitle: str | None = None) -> None:
         """Change the border's texts only if they differ: setting one repaints the whole panel."""
         if title is not None and title != self.border_title:

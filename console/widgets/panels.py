@@ -25,6 +25,11 @@ def gap_for(chart: Chart, interval: float) -> float:
     return 3 * max(chart.range.step, interval)
 
 
+def _with_cores(count: int, chart: Chart) -> str:
+    """``4 cores · 1h``; the count is unknown (0) until the server has two samples to rate."""
+    return f"{count} cores · {chart.range.name}" if count else chart.range.name
+
+
 class CpuPanel(Panel):
     """Total CPU as a meter and a chart; with ``strip``, one cell per core underneath."""
 
@@ -41,8 +46,7 @@ class CpuPanel(Panel):
         self._total = cpu.get("usage_percent")
         self._cores = [c.get("usage_percent") for c in cpu.get("cores") or []]
         self._chart, self._gap = chart, gap_for(chart, interval)
-        self.show((self._total, tuple(self._cores), chart.version),
-                  f"{len(self._cores)} cores · {chart.range.name}")
+        self.show((self._total, tuple(self._cores), chart.version), _with_cores(len(self._cores), chart))
 
     def draw(self, width: int, height: int) -> list[Text]:
         strip: list[Text] = []
@@ -103,10 +107,10 @@ class LoadPanel(Panel):
 
     def update(self, system: Json, chart: Chart, interval: float) -> None:
         self._load = system.get("load") or {}
-        self._cores = max(1, int((system.get("cpu") or {}).get("count") or 1))
+        count = int((system.get("cpu") or {}).get("count") or 0)
+        self._cores = max(1, count)
         self._chart, self._gap = chart, gap_for(chart, interval)
-        self.show((tuple(self._load.values()), self._cores, chart.version),
-                  f"{self._cores} cores · {chart.range.name}")
+        self.show((tuple(self._load.values()), self._cores, chart.version), _with_cores(count, chart))
 
     def draw(self, width: int, height: int) -> list[Text]:
         head = Text()
