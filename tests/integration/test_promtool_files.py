@@ -88,6 +88,7 @@ def test_a_mutated_rule_test_file_fails_the_same_way_in_both(path, tmp_path):
     cases = sum(len(group.get("alert_rule_test") or []) + len(group.get("promql_expr_test") or [])
                 for group in yaml.safe_load(path.read_text())["tests"])
     assert theirs.stdout.count("\n") == 2 + cases  # every case failed
+    assert "WARNING" not in theirs.stderr and "        got:[\n" in theirs.stderr  # the rules ran and fired
 
 
 def _mutated(doc: dict, base: Path) -> dict:
