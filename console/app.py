@@ -62,14 +62,13 @@ class ConsoleApp(App[None]):
     ]
 
     def __init__(self, client: ServerClient, *, clock: Clock | None = None, theme: str | None = None,
-                 address: str | None = None, refresh_s: float = REFRESH_S) -> None:
+                 address: str | None = None) -> None:
         """``clock`` drives the "age" display (inject a fixed one for stable snapshots); ``address``
         replaces the one shown in the top bar."""
         super().__init__(ansi_color=True if no_color() else None)
         self.client = client
         self.clock = clock or SystemClock()
         self.address = address or client.address
-        self.refresh_s = refresh_s
         self.theme_name = theme or default_theme()
         self.animation_level = "none"
         self.live = LiveData()
@@ -88,7 +87,7 @@ class ConsoleApp(App[None]):
         self.run_worker(self.client.stream(self.receive, self.link_changed), group="stream", exit_on_error=False)
 
     def on_mount(self) -> None:
-        self.set_interval(self.refresh_s, self.flush)
+        self.set_interval(REFRESH_S, self.flush)
         if not self.is_headless:
             self._watch_terminal()
 
@@ -169,8 +168,9 @@ class ConsoleApp(App[None]):
             banner = (f"Cannot reach {self.address}: {self.link.reason}. "
                       f"{f'Retrying in {wait}s' if wait else 'Retrying now'}"
                       f"{'; the figures shown are stale.' if self.live.system else '.'}")
-        screen.show_status(self.link, "no data" if age is None else f"{fmt.age(age)} ago",
-                           down or self.live.is_late(now), banner, down and self.live.system is not None)
+        late = down or self.link.state == LinkState.LIVE and self.live.is_late(now)
+        screen.show_status(self.link, "no data" if age is None else f"{fmt.age(age)} ago", late, banner,
+                           down and self.live.system is not None)
 
     def screen_shown(self, screen: LiveScreen) -> None:
         """A live screen became visible: bring it up to date and load the charts it needs."""
@@ -203,10 +203,16 @@ class ConsoleApp(App[None]):
             self.loading.difference_update((k, range_name) for k in kinds)
         errors = []
         for kind, reply in zip(kinds, replies, strict=True):
+            chart = self.history.chart(kind, range_name)
+            error = reply.error
             if reply.ok:
-                self.history.chart(kind, range_name).load(reply.data)
-            else:
-                errors.append(f"{kind}: {reply.error}")
+                try:
+                    chart.load(reply.data)
+                except (ValueError, TypeError, AttributeError):
+                    error = "the server's answer is not chart data"
+            if error:  # the chart goes on from live data; the next reconnect or resume asks again
+                chart.loaded = True
+                errors.append(f"{kind}: {error}")
         if errors and self.link.state == LinkState.LIVE:
             self.notify("; ".join(errors), title="Chart history unavailable", severity="warning", markup=False)
         self._redraw()

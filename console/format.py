@@ -54,13 +54,3 @@ def age(seconds: float | None) -> str:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
-
-def uptime(seconds: float | None) -> str:
-    """Host uptime as ``12d 03h`` or ``5h 20m``."""
-    if seconds is None:
-        return DASH
-    s = int(seconds)
-    days, hours, minutes = s // 86400, s % 86400 // 3600, s % 3600 // 60
-    if days:
-        return f"{days}d {hours:02d}h"
-    return f"{hours}h {minutes:02d}m"

@@ -15,6 +15,6 @@ class Field(Static):
         self._shown: Text | str = content
 
     def show(self, content: Text | str) -> None:
-        if content != self._shown or type(content) is not type(self._shown):
+        if content != self._shown:
             self._shown = content
             self.update(content)

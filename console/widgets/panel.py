@@ -84,7 +84,8 @@ class Panel(Widget):
             self.refresh()
             return
         width = self.size.width
-        changed = [Region(0, y, width, 1) for y, (a, b) in enumerate(zip(old[1], lines, strict=True)) if a != b]
+        changed = [Region(0, y, width, 1) for y, (a, b) in enumerate(zip(old[1], lines, strict=True))
+                   if a != b or a.style != b.style]  # Text equality ignores the base style
         if changed:
             self.refresh(*changed)
 

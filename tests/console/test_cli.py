@@ -112,7 +112,7 @@ def terminal():
 
 def test_embedded_console_shows_live_data_quits_on_q_and_keeps_logs_off_the_terminal(terminal, tmp_path):
     term = terminal([], DATA_DIR=str(tmp_path), COLLECTION_INTERVAL="0.5", LOG_LEVEL="debug")
-    term.wait_for("● live", "cores", "embedded 127.0.0.1:")
+    term.wait_for("● live", "mounts", "embedded 127.0.0.1:")
     term.press(b"2")
     term.wait_for("Network interfaces")
     term.press(b"q")

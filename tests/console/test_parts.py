@@ -23,7 +23,7 @@ def test_sizes_rates_and_ages_read_at_a_glance():
         "0 B", "512 B", "1.50 KiB", "10.0 MiB", "250 GiB", "–"]
     assert fmt.rate(2**20) == "1.00 MiB/s" and fmt.count_rate(1234.5) == "1,234/s"
     assert [fmt.age(s) for s in (0.4, 59, 185, 7500, 200000)] == ["0s", "59s", "3m05s", "2h05m", "2d07h"]
-    assert fmt.percent(12.345) == "12.3%" and fmt.uptime(12 * 86400 + 3 * 3600) == "12d 03h"
+    assert fmt.percent(12.345) == "12.3%" and fmt.number(None) == "–"
 
 
 def test_braille_plots_time_left_to_right_and_leaves_holes():
