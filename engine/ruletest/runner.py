@@ -21,7 +21,7 @@ from engine.ruletest.compare import Point, diff_lines, points_string, same, sort
 from engine.ruletest.durations import format_duration
 from engine.ruletest.evaluation import RuleEvaluation
 from engine.ruletest.gofmt import quote
-from engine.ruletest.inputs import input_series, input_store
+from engine.ruletest.inputs import InputStore, input_series, input_store
 from engine.ruletest.notation import NotationError, canonical, parse_metric
 from engine.ruletest.testfile import DEFAULT_EVALUATION_INTERVAL_MS, PromQLCase, UnitTestGroup
 
@@ -53,30 +53,37 @@ def run_group(group: UnitTestGroup, path: str, evaluation_interval_ms: int, rule
     if group.interval == 0 and any(len(values) > 1 for values in series.values()):
         outcome.warnings.append(f"{path}: {_group_label(group)} has no interval: like promtool 2.42, every "
                                 "sample is loaded at time 0 and only the first one is kept")
-    last_eval = max([c.eval_time for c in group.promql_expr_test] + [c.eval_time for c in group.alert_rule_test],
-                    default=0)
-    alert_cases = sorted(group.alert_rule_test, key=lambda case: case.eval_time)
     with input_store(series, group.interval, interval_ms, from_disk) as inputs, asyncio.Runner() as loop:
         engine = QueryEngine(inputs.store)
         rules = RuleEvaluation(rule_groups, inputs.store, lambda expr, t_ms: evaluate(engine, expr, t_ms),
                                group.external_labels, group.external_url)
-        for tick in range(0, last_eval + 1, interval_ms):
-            inputs.load_until(tick)
-            rule_errors = loop.run(rules.tick(tick))
-            if rule_errors:  # promtool stops the test group here, keeping what failed before
-                outcome.errors += rule_errors
-                return outcome
-            while alert_cases and alert_cases[0].eval_time < tick + interval_ms:
-                case = alert_cases.pop(0)
-                error = check_alerts(case, rules.firing(case.alertname), group.name)
-                if error is not None:
-                    outcome.errors.append(error)
+        if not _run_ticks(group, interval_ms, inputs, rules, loop, outcome):
+            return outcome
         inputs.loading_done()
-        for case in group.promql_expr_test:
-            error = check_case(engine, case)
+        outcome.errors += [error for error in (check_case(engine, case) for case in group.promql_expr_test)
+                           if error is not None]
+    return outcome
+
+
+def _run_ticks(group: UnitTestGroup, interval_ms: int, inputs: InputStore, rules: RuleEvaluation,
+               loop: asyncio.Runner, outcome: GroupOutcome) -> bool:
+    """Evaluate the rules at every tick up to the last ``eval_time``, checking each alert case right
+    after its tick; False when a rule failed to evaluate, where promtool stops the test group."""
+    last_eval = max([c.eval_time for c in group.promql_expr_test] + [c.eval_time for c in group.alert_rule_test],
+                    default=0)
+    alert_cases = sorted(group.alert_rule_test, key=lambda case: case.eval_time)
+    for tick in range(0, last_eval + 1, interval_ms):
+        inputs.load_until(tick)
+        rule_errors = loop.run(rules.tick(tick))
+        if rule_errors:
+            outcome.errors += rule_errors
+            return False
+        while alert_cases and alert_cases[0].eval_time < tick + interval_ms:
+            case = alert_cases.pop(0)
+            error = check_alerts(case, rules.firing(case.alertname), group.name)
             if error is not None:
                 outcome.errors.append(error)
-    return outcome
+    return True
 
 
 def _group_label(group: UnitTestGroup) -> str:
