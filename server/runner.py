@@ -60,6 +60,8 @@ async def start_server(settings: Settings, clock: Clock | None = None, *, collec
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     host, port = runner.addresses[0][:2]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    assert engine.ruler is not None
+    engine.ruler.external_url = url  # what $externalURL and generator links point at
     if start_schedules:
         await engine.start()
     return RunningServer(engine, runner, url)

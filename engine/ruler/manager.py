@@ -20,7 +20,7 @@ from engine.ruler.group import GroupRuntime, RuleRuntime, evaluate_group, runtim
 from engine.rules.loader import RuleLoadError, load_rule_files
 from engine.rules.managed import ManagedRules
 from engine.rules.model import RuleGroup
-from engine.templating import TemplateData, expand
+from engine.templating import QuerySample, TemplateData, expand
 from engine.tsdb.store import Store
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ def query_samples(result: QueryResult) -> list[tuple[dict[str, str], float]]:
 class Ruler:
     def __init__(self, store: Store, query: QueryEngine, book: AlertBook, now: Callable[[], float],
                  default_interval: float, rule_files: list[str], managed: ManagedRules,
-                 executor: Executor | None = None, external_labels: dict[str, str] | None = None) -> None:
+                 executor: Executor | None = None, external_labels: dict[str, str] | None = None,
+                 external_url: str = "") -> None:
         self.store = store
         self.query = query
         self.book = book
@@ -48,6 +49,7 @@ class Ruler:
         self.managed = managed
         self.executor = executor
         self.external_labels = external_labels or {}
+        self.external_url = external_url
         self.groups: dict[str, GroupRuntime] = {}
         self.last_reload_error: str | None = None
         self.last_reload: float | None = None
@@ -135,14 +137,14 @@ class Ruler:
         return await asyncio.get_running_loop().run_in_executor(self.executor, self._query_all, exprs, t)
 
     def _expand(self, ts: float) -> Callable[[str, dict[str, str], float, str], str]:
-        def run_query(expr: str) -> list[Any]:
-            return self.query.instant(expr, ts).value if expr else []
+        def run_query(expr: str) -> list[QuerySample]:
+            return [QuerySample(labels, value) for labels, value in query_samples(self.query.instant(expr, ts))]
 
         def expand_one(text: str, labels: dict[str, str], value: float, name: str) -> str:
             if "{{" not in text:
                 return text
             data = TemplateData(labels=labels, value=value, external_labels=self.external_labels,
-                                query=run_query)
+                                external_url=self.external_url, query=run_query)
             return expand(text, data, name)
         return expand_one
 

@@ -244,3 +244,17 @@ async def test_alert_state_survives_a_restart_without_new_events(tmp_path):
             assert [e["event"] for e in timeline] == ["pending", "firing", "acknowledged"]
     finally:
         await again.stop()
+
+
+async def test_annotation_templates_can_query_scalars_and_vectors(env):
+    server, client, clock, _ = env
+    await make_rule(client, annotations={
+        "rooms": '{{ query "count(temp_celsius)" | first | value }} rooms',
+        "scalar": '{{ query "scalar(vector(3))" | first | value }}',
+        "url": "{{ $externalURL }}"})
+    temp(server, clock, 60)
+    await step(server, clock)
+    (alert,) = await firing(client)
+    assert alert["annotations"]["rooms"] == "1 rooms"
+    assert alert["annotations"]["scalar"] == "3"
+    assert alert["annotations"]["url"] == server.url
