@@ -16,9 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=check)
     t = rules_sub.add_parser(
         "test", help="run unit-test files in `promtool test rules` format",
-        description="Run unit-test files in `promtool test rules` format against this server's PromQL engine. "
-                    "Exit status 0 when every file passes, 1 when any test fails or a file is invalid. "
-                    "alert_rule_test cases are reported as not run yet (they need the rules engine).")
+        description="Run unit-test files in `promtool test rules` format (promql_expr_test and alert_rule_test) "
+                    "against this server's PromQL and rules engines. "
+                    "Exit status 0 when every file passes, 1 when any test fails or a file is invalid.")
     t.add_argument("files", nargs="+", metavar="FILE", help="test file (YAML)")
     t.add_argument("--from-disk", action="store_true",
                    help="flush the input series to the store's SQLite chunks before querying, so every "
