@@ -19,4 +19,6 @@ def create_app(engine: Engine) -> web.Application:
     app[HTTP_METRICS] = http_metrics
     for module in (metrics, dashboard, probes, ws, prom_api, alerts):
         app.add_routes(module.routes)
+    app[ws.OPEN_SOCKETS] = set()
+    app.on_shutdown.append(ws.close_streams)
     return app

@@ -6,13 +6,14 @@ import asyncio
 import json
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from engine.engine import Engine
 from engine.events import Event, Subscription
 from server.keys import ENGINE
 
 routes = web.RouteTableDef()
+OPEN_SOCKETS = web.AppKey("open_sockets", set)
 
 HEARTBEAT_S = 20.0
 
@@ -79,6 +80,8 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     session = Session(engine, ws)
     writer = asyncio.create_task(session.writer())
+    sockets = request.app[OPEN_SOCKETS]
+    sockets.add(ws)
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -86,6 +89,13 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             elif msg.type == WSMsgType.BINARY:
                 session.error("invalid_message", "binary messages are not supported")
     finally:
+        sockets.discard(ws)
         writer.cancel()
         session.sub.close()
     return ws
+
+
+async def close_streams(app: web.Application) -> None:
+    """On shutdown, tell stream clients the server is going away instead of waiting for them."""
+    for ws in list(app.get(OPEN_SOCKETS, ())):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")

@@ -91,3 +91,17 @@ async def test_a_stalled_client_does_not_hold_up_others(server):
         assert any(sub.dropped > 0 for sub in bus._subs)  # the stalled one coalesced
         await stalled.close()
         await healthy.close()
+
+
+async def test_stopping_the_server_closes_streams_as_going_away(tmp_path):
+    from server.runner import start_server
+    from tests.integration.conftest import make_settings
+
+    server = await start_server(make_settings(tmp_path), collect_system=False, start_schedules=False)
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/ws") as ws:
+        await ws.send_json({"type": "subscribe", "topics": ["metrics"]})
+        await receive(ws)
+        stopping = asyncio.create_task(server.stop())
+        msg = await asyncio.wait_for(ws.receive(), 10)
+        assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == aiohttp.WSCloseCode.GOING_AWAY
+        await asyncio.wait_for(stopping, 10)
