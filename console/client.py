@@ -243,3 +243,45 @@ class ServerClient:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+    # -- Explore: Prometheus's /api/v1 envelope, its error text shown to the user as is ----------
+
+    async def prom_get(self, path: str, params: dict[str, str] | None = None) -> Reply:
+        """GET an /api/v1 endpoint: ``Reply.data`` is the envelope's ``data``; an error answer
+        (400 bad_data for a bad expression) becomes ``"bad_data: <the parser's message>"``."""
+        import httpx
+
+        if self._http is None:
+            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
+                                           verify=self.base_url.startswith("https://"))
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            return Reply(error=describe_error(exc))
+        try:
+            body = response.json()
+        except ValueError:
+            return Reply(error=f"server answered {response.status_code}: {response.reason_phrase}")
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error") if isinstance(body, dict) else None
+            if not isinstance(error, str):
+                return Reply(error=f"server answered {response.status_code}: {response.reason_phrase}")
+            return Reply(error=f"{body.get('errorType') or 'error'}: {error}")
+        return Reply(data=body.get("data"))
+
+    async def prom_query(self, expr: str, at: float | None = None) -> Reply:
+        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+        return await self.prom_get("/api/v1/query", params)
+
+    async def prom_query_range(self, expr: str, start: float, end: float, step: int) -> Reply:
+        return await self.prom_get("/api/v1/query_range",
+                                   {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": str(step)})
+
+    async def label_names(self) -> Reply:
+        return await self.prom_get("/api/v1/labels")
+
+    async def label_values(self, name: str) -> Reply:
+        """Values of one label; ``__name__`` gives the metric names."""
+        from urllib.parse import quote
+
+        return await self.prom_get(f"/api/v1/label/{quote(name, safe='')}/values")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from console.screens.base import LiveScreen
+from console.screens.explore import ExploreScreen
 from console.screens.overview import OverviewScreen
 from console.screens.system import SystemScreen
 
@@ -26,5 +27,6 @@ class ScreenSpec:
 SCREENS = (
     ScreenSpec("1", "overview", OverviewScreen, "the host at a glance: CPU, memory, load, disks, network"),
     ScreenSpec("2", "system", SystemScreen, "per-core bars, mounts, interfaces and disk devices"),
+    ScreenSpec("5", "explore", ExploreScreen, "PromQL: instant results as a table, ranges as a chart, history"),
 )
 SCREEN_BY_ID = {spec.id: spec for spec in SCREENS}

@@ -1,0 +1,171 @@
+"""Explore (key 5) against a real server fed fixed samples: queries, parse errors, completion,
+history, the range chart, and snapshots at both sizes."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.query_history import QueryHistory
+from console.screens.explore import ExploreScreen
+from console.widgets.promql_input import PromqlInput
+from console.widgets.series_chart import SeriesChart
+from console.widgets.table import LiveTable
+from tests.console.conftest import make_app, settled, wait_for
+
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+BY_MODE = "sum by (mode) (rate(node_cpu_seconds_total[1m]))"
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path, monkeypatch):
+    """The query history goes to a fresh XDG state dir, never the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+async def open_explore(pilot) -> ExploreScreen:
+    await wait_for(pilot, lambda: settled(pilot.app), "the first data")
+    await pilot.press("5")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExploreScreen), "the Explore screen")
+    return pilot.app.screen
+
+
+def table_rows(screen: ExploreScreen) -> list[list[str]]:
+    table = screen.query_one(LiveTable)
+    return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def error_text(screen: ExploreScreen) -> str:
+    field = screen.query_one("#query-error")
+    return str(field.render()) if field.has_class("-shown") else ""
+
+
+async def run(pilot, screen: ExploreScreen, expr: str) -> None:
+    """Type ``expr`` and press enter; wait for both results."""
+    field = screen.query_one(PromqlInput)
+    field.value = ""
+    await pilot.press(*expr, "enter")
+    await wait_for(pilot, lambda: screen._expr == expr and not any(
+        w.group in ("instant", "range") and w.is_running for w in pilot.app.workers), f"the results of {expr}")
+
+
+async def test_typing_and_running_an_expression_fills_the_table(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        await run(pilot, screen, "node_load1")
+        rows = table_rows(screen)
+        assert len(rows) == 1 and rows[0][0] == "node_load1"
+        assert 0.4 <= float(rows[0][1]) <= 3.2
+
+        await run(pilot, screen, BY_MODE)
+        assert sorted(r[0] for r in table_rows(screen)) == [
+            '{mode="idle"}', '{mode="iowait"}', '{mode="steal"}', '{mode="system"}', '{mode="user"}']
+        total = sum(float(r[1]) for r in table_rows(screen))
+        assert total == pytest.approx(4.0, rel=0.01)  # four cores, each in some mode all the time
+
+        await pilot.press("escape", "slash", "i", "d", "l", "e", "enter")
+        assert [r[0] for r in table_rows(screen)] == ['{mode="idle"}']
+
+
+async def test_a_parse_error_is_shown_inline_as_the_server_words_it(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        await pilot.press(*"node_load1[")
+        await wait_for(pilot, lambda: error_text(screen).startswith("bad_data:"), "the parse error")
+        await pilot.press("backspace")
+        await wait_for(pilot, lambda: error_text(screen) == "", "the error to clear on a valid expression")
+
+        await run(pilot, screen, "sum(")  # enter before the check: the run's own error is shown
+        assert error_text(screen).startswith("bad_data:")
+        assert table_rows(screen) == []
+
+
+async def test_metric_names_and_label_values_are_completed(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        field = screen.query_one(PromqlInput)
+        await pilot.press(*"node_lo")
+        await wait_for(pilot, lambda: field._suggestion == "node_load1", "a metric name suggestion")
+        await pilot.press("tab")
+        assert field.value == "node_load1"
+
+        field.value = ""
+        await pilot.press(*'node_cpu_seconds_total{mode="id')
+        await wait_for(pilot, lambda: field._suggestion.endswith('mode="idle"'), "a label value suggestion")
+        await pilot.press("tab")
+        assert field.value == 'node_cpu_seconds_total{mode="idle"'
+
+        field.value = ""
+        await pilot.press(*"sum by (mo")
+        await wait_for(pilot, lambda: field._suggestion == "sum by (mode", "a label name suggestion")
+
+
+async def test_history_is_recalled_listed_and_kept_between_runs(fed_server, state_dir):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        await run(pilot, screen, "node_load1")
+        await run(pilot, screen, "node_load5")
+        field = screen.query_one(PromqlInput)
+        field.value = ""
+        await pilot.press("up")
+        assert field.value == "node_load5"
+        await pilot.press("up")
+        assert field.value == "node_load1"
+        await pilot.press("down", "down")
+        assert field.value == ""
+
+    assert QueryHistory().queries == ["node_load1", "node_load5"]
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        await pilot.press("ctrl+r", "down", "enter")  # the list is newest first: the second is node_load1
+        await wait_for(pilot, lambda: screen._expr == "node_load1" and table_rows(screen), "the picked query")
+        assert table_rows(screen)[0][0] == "node_load1"
+        assert QueryHistory().queries == ["node_load5", "node_load1"]
+
+
+async def test_a_range_result_is_drawn_as_a_chart_over_the_chosen_range(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        await run(pilot, screen, BY_MODE)
+        await pilot.press("escape", "v")
+        chart = screen.query_one(SeriesChart)
+        assert chart.display and not screen.query_one(LiveTable).display
+        assert [s.label for s in chart._series] == [
+            '{mode="idle"}', '{mode="iowait"}', '{mode="steal"}', '{mode="system"}', '{mode="user"}']
+        assert chart._span[1] - chart._span[0] == 3600
+        text = chart.render().plain
+        assert '● {mode="idle"}' in text and "-1h" in text and any("⠀" < ch <= "⣿" for ch in text)
+
+        await pilot.press("r")  # the console's chart range: 1h -> 6h
+        await wait_for(pilot, lambda: chart._span[1] - chart._span[0] == 21600, "the 6h range")
+        assert "-6h" in chart.render().plain
+
+
+def explore_with(expr: str, chart: bool = False):
+    async def run_before(pilot) -> None:
+        screen = await open_explore(pilot)
+        field = screen.query_one(PromqlInput)
+        field.value = expr
+        screen.run_query(expr)
+        await wait_for(pilot, lambda: screen.query_one(LiveTable).row_count and screen.query_one(SeriesChart)._series,
+                       "the results")
+        if chart:
+            await pilot.press("escape", "v")
+
+    return run_before
+
+
+@SIZES
+def test_explore_table(snap_compare, fed_server, size):
+    assert snap_compare(make_app(fed_server.url), terminal_size=size, run_before=explore_with(BY_MODE))
+
+
+@SIZES
+def test_explore_chart(snap_compare, fed_server, size):
+    assert snap_compare(make_app(fed_server.url), terminal_size=size, run_before=explore_with(BY_MODE, chart=True))
