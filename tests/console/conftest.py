@@ -181,6 +181,8 @@ def make_app(url: str, **kwargs) -> ConsoleApp:
 
 def settled(app: ConsoleApp) -> bool:
     """Live, with data, and every chart the visible screen needs loaded."""
+    if not app.screen_stack:  # the first screen is not pushed yet
+        return False
     screen = app.screen
     kinds = getattr(screen, "CHART_KINDS", ())
     return (app.link.state == LinkState.LIVE and app.live.system is not None and not app.loading
