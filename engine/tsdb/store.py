@@ -201,15 +201,19 @@ class Store:
     def _read(self, refs: list[int], mint: int, maxt: int) -> dict[int, tuple[array, array]]:
         result: dict[int, tuple[array, array]] = {}
         disk_upto: dict[int, int] = {}
+        persisted = self.persisted_upto
+        series = self._series
         with self._trim_lock:
-            for ref in refs:
-                s = self._series[ref]
-                first = s.first_ts()
-                if first is None:
-                    first = self.persisted_upto
-                if mint < first and mint < self.persisted_upto:
-                    disk_upto[ref] = min(maxt, first - 1)
-                result[ref] = s.range(mint, maxt)
+            for ref in refs:  # hot loop of every query: MemSeries.range and first_ts inlined
+                s = series[ref]
+                ts = s.ts
+                if mint < persisted:
+                    first = ts[0] if ts else persisted
+                    if mint < first:
+                        disk_upto[ref] = min(maxt, first - 1)
+                lo = bisect_right(ts, mint)
+                hi = bisect_right(ts, maxt)
+                result[ref] = (ts[lo:hi], s.vals[lo:hi])
         if disk_upto:
             merged: dict[int, tuple[array, array]] = {}
             for ref, blob in self.backend.read_chunks(disk_upto, mint, max(disk_upto.values())):
