@@ -1,0 +1,338 @@
+"""Our PromQL engine next to the real Prometheus on the same data (issue 4, "Benchmarks").
+
+The data is bench_promql.py's (its generators are imported): node_cpu_seconds_total counters and
+http_request_duration_seconds_bucket histograms scraped every 15 s, 1k and 10k series for the
+instant queries and 1k series over 70 minutes for the 1 h range query at 15 s step. Each data set
+is written as OpenMetrics text, turned into TSDB blocks with ``promtool tsdb create-blocks-from
+openmetrics``, and served by a ``prometheus`` bound to 127.0.0.1 (stopped at the end). The same
+queries are timed over HTTP against Prometheus and in-process against our QueryEngine, and the
+number of result series (and the values) of both engines are compared. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_promql import (  # noqa: E402
+    BOUNDS,
+    CPU_QUERY,
+    HISTOGRAM_QUERY,
+    NOW_MS,
+    SCRAPE_MS,
+    bucket_series,
+    cpu_series,
+    fill,
+)
+
+from engine.promql import QueryEngine  # noqa: E402
+from engine.promql.format import format_float  # noqa: E402
+from engine.tsdb.sqlite import SQLiteBackend  # noqa: E402
+from engine.tsdb.store import Store  # noqa: E402
+from server.runner import tune_gc  # noqa: E402
+
+PROMTOOL = "/usr/bin/promtool"
+PROMETHEUS = "/usr/bin/prometheus"
+RUNS = 7
+READY_TIMEOUT_S = 60
+QUERIES = {"cpu_rate_sum": CPU_QUERY, "histogram_quantile": HISTOGRAM_QUERY}
+# (name, series per family, minutes of data, what to run): the same shapes as bench_promql.py
+DATASETS = (("instant_1000", 1_000, 6, "instant"),
+            ("instant_10000", 10_000, 6, "instant"),
+            ("range_1h_15s_1000", 1_000, 70, "range"))
+REL_TOLERANCE = 1e-9
+
+
+def label_text(labels: tuple) -> tuple[str, str]:
+    """The metric name and the ``{...}`` part of one series, OpenMetrics-escaped."""
+    name = ""
+    parts = []
+    for key, value in labels:
+        if key == "__name__":
+            name = value
+            continue
+        escaped = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+        parts.append(f'{key}="{escaped}"')
+    return name, "{" + ",".join(parts) + "}"
+
+
+def sample_values(labels: list[tuple], minutes: int, histogram: bool):
+    """The (timestamp ms, [value per series]) scrapes ``bench_promql.fill`` appends, in time order."""
+    scrapes = minutes * 60_000 // SCRAPE_MS + 1
+    steps = [(j % len(BOUNDS) + 1) if histogram else (j % 7 + 1) * 0.25 for j in range(len(labels))]
+    for k in range(scrapes):
+        t = NOW_MS - (scrapes - 1 - k) * SCRAPE_MS
+        yield t, [k * step + j % 3 for j, step in enumerate(steps)]
+
+
+def write_openmetrics(path: Path, count: int, minutes: int) -> int:
+    """Both families as OpenMetrics text, every series' samples in time order; returns samples."""
+    written = 0
+    with path.open("w") as out:
+        for family, kind, labels, histogram in (("node_cpu_seconds", "counter", cpu_series(count), False),
+                                                ("http_request_duration_seconds", "histogram",
+                                                 bucket_series(count), True)):
+            out.write(f"# TYPE {family} {kind}\n")
+            prefixes = ["".join(label_text(lb)) + " " for lb in labels]
+            for t, values in sample_values(labels, minutes, histogram):
+                stamp = f" {t // 1000}" if t % 1000 == 0 else f" {t / 1000:.3f}"
+                out.write("".join(f"{prefix}{format_float(float(v))}{stamp}\n"
+                                  for prefix, v in zip(prefixes, values, strict=True)))
+                written += len(values)
+        out.write("# EOF\n")
+    return written
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_json(url: str, timeout: float = 30) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as err:  # Prometheus's error envelope comes with a 4xx/5xx
+        return json.loads(err.read())
+
+
+def timed(fn, runs: int = RUNS) -> tuple[list[float], object]:
+    """Wall times in ms of ``runs`` calls, and the last call's result."""
+    samples, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples, result
+
+
+def summary(samples: list[float]) -> dict:
+    return {"median_ms": round(statistics.median(samples), 2), "best_ms": round(min(samples), 2)}
+
+
+class Prometheus:
+    """A prometheus process over one TSDB directory, listening on 127.0.0.1 only."""
+
+    def __init__(self, tsdb: Path, workdir: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        config = workdir / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs: []\n")
+        self.log = (workdir / "prometheus.log").open("w")
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, f"--storage.tsdb.path={tsdb}", f"--config.file={config}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=100y"],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir)
+
+    def wait_ready(self) -> float:
+        """Seconds until /-/ready answers 200."""
+        start = time.monotonic()
+        while time.monotonic() - start < READY_TIMEOUT_S:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.base + "/-/ready", timeout=2) as resp:
+                    if resp.status == 200:
+                        return time.monotonic() - start
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("prometheus not ready in time")
+
+    def query(self, path: str, **params) -> dict:
+        body = http_json(f"{self.base}{path}?{urllib.parse.urlencode(params)}")
+        if body.get("status") != "success":
+            raise RuntimeError(f"prometheus {path} {params}: {body}")
+        return body["data"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def ours_points(result) -> dict:
+    """{labels: [(t, value)...]} of one of our results."""
+    if result.result_type == "vector":
+        return {tuple(sorted(s.labels.items())): [(result.timestamp, s.value)] for s in result.value}
+    return {tuple(sorted(s.labels.items())): list(s.points) for s in result.value}
+
+
+def prom_points(data: dict) -> dict:
+    if data["resultType"] == "vector":
+        return {tuple(sorted(r["metric"].items())): [(float(r["value"][0]), float(r["value"][1]))]
+                for r in data["result"]}
+    return {tuple(sorted(r["metric"].items())): [(float(t), float(v)) for t, v in r["values"]]
+            for r in data["result"]}
+
+
+def same_value(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or abs(a - b) <= REL_TOLERANCE * max(abs(a), abs(b))
+
+
+def compare(ours: dict, theirs: dict) -> dict:
+    """Series counts, and how many series/points differ (labels or values)."""
+    out: dict[str, object] = {"ours_series": len(ours), "prometheus_series": len(theirs),
+                              "series_count_match": len(ours) == len(theirs)}
+    only_ours = [k for k in ours if k not in theirs]
+    only_theirs = [k for k in theirs if k not in ours]
+    differing_points = 0
+    worst = 0.0
+    for key in ours.keys() & theirs.keys():
+        a, b = dict(ours[key]), dict(theirs[key])
+        for t in a.keys() | b.keys():
+            if t not in a or t not in b or not same_value(a[t], b[t]):
+                differing_points += 1
+                if t in a and t in b and not (math.isnan(a[t]) or math.isnan(b[t])):
+                    worst = max(worst, abs(a[t] - b[t]) / max(abs(a[t]), abs(b[t]), 1e-300))
+    out["values_match"] = not only_ours and not only_theirs and differing_points == 0
+    if not out["values_match"]:
+        out["series_only_in_ours"] = len(only_ours)
+        out["series_only_in_prometheus"] = len(only_theirs)
+        out["differing_points"] = differing_points
+        out["worst_relative_difference"] = worst
+        if only_ours[:1] or only_theirs[:1]:
+            out["example_only_in_ours"] = dict(only_ours[0]) if only_ours else None
+            out["example_only_in_prometheus"] = dict(only_theirs[0]) if only_theirs else None
+    return out
+
+
+def run_dataset(root: Path, name: str, count: int, minutes: int, kind: str, figures: dict,
+                mismatches: list[str]) -> None:
+    work = root / name
+    work.mkdir()
+    info: dict[str, object] = {"series_per_family": count, "minutes_of_data": minutes}
+    start = time.perf_counter()
+    om = work / "data.om"
+    info["samples"] = write_openmetrics(om, count, minutes)
+    info["openmetrics_write_s"] = round(time.perf_counter() - start, 2)
+    tsdb = work / "tsdb"
+    tsdb.mkdir()
+    start = time.perf_counter()
+    subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(om), str(tsdb)],
+                   check=True, capture_output=True, text=True)
+    info["promtool_create_blocks_s"] = round(time.perf_counter() - start, 2)
+    om.unlink()
+
+    # our engine, loaded as bench_promql.py loads it
+    ours_dir = work / "ours"
+    ours_dir.mkdir()
+    store = Store(SQLiteBackend(str(ours_dir)))
+    store.open()
+    prom = None
+    try:
+        start = time.perf_counter()
+        fill(store, cpu_series(count), minutes, histogram=False)
+        fill(store, bucket_series(count), minutes, histogram=True)
+        info["ours_load_s"] = round(time.perf_counter() - start, 2)
+        engine = QueryEngine(store)
+
+        prom = Prometheus(tsdb, work)
+        info["prometheus_ready_s"] = round(prom.wait_ready(), 2)
+        end = NOW_MS / 1000
+        for qname, expr in QUERIES.items():
+            if kind == "instant":
+                ours_fn = lambda e=expr: engine.instant(e, end)  # noqa: E731
+                params = {"query": expr, "time": f"{end:.3f}"}
+                path = "/api/v1/query"
+            else:
+                ours_fn = lambda e=expr: engine.range(e, end - 3600, end, 15)  # noqa: E731
+                params = {"query": expr, "start": f"{end - 3600:.3f}", "end": f"{end:.3f}", "step": "15"}
+                path = "/api/v1/query_range"
+            # Prometheus may still be opening blocks right after /-/ready: wait until it has data
+            deadline = time.monotonic() + 30
+            while not prom.query(path, **params)["result"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+            prom.query(path, **params)  # warm-up, as our engine gets one below
+            ours_fn()
+            ours_samples, ours_result = timed(ours_fn)
+            json_samples, _ = timed(lambda f=ours_fn: json.dumps(f().to_prometheus()))
+            prom_samples, prom_data = timed(lambda p=path, q=params: prom.query(p, **q))
+            stats_data = [prom.query(path, **params, stats="all")["stats"]["timings"] for _ in range(RUNS)]
+            entry = {
+                "query": expr,
+                "ours_in_process": summary(ours_samples),
+                "ours_in_process_plus_json_encoding": summary(json_samples),
+                "prometheus_http": summary(prom_samples),
+                "prometheus_exec_total_from_stats": summary([s["execTotalTime"] * 1000 for s in stats_data]),
+            }
+            entry["ratio_ours_over_prometheus_http_median"] = round(
+                entry["ours_in_process"]["median_ms"] / max(entry["prometheus_http"]["median_ms"], 1e-9), 2)
+            entry["check"] = compare(ours_points(ours_result), prom_points(prom_data))
+            if not entry["check"]["series_count_match"]:
+                mismatches.append(f"{name}/{qname}: SERIES COUNT MISMATCH ours={entry['check']['ours_series']} "
+                                  f"prometheus={entry['check']['prometheus_series']}")
+            elif not entry["check"]["values_match"]:
+                mismatches.append(f"{name}/{qname}: values differ ({entry['check']})")
+            figures[f"{name}_{qname}"] = entry
+    finally:
+        if prom is not None:
+            prom.stop()
+        store.backend.close()
+    figures[f"{name}_setup"] = info
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def prometheus_version() -> str:
+    out = subprocess.run([PROMETHEUS, "--version"], capture_output=True, text=True)
+    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "unknown"
+
+
+def main() -> None:
+    if not (os.access(PROMTOOL, os.X_OK) and os.access(PROMETHEUS, os.X_OK)):
+        print(json.dumps({"benchmark": "promql_vs_prometheus", "skipped": "promtool/prometheus not installed"}))
+        return
+    tune_gc()
+    started = time.perf_counter()
+    figures: dict[str, object] = {
+        "benchmark": "promql_vs_prometheus",
+        "prometheus_version": prometheus_version(),
+        "scrape_interval_s": SCRAPE_MS // 1000,
+        "evaluation_time_unix_s": NOW_MS / 1000,
+        "runs_per_figure": RUNS,
+        "note": ("prometheus_http is the wall time of an HTTP GET to 127.0.0.1 (/api/v1/query or "
+                 "/api/v1/query_range), so it includes HTTP handling and Prometheus's JSON encoding plus "
+                 "our urllib client and json.loads of the answer; ours_in_process is QueryEngine called "
+                 "directly in this process with no encoding (ours_in_process_plus_json_encoding adds "
+                 "to_prometheus() + json.dumps). prometheus_exec_total_from_stats is Prometheus's own "
+                 "execTotalTime from stats=all (engine only, no encoding). Prometheus runs multi-threaded "
+                 "in Go; our engine single-threaded in CPython. Both engines answer from warm data (one "
+                 "warm-up query first); median and best of the runs are given."),
+    }
+    mismatches: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-promql-vs-prom-") as tmp:
+        for name, count, minutes, kind in DATASETS:
+            run_dataset(Path(tmp), name, count, minutes, kind, figures, mismatches)
+    figures["result_mismatches"] = mismatches
+    figures["all_results_match"] = not mismatches
+    figures["total_run_s"] = round(time.perf_counter() - started, 1)
+    for line in mismatches:
+        print(f"MISMATCH: {line}", file=sys.stderr)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
