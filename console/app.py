@@ -13,6 +13,7 @@ import signal
 import sys
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import constants, work
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -24,10 +25,12 @@ from console.client import Link, LinkState, ServerClient
 from console.history import DEFAULT_RANGE, RANGE_BY_NAME, RANGES, HistoryBook
 from console.palette import ConsoleCommands
 from console.screens import SCREEN_BY_ID, SCREENS
+from console.screens.alerts import AlertBook
 from console.screens.base import LiveScreen
 from console.screens.help import HelpScreen, help_sections
 from console.state import LiveData
 from console.themes import THEMES, default_theme, next_theme, no_color
+from console.widgets.topbar import TopBar
 from engine.clock import Clock, SystemClock
 
 
@@ -48,9 +51,15 @@ class ConsoleApp(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
     CSS = """
     App:nocolor LiveTable > .datatable--cursor { text-style: reverse; }  /* NO_COLOR: the cursor by reverse video */
+    /* At 80 columns five tabs, the address and the alert count do not fit: the tabs give way. */
+    Screen.-narrow TopBar #age { min-width: 0; }
+    Screen.-narrow TopBar #tabs { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    Screen.-narrow TopBar #address { width: auto; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(spec.key, f"show('{spec.id}')", spec.title, show=False) for spec in SCREENS),
+        Binding("exclamation_mark", "show('alerts')", "Alerts", show=False),
+        Binding("b", "toggle_bell", "Bell on new alerts", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False),
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True),
@@ -79,6 +88,10 @@ class ConsoleApp(App[None]):
         self._pending: dict[str, tuple[str, float, Any]] = {}
         self._retry_at: float | None = None
         self._was_live = False
+        self.alerts = AlertBook()
+        self.bell_on_alert = False
+        if "alerts" not in client.topics:
+            client.topics = (*client.topics, "alerts")
 
     def on_load(self) -> None:
         """Theme before the first styling pass; connect while the screen is being built, so the
@@ -124,7 +137,11 @@ class ConsoleApp(App[None]):
     # -- live data ------------------------------------------------------------------------------
 
     def receive(self, kind: str, topic: str, ts: float, data: Any) -> None:
-        """From the stream: keep only the latest message per topic until the next flush."""
+        """From the stream: keep only the latest message per topic until the next flush; alert events
+        each matter, so they go straight into the alert book (the redraw still waits for the flush)."""
+        if topic == "alerts":
+            self._alert_event(kind, data)
+            return
         self._pending[topic] = (kind, ts, data)
         if kind == "snapshot":
             self.call_later(self.flush)  # a (re)subscription: show it now rather than at the next tick
@@ -145,6 +162,8 @@ class ConsoleApp(App[None]):
         if isinstance(data, dict):
             self.live.update(kind, ts, data, self.clock.now())
             self.history.extend(ts, data)
+        if isinstance(data, dict) or self.alerts.dirty:
+            self.alerts.dirty = False
             self._redraw()
         self._show_status()
         self._load_charts()  # after the figures are on screen: history may take a moment longer
@@ -171,6 +190,23 @@ class ConsoleApp(App[None]):
         late = down or self.link.state == LinkState.LIVE and self.live.is_late(now)
         screen.show_status(self.link, "no data" if age is None else f"{fmt.age(age)} ago", late, banner,
                            down and self.live.system is not None)
+        firing, unacked = self.alerts.counts()
+        count = Text.assemble((f"{firing} firing", "bold red" if firing else ""), f" · {unacked} unacked  ")
+        screen.query_one(TopBar).show_address(Text.assemble(count, self.address) if firing else self.address)
+
+    def _alert_event(self, kind: str, data: Any) -> None:
+        for alert in self.alerts.take(kind, data):
+            self.notify(f"{alert.get('name')} {alert.get('labels') or ''}",
+                        title=f"{alert.get('severity')} alert firing", markup=False,
+                        severity="error" if alert.get("severity") == "critical" else "warning")
+            if self.bell_on_alert:
+                self.bell()
+        if kind == "snapshot":
+            self.call_later(self.flush)
+
+    def action_toggle_bell(self) -> None:
+        self.bell_on_alert = not self.bell_on_alert
+        self.notify(f"Terminal bell on new alerts: {'on' if self.bell_on_alert else 'off'}", markup=False)
 
     def screen_shown(self, screen: LiveScreen) -> None:
         """A live screen became visible: bring it up to date and load the charts it needs."""

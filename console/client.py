@@ -110,9 +110,10 @@ def describe_error(exc: BaseException) -> str:
 
 
 def _error_message(response: httpx.Response) -> str:
-    """The message of the API's ``{"error": {...}}`` body, or the status line."""
+    """The message of the API's ``{"error": {...}}`` or ``{"error": "..."}`` body, or the status line."""
     try:
-        message = response.json()["error"]["message"]
+        error = response.json()["error"]
+        message = error if isinstance(error, str) else error["message"]  # str: Prometheus's /api/v1 envelope
     except (ValueError, KeyError, TypeError):
         message = response.reason_phrase
     return f"server answered {response.status_code}: {message}"
@@ -243,6 +244,81 @@ class ServerClient:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+    # -- alerts and rules: every action names who acts (X-User), every failure is a Reply --------
+
+    @property
+    def user(self) -> str:
+        """``$USER@hostname``: the server records it as who acknowledged, resolved or silenced."""
+        import getpass
+        import socket
+
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):
+            name = "unknown"
+        return f"{name}@{socket.gethostname()}"
+
+    async def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Reply:
+        """Any JSON request with the X-User header; a 204 or empty body comes back as ``{}``."""
+        import httpx
+
+        if self._http is None:
+            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
+                                           verify=self.base_url.startswith("https://"))
+        try:
+            response = await self._http.request(method, path, json=body, params=params,
+                                                headers={"X-User": self.user})
+        except httpx.HTTPError as exc:
+            return Reply(error=describe_error(exc))
+        if response.status_code >= 400:
+            return Reply(error=_error_message(response))
+        try:
+            return Reply(data=response.json() if response.content else {})
+        except ValueError:
+            return Reply(error=f"{path}: the server did not answer JSON")
+
+    async def alerts(self, state: str = "pending,firing", sort: str = "severity") -> Reply:
+        return await self.get("/api/alerts", {"state": state, "sort": sort})
+
+    async def alert(self, alert_id: str) -> Reply:
+        return await self.get(f"/api/alerts/{alert_id}")
+
+    async def acknowledge(self, alert_id: str, comment: str = "", expires_in: str | None = None) -> Reply:
+        body: dict[str, Any] = {"comment": comment}
+        if expires_in:
+            body["expiresIn"] = expires_in
+        return await self.request("POST", f"/api/alerts/{alert_id}/acknowledge", body)
+
+    async def resolve(self, alert_id: str, comment: str = "") -> Reply:
+        return await self.request("POST", f"/api/alerts/{alert_id}/resolve", {"comment": comment})
+
+    async def silence(self, matchers: list[dict[str, Any]], duration: str, comment: str = "") -> Reply:
+        return await self.request("POST", "/api/alerts/silences",
+                                  {"matchers": matchers, "duration": duration, "comment": comment})
+
+    async def rules(self) -> Reply:
+        return await self.get("/api/alerts/rules")
+
+    async def create_rule(self, body: dict[str, Any]) -> Reply:
+        return await self.request("POST", "/api/alerts/rules", body)
+
+    async def update_rule(self, rule_id: str, body: dict[str, Any]) -> Reply:
+        return await self.request("PUT", f"/api/alerts/rules/{rule_id}", body)
+
+    async def delete_rule(self, rule_id: str) -> Reply:
+        return await self.request("DELETE", f"/api/alerts/rules/{rule_id}")
+
+    async def query(self, expr: str) -> Reply:
+        """An instant PromQL query: the rule editor's validation and preview."""
+        return await self.get("/api/v1/query", {"query": expr})
+
+    async def query_range(self, expr: str, start: float, end: float, step: float) -> Reply:
+        return await self.get("/api/v1/query_range",
+                              {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"})
+
+    async def rule(self, rule_id: str) -> Reply:
+        return await self.get(f"/api/alerts/rules/{rule_id}")
 
     # -- Explore: Prometheus's /api/v1 envelope, its error text shown to the user as is ----------
 

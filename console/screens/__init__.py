@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from console.screens.alerts import AlertsScreen
 from console.screens.base import LiveScreen
 from console.screens.explore import ExploreScreen
 from console.screens.overview import OverviewScreen
+from console.screens.rules import RulesScreen
 from console.screens.system import SystemScreen
 
 
@@ -27,6 +29,8 @@ class ScreenSpec:
 SCREENS = (
     ScreenSpec("1", "overview", OverviewScreen, "the host at a glance: CPU, memory, load, disks, network"),
     ScreenSpec("2", "system", SystemScreen, "per-core bars, mounts, interfaces and disk devices"),
+    ScreenSpec("3", "alerts", AlertsScreen, "firing, pending and resolved alerts: acknowledge, resolve, silence"),
+    ScreenSpec("4", "rules", RulesScreen, "alerting rules: state, errors; create, edit, enable, delete"),
     ScreenSpec("5", "explore", ExploreScreen, "PromQL: instant results as a table, ranges as a chart, history"),
 )
 SCREEN_BY_ID = {spec.id: spec for spec in SCREENS}

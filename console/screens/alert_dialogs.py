@@ -1,0 +1,259 @@
+"""Modals for acting on an alert. Each dialog only collects the user's answer; the screen that opened
+it sends the request, so the action always targets the alert that was selected when the key was
+pressed, whatever the live table did meanwhile. Destructive answers default to Cancel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+from console import plot
+from console.client import ServerClient
+from console.widgets.field import Field
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{ width: 72; max-width: 100%; height: auto; max-height: 100%; border: round $accent;
+                     background: $surface; padding: 0 1; }}
+{name} Input {{ margin: 0 0 1 0; }}
+{name} .buttons {{ height: auto; align-horizontal: right; }}
+{name} Button {{ margin-left: 1; min-width: 10; }}
+{name} .title {{ text-style: bold; }}
+"""
+
+
+def parse_time(value: str | None) -> float | None:
+    """An RFC 3339 time from the API as epoch seconds."""
+    return None if not value else datetime.fromisoformat(value).timestamp()
+
+
+def alert_title(alert: dict[str, Any]) -> Text:
+    labels = {k: v for k, v in (alert.get("labels") or {}).items() if k not in ("alertname", "severity")}
+    return Text.assemble((str(alert.get("name", "")), "bold"), " ",
+                         ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+
+
+class Dialog(ModalScreen[Any]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_mount(self) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = False
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    comment: str
+    expires_in: str | None
+
+
+class AcknowledgeDialog(Dialog):
+    """``a``: an optional comment and expiry (e.g. 2h); enter in a field or OK acknowledges."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="AcknowledgeDialog")
+
+    def __init__(self, alert: dict[str, Any]) -> None:
+        super().__init__()
+        self.alert = alert
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Field(Text.assemble("Acknowledge ", alert_title(self.alert)), classes="title")
+            yield Label("Comment (optional)")
+            yield Input(id="comment", placeholder="what is being done")
+            yield Label("Expires in (optional, e.g. 30m, 2h)")
+            yield Input(id="expires", placeholder="never")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Acknowledge", id="ok", variant="primary")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        expires = self.query_one("#expires", Input).value.strip()
+        self.dismiss(Acknowledgement(self.query_one("#comment", Input).value, expires or None))
+
+
+class ConfirmDialog(Dialog):
+    """A yes/no question whose focus starts on Cancel: enter alone never destroys anything."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmDialog")
+
+    def __init__(self, question: Text | str, action: str) -> None:
+        super().__init__()
+        self.question, self.action = question, action
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Field(self.question)
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button(self.action, id="ok", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.dismiss(True)
+
+
+@dataclass(frozen=True)
+class SilenceRequest:
+    matchers: list[dict[str, Any]]
+    duration: str
+    comment: str
+
+
+class SilenceDialog(Dialog):
+    """``s``: one matcher per label of the alert, prefilled as ``name=value`` lines to edit or drop."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="SilenceDialog")
+
+    def __init__(self, alert: dict[str, Any]) -> None:
+        super().__init__()
+        self.alert = alert
+
+    def compose(self) -> ComposeResult:
+        labels = self.alert.get("labels") or {}
+        with Vertical():
+            yield Field(Text.assemble("Silence ", alert_title(self.alert)), classes="title")
+            yield Label("Matchers (name=value, name=~regex, name!=value; comma separated)")
+            yield Input(",".join(f"{k}={v}" for k, v in sorted(labels.items())), id="matchers")
+            yield Label("Duration")
+            yield Input("2h", id="duration")
+            yield Label("Comment")
+            yield Input(id="comment", placeholder="why")
+            yield Field(id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Silence", id="ok", variant="primary")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        try:
+            matchers = parse_matchers(self.query_one("#matchers", Input).value)
+        except ValueError as exc:
+            self.query_one("#error", Field).show(str(exc))
+            return
+        self.dismiss(SilenceRequest(matchers, self.query_one("#duration", Input).value.strip(),
+                                    self.query_one("#comment", Input).value))
+
+
+def parse_matchers(text: str) -> list[dict[str, Any]]:
+    """``a=b,c=~d.*,e!=f`` as the API's matcher objects; ValueError names the part it cannot read."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        for op, is_regex, is_equal in (("!~", True, False), ("=~", True, True), ("!=", False, False),
+                                       ("=", False, True)):
+            name, sep, value = part.partition(op)
+            if sep and name.strip():
+                out.append({"name": name.strip(), "value": value, "isRegex": is_regex, "isEqual": is_equal})
+                break
+        else:
+            raise ValueError(f"not a matcher: {part!r}")
+    if not out:
+        raise ValueError("give at least one matcher")
+    return out
+
+
+class AlertDetails(Dialog):
+    """``enter``: labels, annotations, timeline and the rule's expression charted around the alert."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="AlertDetails") + """
+    AlertDetails > Vertical { width: 100; height: 90%; }
+    AlertDetails VerticalScroll { height: 1fr; }
+    AlertDetails #chart { height: auto; color: $accent; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Close"), Binding("q", "cancel", "Close", show=False)]
+    CHART_HEIGHT = 6
+
+    def __init__(self, client: ServerClient, alert: dict[str, Any], now: float) -> None:
+        super().__init__()
+        self.client, self.alert, self.now = client, alert, now
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Field(alert_title(self.alert), classes="title")
+            with VerticalScroll():
+                yield Field(self._facts(self.alert), id="facts")
+                yield Field("", id="chart")
+                yield Field("loading the timeline…", id="timeline")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="cancel")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @staticmethod
+    def _facts(alert: dict[str, Any]) -> Text:
+        text = Text()
+        for section in ("labels", "annotations"):
+            text.append(f"{section.capitalize()}\n", style="bold")
+            for k, v in sorted((alert.get(section) or {}).items()):
+                text.append(f"  {k}", style="cyan")
+                text.append(f" = {v}\n")
+        ack = alert.get("acknowledgement")
+        text.append(f"State {alert.get('state')}  value {alert.get('value')}  active since {alert.get('activeAt')}\n")
+        if ack:
+            text.append(f"Acknowledged by {ack.get('by')} at {ack.get('at')}: {ack.get('comment') or ''}\n")
+        return text
+
+    @work(group="details", exit_on_error=False)
+    async def load(self) -> None:
+        reply = await self.client.alert(str(self.alert["id"]))
+        timeline = Text("Timeline\n", style="bold")
+        if reply.ok:
+            for event in reply.data["alert"].get("timeline", []):
+                timeline.append(f"  {event.get('at')}  {event.get('event'):<14} {event.get('by') or ''}"
+                                f"  {event.get('detail') or ''}\n")
+        else:
+            timeline.append(reply.error, style="red")
+        self.query_one("#timeline", Field).show(timeline)
+        await self._chart()
+
+    async def _chart(self) -> None:
+        rule = await self.client.rule(str(self.alert.get("ruleId", "")))
+        chart = self.query_one("#chart", Field)
+        if not rule.ok:
+            chart.show(Text(f"No chart: {rule.error}", style="red"))
+            return
+        expr = rule.data["rule"]["expr"]
+        active = parse_time(self.alert.get("activeAt")) or self.now
+        start = min(active - 900, self.now - 900)
+        end = self.now
+        series = await self.client.query_range(expr, start, end, max(1.0, (end - start) / 120))
+        if not series.ok:
+            chart.show(Text(f"No chart: {series.error}", style="red"))
+            return
+        mine = self.alert.get("labels") or {}
+        results = series.data["data"]["result"]
+        match = next((r for r in results if all(mine.get(k) == v for k, v in r["metric"].items()
+                                                   if k != "__name__")), results[0] if results else None)
+        if match is None:
+            chart.show(Text.assemble((expr, "bold"), "\n(no data in the last 15 minutes)"))
+            return
+        points = [(float(t), float(v)) for t, v in match["values"]]
+        top = max((v for _, v in points), default=1.0) * 1.1 or 1.0
+        lines = plot.braille(points, start, end, 90, self.CHART_HEIGHT, top, gap=(end - start) / 40)
+        chart.show(Text.assemble((expr, "bold"), f"  (last {int((end - start) // 60)}m, top {top:.4g})\n",
+                                 "\n".join(lines)))

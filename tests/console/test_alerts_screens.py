@@ -1,0 +1,133 @@
+"""Alerts and Rules screens from the keyboard, against a real server whose rules are evaluated at
+chosen times (no background schedules), so every alert and state change is deterministic."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from console.screens.alerts import AlertsScreen
+from console.screens.rules import RulesScreen
+from tests.console.conftest import T0, make_app, wait_for
+
+DISK_RULE = {"name": "DiskSeen", "expr": "node_filesystem_size_bytes > 0", "for": "0s",
+             "labels": {"severity": "warning"}}
+
+
+async def evaluate(server) -> None:
+    """One evaluation of every rule group at the server's current time, on the server's loop."""
+    engine = server.embedded.running.engine
+    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(engine.ruler.evaluate_all(T0),
+                                                               server.embedded.loop))
+
+
+async def api(server, method: str, path: str, **kwargs):
+    async with httpx.AsyncClient(base_url=server.url, headers={"X-User": "bob@ops"}) as client:
+        response = await client.request(method, path, **kwargs)
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+async def firing_disk_alerts(server) -> None:
+    await api(server, "POST", "/api/alerts/rules", json=DISK_RULE)
+    await evaluate(server)
+
+
+def alerts_table(pilot):
+    return pilot.app.screen.table
+
+
+async def open_alerts(pilot, rows: int = 3) -> AlertsScreen:
+    await pilot.press("3")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, AlertsScreen)
+                   and pilot.app.screen.table.row_count == rows, f"{rows} alerts")
+    return pilot.app.screen
+
+
+async def alert_by_mount(server, mount: str) -> dict:
+    alerts = (await api(server, "GET", "/api/alerts"))["alerts"]
+    return next(a for a in alerts if a["labels"].get("mountpoint") == mount)
+
+
+async def test_acknowledge_with_a_comment_from_the_keyboard(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        key = screen.table.highlighted_key
+        await pilot.press("a", *"on it", "enter")
+        await wait_for(pilot, lambda: (app.alerts.alerts[key].get("acknowledgement") or {}).get("comment") == "on it",
+                       "the acknowledgement")
+    alerts = (await api(server, "GET", "/api/alerts"))["alerts"]
+    acked = next(a for a in alerts if a["id"] == key)
+    assert acked["acknowledgement"]["by"] == app.client.user
+
+
+async def test_resolve_defaults_to_cancel_and_resolves_when_confirmed(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        key = screen.table.highlighted_key
+        await pilot.press("r", "enter")  # enter on the default button: Cancel
+        await wait_for(pilot, lambda: app.screen is screen, "the dialog to close")
+        assert key in app.alerts.alerts and screen.table.row_count == 3
+        await pilot.press("r", "tab", "enter")
+        await wait_for(pilot, lambda: key not in app.alerts.alerts, "the alert to go")
+    assert key not in {a["id"] for a in (await api(server, "GET", "/api/alerts"))["alerts"]}
+
+
+async def test_silence_prefills_the_alerts_labels(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        key = screen.table.highlighted_key
+        await pilot.press("s", "enter")
+        await wait_for(pilot, lambda: "Silenced" in str(screen.query_one("#message").content), "the silence")
+    silences = (await api(server, "GET", "/api/alerts/silences"))["silences"]
+    (silence,) = silences
+    labels = app.alerts.alerts[key]["labels"]
+    assert {(m["name"], m["value"]) for m in silence["matchers"]} == set(labels.items())
+
+
+async def test_the_cursor_stays_on_the_same_alert_while_the_table_updates(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        await pilot.press("A", "down")  # age order; then the second row
+        target = screen.table.highlighted_key
+        await api(server, "POST", "/api/alerts/rules", json={**DISK_RULE, "name": "DiskCritical",
+                                                             "labels": {"severity": "critical"}})
+        await evaluate(server)  # three more alerts arrive live; severity order puts them first
+        await pilot.press("S")
+        await wait_for(pilot, lambda: screen.table.row_count == 6, "the new alerts")
+        assert screen.table.highlighted_key == target
+        await pilot.press("a", "enter")
+        await wait_for(pilot, lambda: app.alerts.alerts[target].get("acknowledgement") is not None, "the ack")
+    acked = [a["id"] for a in (await api(server, "GET", "/api/alerts"))["alerts"] if a["acknowledgement"]]
+    assert acked == [target]
+
+
+async def test_create_a_rule_in_the_simple_form_and_edit_it(own_server):
+    server = own_server()
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the rules screen")
+        rules = app.screen
+        await pilot.press("n", *"LoadHigh", "tab", *"node_load1", "tab", "tab", *"0.1", "ctrl+s")
+        await wait_for(pilot, lambda: any(r["name"] == "LoadHigh" for r in rules.rules.values()), "the new rule")
+        rule_id = next(k for k, r in rules.rules.items() if r["name"] == "LoadHigh")
+        rules.table.move_cursor(row=rules.table.get_row_index(rule_id))
+        await pilot.press("e")
+        await pilot.press("tab", "end", *" * 2", "ctrl+s")
+        await wait_for(pilot, lambda: rules.rules[rule_id]["expr"].endswith("* 2"), "the edited rule")
+    rule = (await api(server, "GET", f"/api/alerts/rules/{rule_id}"))["rule"]
+    assert rule["expr"] == "node_load1 > 0.1 * 2"
