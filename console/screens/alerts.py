@@ -69,11 +69,15 @@ class AlertBook:
 
 
 def sort_alerts(alerts: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
-    """Severity (most severe, then oldest first) or age (newest first); ties by id, so it is stable."""
+    """Severity (most severe, then oldest first) or age (newest first); ties by name and labels, then id,
+    so the order is the same on every refresh and every run."""
+    def tie(a: dict[str, Any]) -> tuple[str, str, str]:
+        return str(a.get("name")), str(sorted((a.get("labels") or {}).items())), str(a["id"])
+
     if by == "age":
-        return sorted(alerts, key=lambda a: (-(parse_time(a.get("activeAt")) or 0.0), str(a["id"])))
+        return sorted(alerts, key=lambda a: (-(parse_time(a.get("activeAt")) or 0.0), *tie(a)))
     return sorted(alerts, key=lambda a: (SEVERITY_RANK.get(str(a.get("severity")), 9),
-                                         parse_time(a.get("activeAt")) or 0.0, str(a["id"])))
+                                         parse_time(a.get("activeAt")) or 0.0, *tie(a)))
 
 
 def alert_row(alert: dict[str, Any], now: float) -> list[str]:

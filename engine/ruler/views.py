@@ -46,9 +46,12 @@ def rule_json(g: GroupRuntime, rr: RuleRuntime, editable: bool) -> dict[str, Any
 
 def sort_alerts(alerts: list[AlertInstance], by: str = "severity") -> list[AlertInstance]:
     """Most severe first (then oldest), or oldest first with ``by="age"``."""
+    def tie(a: AlertInstance) -> tuple[str, list[tuple[str, str]], str]:
+        return a.name, sorted(a.labels.items()), a.id
+
     if by == "age":
-        return sorted(alerts, key=lambda a: a.active_at)
-    return sorted(alerts, key=lambda a: (-SEVERITY_ORDER.get(a.severity, 1), a.active_at))
+        return sorted(alerts, key=lambda a: (a.active_at, *tie(a)))
+    return sorted(alerts, key=lambda a: (-SEVERITY_ORDER.get(a.severity, 1), a.active_at, *tie(a)))
 
 
 def prometheus_rules(groups: list[GroupRuntime]) -> dict[str, Any]:
