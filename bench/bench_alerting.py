@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +18,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from serverproc import serve  # noqa: E402
 
 from engine.clock import FixedClock  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
@@ -75,12 +74,6 @@ async def evaluation_cycle() -> dict:
             "cycle_ms_best": round(min(times), 1), "rule_errors": len(errors), "target_ms": 200}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def crossing_latency(port: int) -> list[float]:
     """A rule on the server's own request counter; a /metrics scrape appends the sample that crosses
     the threshold; we time from that append to the `firing` event on the WebSocket."""
@@ -110,23 +103,8 @@ async def crossing_latency(port: int) -> list[float]:
 
 
 def latency() -> dict:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": tmp, "PORT": str(port),
-               "EVALUATION_INTERVAL": "1"}
-        proc = subprocess.Popen([sys.executable, "-c", "import sys; from console.cli import main; "
-                                 "sys.exit(main(['serve']))"], env=env, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(200):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-            seconds = asyncio.run(crossing_latency(port))
-        finally:
-            proc.terminate()
-            proc.wait(15)
+    with serve(EVALUATION_INTERVAL="1") as (_, port):
+        seconds = asyncio.run(crossing_latency(port))
     return {"crossing_to_firing_s_median": round(statistics.median(seconds), 3),
             "crossing_to_firing_s_max": round(max(seconds), 3), "trials": len(seconds), "target_median_s": 1.5}
 

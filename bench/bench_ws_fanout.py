@@ -9,27 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
-import httpx
+from serverproc import serve
 
-ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = 100
 UPDATES = 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def client(url: str, ready: asyncio.Barrier, arrivals: dict[float, list[float]]) -> None:
@@ -59,23 +46,8 @@ async def run(port: int) -> dict:
 
 
 def main() -> None:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": tmp, "PORT": str(port),
-               "COLLECTION_INTERVAL": "0.5"}
-        proc = subprocess.Popen([sys.executable, "-c", "import sys; from console.cli import main; "
-                                 "sys.exit(main(['serve']))"], env=env, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(200):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-            result = asyncio.run(run(port))
-        finally:
-            proc.terminate()
-            proc.wait(15)
+    with serve(COLLECTION_INTERVAL="0.5") as (_, port):
+        result = asyncio.run(run(port))
     print(json.dumps(result))
 
 

@@ -1,0 +1,44 @@
+"""`metrics-service serve` in a child process for benchmarks, so clients never share its interpreter."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(**settings: str) -> Iterator[tuple[subprocess.Popen, int]]:
+    """A server on a free port with its own data dir, ready (livez answers) when the block starts."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": tmp, "PORT": str(port), **settings}
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; from console.cli import main; "
+                                 "sys.exit(main(['serve']))"], env=env, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(400):
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            yield proc, port
+        finally:
+            proc.terminate()
+            proc.wait(15)
