@@ -234,7 +234,8 @@ class ConsoleApp(App[None]):
     async def _fetch_charts(self, kinds: list[str], range_name: str) -> None:
         rng = RANGE_BY_NAME[range_name]
         try:
-            replies = await asyncio.gather(*(self.client.chart(k, rng.seconds, rng.step) for k in kinds))
+            now = self.clock.now()
+            replies = await asyncio.gather(*(self.client.chart(k, rng.seconds, rng.step, now) for k in kinds))
         finally:
             self.loading.difference_update((k, range_name) for k in kinds)
         errors = []

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from console.chart_queries import chart_queries
+
 if TYPE_CHECKING:
     import httpx
 
@@ -164,8 +166,20 @@ class ServerClient:
         except ValueError:
             return Reply(error=f"{path}: the server did not answer JSON")
 
-    async def chart(self, kind: str, range_s: int, step_s: int) -> Reply:
-        return await self.get(f"/api/dashboard/charts/{kind}", {"range": f"{range_s}s", "step": f"{step_s}s"})
+    async def chart(self, kind: str, range_s: int, step_s: int, now: float) -> Reply:
+        """One history chart from PromQL range queries, as ``{"end", "series": [{"labels", "points"}]}``."""
+        end = now // step_s * step_s
+        queries = chart_queries(kind, step_s)
+        replies = await asyncio.gather(*(self.prom_query_range(expr, end - range_s, end, step_s)
+                                         for expr, _ in queries))
+        series = []
+        for (_, labeller), reply in zip(queries, replies, strict=True):
+            if not reply.ok:
+                return reply
+            for s in reply.data.get("result") or []:
+                series.append({"labels": labeller(s.get("metric") or {}),
+                               "points": [[float(t), float(v)] for t, v in s.get("values") or []]})
+        return Reply(data={"type": kind, "end": end, "series": series})
 
     async def stream(self, on_event: EventHandler, on_link: LinkHandler) -> None:
         """Hold the /ws stream open until cancelled, reconnecting with backoff after any failure."""

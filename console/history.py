@@ -1,4 +1,4 @@
-"""Chart history: fetched once per chart and range from /api/dashboard/charts, then extended from the
+"""Chart history: fetched once per chart and range with PromQL range queries, then extended from the
 live `system` stream, so a chart never re-downloads what the console already has."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Chart:
         """Bumped on every change, so widgets redraw only when their chart moved."""
 
     def load(self, payload: dict[str, Any]) -> None:
-        """Replace the history with a /api/dashboard/charts answer, keeping live points newer than it."""
+        """Replace the history with a fetched chart (ServerClient.chart), keeping live points newer than it."""
         end = float(payload.get("end") or 0.0)
         lines: dict[str, list[Point]] = {}
         for s in payload.get("series") or []:
