@@ -64,23 +64,19 @@ def parse_go_float(text: str) -> float | None:
         return None
 
 
+_SIMPLE_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t",
+                   "\v": r"\v", "\\": r"\\", '"': r"\""}
+
+
 def go_quote(text: str) -> str:
-    """``strconv.Quote`` for the printable text label values usually hold."""
+    """Go's ``strconv.Quote``: printable characters kept, the rest escaped."""
     out = ['"']
     for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
+        if ch in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[ch])
         elif ch.isprintable():
             out.append(ch)
-        elif ord(ch) < 0x100:
+        elif ord(ch) < 0x80:
             out.append(f"\\x{ord(ch):02x}")
         elif ord(ch) < 0x10000:
             out.append(f"\\u{ord(ch):04x}")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from engine.tsdb.types import Labels
+from engine.promql.format import go_quote as quote
+from engine.promql.format import labels_string
 
-_SIMPLE_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t",
-                   "\v": r"\v", "\\": r"\\", '"': r"\""}
+__all__ = ["format_float_e", "labels_string", "quote"]
 
 
 def format_float_e(value: float) -> str:
@@ -25,24 +25,3 @@ def format_float_e(value: float) -> str:
     return f"{'-' if sign else ''}{mantissa}E{'+' if exp10 >= 0 else '-'}{abs(exp10):02d}"
 
 
-def quote(text: str) -> str:
-    """Go's ``strconv.Quote``: printable characters kept, the rest escaped."""
-    out = ['"']
-    for ch in text:
-        if ch in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
-def labels_string(labels: Labels) -> str:
-    """Prometheus's ``labels.Labels.String()``: ``{__name__="up", job="api"}``."""
-    return "{" + ", ".join(f"{name}={quote(value)}" for name, value in labels) + "}"
