@@ -56,15 +56,27 @@ def load_rule_files(globs: list[str] | tuple[str, ...]) -> RuleSet:
         if not matches and not glob.has_magic(pattern):
             errors.append(f"{pattern}: no such file")
         files.extend(m for m in matches if m not in files)
+    try:
+        groups = load_files(files)
+    except RuleLoadError as exc:
+        errors.extend(exc.errors)
+    if errors:
+        raise RuleLoadError(errors)
+    return RuleSet(groups, files)
+
+
+def load_files(paths: list[str]) -> list[RuleGroup]:
+    """The groups of these files in order; RuleLoadError with the problems of all of them."""
     groups: list[RuleGroup] = []
-    for path in files:
+    errors: list[str] = []
+    for path in paths:
         try:
             groups.extend(load_rule_file(path))
         except RuleLoadError as exc:
             errors.extend(exc.errors)
     if errors:
         raise RuleLoadError(errors)
-    return RuleSet(groups, files)
+    return groups
 
 
 def load_rule_file(path: str) -> list[RuleGroup]:

@@ -6,7 +6,7 @@ import glob
 import os
 from dataclasses import dataclass, field
 
-from engine.rules.loader import RuleLoadError, load_rule_file
+from engine.rules.loader import load_files
 from engine.rules.model import RuleGroup
 
 
@@ -38,14 +38,6 @@ def load_groups(patterns: list[str], base_dir: str, order: list[str]) -> RuleFil
     so a file that only passes for one order of unlisted groups passes here and fails there now and then.
     """
     paths, unmatched = resolve(patterns, base_dir)
-    groups: list[RuleGroup] = []
-    errors: list[str] = []
-    for path in paths:
-        try:
-            groups.extend(load_rule_file(path))
-        except RuleLoadError as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise RuleLoadError(errors)
+    groups = load_files(paths)
     rank = {name: i for i, name in enumerate(order)}
     return RuleFiles(sorted(groups, key=lambda g: rank.get(g.name, 0)), unmatched)
