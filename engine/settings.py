@@ -143,10 +143,10 @@ def _uri(*schemes: str) -> Callable[[Any], str | None]:
     return parse
 
 
-def _globs(value: Any) -> tuple[str, ...]:
+def _list(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ValueError(f"{value!r} is not a comma-separated string or a list of file globs")
+        raise ValueError(f"{value!r} is not a comma-separated string or a list of strings")
     return tuple(i.strip() for i in items if i.strip())
 
 
@@ -166,9 +166,15 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "evaluation_interval": _seconds,
     "query_max_samples": _positive_int,
     "query_timeout": _seconds,
+    "query_max_concurrency": _positive_int,
+    "query_max_length": _positive_int,
+    "query_max_depth": _positive_int,
+    "ws_max_messages_per_second": _positive_int,
+    "cors_origins": _list,
+    "allowed_hosts": _list,
     "mongodb_uri": _uri("mongodb://", "mongodb+srv://"),
     "redis_url": _uri("redis://", "rediss://", "unix://"),
-    "rules_files": _globs,
+    "rules_files": _list,
 }
 
 
@@ -194,6 +200,12 @@ class Settings:
     evaluation_interval: float = 10.0
     query_max_samples: int = 50_000_000
     query_timeout: float = 120.0
+    query_max_concurrency: int = 4
+    query_max_length: int = 65_536
+    query_max_depth: int = 200
+    ws_max_messages_per_second: int = 50
+    cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     mongodb_uri: str | None = None
     redis_url: str | None = None
     rules_files: tuple[str, ...] = ()
