@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,13 +25,15 @@ from engine.rules.managed import ManagedRules
 from engine.settings import Settings
 from engine.system_view import system_view
 from engine.timefmt import rfc3339
+from engine.tsdb.matchers import Matcher
 from engine.tsdb.sqlite import SQLiteBackend
 from engine.tsdb.store import Store
-from engine.tsdb.types import Family
+from engine.tsdb.types import Family, Labels, Metadata
 
 log = logging.getLogger(__name__)
 
 FamilySource = Callable[[], list[Family]]
+Selectors = Iterable[Iterable[Matcher]]
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules.yaml"
 RULE_FILE_POLL_S = 5.0
 
@@ -211,6 +213,30 @@ class Engine:
         if topic == "alerts":
             return {"alerts": [i.to_json(rfc3339) for i in self.book.live.values()]}
         raise KeyError(topic)
+
+    # -- series, labels, metadata (the Prometheus API's lookups; blocking: call from a thread) --
+
+    def series(self, selectors: Selectors | None = None, window: tuple[int, int] | None = None) -> list[Labels]:
+        """Series matching any selector with a sample in the closed ms window (None: no condition)."""
+        return self.store.series_in_range(selectors, window)
+
+    def label_names(self, selectors: Selectors | None = None, window: tuple[int, int] | None = None) -> list[str]:
+        return self.store.label_names(selectors, window)
+
+    def label_values(self, name: str, selectors: Selectors | None = None,
+                     window: tuple[int, int] | None = None) -> list[str]:
+        return self.store.label_values(name, selectors, window)
+
+    def metadata(self) -> dict[str, Metadata]:
+        """Every metric family the store has seen, by name."""
+        return self.store.all_metadata()
+
+    def series_count(self) -> int:
+        return len(self.store)
+
+    def ping(self) -> None:
+        """Raise if storage cannot answer (readiness); blocking."""
+        self.store.ping()
 
     def chart(self, chart_type: str, range_s: float, step_s: float) -> dict[str, Any]:
         step_ms = max(1, int(step_s * 1000))

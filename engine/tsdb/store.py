@@ -231,6 +231,69 @@ class Store:
                 result[ref] = (dts, dvals)
         return result
 
+    # -- which series exist: the questions /series, /labels and /label/.../values ask ----------
+
+    def series_in_range(self, selectors: Iterable[Iterable[Matcher]] | None = None,
+                        window: tuple[int, int] | None = None) -> list[Labels]:
+        """Label sets of the series matching any selector (every series for None) with a sample in
+        the closed ms window (every series the store keeps for None), sorted as Prometheus sorts them.
+
+        Answered without decoding samples: the head settles most series, read under the trim lock so
+        a flush cannot cut it meanwhile; only the part of the window older than a series' head is
+        looked up on disk, at chunk granularity (a chunk overlapping the window counts, as a block
+        does in Prometheus)."""
+        refs: set[int] = set()
+        with self._index_lock:
+            for matchers in (((),) if selectors is None else selectors):
+                refs |= self.index.select(matchers)
+        series = self._series
+        found: list[Labels] = []
+        on_disk: dict[int, Labels] = {}
+        lo, hi = (0, 0) if window is None else window
+        disk_upto = lo
+        with self._trim_lock:
+            persisted = self.persisted_upto  # chunks below it are written before the head is cut
+            for ref in refs:
+                s = series.get(ref)
+                if s is None:  # dropped by a retention purge since the index answered
+                    continue
+                if window is None:
+                    found.append(s.labels)
+                    continue
+                ts = s.ts
+                i = bisect_left(ts, lo)
+                if i < len(ts) and ts[i] <= hi:
+                    found.append(s.labels)
+                    continue
+                first = ts[0] if ts else persisted
+                if lo < first and lo < persisted:
+                    on_disk[ref] = s.labels
+                    disk_upto = max(disk_upto, min(hi, first - 1))
+        if on_disk:
+            hits = {ref for ref, _ in self.backend.read_chunks(list(on_disk), lo - 1, disk_upto)}
+            found.extend(on_disk[ref] for ref in hits)
+        return sorted(found)
+
+    def label_names(self, selectors: Iterable[Iterable[Matcher]] | None = None,
+                    window: tuple[int, int] | None = None) -> list[str]:
+        """Label names of the series ``series_in_range`` finds, sorted."""
+        if selectors is None and window is None:
+            with self._index_lock:
+                return self.index.label_names()
+        return sorted({name for labels in self.series_in_range(selectors, window) for name, _ in labels})
+
+    def label_values(self, name: str, selectors: Iterable[Iterable[Matcher]] | None = None,
+                     window: tuple[int, int] | None = None) -> list[str]:
+        """Values of one label over the series ``series_in_range`` finds, sorted."""
+        if selectors is None and window is None:
+            with self._index_lock:
+                return self.index.label_values(name)
+        return sorted({v for labels in self.series_in_range(selectors, window) for n, v in labels if n == name})
+
+    def ping(self) -> None:
+        """Raise if storage cannot answer a trivial read (readiness)."""
+        self.backend.ping()
+
     def live(self, now_ms: int) -> Iterator[tuple[str, list[tuple[MemSeries, float]]]]:
         """Per metric name, the series whose latest sample is fresh (within lookback) and not stale.
 

@@ -20,12 +20,11 @@ from aiohttp import web
 from multidict import MultiDict
 
 from engine import __version__
-from engine.engine import Engine
+from engine.engine import Engine, Selectors
 from engine.promql import QueryEngine, QueryError
 from server import promparams as p
 from server.keys import ENGINE
 from server.promparams import BAD_DATA, PromApiError
-from server.promseries import label_names, label_values, series_in_range
 
 log = logging.getLogger(__name__)
 
@@ -162,15 +161,16 @@ async def series(request: web.Request) -> web.Response:
         raise p.invalid_parameter("match[]", str(exc)) from None
 
     def job() -> bytes:
-        return _success([dict(labels) for labels in series_in_range(engine.store, selectors, window)])
+        return _success([dict(labels) for labels in engine.series(selectors, window)])
 
     return _respond(await _in_thread(job))
 
 
-async def _label_lookup(request: web.Request, answer: Callable[[list], list[str]],
-                        unfiltered: Callable[[], list[str]]) -> web.Response:
+Lookup = Callable[[Selectors | None, tuple[int, int] | None], list[str]]
+
+
+async def _label_lookup(request: web.Request, lookup: Lookup) -> web.Response:
     """Labels and label values share their parameters: optional start, end and match[]."""
-    engine: Engine = request.app[ENGINE]
     values = await p.form(request)
     window = _window(values)
     texts = values.getall("match[]", [])
@@ -179,22 +179,20 @@ async def _label_lookup(request: web.Request, answer: Callable[[list], list[str]
     except ValueError as exc:
         raise PromApiError(BAD_DATA, str(exc)) from None
     if selectors is None and window is None:  # straight from the index: cheap enough for the loop
-        return _respond(_success(unfiltered()))
-    return _respond(await _in_thread(lambda: _success(answer(series_in_range(engine.store, selectors, window)))))
+        return _respond(_success(lookup(None, None)))
+    return _respond(await _in_thread(lambda: _success(lookup(selectors, window))))
 
 
 @_endpoint("/api/v1/labels")
 async def labels(request: web.Request) -> web.Response:
-    store = request.app[ENGINE].store
-    return await _label_lookup(request, label_names, store.index.label_names)
+    return await _label_lookup(request, request.app[ENGINE].label_names)
 
 
 @_endpoint("/api/v1/label/{name}/values")
 async def values_of_label(request: web.Request) -> web.Response:
-    store = request.app[ENGINE].store
+    engine: Engine = request.app[ENGINE]
     name = p.label_name(request.match_info["name"])
-    return await _label_lookup(request, lambda found: label_values(found, name),
-                               lambda: store.index.label_values(name))
+    return await _label_lookup(request, functools.partial(engine.label_values, name))
 
 
 @_endpoint("/api/v1/metadata")
@@ -203,7 +201,7 @@ async def metadata(request: web.Request) -> web.Response:
     values = await p.form(request)
     limit = p.limit_param(values)
     metric = values.get("metric", "")
-    found = engine.store.all_metadata()
+    found = engine.metadata()
     names = sorted(found) if metric == "" else [metric] if metric in found else []
     data = {}
     for name in names[:limit]:
