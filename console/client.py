@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from console.chart_queries import chart_queries
+from engine.charts import chart_queries
 
 if TYPE_CHECKING:
     import httpx

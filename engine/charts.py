@@ -1,124 +1,79 @@
-"""History charts for the console and dashboards, computed from stored series on a time grid."""
+"""History charts (CPU, memory, disk, network, load) as PromQL range queries.
+
+One definition for both renderers: the chart API evaluates these expressions here, and the console
+sends the same ones through the Prometheus API like any other client, so both draw the same figures
+from the same evaluator as rules, Explore and Grafana. Each result series is named by labels the
+charts already use for their live lines (``cpu``, ``kind``, ``device`` + ``direction``, ``window``).
+CPU is a ratio of rates, so it is right even before a full rate window of samples exists.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from engine.rates import gauge_on_grid, rate_on_grid
-from engine.system_view import IDLE_MODES
-from engine.tsdb.matchers import Matcher
-from engine.tsdb.store import SeriesData, Store
+if TYPE_CHECKING:  # the console imports the expressions without the evaluator
+    from engine.promql import QueryEngine
 
 CHART_TYPES = ("cpu", "memory", "disk", "network", "load")
-MAX_POINTS = 11_000  # Prometheus's own limit on points per series in a range query
 
-Points = list[list[float]]
+Labeller = Callable[[dict[str, str]], dict[str, str]]
 
-
-def grid(start_ms: int, end_ms: int, step_ms: int) -> list[int]:
-    return list(range(start_ms, end_ms + 1, step_ms))
+BUSY = 'node_cpu_seconds_total{mode!~"idle|iowait"}'
 
 
-def _points(grid_ms: list[int], values: list[float | None]) -> Points:
-    return [[t / 1000.0, v] for t, v in zip(grid_ms, values, strict=True) if v is not None]
+def rate_window(step_s: float) -> str:
+    """Wide enough for several 5 s samples and for the step (Grafana's $__rate_interval idea)."""
+    ms = max(20_000, round(2000 * step_s))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
-class ChartBuilder:
-    """One chart request: the grid plus how far back samples must be read."""
-
-    def __init__(self, store: Store, start_ms: int, end_ms: int, step_ms: int, rate_window_ms: int) -> None:
-        self.store = store
-        self.grid = grid(start_ms, end_ms, step_ms)
-        self.window = rate_window_ms
-        self.mint = start_ms - max(rate_window_ms, store.lookback_ms)
-        self.maxt = end_ms
-
-    def select(self, name: str) -> list[SeriesData]:
-        return self.store.select([Matcher.make("__name__", "=", name)], self.mint, self.maxt)
-
-    def rates(self, s: SeriesData) -> list[float | None]:
-        return rate_on_grid(s.ts, s.vals, self.grid, self.window)
-
-    def gauge(self, s: SeriesData) -> list[float | None]:
-        return gauge_on_grid(s.ts, s.vals, self.grid, self.store.lookback_ms)
-
-    def cpu(self) -> list[dict[str, Any]]:
-        n = len(self.grid)
-        per_core: dict[str, tuple[list[float], list[float]]] = {}
-        for s in self.select("node_cpu_seconds_total"):
-            labels = dict(s.labels)
-            busy, total = per_core.setdefault(labels.get("cpu", ""), ([0.0] * n, [0.0] * n))
-            idle = labels.get("mode") in IDLE_MODES
-            for i, r in enumerate(self.rates(s)):
-                if r is not None:
-                    total[i] += r
-                    if not idle:
-                        busy[i] += r
-        all_busy, all_total = [0.0] * n, [0.0] * n
-        out = []
-        for cpu in sorted(per_core, key=lambda c: int(c) if c.isdigit() else 1 << 30):
-            busy, total = per_core[cpu]
-            for i in range(n):
-                all_busy[i] += busy[i]
-                all_total[i] += total[i]
-            out.append({"labels": {"cpu": cpu}, "points": _points(self.grid, _ratio(busy, total))})
-        return [{"labels": {"cpu": "total"}, "points": _points(self.grid, _ratio(all_busy, all_total))}, *out]
-
-    def memory(self) -> list[dict[str, Any]]:
-        def one(field: str) -> list[float | None]:
-            found = self.select(f"node_memory_{field}_bytes")
-            return self.gauge(found[0]) if found else [None] * len(self.grid)
-
-        total, avail = one("MemTotal"), one("MemAvailable")
-        swap_total, swap_free = one("SwapTotal"), one("SwapFree")
-        series = {
-            "total": total,
-            "used": _diff(total, avail),
-            "available": avail,
-            "cached": one("Cached"),
-            "buffers": one("Buffers"),
-            "swap_used": _diff(swap_total, swap_free),
-        }
-        return [{"labels": {"kind": k}, "points": _points(self.grid, v)} for k, v in series.items()]
-
-    def _directions(self, metrics: dict[str, str]) -> list[dict[str, Any]]:
-        out = []
-        for direction, name in metrics.items():
-            for s in self.select(name):
-                device = dict(s.labels).get("device", "")
-                out.append({"labels": {"device": device, "direction": direction},
-                            "points": _points(self.grid, self.rates(s))})
-        out.sort(key=lambda e: (e["labels"]["device"], e["labels"]["direction"]))
-        return out
-
-    def disk(self) -> list[dict[str, Any]]:
-        return self._directions({"read": "node_disk_read_bytes_total", "write": "node_disk_written_bytes_total"})
-
-    def network(self) -> list[dict[str, Any]]:
-        return self._directions({"receive": "node_network_receive_bytes_total",
-                                 "transmit": "node_network_transmit_bytes_total"})
-
-    def load(self) -> list[dict[str, Any]]:
-        out = []
-        for window in ("1", "5", "15"):
-            found = self.select(f"node_load{window}")
-            points = _points(self.grid, self.gauge(found[0])) if found else []
-            out.append({"labels": {"window": f"{window}m"}, "points": points})
-        return out
+def _fixed(**labels: str) -> Labeller:
+    return lambda _: dict(labels)
 
 
-def _ratio(part: list[float], whole: list[float]) -> list[float | None]:
-    return [round(100.0 * p / w, 3) if w > 0 else None for p, w in zip(part, whole, strict=True)]
+def _keep(*names: str, **extra: str) -> Labeller:
+    return lambda metric: {**{n: metric.get(n, "") for n in names}, **extra}
 
 
-def _diff(a: list[float | None], b: list[float | None]) -> list[float | None]:
-    return [x - y if x is not None and y is not None else None for x, y in zip(a, b, strict=True)]
+def chart_queries(kind: str, step_s: float) -> list[tuple[str, Labeller]]:
+    """(PromQL expression, labels of its result series) for one chart kind."""
+    w = rate_window(step_s)
+    if kind == "cpu":
+        return [
+            (f"100 * sum(rate({BUSY}[{w}])) / sum(rate(node_cpu_seconds_total[{w}]))", _fixed(cpu="total")),
+            (f"100 * sum by (cpu) (rate({BUSY}[{w}])) / sum by (cpu) (rate(node_cpu_seconds_total[{w}]))",
+             _keep("cpu")),
+        ]
+    if kind == "memory":
+        mem = "node_memory_{}_bytes".format
+        return [
+            (mem("MemTotal"), _fixed(kind="total")),
+            (f"{mem('MemTotal')} - {mem('MemAvailable')}", _fixed(kind="used")),
+            (mem("MemAvailable"), _fixed(kind="available")),
+            (mem("Cached"), _fixed(kind="cached")),
+            (mem("Buffers"), _fixed(kind="buffers")),
+            (f"{mem('SwapTotal')} - {mem('SwapFree')}", _fixed(kind="swap_used")),
+        ]
+    if kind == "disk":
+        return [(f"rate(node_disk_read_bytes_total[{w}])", _keep("device", direction="read")),
+                (f"rate(node_disk_written_bytes_total[{w}])", _keep("device", direction="write"))]
+    if kind == "network":
+        return [(f"rate(node_network_receive_bytes_total[{w}])", _keep("device", direction="receive")),
+                (f"rate(node_network_transmit_bytes_total[{w}])", _keep("device", direction="transmit"))]
+    if kind == "load":
+        return [(f"node_load{n}", _fixed(window=f"{n}m")) for n in (1, 5, 15)]
+    raise ValueError(f"unknown chart kind {kind!r}")
 
 
-def chart(store: Store, chart_type: str, start_ms: int, end_ms: int, step_ms: int,
-          rate_window_ms: int) -> dict[str, Any]:
-    """``{"type", "series": [{"labels", "points": [[unix_seconds, value], ...]}]}`` for one chart."""
-    builder = ChartBuilder(store, start_ms, end_ms, step_ms, rate_window_ms)
-    series = getattr(builder, chart_type)()
-    return {"type": chart_type, "start": start_ms / 1000.0, "end": end_ms / 1000.0,
-            "step": step_ms / 1000.0, "series": series}
+def chart(query: QueryEngine, kind: str, start_ms: int, end_ms: int, step_ms: int) -> dict[str, Any]:
+    """``{"type", "start", "end", "step", "series": [{"labels", "points": [[unix_seconds, value]]}]}``;
+    points without a finite value (a ratio of nothing) are left out, as JSON cannot carry them."""
+    series = []
+    for expr, labeller in chart_queries(kind, step_ms / 1000):
+        for s in query.range(expr, start_ms / 1000, end_ms / 1000, step_ms / 1000).value:
+            series.append({"labels": labeller(s.labels),
+                           "points": [[t, v] for t, v in s.points if math.isfinite(v)]})
+    return {"type": kind, "start": start_ms / 1000, "end": end_ms / 1000, "step": step_ms / 1000,
+            "series": series}

@@ -93,7 +93,3 @@ class EventBus:
     def wants(self, topic: str) -> bool:
         """Is anyone subscribed to this topic? Lets producers skip building unused payloads."""
         return any(topic in sub.topics for sub in self._subs)
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._subs)

@@ -1,46 +1,45 @@
-"""The host at a glance: current values and per-second rates derived from node_* series."""
+"""The host at a glance: current values and per-second rates of the node_* series, read with PromQL
+(instant selectors for gauges, ``irate`` over the lookback window for counters) like every chart."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.rates import last_rate
-from engine.tsdb.matchers import Matcher
-from engine.tsdb.store import SeriesData, Store
-from engine.tsdb.types import is_stale
+if TYPE_CHECKING:
+    from engine.promql import QueryEngine, Sample
 
 IDLE_MODES = ("idle", "iowait")
+GAUGES = ('{__name__=~"node_memory_.+_bytes|node_load(1|5|15)|node_filesystem_(size|free|avail)_bytes'
+          '|node_boot_time_seconds|node_processes_(pids|threads)|node_procs_(running|blocked)"}')
 
 
-def _select(store: Store, name: str, now_ms: int) -> list[SeriesData]:
-    return store.select([Matcher.make("__name__", "=", name)], now_ms - store.lookback_ms, now_ms)
+class _Reader:
+    """The gauges in one query, then one ``irate`` query per counter, all at the same instant."""
 
+    def __init__(self, query: QueryEngine, now_ms: int) -> None:
+        self.query = query
+        self.t = now_ms / 1000
+        self.window = f"{query.lookback_ms}ms"
+        self._gauges: dict[str, list[Sample]] = {}
+        for sample in query.instant(GAUGES, self.t).value:
+            self._gauges.setdefault(sample.labels["__name__"], []).append(sample)
 
-def _latest(series: SeriesData) -> float | None:
-    v = series.vals[-1]
-    return None if v != v and is_stale(v) else v
+    def gauges(self, name: str) -> list[Sample]:
+        return self._gauges.get(name, [])
 
+    def gauge(self, name: str) -> float | None:
+        found = self.gauges(name)
+        return found[0].value if found else None
 
-def _gauges(store: Store, name: str, key: str, now_ms: int) -> dict[str, float]:
-    out = {}
-    for s in _select(store, name, now_ms):
-        v = _latest(s)
-        if v is not None:
-            out[dict(s.labels).get(key, "")] = v
-    return out
+    def rates(self, name: str) -> list[Sample]:
+        return self.query.instant(f"irate({name}[{self.window}])", self.t).value
 
+    def rates_by(self, name: str, key: str) -> dict[str, float]:
+        return {s.labels.get(key, ""): s.value for s in self.rates(name)}
 
-def _gauge(store: Store, name: str, now_ms: int) -> float | None:
-    return _gauges(store, name, "__name__", now_ms).get(name)
-
-
-def _rates(store: Store, name: str, key: str, now_ms: int) -> dict[str, float]:
-    out = {}
-    for s in _select(store, name, now_ms):
-        r = last_rate(s.ts, s.vals, now_ms, store.lookback_ms)
-        if r is not None:
-            out[dict(s.labels).get(key, "")] = r
-    return out
+    def rate(self, name: str) -> float | None:
+        found = self.rates(name)
+        return found[0].value if found else None
 
 
 def _percent(part: float | None, whole: float | None) -> float | None:
@@ -49,13 +48,10 @@ def _percent(part: float | None, whole: float | None) -> float | None:
     return round(100.0 * part / whole, 2)
 
 
-def cpu_view(store: Store, now_ms: int) -> dict[str, Any]:
+def cpu_view(read: _Reader) -> dict[str, Any]:
     per_core: dict[str, dict[str, float]] = {}
-    for s in _select(store, "node_cpu_seconds_total", now_ms):
-        labels = dict(s.labels)
-        r = last_rate(s.ts, s.vals, now_ms, store.lookback_ms)
-        if r is not None:
-            per_core.setdefault(labels.get("cpu", ""), {})[labels.get("mode", "")] = r
+    for s in read.rates("node_cpu_seconds_total"):
+        per_core.setdefault(s.labels.get("cpu", ""), {})[s.labels.get("mode", "")] = s.value
     cores = []
     busy_sum = total_sum = 0.0
     for cpu in sorted(per_core, key=lambda c: int(c) if c.isdigit() else 1 << 30):
@@ -72,9 +68,9 @@ def cpu_view(store: Store, now_ms: int) -> dict[str, Any]:
     return {"usage_percent": _percent(busy_sum, total_sum), "count": len(cores), "cores": cores}
 
 
-def memory_view(store: Store, now_ms: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def memory_view(read: _Reader) -> tuple[dict[str, Any], dict[str, Any]]:
     def g(field: str) -> float | None:
-        return _gauge(store, f"node_memory_{field}_bytes", now_ms)
+        return read.gauge(f"node_memory_{field}_bytes")
 
     total, avail = g("MemTotal"), g("MemAvailable")
     used = total - avail if total is not None and avail is not None else None
@@ -88,19 +84,16 @@ def memory_view(store: Store, now_ms: int) -> tuple[dict[str, Any], dict[str, An
     return memory, swap
 
 
-def filesystems_view(store: Store, now_ms: int) -> list[dict[str, Any]]:
+def filesystems_view(read: _Reader) -> list[dict[str, Any]]:
     mounts: dict[str, dict[str, Any]] = {}
     for field in ("size", "free", "avail"):
-        for s in _select(store, f"node_filesystem_{field}_bytes", now_ms):
-            v = _latest(s)
-            if v is None:
-                continue
-            labels = dict(s.labels)
+        for s in read.gauges(f"node_filesystem_{field}_bytes"):
+            labels = s.labels
             entry = mounts.setdefault(labels.get("mountpoint", ""), {
                 "mountpoint": labels.get("mountpoint", ""), "device": labels.get("device", ""),
                 "fstype": labels.get("fstype", ""),
             })
-            entry[f"{field}_bytes"] = v
+            entry[f"{field}_bytes"] = s.value
     out = []
     for mount in sorted(mounts):
         e = mounts[mount]
@@ -114,16 +107,16 @@ def filesystems_view(store: Store, now_ms: int) -> list[dict[str, Any]]:
     return out
 
 
-def _per_device(store: Store, now_ms: int, fields: dict[str, str]) -> list[dict[str, Any]]:
+def _per_device(read: _Reader, fields: dict[str, str]) -> list[dict[str, Any]]:
     devices: dict[str, dict[str, Any]] = {}
     for out_field, metric in fields.items():
-        for device, r in _rates(store, metric, "device", now_ms).items():
+        for device, r in read.rates_by(metric, "device").items():
             devices.setdefault(device, {"device": device})[out_field] = r
     return [devices[d] for d in sorted(devices)]
 
 
-def disks_view(store: Store, now_ms: int) -> list[dict[str, Any]]:
-    disks = _per_device(store, now_ms, {
+def disks_view(read: _Reader) -> list[dict[str, Any]]:
+    disks = _per_device(read, {
         "read_bytes_per_second": "node_disk_read_bytes_total",
         "write_bytes_per_second": "node_disk_written_bytes_total",
         "reads_per_second": "node_disk_reads_completed_total",
@@ -136,8 +129,8 @@ def disks_view(store: Store, now_ms: int) -> list[dict[str, Any]]:
     return disks
 
 
-def network_view(store: Store, now_ms: int) -> list[dict[str, Any]]:
-    return _per_device(store, now_ms, {
+def network_view(read: _Reader) -> list[dict[str, Any]]:
+    return _per_device(read, {
         "receive_bytes_per_second": "node_network_receive_bytes_total",
         "transmit_bytes_per_second": "node_network_transmit_bytes_total",
         "receive_packets_per_second": "node_network_receive_packets_total",
@@ -149,26 +142,26 @@ def network_view(store: Store, now_ms: int) -> list[dict[str, Any]]:
     })
 
 
-def system_view(store: Store, now_ms: int) -> dict[str, Any]:
+def system_view(query: QueryEngine, now_ms: int) -> dict[str, Any]:
     """Everything the System panels show, in one JSON-ready dict."""
-    memory, swap = memory_view(store, now_ms)
-    boot = _gauge(store, "node_boot_time_seconds", now_ms)
+    read = _Reader(query, now_ms)
+    memory, swap = memory_view(read)
+    boot = read.gauge("node_boot_time_seconds")
     return {
-        "cpu": cpu_view(store, now_ms),
+        "cpu": cpu_view(read),
         "memory": memory,
         "swap": swap,
-        "load": {k: _gauge(store, f"node_{k}", now_ms) for k in ("load1", "load5", "load15")},
-        "filesystems": filesystems_view(store, now_ms),
-        "disks": disks_view(store, now_ms),
-        "network": network_view(store, now_ms),
+        "load": {k: read.gauge(f"node_{k}") for k in ("load1", "load5", "load15")},
+        "filesystems": filesystems_view(read),
+        "disks": disks_view(read),
+        "network": network_view(read),
         "processes": {
-            "pids": _gauge(store, "node_processes_pids", now_ms),
-            "threads": _gauge(store, "node_processes_threads", now_ms),
-            "running": _gauge(store, "node_procs_running", now_ms),
-            "blocked": _gauge(store, "node_procs_blocked", now_ms),
+            "pids": read.gauge("node_processes_pids"),
+            "threads": read.gauge("node_processes_threads"),
+            "running": read.gauge("node_procs_running"),
+            "blocked": read.gauge("node_procs_blocked"),
         },
-        "context_switches_per_second": _rates(store, "node_context_switches_total", "__name__", now_ms).get(
-            "node_context_switches_total"),
-        "interrupts_per_second": _rates(store, "node_intr_total", "__name__", now_ms).get("node_intr_total"),
+        "context_switches_per_second": read.rate("node_context_switches_total"),
+        "interrupts_per_second": read.rate("node_intr_total"),
         "uptime_seconds": None if boot is None else round(now_ms / 1000.0 - boot, 3),
     }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 
-from engine.tsdb.types import Labels, is_stale, metric_name
+from engine.tsdb.types import Labels, metric_name
 
 
 def _escape_label_value(value: str) -> str:
@@ -36,33 +36,6 @@ class MemSeries:
         self.ts = array("q")
         self.vals = array("d")
         self.prefix = exposition_prefix(labels)
-
-    def last(self) -> tuple[int, float] | None:
-        if not self.ts:
-            return None
-        return self.ts[-1], self.vals[-1]
-
-    def first_ts(self) -> int | None:
-        return self.ts[0] if self.ts else None
-
-    def range(self, mint: int, maxt: int) -> tuple[array, array]:
-        """Samples with mint < t <= maxt (Prometheus's left-open range)."""
-        lo = bisect_right(self.ts, mint)
-        hi = bisect_right(self.ts, maxt)
-        return self.ts[lo:hi], self.vals[lo:hi]
-
-    def at(self, t: int, lookback: int) -> tuple[int, float] | None:
-        """Latest sample in (t - lookback, t], or None if absent or stale."""
-        i = bisect_right(self.ts, t) - 1
-        if i < 0:
-            return None
-        st = self.ts[i]
-        if st <= t - lookback:
-            return None
-        v = self.vals[i]
-        if v != v and is_stale(v):
-            return None
-        return st, v
 
     def trim_before(self, t: int) -> None:
         """Drop samples older than t (they are persisted)."""

@@ -67,6 +67,8 @@ class Store:
         self._index_lock = threading.Lock()  # series are added on the loop while queries run in threads
         self._last_purge = 0
         self.rejected_samples = 0
+        self.dropped_samples = 0
+        """Samples given up because writes failed for longer than the head retention (a full disk)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -171,20 +173,6 @@ class Store:
         with self._index_lock:
             return self.index.select(matchers)
 
-    def at(self, ref: int, t: int, lookback_ms: int | None = None) -> tuple[int, float] | None:
-        """Latest non-stale sample in (t - lookback, t], reading disk when t is older than the head."""
-        lookback = self.lookback_ms if lookback_ms is None else lookback_ms
-        s = self._series[ref]
-        with self._trim_lock:
-            first = s.first_ts()
-            if first is not None and first <= t:
-                return s.at(t, lookback)
-        ts, vals = self.samples(ref, t - lookback, t)
-        if not ts:
-            return None
-        v = vals[-1]
-        return None if is_stale(v) else (ts[-1], v)
-
     def samples(self, ref: int, mint: int, maxt: int) -> tuple[array, array]:
         """All samples (stale markers included) with mint < t <= maxt, from disk and head."""
         return next(iter(self._read([ref], mint, maxt).values()))
@@ -204,7 +192,7 @@ class Store:
         persisted = self.persisted_upto
         series = self._series
         with self._trim_lock:
-            for ref in refs:  # hot loop of every query: MemSeries.range and first_ts inlined
+            for ref in refs:  # hot loop of every query
                 s = series[ref]
                 ts = s.ts
                 if mint < persisted:
@@ -346,6 +334,7 @@ class Store:
             self._pending = _concat(batch.wal, self._pending)
             self._new_series = batch.new_series + self._new_series
             self._new_metadata = {**batch.metadata, **self._new_metadata}
+            self._drop_unpersisted_before(now_ms - self.head_retention_ms)
             return
         if batch.persisted_upto is not None:
             self.persisted_upto = batch.persisted_upto
@@ -357,6 +346,31 @@ class Store:
         if batch.purge_before is not None:
             self._last_purge = now_ms
             self._drop_orphans()
+
+    @property
+    def pending_samples(self) -> int:
+        """Samples in memory only, waiting for the next successful flush."""
+        return len(self._pending)
+
+    def _drop_unpersisted_before(self, cut: int) -> None:
+        """Bound memory while writes keep failing: the head keeps HEAD_RETENTION, unwritten or not.
+
+        Counted in ``dropped_samples``; samples within the retention stay and are written later."""
+        pending = self._pending
+        if not len(pending) or min(pending.ts) >= cut:
+            return
+        kept = WalBatch()
+        for ref, t, v in zip(pending.refs, pending.ts, pending.vals, strict=True):
+            if t >= cut:
+                kept.refs.append(ref)
+                kept.ts.append(t)
+                kept.vals.append(v)
+        self.dropped_samples += len(pending) - len(kept)
+        self._pending = kept
+        with self._trim_lock:
+            for s in self._series.values():
+                if s.ts and s.ts[0] < cut:
+                    s.trim_before(cut)
 
     def flush(self, now_ms: int) -> None:
         """Prepare, write and complete in the calling thread (tests, benchmarks, shutdown)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import dataclass, field
 
@@ -19,10 +18,6 @@ def is_stale(value: float) -> bool:
     return value != value and struct.pack("<d", value) == _STALE_BYTES
 
 
-def is_nan(value: float) -> bool:
-    return math.isnan(value)
-
-
 Labels = tuple[tuple[str, str], ...]
 """A series identity: (name, value) pairs sorted by name, including ``__name__``."""
 
@@ -35,10 +30,6 @@ def make_labels(name: str, labels: dict[str, str] | None = None) -> Labels:
             if v != "":
                 items[k] = v
     return tuple(sorted(items.items()))
-
-
-def labels_dict(labels: Labels) -> dict[str, str]:
-    return dict(labels)
 
 
 def metric_name(labels: Labels) -> str:

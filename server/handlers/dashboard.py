@@ -6,8 +6,9 @@ import asyncio
 
 from aiohttp import web
 
-from engine.charts import CHART_TYPES, MAX_POINTS
+from engine.charts import CHART_TYPES
 from engine.engine import Engine
+from engine.promql.evaluator import MAX_POINTS
 from server.errors import ApiError, bad_parameter
 from server.keys import ENGINE
 from server.params import duration_param

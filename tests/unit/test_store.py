@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from engine.promql import QueryEngine
 from engine.tsdb.backend import StoreError
 from engine.tsdb.matchers import Matcher, MatcherError
 from engine.tsdb.sqlite import DB_FILE, SQLiteBackend
@@ -61,18 +62,24 @@ def test_invalid_matchers_are_rejected():
         Matcher.make("job", "<>", "x")
 
 
+def at(store, name, t_ms):
+    """What an instant lookup of a series finds at t: its value, or None."""
+    found = QueryEngine(store).instant(name, t_ms / 1000).value
+    return found[0].value if found else None
+
+
 def test_lookback_window_is_left_open_and_stale_markers_end_a_series(store):
     ref = store.ref(make_labels("temp", {}))
     assert store.append(ref, 10_000, 1.0)
-    assert store.at(ref, 10_000) == (10_000, 1.0)
-    assert store.at(ref, 10_000 + 5 * MIN - 1) == (10_000, 1.0)
-    assert store.at(ref, 10_000 + 5 * MIN) is None  # (t-5m, t] excludes the sample at t-5m
-    assert store.at(ref, 9_999) is None
+    assert at(store, "temp", 10_000) == 1.0
+    assert at(store, "temp", 10_000 + 5 * MIN - 1) == 1.0
+    assert at(store, "temp", 10_000 + 5 * MIN) is None  # (t-5m, t] excludes the sample at t-5m
+    assert at(store, "temp", 9_999) is None
     assert store.append(ref, 20_000, STALE_NAN)
-    assert store.at(ref, 20_000) is None
+    assert at(store, "temp", 20_000) is None
     assert store.append(ref, 30_000, math.nan)  # a plain NaN is a value
-    v = store.at(ref, 30_000)
-    assert v is not None and math.isnan(v[1]) and not is_stale(v[1])
+    v = at(store, "temp", 30_000)
+    assert v is not None and math.isnan(v) and not is_stale(v)
 
 
 def test_range_is_left_open_and_out_of_order_samples_are_rejected(store):
@@ -97,7 +104,7 @@ def test_ingest_writes_stale_markers_for_series_a_source_stopped_producing(store
     eth1 = store.ref(make_labels("node_network_up", {"device": "eth1"}))
     ts, vals = store.samples(eth1, 0, 5000)
     assert list(ts) == [1000, 2000] and is_stale(vals[-1])
-    assert store.at(eth1, 2500) is None
+    assert at(store, 'node_network_up{device="eth1"}', 2500) is None
     assert store.metadata("node_network_up").help == "up"
 
 
@@ -116,7 +123,7 @@ def test_history_is_continuous_across_restart_and_head_trim(tmp_path):
     store.flush(end)  # closes every window ending before end - grace
     assert store.persisted_upto > 0
     # persisted samples older than the head retention left memory; unpersisted ones stay
-    assert store.series(refs[0]).first_ts() == store.persisted_upto == 60 * MIN
+    assert store.series(refs[0]).ts[0] == store.persisted_upto == 60 * MIN
     ts, vals = store.samples(refs[1], -1, end)
     assert list(ts) == [k * 5000 for k in range(1000)]
     assert list(vals) == [float(k * 2) for k in range(1000)]
@@ -127,7 +134,7 @@ def test_history_is_continuous_across_restart_and_head_trim(tmp_path):
     assert ref == refs[2]
     ts, vals = again.samples(ref, -1, end)
     assert len(ts) == 1000 and vals[-1] == 999 * 3.0
-    assert again.at(ref, end) == (end, 999 * 3.0)
+    assert at(again, 'node_x_total{i="2"}', end) == 999 * 3.0
     data = again.select([m("__name__", "=", "node_x_total")], end - 20 * MIN, end)
     assert len(data) == 3 and all(len(d.ts) == 240 for d in data)
     again.backend.close()

@@ -1,23 +1,18 @@
-"""System view and charts on deterministic samples: the arithmetic users read off the panels."""
+"""System view and charts on deterministic samples: the arithmetic users read off the panels, all of
+it through PromQL (the same expressions the console sends)."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.charts import chart
-from engine.rates import counter_rate
+from engine.charts import chart, chart_queries, rate_window
+from engine.promql import QueryEngine
 from engine.system_view import system_view
 from engine.tsdb.sqlite import SQLiteBackend
 from engine.tsdb.store import Store
 from engine.tsdb.types import Family
 
 T0 = 1_800_000_000_000
-
-
-def test_counter_rate_counts_a_reset_as_a_restart():
-    assert counter_rate([0, 10_000], [5.0, 25.0]) == 2.0
-    assert counter_rate([0, 10_000, 20_000], [100.0, 110.0, 4.0]) == pytest.approx(14.0 / 20.0)
-    assert counter_rate([0], [1.0]) is None
 
 
 def cycle(k: int) -> list[Family]:
@@ -49,8 +44,13 @@ def store(tmp_path):
     s.backend.close()
 
 
-def test_system_view_figures(store):
-    view = system_view(store, T0 + 60_000)
+@pytest.fixture
+def query(store):
+    return QueryEngine(store)
+
+
+def test_system_view_figures(query):
+    view = system_view(query, T0 + 60_000)
     assert view["cpu"]["usage_percent"] == 50.0
     assert [c["usage_percent"] for c in view["cpu"]["cores"]] == [25.0, 75.0]
     assert view["memory"]["used_bytes"] == 750.0 and view["memory"]["used_percent"] == 75.0
@@ -61,19 +61,47 @@ def test_system_view_figures(store):
     assert view["load"]["load1"] == 12.5
 
 
-def test_cpu_and_load_charts_on_a_grid(store):
-    body = chart(store, "cpu", T0 + 30_000, T0 + 60_000, 10_000, 20_000)
+def test_a_counter_reset_counts_as_a_restart(store, query):
+    ref = store.ref((("__name__", "node_context_switches_total"),))
+    for t, v in ((0, 100.0), (10_000, 110.0), (20_000, 4.0)):
+        store.append(ref, T0 + t, v)
+    assert system_view(query, T0 + 20_000)["context_switches_per_second"] == 0.4  # irate: 4 over 10 s
+
+
+def test_cpu_and_load_charts_on_a_grid(query):
+    body = chart(query, "cpu", T0 + 30_000, T0 + 60_000, 10_000)
+    assert (body["type"], body["start"], body["end"], body["step"]) == ("cpu", (T0 + 30_000) / 1000,
+                                                                        (T0 + 60_000) / 1000, 10.0)
     total = body["series"][0]
     assert total["labels"] == {"cpu": "total"}
-    assert total["points"] == [[(T0 + t) / 1000, 50.0] for t in (30_000, 40_000, 50_000, 60_000)]
+    assert total["points"] == [[(T0 + t) / 1000, pytest.approx(50.0)] for t in (30_000, 40_000, 50_000, 60_000)]
     assert [s["labels"] for s in body["series"][1:]] == [{"cpu": "0"}, {"cpu": "1"}]
-    load = chart(store, "load", T0, T0 + 60_000, 30_000, 20_000)
-    assert load["series"][0]["points"] == [[T0 / 1000, 0.5], [(T0 + 30_000) / 1000, 6.5], [(T0 + 60_000) / 1000, 12.5]]
-    assert load["series"][1] == {"labels": {"window": "5m"}, "points": []}
+    assert [p[1] for p in body["series"][2]["points"]] == pytest.approx([75.0] * 4)
+    load = chart(query, "load", T0, T0 + 60_000, 30_000)
+    assert load["series"] == [{"labels": {"window": "1m"}, "points": [[T0 / 1000, 0.5], [(T0 + 30_000) / 1000, 6.5],
+                                                                     [(T0 + 60_000) / 1000, 12.5]]}]
 
 
-def test_memory_and_network_charts(store):
-    mem = {s["labels"]["kind"]: s["points"] for s in chart(store, "memory", T0, T0 + 10_000, 5_000, 20_000)["series"]}
+def test_memory_and_network_charts(query):
+    mem = {s["labels"]["kind"]: s["points"] for s in chart(query, "memory", T0, T0 + 10_000, 5_000)["series"]}
     assert mem["used"][-1][1] == 750.0 and mem["total"][-1][1] == 1000.0
-    net = chart(store, "network", T0 + 20_000, T0 + 20_000, 5_000, 20_000)["series"]
-    assert net == [{"labels": {"device": "eth0", "direction": "receive"}, "points": [[(T0 + 20_000) / 1000, 1000.0]]}]
+    net = chart(query, "network", T0 + 20_000, T0 + 20_000, 5_000)["series"]
+    assert net == [{"labels": {"device": "eth0", "direction": "receive"},
+                    "points": [[(T0 + 20_000) / 1000, pytest.approx(1000.0)]]}]
+
+
+def test_a_ratio_of_nothing_is_left_out_of_the_json(store, query):
+    cpu = Family("node_cpu_seconds_total", "counter", "cpu", "seconds")
+    for mode in ("idle", "user"):
+        cpu.add(0.0, {"cpu": "9", "mode": mode})
+    for k in range(13, 20):  # a core whose counters stand still: 0 / 0
+        store.ingest("frozen", [cpu], T0 + k * 5000)
+    per_core = chart(query, "cpu", T0 + 95_000, T0 + 95_000, 5_000)["series"][1:]
+    assert {"labels": {"cpu": "9"}, "points": []} in per_core
+
+
+def test_rate_windows_are_valid_promql_durations_for_any_step():
+    assert [rate_window(s) for s in (0.1, 10, 15, 10.25, 3600)] == ["20s", "20s", "30s", "20500ms", "7200s"]
+    for step in (0.1, 10.25, 3600):
+        for expr, _ in chart_queries("cpu", step):
+            QueryEngine.parse(None, expr)  # type: ignore[arg-type]
