@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
+
+from engine.compat.regex import RegexError, quote_meta
+from engine.compat.regex import compile as compile_regex
 
 Cell = Text
 
@@ -21,23 +23,23 @@ class Column:
 
 
 class RowFilter:
-    """What the user typed after ``/``: a case-insensitive regex (a plain substring if it is not a
-    valid one); a leading ``!`` keeps the rows that do *not* match."""
+    """What the user typed after ``/``: a case-insensitive RE2 regex, linear time whatever is typed
+    (a plain substring if it is not a valid one); a leading ``!`` keeps the rows that do *not* match."""
 
     def __init__(self, text: str = "") -> None:
         self.text = text
         pattern = text[1:] if text.startswith("!") else text
         self.invert = text.startswith("!")
         try:
-            self._regex = re.compile(pattern, re.IGNORECASE)
-        except re.error:
-            self._regex = re.compile(re.escape(pattern), re.IGNORECASE)
+            self._regex = compile_regex("(?i)" + pattern)
+        except RegexError:
+            self._regex = compile_regex("(?i)" + quote_meta(pattern))
 
     def __bool__(self) -> bool:
         return bool(self.text)
 
     def keeps(self, cells: Sequence[Text]) -> bool:
-        found = any(self._regex.search(c.plain) for c in cells)
+        found = any(self._regex.matches(c.plain) for c in cells)
         return found != self.invert
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from engine.compat.regex import RegexError, compile_anchored
+from engine.compat.strconv import NumError, parse_float
 from engine.promql import gomath
 from engine.promql.errors import execution
-from engine.promql.format import parse_go_float
 from engine.promql.labels import BUCKET, NAME, drop_name, get, is_valid_label_name, set_label
-from engine.promql.regex import compile_anchored
 from engine.promql.rows import Row
 from engine.promql.stats import bucket_quantile
 from engine.tsdb.types import Labels
@@ -125,62 +125,18 @@ def date_of_values(name: str, rows: list[Row]) -> list[Row]:
 
 # --- labels ---------------------------------------------------------------------------------
 
-def _go_expand(template: str, match) -> str:
-    """Go's ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; names are
-    as long as possible (``$1x`` is the group named ``1x``), unknown groups expand to nothing."""
-    out: list[str] = []
-    i = 0
-    size = len(template)
-    while i < size:
-        j = template.find("$", i)
-        if j < 0:
-            out.append(template[i:])
-            break
-        out.append(template[i:j])
-        i = j
-        if i + 1 < size and template[i + 1] == "$":
-            out.append("$")
-            i += 2
-            continue
-        brace = i + 1 < size and template[i + 1] == "{"
-        k = start = i + 2 if brace else i + 1
-        while k < size and (template[k].isalpha() or template[k].isdecimal() or template[k] == "_"):
-            k += 1
-        name = template[start:k]
-        if not name or (brace and (k >= size or template[k] != "}")):
-            out.append("$")
-            i += 1
-            continue
-        i = k + 1 if brace else k
-        out.append(_group(match, name))
-    return "".join(out)
-
-
-def _group(match, name: str) -> str:
-    if name.isdigit() and name.isascii():
-        if len(name) > 1 and name[0] == "0":
-            return ""
-        index = int(name)
-        if index > match.re.groups:
-            return ""
-        return match.group(index) or ""
-    if name not in match.re.groupindex:
-        return ""
-    return match.group(name) or ""
-
-
 def label_replace(rows: list[Row], dst: str, replacement: str, src: str, pattern: str) -> list[Row]:
     try:
-        regex = compile_anchored(pattern)
-    except Exception:  # re.error and the odd ValueError/OverflowError from huge repeats
+        regex = compile_anchored(pattern)  # RE2: linear time whatever the pattern
+    except RegexError:
         raise execution(f"invalid regular expression in label_replace(): {pattern}") from None
     if not is_valid_label_name(dst):
         raise execution(f"invalid destination label name in label_replace(): {dst}")
     out = []
     for labels, vals in rows:
-        match = regex.fullmatch(get(labels, src))
-        if match is not None:
-            labels = set_label(labels, dst, _go_expand(replacement, match))
+        value = regex.expand(replacement, get(labels, src))
+        if value is not None:
+            labels = set_label(labels, dst, value)
         out.append((labels, vals))
     return out
 
@@ -244,8 +200,9 @@ def histogram_quantile(rows: list[Row], qs: list[float], size: int) -> list[Row]
     out_labels: list[Labels] = []
     members: list[list[tuple[float, list]]] = []
     for labels, vals in rows:
-        bound = parse_go_float(get(labels, BUCKET))
-        if bound is None:
+        try:
+            bound = parse_float(get(labels, BUCKET))
+        except NumError:  # Prometheus skips a bucket whose le ParseFloat refuses, 1e400 included
             continue
         key = tuple([p for p in labels if p[0] != BUCKET])
         gi = groups.get(key)

@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import promql_parser as pp
 
+from engine.compat.regex import RegexError, compile_anchored
 from engine.promql import nodes as n
 from engine.promql.errors import BAD_DATA, QueryError, unsupported
-from engine.promql.regex import to_python
 from engine.tsdb.matchers import Matcher, MatcherError
 
 _MS = timedelta(milliseconds=1)
@@ -64,8 +64,21 @@ def parse(text: str) -> n.Node:
     try:
         tree = pp.parse(text)
     except Exception as exc:  # the parser reports every syntax and type error as ValueError
-        raise QueryError(BAD_DATA, f"parse error: {exc}") from None
+        raise QueryError(BAD_DATA, f"parse error: {_parser_message(exc)}") from None
     return _convert(tree)
+
+
+def _parser_message(exc: Exception) -> str:
+    """The parser checks matcher regexes with Rust's engine ("illegal regex for (?=x)"); Prometheus
+    names the RE2 problem ("error parsing regexp: invalid or unsupported Perl syntax: `(?=`")."""
+    text = str(exc)
+    pattern = text.removeprefix("illegal regex for ")
+    if pattern != text:
+        try:
+            compile_anchored(pattern)
+        except RegexError as err:
+            return str(err)
+    return text
 
 
 def _ms(delta: timedelta) -> int:
@@ -106,9 +119,7 @@ def _selector(vs: pp.VectorSelector) -> n.VectorSelector:
     try:
         matchers = [Matcher.make("__name__", "=", vs.name)] if vs.name else []
         for m in vs.matchers.matchers:
-            op = _MATCH_OPS[str(m.op)]
-            value = to_python(m.value) if op in ("=~", "!~") else m.value
-            matchers.append(Matcher.make(m.name, op, value))
+            matchers.append(Matcher.make(m.name, _MATCH_OPS[str(m.op)], m.value))
     except MatcherError as exc:
         raise QueryError(BAD_DATA, f"parse error: {exc}") from None
     offset = _ms(vs.offset) if vs.offset is not None else 0

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from engine.compat.durations import DurationError
+from engine.compat.durations import parse_duration as compat_parse_duration
+from engine.compat.regex import RegexError
+from engine.compat.regex import compile as compile_regex
+from engine.compat.strconv import NumError, can_backquote, parse_float, quote
+
 from .funcs import Func, FuncError, query_escape
 from .gofmt import sprintf
-from .goregexp import RegexpError, compile_go, must_compile_message, replace_all
-from .gostrconv import NumError, parse_float
 from .gotime import Civil, format_layout, time_string
 from .values import EMPTY_INTERFACE, HTML, GoMap, GoTime, Ptr, QueryResult, go_type, new_sample
 
@@ -153,30 +156,13 @@ def to_time(i: Any) -> Ptr:
     return Ptr(_float_to_time(convert_to_float(i)))
 
 
-_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?\Z")
-_UNIT_MS = (365 * 86400_000, 7 * 86400_000, 86400_000, 3600_000, 60_000, 1000, 1)
-
-
 def parse_duration(d: str) -> float:
-    """model.ParseDuration, in seconds."""
-    if d == "0":
-        return 0.0
-    if d == "":
-        raise FuncError("empty duration string")
-    m = _DURATION.match(d)
-    if m is None or not d.isascii():
-        raise FuncError(f"not a valid duration string: {sprintf('%q', [d])}")
-    total_ns = 0
-    for group, unit in zip(m.groups(), _UNIT_MS, strict=True):
-        if group is None:
-            continue
-        n = int(group)
-        if n > _MAX_INT64 // unit // 1_000_000:
-            raise FuncError("duration out of range")
-        total_ns += n * 1_000_000 * unit
-        if total_ns > _MAX_INT64:
-            raise FuncError("duration out of range")
-    return total_ns / 1e9
+    """model.ParseDuration, in seconds (float64 nanoseconds over 1e9, as Go divides)."""
+    try:
+        ms = compat_parse_duration(d)
+    except DurationError as exc:
+        raise FuncError(str(exc)) from None
+    return ms * 1_000_000 / 1e9
 
 
 def _split_host_port(hostport: str) -> tuple[str, str] | None:
@@ -257,18 +243,21 @@ def title(s: str) -> str:
 
 
 def match(pattern: str, s: str) -> bool:
+    """regexp.MatchString (RE2: linear time whatever the pattern)."""
     try:
-        return compile_go(pattern).search(s) is not None
-    except RegexpError as e:
+        return compile_regex(pattern).matches(s)
+    except RegexError as e:
         raise FuncError(str(e)) from None
 
 
 def re_replace_all(pattern: str, repl: str, text: str) -> str:
+    """regexp.MustCompile(pattern).ReplaceAllString(text, repl); MustCompile's panic is the error."""
     try:
-        compiled = compile_go(pattern)
-    except RegexpError as e:
-        raise FuncError(must_compile_message(pattern, e)) from None
-    return replace_all(compiled, text, repl)
+        compiled = compile_regex(pattern)
+    except RegexError as e:
+        shown = "`" + pattern + "`" if can_backquote(pattern) else quote(pattern)
+        raise FuncError(f"regexp: Compile({shown}): {e}") from None
+    return compiled.replace_all(text, repl)
 
 
 def _sample(s: Any) -> Any:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+
+from engine.compat.regex import RegexError, Regexp, compile_anchored
 
 OPS = ("=", "!=", "=~", "!~")
 
@@ -17,7 +18,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: Regexp | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def make(cls, name: str, op: str, value: str) -> Matcher:
@@ -26,8 +27,8 @@ class Matcher:
         regex = None
         if op in ("=~", "!~"):
             try:
-                regex = re.compile(value, re.DOTALL)
-            except re.error as exc:
+                regex = compile_anchored(value)  # RE2: linear time whatever the pattern
+            except RegexError as exc:
                 raise MatcherError(f"invalid regular expression {value!r} for label {name!r}: {exc}") from None
         return cls(name, op, value, regex)
 
@@ -38,7 +39,7 @@ class Matcher:
             return value == self.value
         if op == "!=":
             return value != self.value
-        hit = self._regex.fullmatch(value) is not None  # type: ignore[union-attr]
+        hit = self._regex.matches(value)  # type: ignore[union-attr]
         return hit if op == "=~" else not hit
 
     def __str__(self) -> str:

@@ -101,7 +101,8 @@ def test_bad_input_is_bad_data_with_the_parser_s_message(make_engine):
                            ("up and 1", "set operator 'and' not allowed in binary scalar expression"),
                            ('topk("x", up)', "expected type scalar in aggregation expression, got string"),
                            ("up[5x]", "bad number or duration syntax"),
-                           ('up{job=~"("}', "illegal regex"),
+                           ('up{job=~"("}', "error parsing regexp: missing closing ): `^(?s:()$`"),
+                           ('up{job=~"(?=x)"}', "error parsing regexp: invalid or unsupported Perl syntax: `(?=`"),
                            ("", "")):
         message = raises(lambda expr=expr: e.instant(expr, 0), "bad_data")
         assert message.startswith("parse error: ") and fragment in message, (expr, message)

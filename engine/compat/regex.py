@@ -1,0 +1,233 @@
+"""Go's regexp package (RE2 syntax, linear time) for every pattern a user supplies.
+
+Python's ``re`` backtracks: ``([a-z_]|[a-z_])*Q`` against a long label value holds the GIL for
+minutes and freezes the whole server. google-re2 is the C++ RE2 that Go's regexp was ported from,
+so syntax (``\\z``, ``(?i)``, ``\\pL``, ``[[:alpha:]]``, ``\\Q..\\E``), leftmost-first matching and
+match time linear in the input all agree with Prometheus. This module adds what Go does
+differently: Go's wording of compile errors, ``\\C`` refused, matching on the UTF-8 bytes of the
+text, and Go's ``ReplaceAllString`` / ``Expand``. Compilation is bounded in pattern length and in
+memory, so a hostile pattern cannot bloat the process either.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import re2
+
+MAX_PATTERN_LENGTH = 65536
+"""Longer patterns are refused (Go has no such limit; no real matcher comes near it)."""
+
+MAX_MEM = 2 << 20
+"""RE2's memory budget per compiled pattern (program and DFA cache); beyond it compilation fails
+as Go's "expression too large" and matching falls back to RE2's slower, still linear, NFA."""
+
+_OPTIONS = re2.Options()
+_OPTIONS.max_mem = MAX_MEM
+_OPTIONS.log_errors = False  # RE2 would otherwise print every bad pattern to stderr
+
+# C++ RE2's error code texts -> Go's regexp/syntax ErrorCode texts (same codes, other words).
+_GO_CODES = {
+    "invalid escape sequence": "invalid escape sequence",
+    "invalid character class range": "invalid character class range",
+    "invalid character class": "invalid character class",
+    "missing ]": "missing closing ]",
+    "missing )": "missing closing )",
+    "unexpected )": "unexpected )",
+    "trailing \\": "trailing backslash at end of expression",
+    "no argument for repetition operator": "missing argument to repetition operator",
+    "invalid repetition size": "invalid repeat count",
+    "bad repetition operator": "invalid nested repetition operator",
+    "invalid perl operator": "invalid or unsupported Perl syntax",
+    "invalid UTF-8": "invalid UTF-8",
+    "invalid named capture group": "invalid named capture",
+    "pattern too large - compile failed": "expression too large",
+}
+_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+
+
+class RegexError(ValueError):
+    """regexp.Compile's error, worded as Go words it: ``error parsing regexp: <code>: `<expr>```."""
+
+    def __init__(self, code: str, expr: str) -> None:
+        super().__init__(f"error parsing regexp: {code}: `{expr}`")
+        self.code = code
+        self.expr = expr
+
+
+class Regexp:
+    """A compiled Go regexp. Matching works on the text's UTF-8 bytes, as Go's does."""
+
+    __slots__ = ("pattern", "_re")
+
+    def __init__(self, pattern: str, compiled: re2._Regexp) -> None:
+        self.pattern = pattern
+        self._re = compiled
+
+    def matches(self, text: str) -> bool:
+        """Regexp.MatchString: is there a match anywhere in text?"""
+        return self._re.search(_encode(text)) is not None
+
+    def expand(self, template: str, text: str) -> str | None:
+        """FindStringSubmatchIndex then ExpandString (what label_replace does); None when no match."""
+        src = _encode(text)
+        m = self._re.search(src)
+        return None if m is None else self._expand(template, src, m)
+
+    def replace_all(self, text: str, template: str) -> str:
+        """Regexp.ReplaceAllString: ``$1``, ``${1}``, ``$name`` expand (``$1x`` is the group named
+        ``1x``) and an empty match right after a match is not replaced."""
+        src = _encode(text)
+        out: list[bytes] = []
+        last_end = 0
+        search = 0
+        while search <= len(src):
+            m = self._re.search(src, search)
+            if m is None:
+                break
+            start, end = m.span()
+            out.append(src[last_end:start])
+            if end > last_end or start == 0:
+                out.append(_encode(self._expand(template, src, m)))
+            last_end = end
+            width = _rune_width(src, search)
+            if search + width > end:
+                search += width
+            elif search + 1 > end:
+                search += 1
+            else:
+                search = end
+        out.append(src[last_end:])
+        return _decode(b"".join(out))
+
+    def _expand(self, template: str, src: bytes, m: re2._Match) -> str:
+        """Regexp.expand: ``$$`` is ``$``, a malformed reference is kept as text, groups that did
+        not take part (or do not exist) expand to nothing."""
+        out: list[str] = []
+        while template:
+            before, sep, template = template.partition("$")
+            out.append(before)
+            if not sep:
+                break
+            if template.startswith("$"):
+                out.append("$")
+                template = template[1:]
+                continue
+            ref = _reference(template)
+            if ref is None:
+                out.append("$")
+                continue
+            name, template = ref
+            index = _group_number(name)
+            if index < 0:
+                index = self._re.groupindex.get(_encode(name), -1)
+            if 0 <= index <= self._re.groups:
+                start, end = m.span(index)
+                if start >= 0:
+                    out.append(_decode(src[start:end]))
+        return "".join(out)
+
+
+def compile(pattern: str) -> Regexp:
+    """regexp.Compile; raises RegexError worded as Go's."""
+    _check_length(pattern)
+    return _compile(pattern)
+
+
+def compile_anchored(pattern: str) -> Regexp:
+    """A label matcher's regexp as Prometheus builds it: ``^(?s:pattern)$``, so it matches the whole
+    value and ``.`` matches a newline (Prometheus 3; in 2.x ``.`` stopped at newlines)."""
+    _check_length(pattern)
+    return _compile("^(?s:" + pattern + ")$")
+
+
+def quote_meta(text: str) -> str:
+    """regexp.QuoteMeta: a pattern matching text literally."""
+    return "".join("\\" + c if c in _SPECIAL else c for c in text)
+
+
+def _check_length(pattern: str) -> None:
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise RegexError("expression too large", pattern[:64] + "…")
+
+
+@lru_cache(maxsize=256)
+def _compile(pattern: str) -> Regexp:
+    try:
+        raw = pattern.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RegexError("invalid UTF-8", pattern.encode("utf-8", "backslashreplace").decode()) from None
+    _refuse_any_byte(pattern)
+    try:
+        return Regexp(pattern, re2.compile(raw, _OPTIONS))
+    except re2.error as exc:
+        raise _go_error(exc, pattern) from None
+
+
+def _refuse_any_byte(pattern: str) -> None:
+    """C++ RE2 accepts ``\\C`` (any byte, which would split a UTF-8 rune); Go refuses it."""
+    i = pattern.find("\\")
+    while 0 <= i < len(pattern) - 1:
+        after = pattern[i + 1]
+        if after == "C":
+            raise RegexError("invalid escape sequence", "\\C")
+        if after == "Q":
+            end = pattern.find("\\E", i + 2)
+            if end < 0:
+                return
+            i = pattern.find("\\", end + 2)
+        else:
+            i = pattern.find("\\", i + 2)
+
+
+def _go_error(exc: re2.error, pattern: str) -> RegexError:
+    text = exc.args[0].decode("utf-8", "replace") if isinstance(exc.args[0], bytes) else str(exc.args[0])
+    for cxx, go in _GO_CODES.items():
+        if text == cxx:
+            return RegexError(go, "" if go.startswith("trailing") else pattern)
+        if text.startswith(cxx + ": "):
+            return RegexError(go, text[len(cxx) + 2 :])
+    return RegexError(text, pattern)
+
+
+def _encode(text: str) -> bytes:
+    """UTF-8 where every surrogate (a byte that was invalid UTF-8, or a lone JSON escape) stays one
+    character that ``.`` matches, as Go matches an invalid byte as U+FFFD."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogatepass")
+
+
+def _rune_width(src: bytes, pos: int) -> int:
+    """utf8.DecodeRune's width at pos (0 at the end); src is well-formed, as _encode makes it."""
+    if pos >= len(src):
+        return 0
+    lead = src[pos]
+    return 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+
+
+def _reference(template: str) -> tuple[str, str] | None:
+    """Regexp's extract: the group name after ``$`` (letters, digits, ``_``; ``{}`` optional) and
+    the rest of the template; None when malformed."""
+    brace = template.startswith("{")
+    start = 1 if brace else 0
+    i = start
+    while i < len(template) and (template[i].isalpha() or template[i].isdecimal() or template[i] == "_"):
+        i += 1
+    if i == start:
+        return None
+    name = template[start:i]
+    if brace:
+        if i >= len(template) or template[i] != "}":
+            return None
+        i += 1
+    return name, template[i:]
+
+
+def _group_number(name: str) -> int:
+    """The group number a name spells (ASCII digits, no leading zero, at most nine), else -1."""
+    if not (name.isascii() and name.isdigit()) or (name[0] == "0" and len(name) > 1) or len(name) > 9:
+        return -1
+    return int(name)
