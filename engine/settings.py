@@ -17,15 +17,15 @@ from typing import Any
 
 import yaml
 
+from engine.compat.durations import MAX_MS, DurationError, DurationRangeError, format_duration
+from engine.compat.durations import parse_duration as prometheus_duration
+
 CONFIG_ENV = "METRICS_SERVICE_CONFIG"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_DURATION = 100 * 365 * 86400.0  # keeps timedelta/scheduler arithmetic far from overflow
 
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_DURATION_RE = re.compile(
-    r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?", re.ASCII)
 _DURATION_HINT = "seconds such as 5 or 0.5, or 30s, 5m, 1h30m, 2d, 500ms"
-_DURATION_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
 # scheme://user:password@ -- the password runs to the last "@" before a "/" or whitespace, so an
 # unencoded "@" inside it is still hidden (over-redacting beats leaking).
 _URI_PASSWORD_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^\s/]*@")
@@ -54,10 +54,12 @@ def parse_duration(text: str) -> float:
         if not math.isfinite(seconds):
             raise ValueError(f"{text!r} is too large to be a number of seconds")
         return seconds
-    match = _DURATION_RE.fullmatch(s)
-    if not s or match is None:
-        raise ValueError(f"{text!r} is not a duration ({_DURATION_HINT})")
-    return sum(int(n) * unit for n, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if n)
+    try:
+        return prometheus_duration(s) / 1000
+    except DurationRangeError:
+        raise ValueError(f"{text!r} is longer than the longest duration, {format_duration(MAX_MS)}") from None
+    except DurationError:
+        raise ValueError(f"{text!r} is not a duration ({_DURATION_HINT})") from None
 
 
 def redact_uris(text: str) -> str:

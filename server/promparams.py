@@ -15,8 +15,10 @@ import promql_parser
 from aiohttp import web
 from multidict import MultiDict
 
+from engine.compat.durations import DurationError
+from engine.compat.durations import parse_duration as parse_prometheus_duration
+from engine.compat.strconv import NumError, parse_float, quote
 from engine.promql.errors import QueryError
-from engine.promql.format import go_quote, parse_go_float
 from engine.promql.parse import parse as parse_expr
 from engine.tsdb.matchers import Matcher
 
@@ -30,8 +32,6 @@ _BOUNDARY_TEXTS = {"-292273086-05-16T16:47:06Z": MIN_TIME_MS, "292277025-08-18T0
 _MAX_NS = 2**63 - 1
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))", re.ASCII)
-_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?", re.ASCII)
-_DURATION_NS = (365 * 86400 * 10**9, 7 * 86400 * 10**9, 86400 * 10**9, 3600 * 10**9, 60 * 10**9, 10**9, 10**6)
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -47,7 +47,7 @@ class PromApiError(Exception):
 
 
 def invalid_parameter(name: str, problem: str) -> PromApiError:
-    return PromApiError(BAD_DATA, f"invalid parameter {go_quote(name)}: {problem}")
+    return PromApiError(BAD_DATA, f"invalid parameter {quote(name)}: {problem}")
 
 
 async def form(request: web.Request) -> MultiDict[str]:
@@ -68,7 +68,7 @@ def parse_time(text: str) -> int:
 
     Unlike Prometheus, NaN, infinities and times past its MinTime/MaxTime are refused: Prometheus
     turns them into an arbitrary overflowed time."""
-    seconds = parse_go_float(text)
+    seconds = _go_float(text)
     if seconds is not None:
         if math.isfinite(seconds):
             whole = math.trunc(seconds)
@@ -81,7 +81,7 @@ def parse_time(text: str) -> int:
             return ms
     if text in _BOUNDARY_TEXTS:
         return _BOUNDARY_TEXTS[text]
-    raise ValueError(f"cannot parse {go_quote(text)} to a valid timestamp")
+    raise ValueError(f"cannot parse {quote(text)} to a valid timestamp")
 
 
 def _round_half_away(x: float) -> float:
@@ -109,20 +109,26 @@ def _rfc3339_ms(text: str) -> int | None:
 
 def parse_duration(text: str) -> int:
     """Seconds as a float or a Prometheus duration ("1h30m") to Go nanoseconds; ValueError."""
-    seconds = parse_go_float(text)
+    seconds = _go_float(text)
     if seconds is not None:
         if seconds != seconds:
             return -(2**63)  # what Go's conversion of NaN gives on amd64: a negative duration
         ns = seconds * 1e9
         if not -(2**63) <= ns <= _MAX_NS:
-            raise ValueError(f"cannot parse {go_quote(text)} to a valid duration. It overflows int64")
+            raise ValueError(f"cannot parse {quote(text)} to a valid duration. It overflows int64")
         return int(ns)
-    m = _DURATION.fullmatch(text)
-    if text and m is not None:
-        ns = sum(int(n) * unit for n, unit in zip(m.groups(), _DURATION_NS, strict=True) if n)
-        if ns <= _MAX_NS:
-            return ns
-    raise ValueError(f"cannot parse {go_quote(text)} to a valid duration")
+    try:
+        return parse_prometheus_duration(text) * 1_000_000
+    except DurationError:
+        raise ValueError(f"cannot parse {quote(text)} to a valid duration") from None
+
+
+def _go_float(text: str) -> float | None:
+    """``strconv.ParseFloat``'s value where its error is nil, as Prometheus's parsers test it."""
+    try:
+        return parse_float(text)
+    except NumError:
+        return None
 
 
 def time_param(values: MultiDict[str], name: str, default: int) -> int:
@@ -169,7 +175,7 @@ def limit_param(values: MultiDict[str]) -> int | None:
 
 def label_name(name: str) -> str:
     if not _LABEL_NAME.fullmatch(name):
-        raise PromApiError(BAD_DATA, f"invalid label name: {go_quote(name)}")
+        raise PromApiError(BAD_DATA, f"invalid label name: {quote(name)}")
     return name
 
 
@@ -185,7 +191,7 @@ def series_selectors(texts: list[str]) -> list[tuple[Matcher, ...]]:
         except ValueError as exc:
             raise ValueError(f"parse error: {exc}") from None
         if type(tree) is not promql_parser.VectorSelector or tree.offset is not None or tree.at is not None:
-            raise ValueError(f"parse error: expected a series selector such as up{{job=\"api\"}}, got {go_quote(text)}")
+            raise ValueError(f"parse error: expected a series selector such as up{{job=\"api\"}}, got {quote(text)}")
         try:
             out.append(parse_expr(text).matchers)
         except QueryError as exc:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from engine.compat.strconv import quote
 from engine.promql.errors import execution
-from engine.promql.format import format_float, format_go_value, go_quote
+from engine.promql.format import format_float, format_go_value
 from engine.promql.gomath import INF, sqrt
 from engine.promql.labels import NAME, is_valid_label_name, set_label
 from engine.promql.rows import Row
@@ -301,7 +302,7 @@ def _top_bottom(top: bool, rows: list[Row], grouping: tuple[str, ...], without: 
 def _count_values(rows: list[Row], grouping: tuple[str, ...], without: bool, label: str,
                   size: int) -> list[Row]:
     if not is_valid_label_name(label):
-        raise execution(f"invalid label name {go_quote(label)}")
+        raise execution(f"invalid label name {quote(label)}")
     key = group_key(grouping if without else (*grouping, label), without)
     counts: dict[Labels, list] = {}
     for i in range(size):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+from engine.compat.strconv import quote
 from engine.tsdb.types import Labels
 
 
@@ -48,44 +49,6 @@ def format_go_value(v: float) -> str:
     return f"{'-' if sign else ''}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
 
 
-def parse_go_float(text: str) -> float | None:
-    """``strconv.ParseFloat`` (decimal, hex, Inf/NaN spellings); None where Go would fail."""
-    if not text or text != text.strip():
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if not text.lstrip("+-").lower().startswith("0x"):
-        return None
-    try:
-        return float.fromhex(text)
-    except ValueError:
-        return None
-
-
-_SIMPLE_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t",
-                   "\v": r"\v", "\\": r"\\", '"': r"\""}
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote``: printable characters kept, the rest escaped."""
-    out = ['"']
-    for ch in text:
-        if ch in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
 def labels_string(labels: Labels) -> str:
     """Go's ``labels.Labels.String()``: ``{a="1", b="2"}``, the form Prometheus's errors quote."""
-    return "{" + ", ".join(f"{name}={go_quote(value)}" for name, value in labels) + "}"
+    return "{" + ", ".join(f"{name}={quote(value)}" for name, value in labels) + "}"

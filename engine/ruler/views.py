@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from engine.alerts.model import SEVERITY_ORDER, AlertInstance
+from engine.compat.durations import format_seconds
 from engine.promql.format import format_float
 from engine.ruler.group import GroupRuntime, RuleRuntime
-from engine.rules.model import ALERTING, format_duration
+from engine.rules.model import ALERTING
 from engine.timefmt import rfc3339
 
 
@@ -26,8 +27,8 @@ def rule_json(g: GroupRuntime, rr: RuleRuntime, editable: bool) -> dict[str, Any
         "file": g.group.source,
         "interval": g.interval,
         "expr": rule.expr,
-        "for": format_duration(rule.for_s) if alerting else None,
-        "keepFiringFor": format_duration(rule.keep_firing_for_s) if alerting else None,
+        "for": format_seconds(rule.for_s) if alerting else None,
+        "keepFiringFor": format_seconds(rule.keep_firing_for_s) if alerting else None,
         "labels": dict(rule.labels),
         "annotations": dict(rule.annotations),
         "notificationChannels": list(rule.notification_channels),

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
+from engine.compat.durations import DurationError, parse_duration
 from engine.promql.errors import QueryError
 from engine.promql.parse import parse as parse_promql
 from engine.rules.model import ALERTING, RECORDING, Rule, RuleGroup, RuleSet
-from engine.settings import parse_duration
 from engine.templating import TemplateError, parse_template
 
 LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*", re.ASCII)
@@ -100,16 +100,11 @@ def parse_rule_file(text: str, source: str) -> list[RuleGroup]:
 
 def parse_prometheus_duration(text: str) -> float:
     """Seconds from a Prometheus duration: a unit is required ("5m", "90s"), except for a bare "0"."""
-    if text == "0":
-        return 0.0
-    if not text:
-        raise ValueError("empty duration string")
-    if text != text.strip() or not text[-1].isalpha():  # parse_duration would take plain seconds
-        raise ValueError(f'not a valid duration string: "{text}" (needs a unit: 30s, 5m, 1h)')
     try:
-        return parse_duration(text)
-    except ValueError:
-        raise ValueError(f'not a valid duration string: "{text}"') from None
+        return parse_duration(text) / 1000
+    except DurationError as exc:
+        hint = " (needs a unit: 30s, 5m, 1h)" if text[-1:].isdigit() else ""
+        raise ValueError(f"{exc}{hint}") from None
 
 
 def rule_problems(rule: Rule) -> list[Problem]:

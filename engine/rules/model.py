@@ -11,12 +11,10 @@ from typing import Any
 
 import yaml
 
+from engine.compat.durations import format_seconds
+
 ALERTING = "alerting"
 RECORDING = "recording"
-
-# Prometheus model.Duration.String(): y, w and d only when they divide the duration exactly.
-_DURATION_UNITS = (("y", 365 * 86_400_000, True), ("w", 7 * 86_400_000, True), ("d", 86_400_000, True),
-                   ("h", 3_600_000, False), ("m", 60_000, False), ("s", 1000, False), ("ms", 1, False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +36,9 @@ class Rule:
         """The rule as a Prometheus rule-file entry (defaults left out, as promtool prints them)."""
         out: dict[str, Any] = {"alert" if self.kind == ALERTING else "record": self.name, "expr": self.expr}
         if self.for_s:
-            out["for"] = format_duration(self.for_s)
+            out["for"] = format_seconds(self.for_s)
         if self.keep_firing_for_s:
-            out["keep_firing_for"] = format_duration(self.keep_firing_for_s)
+            out["keep_firing_for"] = format_seconds(self.keep_firing_for_s)
         if self.labels:
             out["labels"] = dict(self.labels)
         if self.annotations:
@@ -68,11 +66,11 @@ class RuleGroup:
         """
         out: dict[str, Any] = {"name": self.name}
         if self.interval is not None:
-            out["interval"] = format_duration(self.interval)
+            out["interval"] = format_seconds(self.interval)
         if self.limit:
             out["limit"] = self.limit
         if self.query_offset is not None:
-            out["query_offset"] = format_duration(self.query_offset)
+            out["query_offset"] = format_seconds(self.query_offset)
         if self.labels:
             out["labels"] = dict(self.labels)
         out["rules"] = [r.to_prometheus() for r in self.rules if r.enabled]
@@ -88,21 +86,6 @@ class RuleSet:
 
     def rules(self) -> list[Rule]:
         return [r for g in self.groups for r in g.rules]
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds as Prometheus prints a duration ("1h30m", "500ms", "0s"), to the millisecond."""
-    ms = round(seconds * 1000)
-    if ms == 0:
-        return "0s"
-    out = ""
-    for unit, size, exact in _DURATION_UNITS:
-        if exact and ms % size:
-            continue
-        if ms >= size:
-            out += f"{ms // size}{unit}"
-            ms %= size
-    return out
 
 
 def to_prometheus_yaml(groups: list[RuleGroup]) -> str:

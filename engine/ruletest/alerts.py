@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.ruletest.durations import format_duration
+from engine.compat.durations import format_duration
 from engine.ruletest.gofmt import labels_string
 from engine.ruletest.testfile import AlertCase
 from engine.tsdb.types import Labels

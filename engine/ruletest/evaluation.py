@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine.compat.durations import format_go_duration
 from engine.ruler.alerting_state import FIRING
 from engine.ruler.group import GroupRuntime, evaluate_group, runtime_for
 from engine.rules.model import RuleGroup
 from engine.ruletest.alerts import AlertPoint
 from engine.ruletest.compare import Point
-from engine.ruletest.durations import format_go_duration
 from engine.templating import QuerySample, TemplateData, expand
 from engine.tsdb.store import Store
 

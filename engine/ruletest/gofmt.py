@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from engine.promql.format import go_quote as quote
+from engine.compat.strconv import quote
 from engine.promql.format import labels_string
 
 __all__ = ["format_float_e", "labels_string", "quote"]

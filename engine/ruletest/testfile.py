@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from engine.ruletest.durations import DurationError, parse_duration
+from engine.compat.durations import DurationError, parse_duration
 
 DEFAULT_EVALUATION_INTERVAL_MS = 60_000
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from engine.compat.strconv import format_float, quote, to_bytes
+
 from .errors import ExecError
 from .funcs import BUILTINS, Func, FuncError, printable
 from .gofmt import sprint, sprintf
-from .gostrconv import format_float, quote, to_bytes
 from .nodes import (
     ActionNode,
     BoolNode,

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote as _urlquote
 
+from engine.compat.strconv import from_bytes, to_bytes
+
 from .gofmt import sprint, sprintf, sprintln
-from .gostrconv import from_bytes, to_bytes
 from .values import (
     EMPTY_INTERFACE,
     REFLECT_VALUE,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gostrconv import can_backquote, format_float, quote, quote_rune, to_bytes
+from engine.compat.strconv import can_backquote, format_float, quote, quote_rune, to_bytes
+
 from .gotime import time_gostring, time_string
 from .values import GoMap, GoStruct, GoTime, Ptr, QueryResult, Uint8, go_type
 

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .gostrconv import quote
+from engine.compat.strconv import quote
 
 
 class T(enum.IntEnum):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .gostrconv import quote
+from engine.compat.strconv import quote
 
 
 @dataclass(eq=False)

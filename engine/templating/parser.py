@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from typing import NoReturn
 
+from engine.compat.strconv import parse_float, parse_int, quote, unquote, unquote_char
+
 from .errors import TemplateError
-from .gostrconv import parse_float, parse_int, quote, unquote, unquote_char
 from .lexer import Item, Lexer, T
 from .nodes import (
     ActionNode,

@@ -322,6 +322,10 @@ ZERO_STEP = ('invalid parameter "step": zero or negative query resolution step w
      'invalid parameter "step": cannot parse "1 m" to a valid duration'),
     ({"query": "1", "start": "0", "end": "10", "step": "1e300"},
      'invalid parameter "step": cannot parse "1e300" to a valid duration. It overflows int64'),
+    ({"query": "1", "start": "0", "end": "10", "step": "1e400"},  # ParseFloat's range error: not a float
+     'invalid parameter "step": cannot parse "1e400" to a valid duration'),
+    ({"query": "1", "start": "0", "end": "10", "step": "293y"},
+     'invalid parameter "step": cannot parse "293y" to a valid duration'),
     ({"query": "1", "start": "0", "end": "10", "step": "0"}, ZERO_STEP),
     ({"query": "1", "start": "0", "end": "10", "step": "-15"}, ZERO_STEP),
     ({"query": "1", "start": "0", "end": "1", "step": "0.0005"}, ZERO_STEP),  # Prometheus: divide by zero

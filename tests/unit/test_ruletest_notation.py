@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from engine.ruletest.durations import DurationError, format_duration, parse_duration
+from engine.compat.durations import DurationError, format_duration, parse_duration
 from engine.ruletest.gofmt import format_float_e, labels_string, quote
 from engine.ruletest.notation import NotationError, canonical, parse_metric, parse_series
 from engine.tsdb.types import is_stale

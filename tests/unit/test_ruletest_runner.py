@@ -160,7 +160,7 @@ def test_a_bad_rule_file_fails_the_test_file(tmp_path):
 @pytest.mark.parametrize(("text", "message"), [
     ("fuzzy_compare: true\n", "fuzzy_compare (line 1): unknown field"),
     ("tests:\n  - interval: 1m\n    start_timestamp: 0\n", "tests[0].start_timestamp (line 3): unknown field"),
-    ("evaluation_interval: 5\n", "evaluation_interval (line 1): not a valid duration string: '5'"),
+    ("evaluation_interval: 5\n", 'evaluation_interval (line 1): not a valid duration string: "5"'),
     ("tests: []\ntests: []\n", "tests (line 2): key already set"),
     ("tests:\n  - promql_expr_test:\n      - exp_samples: [{value: '1'}]\n",
      "tests[0].promql_expr_test[0].exp_samples[0].value (line 3): the quoted string '1' is not a number"),

@@ -1,8 +1,10 @@
-"""Go's strconv behaviour (quoting, literal parsing, float formatting).
+"""Go's strconv behaviour (quoting, literal parsing, float formatting) and UTF-8 validity.
 
-Prometheus templates print numbers and strings through Go's strconv; Python's
-repr/format differ in small but visible ways (``1e+06`` vs ``1000000.0``,
-``+Inf`` vs ``inf``), so the conversions are reimplemented here.
+Prometheus prints numbers and strings through Go's strconv and reads numbers with ParseFloat;
+Python's repr/float differ in small but visible ways (``1e+06`` vs ``1000000.0``, ``+Inf`` vs
+``inf``, ``float("1e400")`` is inf where Go reports a range error), so the conversions are
+reimplemented here. Go strings are bytes: invalid UTF-8 survives here as surrogate escapes
+(``\udc80``..``\udcff``), which :func:`quote` prints as Go does (``\x80``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,36 @@ class NumError(ValueError):
 
     def __init__(self, func: str, text: str, reason: str) -> None:
         super().__init__(f"strconv.{func}: parsing {quote(text)}: {reason}")
+
+
+def is_valid_utf8(s: str) -> bool:
+    """utf8.ValidString: False when s holds a lone surrogate (a JSON ``"\\udc80"`` escape decodes to one),
+    which no UTF-8 file, database text or Prometheus label can hold."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def invalid_utf8_path(value: object, path: str) -> str | None:
+    """The path (``labels.team``, ``matchers[0].value``) of the first string in a decoded JSON value,
+    key or value, that is not valid UTF-8; None when all are. A bad key names its object."""
+    if isinstance(value, str):
+        return None if is_valid_utf8(value) else path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and not is_valid_utf8(k):
+                return path
+            found = invalid_utf8_path(v, f"{path}.{k}" if path else str(k))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = invalid_utf8_path(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def to_bytes(s: str) -> bytes:
@@ -134,38 +166,36 @@ def unquote(lit: str) -> str:
 
 # --- number literals -------------------------------------------------------
 
-_DEC_FLOAT = re.compile(r"[+-]?(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?\Z")
+_DEC_FLOAT = re.compile(r"[+-]?(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?\Z",
+                        re.ASCII)
 _HEX_FLOAT = re.compile(
     r"[+-]?0[xX](?:_?[0-9a-fA-F](?:_?[0-9a-fA-F])*(?:\.(?:[0-9a-fA-F](?:_?[0-9a-fA-F])*)?)?"
-    r"|_?\.[0-9a-fA-F](?:_?[0-9a-fA-F])*)[pP][+-]?\d(?:_?\d)*\Z"
+    r"|_?\.[0-9a-fA-F](?:_?[0-9a-fA-F])*)[pP][+-]?\d(?:_?\d)*\Z", re.ASCII
 )
 _SPECIAL = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
             "+infinity": math.inf, "-infinity": -math.inf, "nan": math.nan}
 
 
 def parse_float(s: str) -> float:
-    """strconv.ParseFloat(s, 64), raising NumError with Go's message."""
-    special = _SPECIAL.get(s.lower())
+    """strconv.ParseFloat(s, 64), raising NumError with Go's message.
+
+    Where Go returns ±Inf with ErrRange (``1e400``, ``0x1p2000``) this raises "value out of range";
+    underflow gives zero without error, as in Go."""
+    special = _SPECIAL.get(s.lower()) if s.isascii() else None
     if special is not None:
         return special
-    if _DEC_FLOAT.match(s):
-        v = float(s.replace("_", ""))
-    elif _HEX_FLOAT.match(s):
-        v = _parse_hex_float(s.replace("_", ""))
-    else:
-        raise NumError("ParseFloat", s, "invalid syntax")
+    try:
+        if _DEC_FLOAT.match(s):
+            v = float(s.replace("_", ""))
+        elif _HEX_FLOAT.match(s):
+            v = float.fromhex(s.replace("_", ""))
+        else:
+            raise NumError("ParseFloat", s, "invalid syntax")
+    except OverflowError:
+        v = math.inf
     if math.isinf(v):
         raise NumError("ParseFloat", s, "value out of range")
     return v
-
-
-def _parse_hex_float(s: str) -> float:
-    neg = s.startswith("-")
-    s = s.lstrip("+-")[2:]
-    mant, _, exp = s.lower().partition("p")
-    whole, _, frac = mant.partition(".")
-    value = int((whole or "0") + frac, 16) * 2.0 ** (int(exp) - 4 * len(frac)) if (whole or frac) else 0.0
-    return -value if neg else value
 
 
 def parse_int(s: str, bits: int = 64, unsigned: bool = False) -> int:
