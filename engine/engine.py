@@ -18,6 +18,7 @@ from engine.alerts.db import AlertDB
 from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
 from engine.collectors.system import ProcessCollector, SystemCollector
+from engine.datadir import DataDirLock, DiskHealth, StorageFullError
 from engine.events import EventBus
 from engine.promql import QueryEngine
 from engine.ruler.manager import Ruler
@@ -41,11 +42,15 @@ RULE_FILE_POLL_S = 5.0
 class Engine:
     """Everything the product knows. Built from Settings; the server and console only call it."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, *, collect_system: bool = True) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, collect_system: bool = True,
+                 repair: bool = False) -> None:
+        """``repair``: move damaged data files aside and start new ones instead of refusing to start."""
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.lock = DataDirLock(settings.data_dir)
+        self.disk = DiskHealth(Path(settings.data_dir))
         self.store = Store(
-            SQLiteBackend(settings.data_dir),
+            SQLiteBackend(settings.data_dir, repair=repair),
             head_retention_ms=int(settings.head_retention * 1000),
             lookback_ms=int(settings.lookback_delta * 1000),
             ttl_ms=int(settings.metrics_ttl * 1000),
@@ -53,7 +58,7 @@ class Engine:
         self.query = QueryEngine(self.store, lookback_ms=int(settings.lookback_delta * 1000),
                                  max_samples=settings.query_max_samples, timeout_s=settings.query_timeout)
         self.bus = EventBus()
-        self.book = AlertBook(AlertDB(settings.data_dir), self.bus, self.clock.now, settings.alerts_ttl)
+        self.book = AlertBook(AlertDB(settings.data_dir, repair=repair), self.bus, self.clock.now, settings.alerts_ttl)
         self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
         self.managed_rules: ManagedRules | None = None
         self.ruler: Ruler | None = None
@@ -75,7 +80,9 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open storage and load rules (StoreError or RuleLoadError, with operator-facing messages)."""
+        """Lock the data dir, open storage and load rules (StoreError or RuleLoadError, with
+        operator-facing messages)."""
+        self.lock.acquire()
         self.store.open()
         self.book.open()
         self.managed_rules = ManagedRules(self.settings.data_dir)
@@ -125,6 +132,7 @@ class Engine:
         self._collector_pool.shutdown(wait=True)
         self._rules_pool.shutdown(wait=True)
         self.book.db.close()
+        self.lock.release()
 
     # -- schedules ---------------------------------------------------------------------------
 
@@ -159,12 +167,17 @@ class Engine:
             batch = self.store.prepare_flush(now)
             try:
                 await asyncio.get_running_loop().run_in_executor(self._writer, self.store.write, batch)
+            except StorageFullError as exc:  # kept in memory and retried; logged once, shown by /readyz
+                self.store.complete_flush(batch, now, ok=False)
+                self.disk.failed(exc, self.store.pending_samples, self.store.dropped_samples)
+                return
             except Exception:
                 log.exception("persisting samples failed; they stay in memory for the next attempt")
                 self.store.complete_flush(batch, now, ok=False)
                 return
             self.store.complete_flush(batch, now, ok=True)
             self.last_flush = started
+            self.disk.succeeded()
 
     # -- views -------------------------------------------------------------------------------
 
@@ -237,6 +250,10 @@ class Engine:
     def ping(self) -> None:
         """Raise if storage cannot answer (readiness); blocking."""
         self.store.ping()
+
+    def write_problem(self) -> str | None:
+        """Why writes to the data dir fail (a full disk), or None; readiness fails while it is set."""
+        return self.disk.problem
 
     def chart(self, chart_type: str, range_s: float, step_s: float) -> dict[str, Any]:
         step_ms = max(1, int(step_s * 1000))

@@ -38,15 +38,16 @@ def tune_gc() -> None:
 
 
 async def start_server(settings: Settings, clock: Clock | None = None, *, collect_system: bool = True,
-                       start_schedules: bool = True) -> RunningServer:
+                       start_schedules: bool = True, repair: bool = False) -> RunningServer:
     """Open the engine, start collecting and listen; port 0 picks a free port."""
-    engine = Engine(settings, clock, collect_system=collect_system)
+    engine = Engine(settings, clock, collect_system=collect_system, repair=repair)
     try:
         engine.open()
     except Exception:
         engine.store.backend.close()
         engine.book.db.close()
         raise
+        engine.lock.release()
     tune_gc()
     app = create_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
@@ -58,18 +59,20 @@ async def start_server(settings: Settings, clock: Clock | None = None, *, collec
         await runner.cleanup()
         engine.store.backend.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+        engine.lock.release()
     host, port = runner.addresses[0][:2]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     assert engine.ruler is not None
     engine.ruler.external_url = url  # what $externalURL and generator links point at
     if start_schedules:
+    engine.lock.announce(url)
         await engine.start()
     return RunningServer(engine, runner, url)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, repair: bool = False) -> None:
     """Run headless until SIGTERM or SIGINT, then shut down cleanly."""
-    server = await start_server(settings)
+    server = await start_server(settings, repair=repair)
     log.info("listening", extra={"fields": {"url": server.url, "data_dir": str(settings.data_dir)}})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -72,6 +72,7 @@ def _log_thread_death(args: threading.ExceptHookArgs) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.datadir import DataDirBusy
     from engine.settings import SettingsError
     from engine.tsdb.backend import StoreError
 
@@ -99,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
         if server is not None:
             try:
                 url = server.wait_ready()
+            except DataDirBusy as exc:  # a server already owns the data dir: be its console instead
+                if not exc.holder.get("url"):
+                    return fail(str(exc))
+                url, server = exc.holder["url"], None
+                log.info("data dir in use by a running server, connecting to it", extra={"fields": {
+                    "url": url, "pid": exc.holder.get("pid")}})
             except (StoreError, OSError, TimeoutError) as exc:
                 return fail(str(exc))
         address = f"embedded {url.removeprefix('http://')}" if server is not None else None

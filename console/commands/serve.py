@@ -16,6 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run the headless server until SIGTERM or SIGINT.")
     p.add_argument("--host", help="address to listen on (default: $HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default: $PORT or 3000)")
+    p.add_argument("--repair", action="store_true",
+                   help="move a damaged metrics.db, alerts.db or managed rule file aside "
+                        "(NAME.damaged-TIME) and start with a new one, instead of refusing to start")
     add_settings_options(p)
     p.set_defaults(func=run)
 
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     setup_logging(settings.log_level, settings.service_name)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, repair=args.repair))
     except (StoreError, OSError) as exc:
         return fail(str(exc))
     except RuleLoadError as exc:

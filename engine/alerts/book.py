@@ -7,19 +7,25 @@ the event bus topic ``alerts``.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.alerts.db import AlertDB
 from engine.alerts.model import Acknowledgement, AlertInstance, TimelineEvent
 from engine.alerts.silences import Silence, SilenceError, new_silence_id, parse_matchers
+from engine.datadir import StorageFullError
 from engine.events import EventBus
 from engine.ruler.alerting_state import ActiveAlert, Transition
 from engine.timefmt import rfc3339
 
 SYSTEM = "system"
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class AlertActionError(ValueError):
@@ -33,15 +39,16 @@ class AlertActionError(ValueError):
 
 
 class AlertBook:
-    def __init__(self, db: AlertDB, bus: EventBus, clock_now: Callable[[], float], ttl_s: float) -> None:
+    def __init__(self, db: AlertDB, bus: EventBus, clock_now: Callable[[], float], ttl_s: float, *,
+                 forget: Callable[[str, str], None]) -> None:
+        """``forget(rule_id, fingerprint)``: the ruler drops an alert resolved by hand."""
         self.db = db
         self.bus = bus
         self.now = clock_now
         self.ttl_s = ttl_s
         self.live: dict[str, AlertInstance] = {}
         self.silences: dict[str, Silence] = {}
-        self.forget: Callable[[str, str], None] = lambda rule_id, fp: None
-        """Set by the ruler: drop a rule's alert after a manual resolve."""
+        self.forget = forget
         self._dirty: dict[str, AlertInstance] = {}
         self._events: list[TimelineEvent] = []
 
@@ -94,14 +101,27 @@ class AlertBook:
             self._update_silenced(inst, ts)
 
     def commit(self) -> None:
-        """Persist and announce what changed since the last commit."""
-        dirty, events = list(self._dirty.values()), self._events
+        """Persist and announce what changed since the last commit (the ruler's, after each evaluation).
+
+        On a full disk the changes stay pending and go with the next commit; the flush loop reports
+        the full disk."""
+        try:
+            self._commit()
+        except StorageFullError:
+            log.debug("alert changes kept in memory: disk full")
+
+    def _commit(self, silences: list[Silence] | tuple[()] = ()) -> None:
+        dirty, events = self._dirty, self._events
         self._dirty, self._events = {}, []
-        self.db.write(dirty, events)
-        for inst in dirty:
+        try:
+            self.db.write(list(dirty.values()), events, silences)
+        except BaseException:
+            self._dirty, self._events = {**dirty, **self._dirty}, events + self._events
+            raise
+        for inst in dirty.values():
             if not inst.live:
                 self.live.pop(inst.id, None)
-        by_id = {i.id: i for i in dirty}
+        by_id = dirty
         for ev in events:
             inst = by_id.get(ev.instance_id)
             if inst is not None:
@@ -118,20 +138,42 @@ class AlertBook:
             raise AlertActionError("alert_resolved", f"alert {instance_id} is already resolved", 409)
         return inst
 
+    def _user_change(self, change: Callable[[], T], silence: Silence | None = None) -> T:
+        """Apply a user's change and write it (with anything pending) in one transaction. If the write
+        fails (StorageFullError on a full disk) memory is left as it was and the error propagates, so
+        the API never reports a change that is not on disk."""
+        instances = {i.id: copy.copy(i) for i in self.live.values()}
+        silences = {k: copy.copy(s) for k, s in self.silences.items()}
+        dirty, n_events = dict(self._dirty), len(self._events)
+        try:
+            result = change()
+            self._commit([silence] if silence is not None else [])
+        except BaseException:
+            for inst_id, before in instances.items():
+                inst = self.live[inst_id]
+                for f in dataclasses.fields(before):
+                    setattr(inst, f.name, getattr(before, f.name))
+            self.silences, self._dirty, self._events = silences, dirty, self._events[:n_events]
+            raise
+        return result
+
     def acknowledge(self, instance_id: str, by: str, comment: str = "", expires_in: float | None = None
                     ) -> AlertInstance:
-        inst = self._live_instance(instance_id)
-        now = self.now()
-        inst.acknowledgement = Acknowledgement(by, now, comment, None if expires_in is None else now + expires_in)
-        self._record(inst, "acknowledged", now, by, comment)
-        self.commit()
-        return inst
+        def change() -> AlertInstance:
+            inst = self._live_instance(instance_id)
+            now = self.now()
+            inst.acknowledgement = Acknowledgement(by, now, comment, None if expires_in is None else now + expires_in)
+            self._record(inst, "acknowledged", now, by, comment)
+            return inst
+        return self._user_change(change)
 
     def resolve(self, instance_id: str, by: str, comment: str = "") -> AlertInstance:
-        inst = self._live_instance(instance_id)
-        self._resolve(inst, self.now(), by, comment or "resolved by hand")
+        def change() -> AlertInstance:
+            inst = self._live_instance(instance_id)
+            self._resolve(inst, self.now(), by, comment or "resolved by hand")
+            return inst
+        inst = self._user_change(change)
         self.forget(inst.rule_id, inst.fingerprint)
-        self.commit()
         return inst
 
     def _resolve(self, inst: AlertInstance, ts: float, by: str, detail: str) -> None:
@@ -149,6 +191,7 @@ class AlertBook:
     # -- silences ----------------------------------------------------------------------------
 
     def add_silence(self, body: dict[str, Any], created_by: str) -> Silence:
+        """A new silence by ``created_by``, the requester: a body never names its own author."""
         now = self.now()
         matchers = parse_matchers(body.get("matchers"))
         starts = _time(body, "startsAt", now)
@@ -162,16 +205,8 @@ class AlertBook:
         comment = body.get("comment", "")
         if not isinstance(comment, str):
             raise SilenceError("comment", "must be a string")
-        author = body.get("createdBy") or created_by
-        if not isinstance(author, str):
-            raise SilenceError("createdBy", "must be a string")
-        silence = Silence(new_silence_id(), matchers, starts, ends, author, comment, now)
-        self.silences[silence.id] = silence
-        self.db.write([], [], [silence])
-        for inst in self.live.values():
-            self._update_silenced(inst, now)
-        self.commit()
-        return silence
+        silence = Silence(new_silence_id(), matchers, starts, ends, created_by, comment, now)
+        return self._user_change(lambda: self._set_silence(silence, now), silence)
 
     def expire_silence(self, silence_id: str) -> Silence:
         silence = self.silences.get(silence_id)
@@ -180,12 +215,13 @@ class AlertBook:
             raise AlertActionError("not_found", f"no silence with id {silence_id!r}", 404)
         if silence.state(now) == "expired":
             raise AlertActionError("silence_expired", f"silence {silence_id} has already expired", 409)
-        silence.ends_at = max(now, silence.starts_at)
-        silence.updated_at = now
-        self.db.write([], [], [silence])
+        expired = dataclasses.replace(silence, ends_at=max(now, silence.starts_at), updated_at=now)
+        return self._user_change(lambda: self._set_silence(expired, now), expired)
+
+    def _set_silence(self, silence: Silence, now: float) -> Silence:
+        self.silences[silence.id] = silence
         for inst in self.live.values():
             self._update_silenced(inst, now)
-        self.commit()
         return silence
 
     def _update_silenced(self, inst: AlertInstance, ts: float) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.alerts.model import AlertInstance, TimelineEvent
 from engine.alerts.silences import Silence, SilenceMatcher
+from engine.datadir import open_sqlite, raise_if_disk_full
 from engine.tsdb.backend import StoreError
 
 SCHEMA = """
@@ -30,14 +31,15 @@ DB_FILE = "alerts.db"
 
 
 class AlertDB:
-    def __init__(self, data_dir: str | Path) -> None:
+    def __init__(self, data_dir: str | Path, *, repair: bool = False) -> None:
         self.path = Path(data_dir) / DB_FILE
+        self.repair = repair
         self._conn: sqlite3.Connection | None = None
 
     def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn = open_sqlite(self.path, "alert database", self.repair)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
@@ -94,19 +96,27 @@ class AlertDB:
                              [(s.id, s.ends_at, json.dumps(_silence_record(s))) for s in silences])
             conn.executemany("DELETE FROM silences WHERE id=?", [(i,) for i in deleted_silences])
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if conn.in_transaction:  # SQLite already rolled back after SQLITE_FULL
+                conn.execute("ROLLBACK")
+            raise_if_disk_full(exc, self.path)
             raise
 
     def purge(self, before: float) -> None:
         """Forget resolved instances, their timelines and expired silences older than ALERTS_TTL."""
         conn = self.conn
         conn.execute("BEGIN")
-        conn.execute("DELETE FROM events WHERE instance_id IN (SELECT id FROM instances WHERE state='resolved'"
-                     " AND resolved_at < ?)", (before,))
-        conn.execute("DELETE FROM instances WHERE state='resolved' AND resolved_at < ?", (before,))
-        conn.execute("DELETE FROM silences WHERE ends_at < ?", (before,))
-        conn.execute("COMMIT")
+        try:
+            conn.execute("DELETE FROM events WHERE instance_id IN (SELECT id FROM instances WHERE state='resolved'"
+                         " AND resolved_at < ?)", (before,))
+            conn.execute("DELETE FROM instances WHERE state='resolved' AND resolved_at < ?", (before,))
+            conn.execute("DELETE FROM silences WHERE ends_at < ?", (before,))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise_if_disk_full(exc, self.path)
+            raise
 
     def close(self) -> None:
         if self._conn is not None:

@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from engine.datadir import open_sqlite, raise_if_disk_full
 from engine.tsdb.backend import FlushBatch, StoredState, StoreError, WalBatch
 from engine.tsdb.types import Metadata
 
@@ -49,8 +50,9 @@ def _decode_wal(blob: bytes) -> WalBatch:
 class SQLiteBackend:
     """Chunks, series and a sample WAL in one SQLite file; safe to SIGKILL at any moment."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], *, repair: bool = False) -> None:
         self.path = Path(data_dir) / DB_FILE
+        self.repair = repair
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -67,12 +69,11 @@ class SQLiteBackend:
         if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
             raise StoreError(f"database {self.path} is not readable and writable")
         try:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn = open_sqlite(self.path, "metrics database", self.repair)
             conn.execute("PRAGMA page_size=16384")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
-            conn.execute("PRAGMA quick_check(1)").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a valid metrics database: {exc}") from None
         return conn
@@ -136,8 +137,10 @@ class SQLiteBackend:
                 if batch.purge_before is not None:
                     conn.execute("DELETE FROM chunks WHERE max_t < ?", (batch.purge_before,))
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                if conn.in_transaction:  # SQLite already rolled back after SQLITE_FULL
+                    conn.execute("ROLLBACK")
+                raise_if_disk_full(exc, self.path)
                 raise
 
     def read_chunks(self, refs: Iterable[int], mint: int, maxt: int) -> Iterator[tuple[int, bytes]]:

@@ -232,6 +232,7 @@ async def test_alert_state_survives_a_restart_without_new_events(tmp_path):
     server.engine.store.backend.close()
     server.engine.book.db.close()
 
+    server.engine.lock.release()  # the kernel drops it when a process dies
     again = await start_server(settings, clock, collect_system=False, start_schedules=False)
     try:
         async with httpx.AsyncClient(base_url=again.url, timeout=10) as client:
