@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -24,13 +25,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(**settings: str) -> Iterator[tuple[subprocess.Popen, int]]:
-    """A server on a free port with its own data dir, ready (livez answers) when the block starts."""
+def serve(*, stderr: Path | None = None, memory_limit: int | None = None,
+          **settings: str) -> Iterator[tuple[subprocess.Popen, int]]:
+    """A server on a free port with its own data dir, ready (livez answers) when the block starts.
+
+    ``stderr`` keeps the server's log in a file; ``memory_limit`` (bytes of address space) makes a
+    runaway server fail its allocations instead of taking the machine's memory.
+    """
     port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
+    limit = None if memory_limit is None else lambda: resource.setrlimit(resource.RLIMIT_AS, (memory_limit,) * 2)
+    with tempfile.TemporaryDirectory() as tmp, open(stderr or os.devnull, "wb") as err:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": tmp, "PORT": str(port), **settings}
         proc = subprocess.Popen([sys.executable, "-c", "import sys; from console.cli import main; "
-                                 "sys.exit(main(['serve']))"], env=env, stderr=subprocess.DEVNULL)
+                                 "sys.exit(main(['serve']))"], env=env, stderr=err, preexec_fn=limit)
         try:
             for _ in range(400):
                 try:
@@ -41,4 +48,8 @@ def serve(**settings: str) -> Iterator[tuple[subprocess.Popen, int]]:
             yield proc, port
         finally:
             proc.terminate()
-            proc.wait(15)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:  # a frozen server never handles SIGTERM
+                proc.kill()
+                proc.wait()
