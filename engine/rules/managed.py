@@ -9,19 +9,27 @@ rules left out), so it passes ``promtool check rules`` and runs unchanged on Pro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import math
 import os
+import re
 import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from engine.compat.durations import MAX_MS, DurationRangeError, format_duration, seconds_to_ms
+from engine.compat.strconv import NOT_UTF8, invalid_utf8_path
+from engine.datadir import move_aside, raise_if_disk_full
 from engine.promql import nodes
 from engine.promql.errors import QueryError
 from engine.promql.parse import parse as parse_promql
-from engine.rules.loader import RuleLoadError, rule_problems
+from engine.rules.loader import RuleLoadError, parse_rule_file, rule_id, rule_problems
 from engine.rules.model import ALERTING, Rule, RuleGroup, to_prometheus_yaml
 from engine.settings import parse_duration
 
@@ -31,6 +39,9 @@ _COMMON = {"name", "labels", "annotations", "notificationChannels", "enabled", "
 _SIMPLE = _COMMON | {"metricName", "condition", "threshold", "duration", "severity"}
 _FULL = _COMMON | {"expr", "for", "keepFiringFor"}
 _STORE_VERSION = 1
+MANAGED_FILE = "managed.rules.yaml"
+_ID_COMMENT = re.compile(r"\s*# id: (\S+)\s*")
+log = logging.getLogger(__name__)
 
 
 class RuleValidationError(ValueError):
@@ -46,17 +57,30 @@ class RuleNotFoundError(LookupError):
     """No managed rule has this id (the rule may come from a read-only rule file)."""
 
 
-class ManagedRules:
-    """Create, update, delete and list the API's rules; every change is on disk before it returns."""
+class ReadOnlyRuleError(ValueError):
+    """The rule comes from a rule file, which the API does not edit; ``file`` is where to edit it."""
 
-    def __init__(self, data_dir: Path | str) -> None:
+    def __init__(self, name: str, file: str, reason: str) -> None:
+        super().__init__(f"rule {name!r} is read-only: {reason}")
+        self.file = file
+
+
+class ManagedRules:
+    """Create, update, delete and list the API's rules; every change is on disk before it returns.
+    Built without touching the disk; ``load`` reads it (once the data dir is the caller's)."""
+
+    def __init__(self, data_dir: Path | str, *, repair: bool = False) -> None:
+        """``repair``: a missing or invalid rule file is moved aside and rebuilt from the side file."""
+        self.repair = repair
         self.dir = Path(data_dir) / "rules"
         self.store_path = self.dir / "managed.json"
         self.path = self.dir / "managed.rules.yaml"
         self._lock = threading.Lock()
-        self._rules: list[tuple[str, Rule]] = self._read()
-        if not self.path.exists() or self.path.read_text(encoding="utf-8") != self._yaml():
-            self._write_yaml()
+        self._rules: list[tuple[str, Rule]] = []
+
+    def load(self) -> None:
+        """Read the rules from disk (RuleLoadError when the rule file is missing or invalid)."""
+        self._rules = self._load()
 
     def list(self) -> list[Rule]:
         return [rule for _, rule in self._rules]
@@ -69,10 +93,7 @@ class ManagedRules:
 
     def groups(self) -> list[RuleGroup]:
         """The rules as groups in file order, disabled ones included (the evaluator skips them)."""
-        by_name: dict[str, list[Rule]] = {}
-        for group, rule in self._rules:
-            by_name.setdefault(group, []).append(rule)
-        return [RuleGroup(name, rules, str(self.path)) for name, rules in by_name.items()]
+        return _groups(self._rules, str(self.path))
 
     def create(self, body: Any) -> Rule:
         """A new rule from the simple or the full form; raises RuleValidationError."""
@@ -112,41 +133,184 @@ class ManagedRules:
                 raise RuleValidationError("name", f'a rule named "{rule.name}" with the same labels exists '
                                                   f"(id {other.id})")
 
-    def _read(self) -> list[tuple[str, Rule]]:
+    def _load(self) -> list[tuple[str, Rule]]:
+        side = self._read_side()
+        try:
+            text = self.path.read_text(encoding="utf-8")
+            groups = parse_rule_file(text, str(self.path))
+        except FileNotFoundError:
+            if not side:
+                return []
+            problem = [f"{self.path}: missing, but {self.store_path} lists {len(side)} rule(s)"]
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = [f"{self.path}: {getattr(exc, 'strerror', None) or exc}"]
+        except RuleLoadError as exc:
+            problem = exc.errors
+        else:
+            return _merge(_with_ids(text, groups), side)
+        if not self.repair:
+            raise RuleLoadError([*problem, f"{self.path}: restore it from a backup, or start with "
+                                 f"'metrics-service serve --repair' to rebuild it from {self.store_path.name}"])
+        if self.path.exists():
+            aside = move_aside(self.path)
+            log.warning("managed rule file moved aside", extra={"fields": {"file": str(self.path),
+                                                                           "moved_to": str(aside)}})
+        rules = [(group, dataclasses.replace(rule, enabled=True)) for group, rule in side]
+        self._write_yaml(rules)
+        log.warning("managed rule file rebuilt from the side file", extra={"fields": {
+            "file": str(self.path), "rules": len(rules)}})
+        return rules
+
+    def _read_side(self) -> list[tuple[str, Rule]]:
+        """The side file's rules; a missing or unreadable one gives none (it only extends the rule file)."""
         try:
             text = self.store_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        try:
             doc = json.loads(text)
             return [(r.pop("group"), Rule(**r)) for r in doc["rules"]]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise RuleLoadError([f"{self.store_path}: unreadable managed rules ({exc})"]) from None
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            aside = move_aside(self.store_path)  # kept for a human; the next change writes a new one
+            log.warning("managed rules side file unreadable, moved aside: default extensions for every rule",
+                        extra={"fields": {"file": str(self.store_path), "moved_to": str(aside),
+                                          "error": str(exc)}})
+            return []
 
     def _save(self, rules: list[tuple[str, Rule]]) -> None:
+        """The side file first, then the rule file; if the second write fails the side file is put back."""
         doc = {"version": _STORE_VERSION,
                "rules": [{"group": group, **dataclasses.asdict(rule)} for group, rule in rules]}
         self.dir.mkdir(parents=True, exist_ok=True)
+        before = self.store_path.read_text(encoding="utf-8") if self.store_path.exists() else None
         _write_atomic(self.store_path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        try:
+            self._write_yaml(rules)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                if before is None:
+                    self.store_path.unlink()
+                else:
+                    _write_atomic(self.store_path, before)
+            raise
         self._rules = rules
-        self._write_yaml()
 
-    def _yaml(self) -> str:
-        return to_prometheus_yaml(self.groups())
-
-    def _write_yaml(self) -> None:
+    def _write_yaml(self, rules: list[tuple[str, Rule]]) -> None:
+        text = rule_file_text(_groups(rules, str(self.path)))
+        if self.path.exists() and self.path.read_text(encoding="utf-8", errors="replace") == text:
+            return
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.path, self._yaml())
+        _write_atomic(self.path, text)
+
+
+def _groups(rules: list[tuple[str, Rule]], source: str) -> list[RuleGroup]:
+    by_name: dict[str, list[Rule]] = {}
+    for group, rule in rules:
+        by_name.setdefault(group, []).append(rule)
+    return [RuleGroup(name, group_rules, source) for name, group_rules in by_name.items()]
+
+
+def rule_file_text(groups: list[RuleGroup]) -> str:
+    """The Prometheus rule file of these groups with ``# id: ...`` above each rule."""
+    text = to_prometheus_yaml(groups)
+    ids = [r.id for g in groups for r in g.rules if r.enabled]
+    lines = text.splitlines(keepends=True)
+    for node, rid in reversed(list(zip(_rule_nodes(text), ids, strict=True))):
+        mark = node.start_mark
+        lines.insert(mark.line, " " * max(0, mark.column - 2) + f"# id: {rid}\n")
+    return "".join(lines)
+
+
+def _rule_nodes(text: str) -> list[yaml.Node]:
+    """The mapping node of each rule in file order (what the loader reads; null items left out)."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    out: list[yaml.Node] = []
+    for group in _items(_value(root, "groups")):
+        out.extend(node for node in _items(_value(group, "rules")) if isinstance(node, yaml.MappingNode))
+    return out
+
+
+def _value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if k.value == key:
+                return v
+    return None
+
+
+def _items(node: yaml.Node | None) -> list[yaml.Node]:
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _with_ids(text: str, groups: list[RuleGroup]) -> list[tuple[str, Rule]]:
+    """The rule file's rules with the ids of their ``# id:`` comments (empty where there is none)."""
+    lines = text.splitlines()
+    nodes = iter(_rule_nodes(text))
+    out = []
+    for group in groups:
+        for rule in group.rules:
+            line = next(nodes).start_mark.line
+            found = _ID_COMMENT.fullmatch(lines[line - 1]) if line > 0 else None
+            out.append((group.name, dataclasses.replace(rule, id=found.group(1) if found else "")))
+    return out
+
+
+def _merge(in_file: list[tuple[str, Rule]], side: list[tuple[str, Rule]]) -> list[tuple[str, Rule]]:
+    """The rule file's rules (enabled) with their side-file extensions, then the side file's other
+    rules (disabled), each placed after the rule that precedes it in the side file."""
+    by_id = {rule.id: rule for _, rule in side}
+    used: set[str] = set()
+    merged: list[tuple[str, Rule]] = []
+    for group, rule in in_file:
+        rid = rule.id if rule.id in by_id and rule.id not in used else _same_rule(group, rule, side, used)
+        channels = by_id[rid].notification_channels if rid is not None else []
+        if rid is None:  # no side-file entry: the comment's id, else the stable id any rule file gets
+            rid = rule.id if rule.id and rule.id not in used else _file_rule_id(group, rule, merged)
+        used.add(rid)
+        merged.append((group, dataclasses.replace(rule, id=rid, enabled=True, notification_channels=channels)))
+    for i, (group, rule) in enumerate(side):
+        if rule.id in used:
+            continue
+        if rule.enabled:
+            log.warning("managed rule missing from the rule file, kept disabled", extra={"fields": {
+                "rule": rule.name, "id": rule.id}})
+        earlier = {r.id for _, r in side[:i]}
+        after = next((j for j in range(len(merged) - 1, -1, -1) if merged[j][1].id in earlier), len(merged) - 1)
+        merged.insert(after + 1, (group, dataclasses.replace(rule, enabled=False)))
+        used.add(rule.id)
+    return merged
+
+
+def _same_rule(group: str, rule: Rule, side: list[tuple[str, Rule]], used: set[str]) -> str | None:
+    """The id of the side file's first unused rule with this group, kind, name and labels (a rule file
+    written before ids were kept in comments, or a comment removed by hand)."""
+    for other_group, other in side:
+        if other.id not in used and (other_group, other.kind, other.name, other.labels) == \
+                (group, rule.kind, rule.name, rule.labels):
+            return other.id
+    return None
+
+
+def _file_rule_id(group: str, rule: Rule, before: list[tuple[str, Rule]]) -> str:
+    same = sum(1 for g, r in before if (g, r.kind, r.name, r.labels) == (group, rule.kind, rule.name, rule.labels))
+    return rule_id(MANAGED_FILE, group, rule, same + 1)
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write a temporary file, fsync it, rename it over ``path`` and fsync the directory."""
+    """Write a temporary file, fsync it, rename it over ``path`` and fsync the directory.
+
+    A full disk raises StorageFullError and leaves no temporary file behind."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise_if_disk_full(exc, path)
+        raise
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -165,6 +329,9 @@ def rule_from_body(body: Any, rule_id: str, *, group: str = DEFAULT_GROUP,
     """
     if not isinstance(body, dict):
         raise RuleValidationError("body", "must be a JSON object")
+    bad_text = invalid_utf8_path(body, "body")
+    if bad_text is not None:
+        raise RuleValidationError(bad_text.removeprefix("body."), NOT_UTF8)
     simple = "metricName" in body
     if simple and "expr" in body:
         raise RuleValidationError("expr", "give either expr (full form) or metricName (simple form), not both")
@@ -249,7 +416,8 @@ def _channels(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _seconds(body: dict[str, Any], key: str) -> float:
-    """A Prometheus duration ("5m") or seconds (300, "300"), kept to the millisecond a rule file holds."""
+    """A Prometheus duration ("5m") or seconds (300, "300"), kept to the millisecond a rule file holds
+    and within the range Prometheus reads back (promtool refuses ``for: 293y``)."""
     value = body.get(key)
     if value is None:
         return 0.0
@@ -257,11 +425,15 @@ def _seconds(body: dict[str, Any], key: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError
         seconds = parse_duration(value) if isinstance(value, str) else float(value)
+        ms = seconds_to_ms(seconds)
+    except DurationRangeError:
+        raise RuleValidationError(key, f"must be at most {format_duration(MAX_MS)}, the longest duration "
+                                       "Prometheus can read") from None
     except ValueError:
         raise RuleValidationError(key, f"{value!r} is not a duration such as 5m, 90s or 300") from None
-    if not math.isfinite(seconds) or seconds < 0:
+    if seconds < 0:
         raise RuleValidationError(key, "must be zero or more")
-    return round(seconds, 3)
+    return ms / 1000
 
 
 def _selector(body: dict[str, Any]) -> str:

@@ -27,6 +27,13 @@ FULL = {
 }
 
 
+def loaded(data_dir) -> ManagedRules:
+    """The API's rules as a server start finds them on disk."""
+    rules = ManagedRules(data_dir)
+    rules.load()
+    return rules
+
+
 def test_simple_form_becomes_a_promql_rule():
     group, rule = rule_from_body({**SEED, "duration": "2m"}, "id-1")
     assert group == DEFAULT_GROUP
@@ -99,13 +106,13 @@ def test_invalid_bodies_name_the_field(body, field):
 
 
 def test_create_update_delete_round_trip(tmp_path):
-    rules = ManagedRules(tmp_path)
+    rules = loaded(tmp_path)
     seed = rules.create(SEED)
     full = rules.create({**FULL, "group": "infra"})
     assert [r.id for r in rules.list()] == [seed.id, full.id]
     assert len({seed.id, full.id}) == 2
 
-    again = ManagedRules(tmp_path)  # everything is on disk
+    again = loaded(tmp_path)  # everything is on disk
     assert again.list() == rules.list() and again.group_of(full.id) == "infra"
 
     updated = again.update(full.id, {"name": "InstanceDown", "expr": "up == 0", "for": "10m", "enabled": False})
@@ -115,7 +122,7 @@ def test_create_update_delete_round_trip(tmp_path):
     assert kept.enabled is False  # enabled too
 
     again.delete(seed.id)
-    assert [r.id for r in ManagedRules(tmp_path).list()] == [full.id]
+    assert [r.id for r in loaded(tmp_path).list()] == [full.id]
     with pytest.raises(RuleNotFoundError):
         again.delete(seed.id)
     with pytest.raises(RuleNotFoundError):
@@ -123,11 +130,12 @@ def test_create_update_delete_round_trip(tmp_path):
 
 
 def test_prometheus_file_holds_enabled_rules_without_our_extensions(tmp_path):
-    rules = ManagedRules(tmp_path)
+    rules = loaded(tmp_path)
     seed = rules.create(SEED)
     off = rules.create({**FULL, "enabled": False})
     text = rules.path.read_text()
-    assert "notificationChannels" not in text and "slack" not in text and seed.id not in text
+    assert "notificationChannels" not in text and "slack" not in text
+    assert f"  # id: {seed.id}\n  - alert: {seed.name}" in text  # promtool ignores comments
     (group,) = load_rule_file(str(rules.path))
     assert [(r.name, r.expr, r.labels) for r in group.rules] == [(seed.name, seed.expr, seed.labels)]
     assert [g.name for g in rules.groups()] == [DEFAULT_GROUP]
@@ -135,7 +143,7 @@ def test_prometheus_file_holds_enabled_rules_without_our_extensions(tmp_path):
 
 
 def test_same_name_and_labels_twice_is_refused(tmp_path):
-    rules = ManagedRules(tmp_path)
+    rules = loaded(tmp_path)
     first = rules.create(SEED)
     with pytest.raises(RuleValidationError) as info:
         rules.create(SEED)
@@ -146,7 +154,7 @@ def test_same_name_and_labels_twice_is_refused(tmp_path):
 
 
 def test_failed_create_changes_nothing(tmp_path):
-    rules = ManagedRules(tmp_path)
+    rules = loaded(tmp_path)
     rules.create(SEED)
     before = (rules.store_path.read_bytes(), rules.path.read_bytes())
     with pytest.raises(RuleValidationError):
@@ -156,26 +164,85 @@ def test_failed_create_changes_nothing(tmp_path):
 
 
 def test_writes_leave_no_temporary_files(tmp_path):
-    rules = ManagedRules(tmp_path)
+    rules = loaded(tmp_path)
     rules.delete(rules.create(SEED).id)
     assert sorted(p.name for p in rules.dir.iterdir()) == ["managed.json", "managed.rules.yaml"]
 
 
-def test_prometheus_file_is_repaired_from_the_store_on_start(tmp_path):
-    """A SIGKILL between the two renames leaves the YAML one change behind; the next start fixes it."""
-    rules = ManagedRules(tmp_path)
-    rules.create(SEED)
+def snapshot(rules) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(rules.dir.iterdir())}
+
+
+def test_without_the_side_file_every_rule_stays_with_its_id_and_nothing_is_rewritten(tmp_path):
+    """Deleting managed.json once emptied the rule file (30 rules gone, their alerts resolved by system)."""
+    rules = loaded(tmp_path)
+    seed, full = rules.create(SEED), rules.create({**FULL, "group": "infra"})
+    rules.store_path.unlink()
+    before = snapshot(rules)
+    again = loaded(tmp_path)
+    assert [(r.id, r.name, r.expr, r.labels, r.enabled) for r in again.list()] == \
+        [(r.id, r.name, r.expr, r.labels, True) for r in (seed, full)]
+    assert again.group_of(full.id) == "infra"
+    assert again.get(seed.id).notification_channels == []  # the side file's extensions fall back to defaults
+    assert snapshot(again) == before
+
+
+def test_a_rule_missing_from_the_rule_file_is_kept_disabled_not_dropped(tmp_path):
+    """A SIGKILL between the side file's write and the rule file's, or a rule removed by hand."""
+    rules = loaded(tmp_path)
+    seed, off = rules.create(SEED), rules.create({**FULL, "enabled": False})
     rules.path.write_text("groups: []\n")
-    ManagedRules(tmp_path)
-    assert "High Error Rate" in rules.path.read_text()
-    rules.path.unlink()
-    ManagedRules(tmp_path)
-    assert "High Error Rate" in rules.path.read_text()
+    again = loaded(tmp_path)
+    assert [(r.id, r.enabled) for r in again.list()] == [(seed.id, False), (off.id, False)]
+    assert again.get(seed.id).notification_channels == SEED["notificationChannels"]
+    assert rules.path.read_text() == "groups: []\n"  # not rewritten until a rule changes
 
 
-def test_corrupt_store_is_an_error_not_an_empty_rule_set(tmp_path):
-    rules = ManagedRules(tmp_path)
+def test_a_rule_file_without_id_comments_gets_its_ids_from_the_side_file(tmp_path):
+    """Rule files written before ids were kept in comments, or comments removed by hand."""
+    rules = loaded(tmp_path)
+    seed, full = rules.create(SEED), rules.create(FULL)
+    rules.path.write_text("".join(line for line in rules.path.read_text().splitlines(keepends=True)
+                                  if "# id:" not in line))
+    again = loaded(tmp_path)
+    assert [r.id for r in again.list()] == [seed.id, full.id]
+    assert again.get(seed.id).notification_channels == SEED["notificationChannels"]
+
+
+def test_rules_added_to_the_rule_file_by_hand_get_stable_ids(tmp_path):
+    rules = loaded(tmp_path)
     rules.create(SEED)
+    with rules.path.open("a") as f:
+        f.write("- name: hand\n  rules:\n  - alert: ByHand\n    expr: up == 0\n")
+    first, second = loaded(tmp_path).list(), loaded(tmp_path).list()
+    assert [r.name for r in first] == ["High Error Rate", "ByHand"]
+    assert [r.id for r in first] == [r.id for r in second] and first[1].id
+
+
+@pytest.mark.parametrize("damage", ["missing", "invalid"])
+def test_a_missing_or_invalid_rule_file_stops_start_up_and_repair_rebuilds_it(tmp_path, damage):
+    rules = loaded(tmp_path)
+    seed, off = rules.create(SEED), rules.create({**FULL, "enabled": False})
+    if damage == "missing":
+        rules.path.unlink()
+    else:
+        rules.path.write_text("groups:\n- name: x\n  rules:\n  - alert: A\n    expr: sum(\n")
+    with pytest.raises(RuleLoadError) as info:
+        loaded(tmp_path)
+    assert "managed.rules.yaml" in str(info.value) and "--repair" in info.value.errors[-1]
+    repaired = ManagedRules(tmp_path, repair=True)
+    repaired.load()
+    assert [r.id for r in repaired.list()] == [seed.id, off.id]
+    (group,) = load_rule_file(str(rules.path))
+    assert [r.name for r in group.rules] == [seed.name, off.name]
+    aside = [p.name for p in rules.dir.iterdir() if ".damaged-" in p.name]
+    assert len(aside) == (damage == "invalid")
+
+
+def test_an_unreadable_side_file_is_moved_aside_and_the_rules_stay(tmp_path):
+    rules = loaded(tmp_path)
+    seed = rules.create(SEED)
     rules.store_path.write_text(json.dumps({"version": 1, "rules": [{"oops": 1}]}))
-    with pytest.raises(RuleLoadError, match="managed.json"):
-        ManagedRules(tmp_path)
+    again = loaded(tmp_path)
+    assert [(r.id, r.notification_channels) for r in again.list()] == [(seed.id, [])]
+    assert any(p.name.startswith("managed.json.damaged-") for p in rules.dir.iterdir())
