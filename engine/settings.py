@@ -46,7 +46,8 @@ def parse_duration(text: str) -> float:
     """Seconds from plain seconds ("5", "0.5") or a Prometheus duration ("30s", "1h30m", "500ms").
 
     Plain numbers may be zero or negative; callers check their own range. NaN and infinities are
-    rejected because no caller can schedule or compare with them.
+    rejected because no caller can schedule or compare with them; a duration past Prometheus's
+    range raises DurationRangeError (a ValueError).
     """
     s = text.strip()
     if _NUMBER_RE.fullmatch(s):
@@ -57,7 +58,7 @@ def parse_duration(text: str) -> float:
     try:
         return prometheus_duration(s) / 1000
     except DurationRangeError:
-        raise ValueError(f"{text!r} is longer than the longest duration, {format_duration(MAX_MS)}") from None
+        raise DurationRangeError(f"{text!r} is longer than the longest duration, {format_duration(MAX_MS)}") from None
     except DurationError:
         raise ValueError(f"{text!r} is not a duration ({_DURATION_HINT})") from None
 

@@ -12,16 +12,15 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from engine.alerts.db import AlertDB
-from engine.alerts.model import Acknowledgement, AlertInstance, TimelineEvent
-from engine.alerts.silences import Silence, SilenceError, new_silence_id, parse_matchers
+from engine.alerts.model import Acknowledgement, AlertInstance, TimelineEvent, comment_problem
+from engine.alerts.silences import Silence, new_silence_id, parse_silence
 from engine.datadir import StorageFullError
 from engine.events import EventBus
 from engine.ruler.alerting_state import ActiveAlert, Transition
-from engine.timefmt import rfc3339
+from engine.timefmt import LATEST, in_rfc3339_range, rfc3339
 
 SYSTEM = "system"
 T = TypeVar("T")
@@ -31,11 +30,12 @@ log = logging.getLogger(__name__)
 class AlertActionError(ValueError):
     """An action that cannot apply (unknown id, alert already resolved...): ``code`` for the API."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(self, code: str, message: str, status: int = 400, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.field = field
 
 
 class AlertBook:
@@ -159,6 +159,11 @@ class AlertBook:
 
     def acknowledge(self, instance_id: str, by: str, comment: str = "", expires_in: float | None = None
                     ) -> AlertInstance:
+        _check_comment(comment)
+        if expires_in is not None and not (expires_in > 0 and in_rfc3339_range(self.now() + expires_in)):
+            raise AlertActionError("invalid_body", f"expiresIn: must be greater than zero and end by "
+                                                   f"{rfc3339(LATEST)}", field="expiresIn")
+
         def change() -> AlertInstance:
             inst = self._live_instance(instance_id)
             now = self.now()
@@ -168,6 +173,8 @@ class AlertBook:
         return self._user_change(change)
 
     def resolve(self, instance_id: str, by: str, comment: str = "") -> AlertInstance:
+        _check_comment(comment)
+
         def change() -> AlertInstance:
             inst = self._live_instance(instance_id)
             self._resolve(inst, self.now(), by, comment or "resolved by hand")
@@ -193,18 +200,7 @@ class AlertBook:
     def add_silence(self, body: dict[str, Any], created_by: str) -> Silence:
         """A new silence by ``created_by``, the requester: a body never names its own author."""
         now = self.now()
-        matchers = parse_matchers(body.get("matchers"))
-        starts = _time(body, "startsAt", now)
-        ends = _time(body, "endsAt", None)
-        if ends is None:
-            raise SilenceError("endsAt", "is required (RFC 3339 time or Unix seconds)")
-        if ends <= starts:
-            raise SilenceError("endsAt", "must be after startsAt")
-        if ends <= now:
-            raise SilenceError("endsAt", "is in the past")
-        comment = body.get("comment", "")
-        if not isinstance(comment, str):
-            raise SilenceError("comment", "must be a string")
+        matchers, starts, ends, comment = parse_silence(body, now)
         silence = Silence(new_silence_id(), matchers, starts, ends, created_by, comment, now)
         return self._user_change(lambda: self._set_silence(silence, now), silence)
 
@@ -251,15 +247,7 @@ class AlertBook:
         self._events.append(TimelineEvent(inst.id, ts, kind, by, detail))
 
 
-def _time(body: dict[str, Any], name: str, default: float | None) -> float | None:
-    raw = body.get(name)
-    if raw is None:
-        return default
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return float(raw)
-    if isinstance(raw, str):
-        try:
-            return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            pass
-    raise SilenceError(name, f"{raw!r} is not an RFC 3339 time or Unix seconds")
+def _check_comment(comment: str) -> None:
+    problem = comment_problem(comment)
+    if problem is not None:
+        raise AlertActionError("invalid_body", f"comment: {problem}", field="comment")

@@ -7,13 +7,16 @@ SIGKILL loses nothing already reported to a user.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.alerts.model import AlertInstance, TimelineEvent
 from engine.alerts.silences import Silence, SilenceMatcher
 from engine.datadir import open_sqlite, raise_if_disk_full
+from engine.timefmt import rfc3339
 from engine.tsdb.backend import StoreError
 
 SCHEMA = """
@@ -28,6 +31,8 @@ CREATE TABLE IF NOT EXISTS silences (id TEXT PRIMARY KEY, ends_at REAL NOT NULL,
 """
 
 DB_FILE = "alerts.db"
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class AlertDB:
@@ -35,6 +40,7 @@ class AlertDB:
         self.path = Path(data_dir) / DB_FILE
         self.repair = repair
         self._conn: sqlite3.Connection | None = None
+        self._skipped: set[tuple[str, str]] = set()
 
     def open(self) -> None:
         try:
@@ -54,18 +60,19 @@ class AlertDB:
         return self._conn
 
     def load_instances(self, live_only: bool) -> list[AlertInstance]:
-        sql = "SELECT record FROM instances" + (" WHERE state IN ('pending', 'firing')" if live_only else "")
-        return [AlertInstance.from_record(json.loads(r)) for (r,) in self.conn.execute(sql)]
+        sql = "SELECT id, record FROM instances" + (" WHERE state IN ('pending', 'firing')" if live_only else "")
+        return self._decoded("instance", self.conn.execute(sql), _instance)
 
     def recent_resolved(self, since: float, limit: int) -> list[AlertInstance]:
         rows = self.conn.execute(
-            "SELECT record FROM instances WHERE state='resolved' AND resolved_at >= ? ORDER BY resolved_at DESC"
+            "SELECT id, record FROM instances WHERE state='resolved' AND resolved_at >= ? ORDER BY resolved_at DESC"
             " LIMIT ?", (since, limit))
-        return [AlertInstance.from_record(json.loads(r)) for (r,) in rows]
+        return self._decoded("instance", rows, _instance)
 
     def instance(self, instance_id: str) -> AlertInstance | None:
-        row = self.conn.execute("SELECT record FROM instances WHERE id=?", (instance_id,)).fetchone()
-        return AlertInstance.from_record(json.loads(row[0])) if row else None
+        rows = self.conn.execute("SELECT id, record FROM instances WHERE id=?", (instance_id,))
+        found = self._decoded("instance", rows, _instance)
+        return found[0] if found else None
 
     def timeline(self, instance_id: str) -> list[TimelineEvent]:
         rows = self.conn.execute(
@@ -73,11 +80,20 @@ class AlertDB:
         return [TimelineEvent(*r) for r in rows]
 
     def load_silences(self) -> list[Silence]:
+        return self._decoded("silence", self.conn.execute("SELECT id, record FROM silences"), _silence)
+
+    def _decoded(self, kind: str, rows: Iterable[tuple[str, str]], decode: Callable[[str], T]) -> list[T]:
+        """The rows that decode. One that does not (written by an older version, or damaged) is logged
+        once and skipped: a single bad row must not fail the start or every listing after it."""
         out = []
-        for (r,) in self.conn.execute("SELECT record FROM silences"):
-            d = json.loads(r)
-            d["matchers"] = [SilenceMatcher(**m) for m in d["matchers"]]
-            out.append(Silence(**d))
+        for row_id, record in rows:
+            try:
+                out.append(decode(record))
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+                if (kind, row_id) not in self._skipped:
+                    self._skipped.add((kind, row_id))
+                    log.warning("unreadable stored %s skipped: %s: %s", kind, type(exc).__name__, exc,
+                                extra={"row_id": row_id, "path": str(self.path)})
         return out
 
     def write(self, instances: list[AlertInstance], events: list[TimelineEvent],
@@ -129,3 +145,17 @@ def _silence_record(s: Silence) -> dict[str, Any]:
                                       "is_equal": m.is_equal} for m in s.matchers],
             "starts_at": s.starts_at, "ends_at": s.ends_at, "created_by": s.created_by, "comment": s.comment,
             "updated_at": s.updated_at}
+
+
+def _instance(record: str) -> AlertInstance:
+    inst = AlertInstance.from_record(json.loads(record))
+    inst.to_json(rfc3339)  # what every listing does with it, so a time past year 9999 fails here
+    return inst
+
+
+def _silence(record: str) -> Silence:
+    d = json.loads(record)
+    d["matchers"] = [SilenceMatcher(**m) for m in d["matchers"]]
+    silence = Silence(**d)  # compiles the matchers: a regex RE2 refuses fails here
+    silence.to_json(silence.starts_at, rfc3339)
+    return silence

@@ -6,9 +6,23 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from engine.compat.strconv import NOT_UTF8, is_valid_utf8
+
+MAX_COMMENT_CHARS = 10_000
 LIVE_STATES = ("pending", "firing")
 SEVERITY_ORDER = {"critical": 4, "page": 4, "high": 3, "error": 3, "warning": 2, "medium": 2, "low": 1, "info": 0,
                   "none": 0}
+
+
+def comment_problem(comment: Any) -> str | None:
+    """What is wrong with a user's comment (on a silence, acknowledgement or resolution), if anything."""
+    if not isinstance(comment, str):
+        return "must be a string"
+    if not is_valid_utf8(comment):
+        return NOT_UTF8
+    if len(comment) > MAX_COMMENT_CHARS:
+        return f"must be at most {MAX_COMMENT_CHARS} characters"
+    return None
 
 
 @dataclass(slots=True)

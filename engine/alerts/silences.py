@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from engine.alerts.model import comment_problem
+from engine.compat.strconv import NOT_UTF8, invalid_utf8_path
+from engine.settings import parse_duration
+from engine.timefmt import EARLIEST, LATEST, in_rfc3339_range, rfc3339
 from engine.tsdb.matchers import Matcher, MatcherError
 
 
@@ -70,6 +76,65 @@ class Silence:
             "updatedAt": rfc3339(self.updated_at),
             "status": {"state": self.state(now)},
         }
+
+
+def parse_silence(body: dict[str, Any], now: float) -> tuple[list[SilenceMatcher], float, float, str]:
+    """Matchers, start, end and comment of a new silence; SilenceError naming the field.
+
+    The end is ``endsAt`` or ``now`` plus ``duration``; times must be writable as RFC 3339 (years up
+    to 9999, as in Alertmanager), so a stored silence can always be listed."""
+    bad_text = invalid_utf8_path(body, "body")
+    if bad_text is not None:
+        raise SilenceError(bad_text.removeprefix("body."), NOT_UTF8)
+    matchers = parse_matchers(body.get("matchers"))
+    starts = _time(body, "startsAt", now)
+    if "endsAt" not in body and "duration" in body:
+        ends = now + _duration(body["duration"])
+        if not in_rfc3339_range(ends):
+            raise SilenceError("duration", f"must end by {rfc3339(LATEST)}, the latest time RFC 3339 can write")
+    else:
+        ends = _time(body, "endsAt", None)
+    if ends is None:
+        raise SilenceError("endsAt", "is required (RFC 3339 time or Unix seconds)")
+    if ends <= starts:
+        raise SilenceError("endsAt", "must be after startsAt")
+    if ends <= now:
+        raise SilenceError("endsAt", "is in the past")
+    comment = body.get("comment", "")
+    problem = comment_problem(comment)
+    if problem is not None:
+        raise SilenceError("comment", problem)
+    return matchers, starts, ends, comment
+
+
+def _duration(raw: Any) -> float:
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+            raise ValueError(f"{raw!r} is not a duration")
+        seconds = parse_duration(str(raw))
+    except ValueError as exc:
+        raise SilenceError("duration", str(exc)) from None
+    if seconds <= 0:
+        raise SilenceError("duration", "must be greater than zero")
+    return seconds
+
+
+def _time(body: dict[str, Any], name: str, default: float | None) -> float | None:
+    raw = body.get(name)
+    if raw is None:
+        return default
+    ts = math.nan
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        ts = float(raw)
+    elif isinstance(raw, str):
+        try:
+            ts = datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    if not in_rfc3339_range(ts):
+        raise SilenceError(name, f"{raw!r} is not an RFC 3339 time or Unix seconds between "
+                                 f"{rfc3339(EARLIEST)} and {rfc3339(LATEST)}")
+    return ts
 
 
 def parse_matchers(raw: Any) -> list[SilenceMatcher]:

@@ -26,8 +26,8 @@ class DurationError(ValueError):
 class DurationRangeError(DurationError):
     """A well-formed duration longer than Prometheus can hold (``293y``)."""
 
-    def __init__(self) -> None:
-        super().__init__("duration out of range")
+    def __init__(self, message: str = "duration out of range") -> None:
+        super().__init__(message)
 
 
 def parse_duration(text: str) -> int:

@@ -34,6 +34,10 @@ def is_valid_utf8(s: str) -> bool:
     return True
 
 
+NOT_UTF8 = "must be valid UTF-8 text (a lone surrogate such as \\udc80 is not)"
+"""The refusal of text that :func:`is_valid_utf8` rejects, after the field's name."""
+
+
 def invalid_utf8_path(value: object, path: str) -> str | None:
     """The path (``labels.team``, ``matchers[0].value``) of the first string in a decoded JSON value,
     key or value, that is not valid UTF-8; None when all are. A bad key names its object."""

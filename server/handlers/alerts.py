@@ -51,7 +51,7 @@ async def json_body(request: web.Request, required: bool = True) -> dict[str, An
 
 
 def _action_error(exc: AlertActionError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message)
+    return ApiError(exc.status, exc.code, exc.message, None if exc.field is None else {"field": exc.field})
 
 
 # -- alerts ----------------------------------------------------------------------------------------
@@ -104,11 +104,6 @@ async def list_silences(request: web.Request) -> web.Response:
 async def create_silence(request: web.Request) -> web.Response:
     engine = _engine(request)
     body = await json_body(request)
-    if "endsAt" not in body and "duration" in body:
-        try:
-            body["endsAt"] = engine.clock.now() + parse_duration(str(body["duration"]))
-        except ValueError as exc:
-            raise ApiError(400, "invalid_silence", f"duration: {exc}", {"field": "duration"}) from None
     try:
         silence = engine.book.add_silence(body, requester(request))
     except SilenceError as exc:
