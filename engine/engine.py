@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -21,8 +21,12 @@ from engine.collectors.system import ProcessCollector, SystemCollector
 from engine.datadir import DataDirLock, DiskHealth, StorageFullError
 from engine.events import EventBus
 from engine.promql import QueryEngine
+from engine.promql.guard import Limits as ParseLimits
+from engine.promql.parse import close as close_parser
+from engine.promql.parse import configure as configure_parser
 from engine.ruler.manager import Ruler
-from engine.rules.managed import ManagedRules
+from engine.ruler.views import prometheus_alert, prometheus_rules, rule_json
+from engine.rules.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundError
 from engine.settings import Settings
 from engine.system_view import system_view
 from engine.timefmt import rfc3339
@@ -37,6 +41,7 @@ FamilySource = Callable[[], list[Family]]
 Selectors = Iterable[Iterable[Matcher]]
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules.yaml"
 RULE_FILE_POLL_S = 5.0
+T = TypeVar("T")
 
 
 class Engine:
@@ -55,13 +60,17 @@ class Engine:
             lookback_ms=int(settings.lookback_delta * 1000),
             ttl_ms=int(settings.metrics_ttl * 1000),
         )
+        configure_parser(ParseLimits(settings.query_max_length, settings.query_max_depth))
         self.query = QueryEngine(self.store, lookback_ms=int(settings.lookback_delta * 1000),
                                  max_samples=settings.query_max_samples, timeout_s=settings.query_timeout)
         self.bus = EventBus()
-        self.book = AlertBook(AlertDB(settings.data_dir, repair=repair), self.bus, self.clock.now, settings.alerts_ttl)
+        self.book = AlertBook(AlertDB(settings.data_dir, repair=repair), self.bus, self.clock.now, settings.alerts_ttl,
+                              forget=self._forget_alert)
         self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
-        self.managed_rules: ManagedRules | None = None
-        self.ruler: Ruler | None = None
+        self.managed_rules = ManagedRules(settings.data_dir, repair=repair)
+        files = [str(DEFAULT_RULES)] if DEFAULT_RULES.exists() else []
+        self.ruler = Ruler(self.store, self.query, self.book, self.clock.now, settings.evaluation_interval,
+                           files + list(settings.rules_files), self.managed_rules, self._rules_pool)
         self.system_collector = SystemCollector() if collect_system else None
         self.process_collector = ProcessCollector()
         self.self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect}
@@ -69,6 +78,11 @@ class Engine:
         self._scheduler: AsyncIOScheduler | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._collector_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector")
+        # Requests' queries (QUERY_MAX_CONCURRENCY at once, the rest queue) and readiness's storage
+        # check each have their own threads: neither the ruler, the collector, the writer nor the
+        # probes ever wait behind a user's query.
+        self._query_pool = ThreadPoolExecutor(max_workers=settings.query_max_concurrency, thread_name_prefix="query")
+        self._probe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
         self._flush_lock = asyncio.Lock()
         self._collect_lock = asyncio.Lock()
         self.last_collection: float | None = None
@@ -85,11 +99,14 @@ class Engine:
         self.lock.acquire()
         self.store.open()
         self.book.open()
-        self.managed_rules = ManagedRules(self.settings.data_dir)
-        files = [str(DEFAULT_RULES)] if DEFAULT_RULES.exists() else []
-        self.ruler = Ruler(self.store, self.query, self.book, self.clock.now, self.settings.evaluation_interval,
-                           files + list(self.settings.rules_files), self.managed_rules, self._rules_pool)
+        self.managed_rules.load()
         self.ruler.load()
+
+    def serving_at(self, url: str) -> None:
+        """The address the server listens on: what $externalURL and generator links point at, and
+        what the data-dir lock tells a second server or console."""
+        self.ruler.external_url = url
+        self.lock.announce(url)
 
     async def start(self) -> None:
         """Collect once right away, then on schedule; persist every flush interval."""
@@ -106,33 +123,46 @@ class Engine:
                                 id="rules-watch", coalesce=True, max_instances=1)
         self._scheduler.add_job(self.book.purge, "interval", hours=1, id="alerts-purge", coalesce=True,
                                 next_run_time=start)
-        assert self.ruler is not None
         self.ruler.start(self._scheduler)
         self._scheduler.start()
 
     def reload_rules(self) -> str | None:
         """Reload rule files and API rules; on failure the running rules stay and the reason is returned."""
-        assert self.ruler is not None
         return self.ruler.reload()
 
     async def reload_rules_if_changed(self) -> None:
-        if self.ruler is not None and self.ruler.files_changed():
+        if self.ruler.files_changed():
             self.reload_rules()
 
     async def stop(self) -> None:
-        """Stop schedules, persist everything pending, close storage."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+        """Stop schedules, persist everything pending, then ``close``."""
+        self._stop_schedules()
         async with self._collect_lock:  # let a cycle in progress finish rather than cancel it
             pass
         async with self._flush_lock:
             await asyncio.get_running_loop().run_in_executor(self._writer, self.store.close, self.now_ms())
-        self._writer.shutdown(wait=True)
-        self._collector_pool.shutdown(wait=True)
-        self._rules_pool.shutdown(wait=True)
+        self.close()
+
+    def close(self) -> None:
+        """Release every part without persisting: schedules, pools, the metrics and alert databases
+        and the data-dir lock. Safe after a failed ``open`` (what was not opened is skipped) and twice."""
+        self._stop_schedules()
+        self._query_pool.shutdown(wait=False, cancel_futures=True)  # running ones stop at their deadline
+        for pool in (self._writer, self._collector_pool, self._rules_pool, self._probe_pool):
+            pool.shutdown(wait=True)
+        close_parser()
+        self.store.backend.close()
         self.book.db.close()
         self.lock.release()
+
+    def _stop_schedules(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+
+    def _forget_alert(self, rule_id: str, fingerprint: str) -> None:
+        """The alert book's callback after a manual resolve (wired here: the book is built first)."""
+        self.ruler.forget(rule_id, fingerprint)
 
     # -- schedules ---------------------------------------------------------------------------
 
@@ -182,12 +212,12 @@ class Engine:
     # -- views -------------------------------------------------------------------------------
 
     def system(self) -> dict[str, Any]:
-        return {"timestamp": rfc3339(self.clock.now()), **system_view(self.store, self.now_ms())}
+        return {"timestamp": rfc3339(self.clock.now()), **system_view(self.query, self.now_ms())}
 
     def summary(self) -> dict[str, Any]:
         """The one-screen overview: service, store health and the host's headline figures."""
         now = self.clock.now()
-        view = system_view(self.store, to_ms(now))
+        view = system_view(self.query, to_ms(now))
         filesystems = [f["used_percent"] for f in view["filesystems"] if f.get("used_percent") is not None]
         return {
             "service": self.settings.service_name,
@@ -227,6 +257,61 @@ class Engine:
             return {"alerts": [i.to_json(rfc3339) for i in self.book.live.values()]}
         raise KeyError(topic)
 
+    # -- rules: the API edits its own rules only; each change is followed by a reload ---------
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every rule being evaluated, as the API shows it (``editable`` for the API's own rules)."""
+        managed = {r.id for r in self.managed_rules.list()}
+        return [rule_json(g, rr, rr.rule.id in managed) for g in self.ruler.groups.values() for rr in g.rules]
+
+    def rule(self, rule_id: str) -> dict[str, Any]:
+        """One rule as ``rules`` shows it; RuleNotFoundError when no running rule has this id."""
+        for r in self.rules():
+            if r["id"] == rule_id:
+                return r
+        raise RuleNotFoundError(rule_id)
+
+    def rules_reload_status(self) -> tuple[float | None, str | None]:
+        """When the rules were last (re)loaded, and why the last reload failed (None if it did not)."""
+        return self.ruler.last_reload, self.ruler.last_reload_error
+
+    def prometheus_rules(self) -> dict[str, Any]:
+        """``data`` of Prometheus's GET /api/v1/rules."""
+        return prometheus_rules(list(self.ruler.groups.values()))
+
+    def prometheus_alerts(self) -> list[dict[str, Any]]:
+        """``data.alerts`` of Prometheus's GET /api/v1/alerts: the ruler's pending and firing alerts."""
+        return [prometheus_alert(a.labels, a.annotations, a.state, a.active_at, a.value)
+                for g in self.ruler.groups.values() for rr in g.rules if rr.alerting is not None
+                for a in rr.alerting.live_alerts()]
+
+    def create_rule(self, body: Any) -> tuple[dict[str, Any], str | None]:
+        """Save a new API rule (RuleValidationError) and reload: the rule, and the reload's error if any."""
+        rule = self.managed_rules.create(body)
+        return self._after_rule_change(rule.id)
+
+    def update_rule(self, rule_id: str, body: Any) -> tuple[dict[str, Any], str | None]:
+        """Replace an API rule (ReadOnlyRuleError, RuleNotFoundError, RuleValidationError) and reload."""
+        self._check_editable(rule_id)
+        self.managed_rules.update(rule_id, body)
+        return self._after_rule_change(rule_id)
+
+    def delete_rule(self, rule_id: str) -> str | None:
+        """Delete an API rule (ReadOnlyRuleError, RuleNotFoundError) and reload: the reload's error if any."""
+        self._check_editable(rule_id)
+        self.managed_rules.delete(rule_id)
+        return self.reload_rules()
+
+    def _check_editable(self, rule_id: str) -> None:
+        if any(r.id == rule_id for r in self.managed_rules.list()):
+            return
+        r = self.rule(rule_id)
+        raise ReadOnlyRuleError(r["name"], r["file"], r["readOnlyReason"])
+
+    def _after_rule_change(self, rule_id: str) -> tuple[dict[str, Any], str | None]:
+        error = self.reload_rules()
+        return self.rule(rule_id), error
+
     # -- series, labels, metadata (the Prometheus API's lookups; blocking: call from a thread) --
 
     def series(self, selectors: Selectors | None = None, window: tuple[int, int] | None = None) -> list[Labels]:
@@ -251,13 +336,24 @@ class Engine:
         """Raise if storage cannot answer (readiness); blocking."""
         self.store.ping()
 
+    async def ping_storage(self) -> None:
+        """``ping`` on the probes' own thread, so readiness never queues behind queries."""
+        await asyncio.get_running_loop().run_in_executor(self._probe_pool, self.ping)
+
+    async def run_query(self, job: Callable[[], T], timeout: float | None = None) -> T:
+        """Run a request's query work (PromQL, series and label lookups, charts) on the query pool:
+        at most QUERY_MAX_CONCURRENCY at once, the rest queue. ``TimeoutError`` after ``timeout``
+        seconds, waiting included: a queued job is dropped, a running query stops at the deadline
+        it was given (see ``QueryEngine.instant``)."""
+        future = asyncio.get_running_loop().run_in_executor(self._query_pool, job)
+        return await (future if timeout is None else asyncio.wait_for(future, timeout))
+
     def write_problem(self) -> str | None:
         """Why writes to the data dir fail (a full disk), or None; readiness fails while it is set."""
         return self.disk.problem
 
     def chart(self, chart_type: str, range_s: float, step_s: float) -> dict[str, Any]:
+        """One history chart from PromQL range queries ending at the last whole step; blocking."""
         step_ms = max(1, int(step_s * 1000))
         end = self.now_ms() // step_ms * step_ms
-        interval_ms = int(self.settings.collection_interval * 1000)
-        window = max(step_ms + interval_ms, 4 * interval_ms)
-        return chart(self.store, chart_type, end - int(range_s * 1000), end, step_ms, window)
+        return chart(self.query, chart_type, end - int(range_s * 1000), end, step_ms)

@@ -11,7 +11,6 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 
-import promql_parser
 from aiohttp import web
 from multidict import MultiDict
 
@@ -19,7 +18,7 @@ from engine.compat.durations import DurationError
 from engine.compat.durations import parse_duration as parse_prometheus_duration
 from engine.compat.strconv import NumError, parse_float, quote
 from engine.promql.errors import QueryError
-from engine.promql.parse import parse as parse_expr
+from engine.promql.parse import series_selector
 from engine.tsdb.matchers import Matcher
 
 BAD_DATA = "bad_data"
@@ -182,18 +181,8 @@ def label_name(name: str) -> str:
 def series_selectors(texts: list[str]) -> list[tuple[Matcher, ...]]:
     """The matchers of each ``match[]``, which must be a plain series selector; ValueError.
 
-    ``promql_parser`` tells a bare selector from ``(up)`` or ``up offset 5m``, which Prometheus
-    refuses too; the evaluator's parser then builds the matchers with its RE2 translation."""
-    out = []
-    for text in texts:
-        try:
-            tree = promql_parser.parse(text)
-        except ValueError as exc:
-            raise ValueError(f"parse error: {exc}") from None
-        if type(tree) is not promql_parser.VectorSelector or tree.offset is not None or tree.at is not None:
-            raise ValueError(f"parse error: expected a series selector such as up{{job=\"api\"}}, got {quote(text)}")
-        try:
-            out.append(parse_expr(text).matchers)
-        except QueryError as exc:
-            raise ValueError(exc.message) from None
-    return out
+    ``(up)`` and ``up offset 5m`` are refused, as Prometheus does."""
+    try:
+        return [series_selector(text) for text in texts]
+    except QueryError as exc:
+        raise ValueError(exc.message) from None

@@ -7,9 +7,10 @@ members in input order with Prometheus's exact float arithmetic (Kahan sums, Wel
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from engine.compat.strconv import quote
+from engine.promql.deadline import Deadline
 from engine.promql.errors import execution
 from engine.promql.format import format_float, format_go_value
 from engine.promql.gomath import INF, sqrt
@@ -58,7 +59,7 @@ def _group(rows: list[Row], key: Callable[[Labels], Labels]) -> tuple[list[Label
     return labels_of, members
 
 
-def _group_values(rows: list[Row], grouping: tuple[str, ...], without: bool) -> dict[Labels, list[list]]:
+def _group_values(rows: Iterable[Row], grouping: tuple[str, ...], without: bool) -> dict[Labels, list[list]]:
     """Group labels to the members' per-step values, groups in order of first appearance."""
     if not without and len(grouping) == 1:
         return _group_by_one(rows, grouping[0])
@@ -74,7 +75,7 @@ def _group_values(rows: list[Row], grouping: tuple[str, ...], without: bool) -> 
     return groups
 
 
-def _group_by_one(rows: list[Row], name: str) -> dict[Labels, list[list]]:
+def _group_by_one(rows: Iterable[Row], name: str) -> dict[Labels, list[list]]:
     """``by (one_label)``, the common case: the label's own (name, value) pair is the key, so no
     key is built per series."""
     groups: dict[tuple, list[list]] = {}
@@ -94,14 +95,14 @@ def _group_by_one(rows: list[Row], name: str) -> dict[Labels, list[list]]:
 
 # --- reducers: the values present at one step, in input order, to one result ---------------
 
-def _sum_columns(group: list[list], param: list, size: int) -> list:
+def _sum_columns(group: list[list], param: list, size: int, deadline: Deadline) -> list:
     """Kahan (Neumaier) sum per step in member order, accumulated member by member: reading each
     member's values in sequence is much kinder to the CPU cache than reading step columns."""
     if size == 1:
         return [_sum_present([vals[0] for vals in group])]
     totals = list(group[0])
     comp = [0.0] * size
-    for vals in group[1:]:
+    for vals in deadline.paced(group[1:], size):
         i = -1
         for v in vals:
             i += 1
@@ -141,9 +142,9 @@ def _sum_present(values: list) -> float | None:
 
 
 def _per_step(reduce: Callable[[list, float], float]):
-    def columns(group: list[list], param: list, size: int) -> list:
+    def columns(group: list[list], param: list, size: int, deadline: Deadline) -> list:
         out: list = []
-        for i, col in enumerate(zip(*group, strict=True)):
+        for i, col in enumerate(deadline.paced(zip(*group, strict=True), len(group))):
             present = [v for v in col if v is not None]
             out.append(reduce(present, param[i] if param else 0.0) if present else None)
         return out
@@ -194,16 +195,16 @@ _REDUCERS = {
 
 
 def aggregate(op: str, rows: list[Row], grouping: tuple[str, ...], without: bool,
-              param: list | str | None, size: int) -> list[Row]:
+              param: list | str | None, size: int, deadline: Deadline) -> list[Row]:
     """One aggregation over all steps; ``param`` is the per-step scalar or count_values' label."""
     if op == "count_values":
-        return _count_values(rows, grouping, without, param, size)
+        return _count_values(rows, grouping, without, param, size, deadline)
     if op in ("topk", "bottomk"):
-        return _top_bottom(op == "topk", rows, grouping, without, param, size)
+        return _top_bottom(op == "topk", rows, grouping, without, param, size, deadline)
     reduce = _REDUCERS[op]
     out: list[Row] = []
-    for labels, members in _group_values(rows, grouping, without).items():
-        vals = reduce(members, param, size)
+    for labels, members in _group_values(deadline.paced(rows, size), grouping, without).items():
+        vals = reduce(members, param, size, deadline)
         if vals.count(None) != size:
             out.append((labels, vals))
     return out
@@ -275,14 +276,14 @@ def _check_k(param: list[float]) -> bool:
 
 
 def _top_bottom(top: bool, rows: list[Row], grouping: tuple[str, ...], without: bool,
-                param: list[float], size: int) -> list[Row]:
+                param: list[float], size: int, deadline: Deadline) -> list[Row]:
     """Each output series is an input series (labels kept) at the steps where it was selected."""
     if not _check_k(param) or not rows:
         return []
     _, members = _group(rows, group_key(grouping, without))
     chosen: dict[int, list] = {}
     order: list[int] = []
-    for i in range(size):
+    for i in deadline.paced(range(size), len(rows)):
         k = min(math.trunc(param[i]), len(rows))
         if k < 1:
             continue
@@ -300,12 +301,12 @@ def _top_bottom(top: bool, rows: list[Row], grouping: tuple[str, ...], without: 
 # --- count_values ---------------------------------------------------------------------------
 
 def _count_values(rows: list[Row], grouping: tuple[str, ...], without: bool, label: str,
-                  size: int) -> list[Row]:
+                  size: int, deadline: Deadline) -> list[Row]:
     if not is_valid_label_name(label):
         raise execution(f"invalid label name {quote(label)}")
     key = group_key(grouping if without else (*grouping, label), without)
     counts: dict[Labels, list] = {}
-    for i in range(size):
+    for i in deadline.paced(range(size), len(rows)):
         for labels, vals in rows:
             v = vals[i]
             if v is None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from engine.promql import gomath
 from engine.promql import nodes as n
+from engine.promql.deadline import Deadline
 from engine.promql.errors import execution
 from engine.promql.format import labels_string
 from engine.promql.labels import NAME, drop_name, get, match_key
@@ -47,12 +48,12 @@ def scalar_scalar(op: str, lhs: list[float], rhs: list[float]) -> list[float]:
 
 
 def vector_scalar(op: str, rows: list[Row], scalar: list[float], scalar_left: bool,
-                  return_bool: bool) -> list[Row]:
+                  return_bool: bool, deadline: Deadline) -> list[Row]:
     """Vector with scalar: arithmetic and ``bool`` drop the name; a filter keeps the vector's value."""
     out: list[Row] = []
     if op in ARITHMETIC:
         f = ARITHMETIC[op]
-        for labels, vals in rows:
+        for labels, vals in deadline.paced(rows, len(scalar)):
             if scalar_left:
                 res = [None if v is None else f(s, v) for v, s in zip(vals, scalar, strict=True)]
             else:
@@ -62,7 +63,7 @@ def vector_scalar(op: str, rows: list[Row], scalar: list[float], scalar_left: bo
         cmp = COMPARISONS[op]
         if scalar_left:
             cmp = _swapped(cmp)
-        for labels, vals in rows:
+        for labels, vals in deadline.paced(rows, len(scalar)):
             if return_bool:
                 res = [None if v is None else (1.0 if cmp(v, s) else 0.0)
                        for v, s in zip(vals, scalar, strict=True)]
@@ -98,13 +99,13 @@ def _presence(rows: list[Row], size: int, key) -> dict[tuple, list[bool]]:
 
 
 def set_operation(op: str, lhs: list[Row], rhs: list[Row], on: bool, matching: tuple[str, ...],
-                  size: int) -> list[Row]:
+                  size: int, deadline: Deadline) -> list[Row]:
     """``and``/``or``/``unless``; labels (name included) come through unchanged."""
     key = match_key(matching, on)
     if op == "or":
         seen = _presence(lhs, size, key)
         out = list(lhs)
-        for labels, vals in rhs:
+        for labels, vals in deadline.paced(rhs, size):
             flags = seen.get(key(labels))
             if flags is None:
                 out.append((labels, vals))
@@ -115,7 +116,7 @@ def set_operation(op: str, lhs: list[Row], rhs: list[Row], on: bool, matching: t
         return merge_same_labels(out)
     other = _presence(rhs, size, key)
     out = []
-    for labels, vals in lhs:
+    for labels, vals in deadline.paced(lhs, size):
         flags = other.get(key(labels))
         if op == "and":
             if flags is None:
@@ -190,7 +191,7 @@ class _Matching:
         return tuple(p for p in labels if p[0] not in names and p[0] != NAME)
 
 
-def vector_vector(node: n.Binary, lhs: list[Row], rhs: list[Row], size: int) -> list[Row]:
+def vector_vector(node: n.Binary, lhs: list[Row], rhs: list[Row], size: int, deadline: Deadline) -> list[Row]:
     """Arithmetic or comparison between two vectors (one-to-one, many-to-one, one-to-many)."""
     m = _Matching(node)
     many, one = (rhs, lhs) if m.swapped else (lhs, rhs)
@@ -208,7 +209,7 @@ def vector_vector(node: n.Binary, lhs: list[Row], rhs: list[Row], size: int) -> 
                 many_any = _any_present(many, size)
             _check_one_side(m, one, indexes, many_any, size)
     out: list[Row] = []
-    for sig, many_indexes in many_by_sig.items():
+    for sig, many_indexes in deadline.paced(many_by_sig.items(), size):
         one_indexes = one_by_sig.get(sig)
         if one_indexes is None:
             continue

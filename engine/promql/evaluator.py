@@ -2,8 +2,8 @@
 
 An instant query is a range query with one step. Every node evaluates to its value at every step
 (rows of per-step values for vectors, one float per step for scalars), each selector reads the
-store once for the whole query range, and limits (samples held in memory, wall-clock timeout)
-are checked as the tree is walked.
+store once for the whole query range, and limits (samples held in memory, wall-clock deadline)
+are checked as the tree is walked, the deadline also inside the loops over series and steps.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 import time
 from array import array
+from collections.abc import Iterator
 
 from engine.promql import nodes as n
 from engine.promql.aggregations import aggregate
 from engine.promql.binops import scalar_scalar, set_operation, vector_scalar, vector_vector
-from engine.promql.errors import BAD_DATA, TIMEOUT, QueryError, execution
+from engine.promql.deadline import CHECK_CELLS, Deadline
+from engine.promql.errors import BAD_DATA, QueryError, execution
 from engine.promql.functions import (
     DATE_FUNCTIONS,
     MATH,
@@ -64,7 +66,7 @@ class _Evaluation:
     """One query's evaluation: its steps, limits and running sample count."""
 
     def __init__(self, store: Store, steps: list[int], lookback: int, max_samples: int,
-                 deadline: float) -> None:
+                 deadline: Deadline) -> None:
         self.store = store
         self.steps = steps
         self.size = len(steps)
@@ -75,10 +77,6 @@ class _Evaluation:
 
     # -- limits ------------------------------------------------------------------------------
 
-    def check_deadline(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise QueryError(TIMEOUT, "query timed out in expression evaluation")
-
     def take(self, count: int) -> None:
         """Account for samples now held in memory (released when their node is consumed)."""
         self.samples += count
@@ -86,7 +84,7 @@ class _Evaluation:
             raise execution("query processing would load too many samples into memory in query execution")
 
     def eval(self, node: n.Node):
-        self.check_deadline()
+        self.deadline.check()
         before = self.samples
         value = self._dispatch[type(node)](self, node)
         if node.type == n.VECTOR:
@@ -122,7 +120,7 @@ class _Evaluation:
         offset = node.offset_ms
         mint = self.steps[0] - offset - self.lookback
         data = self.store.select(node.matchers, mint, self.steps[-1] - offset)
-        return instant_rows(data, self.steps, offset, self.lookback, timestamps)
+        return instant_rows(self.deadline.paced(data, self.size), self.steps, offset, self.lookback, timestamps)
 
     def matrix(self, node: n.MatrixSelector) -> list[tuple]:
         """A range vector as a query result: the raw samples of each series' window."""
@@ -136,7 +134,8 @@ class _Evaluation:
         value = self.eval(node.expr)
         if node.type == n.SCALAR:
             return [-v for v in value]
-        out = [(drop_name(labels), [None if v is None else -v for v in vals]) for labels, vals in value]
+        out = [(drop_name(labels), [None if v is None else -v for v in vals])
+               for labels, vals in self.deadline.paced(value, self.size)]
         return merge_same_labels(out) if several_names(value) else out
 
     def _binary(self, node: n.Binary):
@@ -147,11 +146,11 @@ class _Evaluation:
             return scalar_scalar(node.op, lhs, rhs)
         if left == n.VECTOR and right == n.VECTOR:
             if node.op in SET_OPERATORS:
-                return set_operation(node.op, lhs, rhs, node.on, node.matching, self.size)
-            return vector_vector(node, lhs, rhs, self.size)
+                return set_operation(node.op, lhs, rhs, node.on, node.matching, self.size, self.deadline)
+            return vector_vector(node, lhs, rhs, self.size, self.deadline)
         if left == n.VECTOR:
-            return vector_scalar(node.op, lhs, rhs, False, node.return_bool)
-        return vector_scalar(node.op, rhs, lhs, True, node.return_bool)
+            return vector_scalar(node.op, lhs, rhs, False, node.return_bool, self.deadline)
+        return vector_scalar(node.op, rhs, lhs, True, node.return_bool, self.deadline)
 
     def _aggregate(self, node: n.Aggregate) -> list[Row]:
         if node.op == "count_values":
@@ -159,7 +158,7 @@ class _Evaluation:
         else:
             param = self.eval(node.param) if node.param is not None else None
         rows = self.eval(node.expr)
-        return aggregate(node.op, rows, node.grouping, node.without, param, self.size)
+        return aggregate(node.op, rows, node.grouping, node.without, param, self.size, self.deadline)
 
     # -- functions ---------------------------------------------------------------------------
 
@@ -173,12 +172,12 @@ class _Evaluation:
         if name == "vector":
             return [((), list(self.eval(args[0])))]
         if name == "scalar":
-            return scalar(self.eval(args[0]), self.size)
+            return scalar(self._paced(self.eval(args[0])), self.size)
         if name in DATE_FUNCTIONS:
             if not args:
                 return date_of_steps(name, self.steps)
             rows = self.eval(args[0])
-            return self._renamed(date_of_values(name, rows), rows)
+            return self._renamed(date_of_values(name, self._paced(rows)), rows)
         if name == "timestamp":
             return self._timestamp(args[0])
         if name == "absent":
@@ -186,26 +185,30 @@ class _Evaluation:
         if name == "label_replace":
             rows = self.eval(args[0])
             dst, replacement, src, regex = (a.value for a in args[1:])
-            return merge_same_labels(label_replace(rows, dst, replacement, src, regex))
+            return merge_same_labels(label_replace(self._paced(rows), dst, replacement, src, regex))
         if name == "label_join":
             rows = self.eval(args[0])
             sources = [a.value for a in args[3:]]
-            return merge_same_labels(label_join(rows, args[1].value, args[2].value, sources))
+            return merge_same_labels(label_join(self._paced(rows), args[1].value, args[2].value, sources))
         if name in ("sort", "sort_desc"):
             return sort_rows(self.eval(args[0]), name == "sort_desc")
         if name == "histogram_quantile":
             qs = self.eval(args[0])
-            return merge_same_labels(histogram_quantile(self.eval(args[1]), qs, self.size))
+            return merge_same_labels(histogram_quantile(self._paced(self.eval(args[1])), qs, self.size))
         rows = self.eval(args[0])
         if name in MATH:
-            return self._renamed(apply_math(rows, MATH[name]), rows)
+            return self._renamed(apply_math(self._paced(rows), MATH[name]), rows)
         if name == "round":
             to_nearest = self.eval(args[1]) if len(args) > 1 else [1.0] * self.size
-            return self._renamed(round_(rows, to_nearest), rows)
+            return self._renamed(round_(self._paced(rows), to_nearest), rows)
         lower = self.eval(args[1]) if name in ("clamp", "clamp_min") else [-INF] * self.size
         upper = self.eval(args[-1]) if name in ("clamp", "clamp_max") else [INF] * self.size
-        out = [row for row in clamp(rows, lower, upper) if row[1].count(None) != self.size]
+        out = [row for row in clamp(self._paced(rows), lower, upper) if row[1].count(None) != self.size]
         return self._renamed(out, rows)
+
+    def _paced(self, rows: list[Row]) -> Iterator[Row]:
+        """Rows for a function that handles them one at a time, with deadline checks between."""
+        return self.deadline.paced(rows, self.size)
 
     def _renamed(self, out: list[Row], inputs: list[Row]) -> list[Row]:
         """Output of a name-dropping function: series of different metrics may now collide."""
@@ -220,7 +223,7 @@ class _Evaluation:
             rows = self.eval(arg)
             seconds = [t / 1000 for t in self.steps]
             out = [(drop_name(labels), [None if v is None else s for v, s in zip(vals, seconds, strict=True)])
-                   for labels, vals in rows]
+                   for labels, vals in self._paced(rows)]
         return self._renamed(out, rows)
 
     def _any_present(self, rows: list[Row]) -> list[bool]:
@@ -268,11 +271,13 @@ class _Evaluation:
         ctx = RangeContext(self.steps, starts, ends, go_seconds(ms.range_ms), scalars)
         fn = RANGE_FNS[name]
         results: list = [None] * len(labels_of)
+        run = max(1, CHECK_CELLS // self.size)
         for ts, indexes, members in batches.values():
-            self.check_deadline()
             win = compute_windows(ts.tolist(), starts, ends)
-            for i, res in zip(indexes, fn(ts, members, win, ctx), strict=True):
-                results[i] = res
+            for k in range(0, len(members), run):  # windows are memoised: runs share that work
+                self.deadline.check()
+                for i, res in zip(indexes[k:k + run], fn(ts, members[k:k + run], win, ctx), strict=True):
+                    results[i] = res
         size = self.size
         keep_name = name in KEEPS_NAME
         out = [(labels if keep_name else drop_name(labels), res)
@@ -308,16 +313,18 @@ class QueryEngine:
         """Parse and validate; raises ``QueryError(bad_data)`` for bad or unsupported input."""
         return parse(expr)
 
-    def _evaluation(self, steps: list[int]) -> _Evaluation:
-        deadline = time.monotonic() + self.timeout_s
-        return _Evaluation(self.store, steps, self.lookback_ms, self.max_samples, deadline)
+    def _evaluation(self, steps: list[int], deadline: float | None) -> _Evaluation:
+        at = time.monotonic() + self.timeout_s
+        return _Evaluation(self.store, steps, self.lookback_ms, self.max_samples,
+                           Deadline(at if deadline is None else min(at, deadline)))
 
-    def instant(self, expr: str, t: float) -> QueryResult:
-        """Evaluate at one time (unix seconds)."""
+    def instant(self, expr: str, t: float, deadline: float | None = None) -> QueryResult:
+        """Evaluate at one time (unix seconds); ``deadline`` (``time.monotonic()`` seconds) is the
+        caller's, when sooner than the engine's timeout (a request's own ``timeout``)."""
         node = self.parse(expr)
         t_ms = to_ms(t)
         seconds = t_ms / 1000
-        ev = self._evaluation([t_ms])
+        ev = self._evaluation([t_ms], deadline)
         if node.type == n.MATRIX:
             series = [Series(dict(labels), [(ts_ / 1000, v) for ts_, v in zip(ts, vals, strict=True)])
                       for labels, ts, vals in ev.matrix(node)]
@@ -330,8 +337,9 @@ class QueryEngine:
         samples = [Sample(dict(labels), vals[0]) for labels, vals in value if vals[0] is not None]
         return QueryResult("vector", samples, seconds)
 
-    def range(self, expr: str, start: float, end: float, step: float) -> QueryResult:
-        """Evaluate at ``start``, ``start + step``... up to ``end``; always a matrix."""
+    def range(self, expr: str, start: float, end: float, step: float, deadline: float | None = None) -> QueryResult:
+        """Evaluate at ``start``, ``start + step``... up to ``end``; always a matrix (``deadline`` as in
+        :meth:`instant`)."""
         start_ms, end_ms = to_ms(start), to_ms(end)
         if end_ms < start_ms:
             raise QueryError(BAD_DATA, "end timestamp must not be before start time")
@@ -349,7 +357,7 @@ class QueryEngine:
             raise QueryError(BAD_DATA, f'invalid expression type "{n.DOCUMENTED_TYPE[node.type]}" for range '
                                        "query, must be Scalar or instant Vector")
         steps = list(range(start_ms, end_ms + 1, step_ms))
-        value = self._evaluation(steps).eval(node)
+        value = self._evaluation(steps, deadline).eval(node)
         if node.type == n.SCALAR:
             value = [((), value)]
         series = [Series(dict(labels), [(t / 1000, v) for t, v in zip(steps, vals, strict=True)

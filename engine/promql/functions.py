@@ -7,7 +7,7 @@ one value per step. Most functions drop the metric name, as Prometheus does.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from engine.compat.regex import RegexError, compile_anchored
 from engine.compat.strconv import NumError, parse_float
@@ -40,11 +40,11 @@ MATH: dict[str, Callable[[float], float]] = {
 }
 
 
-def apply_math(rows: list[Row], fn: Callable[[float], float]) -> list[Row]:
+def apply_math(rows: Iterable[Row], fn: Callable[[float], float]) -> list[Row]:
     return [(drop_name(labels), [None if v is None else fn(v) for v in vals]) for labels, vals in rows]
 
 
-def clamp(rows: list[Row], lower: list[float], upper: list[float]) -> list[Row]:
+def clamp(rows: Iterable[Row], lower: list[float], upper: list[float]) -> list[Row]:
     """``clamp``: no output at a step where max < min."""
     out = []
     for labels, vals in rows:
@@ -54,7 +54,7 @@ def clamp(rows: list[Row], lower: list[float], upper: list[float]) -> list[Row]:
     return out
 
 
-def round_(rows: list[Row], to_nearest: list[float]) -> list[Row]:
+def round_(rows: Iterable[Row], to_nearest: list[float]) -> list[Row]:
     """Round to the nearest multiple of ``to_nearest``, ties up, via its inverse like Prometheus."""
     inverses = [gomath.div(1.0, t) for t in to_nearest]
     return [(drop_name(labels), [None if v is None else gomath.div(gomath.floor(v * inv + 0.5), inv)
@@ -114,7 +114,7 @@ def date_of_steps(name: str, steps: list[int]) -> list[Row]:
     return [((), [_date_part(name, t // 1000 if t >= 0 else -(-t // 1000)) for t in steps])]
 
 
-def date_of_values(name: str, rows: list[Row]) -> list[Row]:
+def date_of_values(name: str, rows: Iterable[Row]) -> list[Row]:
     """Sample values are Unix seconds (truncated like Go's int64 conversion)."""
     def part(v: float) -> float:
         if v != v or math.isinf(v):
@@ -125,7 +125,7 @@ def date_of_values(name: str, rows: list[Row]) -> list[Row]:
 
 # --- labels ---------------------------------------------------------------------------------
 
-def label_replace(rows: list[Row], dst: str, replacement: str, src: str, pattern: str) -> list[Row]:
+def label_replace(rows: Iterable[Row], dst: str, replacement: str, src: str, pattern: str) -> list[Row]:
     try:
         regex = compile_anchored(pattern)  # RE2: linear time whatever the pattern
     except RegexError:
@@ -141,7 +141,7 @@ def label_replace(rows: list[Row], dst: str, replacement: str, src: str, pattern
     return out
 
 
-def label_join(rows: list[Row], dst: str, separator: str, sources: list[str]) -> list[Row]:
+def label_join(rows: Iterable[Row], dst: str, separator: str, sources: list[str]) -> list[Row]:
     for src in sources:
         if not is_valid_label_name(src):
             raise execution(f"invalid source label name in label_join(): {src}")
@@ -163,7 +163,7 @@ def sort_rows(rows: list[Row], descending: bool) -> list[Row]:
     return numbers + nans
 
 
-def scalar(rows: list[Row], size: int) -> list[float]:
+def scalar(rows: Iterable[Row], size: int) -> list[float]:
     """The single sample's value at each step, NaN when there are none or several."""
     out = [math.nan] * size
     counts = [0] * size
@@ -192,7 +192,7 @@ def absent_labels(matchers) -> Labels:
 
 # --- histogram_quantile ---------------------------------------------------------------------
 
-def histogram_quantile(rows: list[Row], qs: list[float], size: int) -> list[Row]:
+def histogram_quantile(rows: Iterable[Row], qs: list[float], size: int) -> list[Row]:
     """Classic histograms: series grouped by their labels except ``le`` (buckets with an
     unparsable ``le`` are ignored); one quantile per group and step, labelled without the
     metric name and ``le``."""

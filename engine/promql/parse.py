@@ -2,7 +2,9 @@
 
 The parser already checks syntax, argument counts and value types; this module turns its AST into
 our immutable nodes and rejects what the evaluator does not implement, so an unsupported feature
-is always a clear ``bad_data`` error and never a wrong answer.
+is always a clear ``bad_data`` error and never a wrong answer. Every PromQL text a user supplies
+is parsed here, behind the guard's limits (``configure`` sets them from Settings) and, for large
+texts, after the parser survived them in a child process.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from functools import lru_cache
 import promql_parser as pp
 
 from engine.compat.regex import RegexError, compile_anchored
+from engine.compat.strconv import quote
 from engine.promql import nodes as n
 from engine.promql.errors import BAD_DATA, QueryError, unsupported
+from engine.promql.guard import Limits, check
+from engine.promql.parser_process import ParserProcess
+from engine.settings import Settings
 from engine.tsdb.matchers import Matcher, MatcherError
 
 _MS = timedelta(milliseconds=1)
@@ -58,14 +64,53 @@ _CARDINALITY = {
 }
 
 
+# Texts the parser needs well under a millisecond and a megabyte for skip the child process.
+_CHILD_FROM_COST = 2_000
+_CHILD_FROM_LENGTH = 4_096
+
+_limits = Limits(Settings.query_max_length, Settings.query_max_depth)
+_child = ParserProcess()
+
+
+def configure(limits: Limits) -> None:
+    """Set the limits every later parse checks (the Engine does, from its Settings)."""
+    global _limits
+    _limits = limits
+    parse.cache_clear()
+
+
+def close() -> None:
+    """Stop the parser's child process (started again when needed)."""
+    _child.close()
+
+
+def _parse_tree(text: str) -> object:
+    """The parser's tree for a text within the limits, or ``QueryError(bad_data)``."""
+    shape = check(text, _limits)
+    if (shape.cost >= _CHILD_FROM_COST or len(text) >= _CHILD_FROM_LENGTH) and not _child.survives(text):
+        raise QueryError(BAD_DATA, "parse error: the query could not be parsed (the parser failed on it)")
+    try:
+        return pp.parse(text)
+    except Exception as exc:  # the parser reports every syntax and type error as ValueError
+        raise QueryError(BAD_DATA, f"parse error: {_parser_message(exc)}") from None
+
+
 @lru_cache(maxsize=1024)
 def parse(text: str) -> n.Node:
     """Parse and validate one expression; raises ``QueryError(bad_data)``."""
-    try:
-        tree = pp.parse(text)
-    except Exception as exc:  # the parser reports every syntax and type error as ValueError
-        raise QueryError(BAD_DATA, f"parse error: {_parser_message(exc)}") from None
-    return _convert(tree)
+    return _convert(_parse_tree(text))
+
+
+def series_selector(text: str) -> tuple[Matcher, ...]:
+    """The matchers of a plain series selector such as ``up{job="api"}``; ``QueryError(bad_data)``.
+
+    Unlike :func:`parse`, ``(up)`` and ``up offset 5m`` are refused, as Prometheus's ``match[]`` is.
+    """
+    tree = _parse_tree(text)
+    if type(tree) is not pp.VectorSelector or tree.offset is not None or tree.at is not None:
+        raise QueryError(BAD_DATA, "parse error: expected a series selector such as "
+                                   f'up{{job="api"}}, got {quote(text)}')
+    return _selector(tree).matchers
 
 
 def _parser_message(exc: Exception) -> str:

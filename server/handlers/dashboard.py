@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 
 from aiohttp import web
 
@@ -29,5 +29,5 @@ async def chart(request: web.Request) -> web.Response:
     if range_s / step_s > MAX_POINTS:
         raise bad_parameter("step", request.query.get("step", "15s"),
                             f"too small for range: at most {MAX_POINTS} points per series")
-    loop = asyncio.get_running_loop()  # a long range reads chunks from disk: keep it off the loop
-    return web.json_response(await loop.run_in_executor(None, engine.chart, chart_type, range_s, step_s))
+    # PromQL range queries: on the query pool, like every request's queries
+    return web.json_response(await engine.run_query(functools.partial(engine.chart, chart_type, range_s, step_s)))

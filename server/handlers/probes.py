@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from aiohttp import web
@@ -29,14 +28,15 @@ async def livez(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     engine: Engine = request.app[ENGINE]
-    loop = asyncio.get_running_loop()
     checks: dict[str, list[dict]] = {}
     try:
-        await loop.run_in_executor(None, engine.store.backend.ping)
-        checks["store:responsive"] = [{"status": "pass", "observedValue": len(engine.store),
+        await engine.ping_storage()
+        checks["store:responsive"] = [{"status": "pass", "observedValue": engine.series_count(),
                                        "observedUnit": "series"}]
     except Exception as exc:  # the check reports any storage failure as "fail"
         checks["store:responsive"] = [{"status": "fail", "output": str(exc)}]
+    problem = engine.write_problem()
+    checks["store:writable"] = [{"status": "fail", "output": problem} if problem else {"status": "pass"}]
     age = None if engine.last_collection is None else engine.clock.now() - engine.last_collection
     stale = age is None or age > 3 * engine.settings.collection_interval + 5
     checks["collector:age"] = [{"status": "warn" if stale else "pass", "observedValue": age,

@@ -8,11 +8,11 @@ the event loop only parses parameters.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
 import platform
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +23,7 @@ from engine import __version__
 from engine.engine import Engine, Selectors
 from engine.promql import QueryEngine, QueryError
 from server import promparams as p
+from server.errors import log_unhandled
 from server.keys import ENGINE
 from server.promparams import BAD_DATA, PromApiError
 
@@ -69,8 +70,8 @@ def _endpoint(path: str) -> Callable[[Handler], Handler]:
                 return _error(exc.error_type, exc.message)
             except web.HTTPException:
                 raise
-            except Exception:  # a bug: still answer in the envelope Prometheus clients can read
-                log.exception("unhandled error in %s %s", request.method, request.path)
+            except Exception as exc:  # a bug: still answer in the envelope Prometheus clients can read
+                log_unhandled(request, exc, log)
                 return _error("internal", "internal server error")
 
         routes.get(path)(wrapped)
@@ -80,11 +81,10 @@ def _endpoint(path: str) -> Callable[[Handler], Handler]:
     return register
 
 
-async def _in_thread(job: Callable[[], bytes], timeout: float | None = None) -> bytes:
-    """Run a job off the loop; the query engine's errors become the API's, with their type."""
-    future = asyncio.get_running_loop().run_in_executor(None, job)
+async def _in_thread(engine: Engine, job: Callable[[], bytes], timeout: float | None = None) -> bytes:
+    """Run a job on the engine's query pool; the query engine's errors become the API's, with their type."""
     try:
-        return await (future if timeout is None else asyncio.wait_for(future, timeout))
+        return await engine.run_query(job, timeout)
     except TimeoutError:
         raise PromApiError("timeout", "query timed out in query execution") from None
     except QueryError as exc:
@@ -94,16 +94,24 @@ async def _in_thread(job: Callable[[], bytes], timeout: float | None = None) -> 
 # -- queries ------------------------------------------------------------------------------------
 
 
-def _instant(qe: QueryEngine, expr: str, t_ms: int) -> bytes:
+def _time_limit(engine: Engine, values: MultiDict[str]) -> tuple[float, float]:
+    """Prometheus's limit on a query: its ``timeout`` parameter, at most QUERY_TIMEOUT; as seconds
+    from now and as the ``time.monotonic()`` deadline that the evaluation stops at."""
+    timeout = p.timeout_param(values)
+    seconds = engine.settings.query_timeout if timeout is None else min(timeout, engine.settings.query_timeout)
+    return seconds, time.monotonic() + seconds
+
+
+def _instant(qe: QueryEngine, expr: str, t_ms: int, deadline: float) -> bytes:
     try:
         qe.parse(expr)
     except QueryError as exc:
         raise PromApiError(exc.error_type, f'invalid parameter "query": {exc.message}') from None
-    return _success(qe.instant(expr, t_ms / 1000).to_prometheus())
+    return _success(qe.instant(expr, t_ms / 1000, deadline).to_prometheus())
 
 
-def _range(qe: QueryEngine, expr: str, start_ms: int, end_ms: int, step_ms: int) -> bytes:
-    return _success(qe.range(expr, start_ms / 1000, end_ms / 1000, step_ms / 1000).to_prometheus())
+def _range(qe: QueryEngine, expr: str, start_ms: int, end_ms: int, step_ms: int, deadline: float) -> bytes:
+    return _success(qe.range(expr, start_ms / 1000, end_ms / 1000, step_ms / 1000, deadline).to_prometheus())
 
 
 @_endpoint("/api/v1/query")
@@ -111,9 +119,9 @@ async def query(request: web.Request) -> web.Response:
     engine: Engine = request.app[ENGINE]
     values = await p.form(request)
     t = p.time_param(values, "time", engine.now_ms())
-    timeout = p.timeout_param(values)
-    job = functools.partial(_instant, engine.query, values.get("query", ""), t)
-    return _respond(await _in_thread(job, timeout))
+    timeout, deadline = _time_limit(engine, values)
+    job = functools.partial(_instant, engine.query, values.get("query", ""), t, deadline)
+    return _respond(await _in_thread(engine, job, timeout))
 
 
 @_endpoint("/api/v1/query_range")
@@ -132,9 +140,10 @@ async def query_range(request: web.Request) -> web.Response:
                                      "Try decreasing the query resolution (?step=XX)")
     if step_ns < 1_000_000:  # Prometheus fails ("integer divide by zero") on a step under 1 ms
         raise p.invalid_parameter("step", ZERO_STEP)
-    timeout = p.timeout_param(values)
-    job = functools.partial(_range, engine.query, values.get("query", ""), start, end, step_ns // 1_000_000)
-    return _respond(await _in_thread(job, timeout))
+    timeout, deadline = _time_limit(engine, values)
+    job = functools.partial(_range, engine.query, values.get("query", ""), start, end, step_ns // 1_000_000,
+                            deadline)
+    return _respond(await _in_thread(engine, job, timeout))
 
 
 # -- series, labels, metadata -------------------------------------------------------------------
@@ -163,7 +172,7 @@ async def series(request: web.Request) -> web.Response:
     def job() -> bytes:
         return _success([dict(labels) for labels in engine.series(selectors, window)])
 
-    return _respond(await _in_thread(job))
+    return _respond(await _in_thread(engine, job))
 
 
 Lookup = Callable[[Selectors | None, tuple[int, int] | None], list[str]]
@@ -180,7 +189,7 @@ async def _label_lookup(request: web.Request, lookup: Lookup) -> web.Response:
         raise PromApiError(BAD_DATA, str(exc)) from None
     if selectors is None and window is None:  # straight from the index: cheap enough for the loop
         return _respond(_success(lookup(None, None)))
-    return _respond(await _in_thread(lambda: _success(lookup(selectors, window))))
+    return _respond(await _in_thread(request.app[ENGINE], lambda: _success(lookup(selectors, window))))
 
 
 @_endpoint("/api/v1/labels")
