@@ -14,6 +14,7 @@ from engine.clock import Clock
 from engine.engine import Engine
 from engine.settings import Settings
 from server.app import create_app
+from server.transport import JsonErrorAppRunner
 
 log = logging.getLogger(__name__)
 
@@ -44,28 +45,23 @@ async def start_server(settings: Settings, clock: Clock | None = None, *, collec
     try:
         engine.open()
     except Exception:
-        engine.store.backend.close()
-        engine.book.db.close()
+        engine.close()
         raise
-        engine.lock.release()
     tune_gc()
     app = create_app(engine)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner = JsonErrorAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        engine.store.backend.close()
+        engine.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
-        engine.lock.release()
     host, port = runner.addresses[0][:2]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    assert engine.ruler is not None
-    engine.ruler.external_url = url  # what $externalURL and generator links point at
+    engine.serving_at(url)
     if start_schedules:
-    engine.lock.announce(url)
         await engine.start()
     return RunningServer(engine, runner, url)
 

@@ -56,7 +56,6 @@ class Ruler:
         self._file_stamps: dict[str, float] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._locks: dict[str, asyncio.Lock] = {}
-        book.forget = self.forget
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -174,6 +173,7 @@ class Ruler:
             await self.evaluate(key, ts)
 
     def forget(self, rule_id: str, fingerprint: str) -> None:
+        """Drop an alert resolved by hand: if its condition still holds it starts again as pending."""
         for g in self.groups.values():
             for rr in g.rules:
                 if rr.rule.id == rule_id and rr.alerting is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -10,11 +9,13 @@ from aiohttp import web
 
 from engine.alerts.book import AlertActionError
 from engine.alerts.silences import SilenceError
+from engine.compat.strconv import NOT_UTF8, is_valid_utf8
 from engine.engine import Engine
-from engine.ruler.views import prometheus_alert, prometheus_rules, rule_json, sort_alerts
-from engine.rules.managed import RuleNotFoundError, RuleValidationError
+from engine.ruler.views import sort_alerts
+from engine.rules.managed import ReadOnlyRuleError, RuleNotFoundError, RuleValidationError
 from engine.settings import parse_duration
 from engine.timefmt import rfc3339
+from server.bodies import json_body
 from server.errors import ApiError, bad_parameter
 from server.keys import ENGINE
 
@@ -30,24 +31,12 @@ def _engine(request: web.Request) -> Engine:
 def requester(request: web.Request) -> str:
     """Who acts: the X-User header (the console sends user@host), else the peer address."""
     user = request.headers.get("X-User", "").strip()
+    if not is_valid_utf8(user):  # aiohttp keeps bytes that are not UTF-8 as lone surrogates
+        raise ApiError(400, "invalid_header", f"X-User: {NOT_UTF8}", {"field": "X-User"})
     if user:
         return user[:200]
     peer = request.remote or "unknown"
     return f"anonymous@{peer}"
-
-
-async def json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
-    if not request.can_read_body:
-        if required:
-            raise ApiError(400, "invalid_body", "a JSON object body is required")
-        return {}
-    try:
-        body = await request.json(loads=json.loads)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "body must be a JSON object")
-    return body
 
 
 def _action_error(exc: AlertActionError) -> ApiError:
@@ -123,19 +112,28 @@ async def delete_silence(request: web.Request) -> web.Response:
 
 # -- rules -----------------------------------------------------------------------------------------
 
-def _rules(engine: Engine) -> list[dict[str, Any]]:
-    assert engine.ruler is not None and engine.managed_rules is not None
-    managed = {r.id for r in engine.managed_rules.list()}
-    return [rule_json(g, rr, rr.rule.id in managed) for g in engine.ruler.groups.values() for rr in g.rules]
+def _not_found(rule_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"no rule with id {rule_id!r}")
+
+
+def _invalid(exc: RuleValidationError) -> ApiError:
+    return ApiError(400, "invalid_rule", str(exc), {"field": exc.field})
+
+
+def _read_only(exc: ReadOnlyRuleError) -> ApiError:
+    return ApiError(409, "read_only_rule", str(exc), {"file": exc.file})
+
+
+def _changed(rule: dict[str, Any], reload_error: str | None) -> dict[str, Any]:
+    return {"rule": rule, **({"reloadError": reload_error} if reload_error else {})}
 
 
 @routes.get("/api/alerts/rules")
 async def list_rules(request: web.Request) -> web.Response:
     engine = _engine(request)
-    assert engine.ruler is not None
-    return web.json_response({"rules": _rules(engine), "lastReloadError": engine.ruler.last_reload_error,
-                              "lastReload": None if engine.ruler.last_reload is None else
-                              rfc3339(engine.ruler.last_reload)})
+    last_reload, last_error = engine.rules_reload_status()
+    return web.json_response({"rules": engine.rules(), "lastReloadError": last_error,
+                              "lastReload": None if last_reload is None else rfc3339(last_reload)})
 
 
 @routes.post("/api/alerts/rules/reload")
@@ -147,73 +145,52 @@ async def reload_rules(request: web.Request) -> web.Response:
     return web.json_response({"status": "reloaded"})
 
 
-def _one_rule(engine: Engine, rule_id: str) -> dict[str, Any]:
-    for r in _rules(engine):
-        if r["id"] == rule_id:
-            return r
-    raise ApiError(404, "not_found", f"no rule with id {rule_id!r}")
-
-
 @routes.get("/api/alerts/rules/{id}")
 async def get_rule(request: web.Request) -> web.Response:
-    return web.json_response({"rule": _one_rule(_engine(request), request.match_info["id"])})
-
-
-def _after_change(engine: Engine, rule_id: str) -> dict[str, Any]:
-    error = engine.reload_rules()
-    body: dict[str, Any] = {"rule": _one_rule(engine, rule_id)}
-    if error is not None:
-        body["reloadError"] = error
-    return body
+    rule_id = request.match_info["id"]
+    try:
+        return web.json_response({"rule": _engine(request).rule(rule_id)})
+    except RuleNotFoundError:
+        raise _not_found(rule_id) from None
 
 
 @routes.post("/api/alerts/rules")
 async def create_rule(request: web.Request) -> web.Response:
-    engine = _engine(request)
-    assert engine.managed_rules is not None
     body = await json_body(request)
     try:
-        rule = engine.managed_rules.create(body)
+        rule, reload_error = _engine(request).create_rule(body)
     except RuleValidationError as exc:
-        raise ApiError(400, "invalid_rule", str(exc), {"field": exc.field}) from None
-    return web.json_response(_after_change(engine, rule.id), status=201)
-
-
-def _editable(engine: Engine, rule_id: str) -> None:
-    assert engine.managed_rules is not None
-    if rule_id in {r.id for r in engine.managed_rules.list()}:
-        return
-    r = _one_rule(engine, rule_id)
-    raise ApiError(409, "read_only_rule", f"rule {r['name']!r} is read-only: {r['readOnlyReason']}",
-                   {"file": r["file"]})
+        raise _invalid(exc) from None
+    except RuleNotFoundError as exc:  # saved, but a failed reload left it out of the running rules
+        raise _not_found(str(exc)) from None
+    return web.json_response(_changed(rule, reload_error), status=201)
 
 
 @routes.put("/api/alerts/rules/{id}")
 async def update_rule(request: web.Request) -> web.Response:
-    engine = _engine(request)
     rule_id = request.match_info["id"]
-    _editable(engine, rule_id)
     body = await json_body(request)
     try:
-        engine.managed_rules.update(rule_id, body)  # type: ignore[union-attr]
+        rule, reload_error = _engine(request).update_rule(rule_id, body)
+    except ReadOnlyRuleError as exc:
+        raise _read_only(exc) from None
     except RuleValidationError as exc:
-        raise ApiError(400, "invalid_rule", str(exc), {"field": exc.field}) from None
+        raise _invalid(exc) from None
     except RuleNotFoundError:
-        raise ApiError(404, "not_found", f"no rule with id {rule_id!r}") from None
-    return web.json_response(_after_change(engine, rule_id))
+        raise _not_found(rule_id) from None
+    return web.json_response(_changed(rule, reload_error))
 
 
 @routes.delete("/api/alerts/rules/{id}")
 async def delete_rule(request: web.Request) -> web.Response:
-    engine = _engine(request)
     rule_id = request.match_info["id"]
-    _editable(engine, rule_id)
     try:
-        engine.managed_rules.delete(rule_id)  # type: ignore[union-attr]
+        reload_error = _engine(request).delete_rule(rule_id)
+    except ReadOnlyRuleError as exc:
+        raise _read_only(exc) from None
     except RuleNotFoundError:
-        raise ApiError(404, "not_found", f"no rule with id {rule_id!r}") from None
-    error = engine.reload_rules()
-    return web.json_response({"deleted": rule_id, **({"reloadError": error} if error else {})})
+        raise _not_found(rule_id) from None
+    return web.json_response({"deleted": rule_id, **({"reloadError": reload_error} if reload_error else {})})
 
 
 # -- one alert (after the fixed paths above, which its pattern would also match) -------------------
@@ -269,16 +246,9 @@ async def resolve(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/rules")
 async def prom_rules(request: web.Request) -> web.Response:
-    engine = _engine(request)
-    assert engine.ruler is not None
-    return web.json_response({"status": "success", "data": prometheus_rules(list(engine.ruler.groups.values()))})
+    return web.json_response({"status": "success", "data": _engine(request).prometheus_rules()})
 
 
 @routes.get("/api/v1/alerts")
 async def prom_alerts(request: web.Request) -> web.Response:
-    engine = _engine(request)
-    assert engine.ruler is not None
-    alerts = [prometheus_alert(a.labels, a.annotations, a.state, a.active_at, a.value)
-              for g in engine.ruler.groups.values() for rr in g.rules if rr.alerting is not None
-              for a in rr.alerting.live_alerts()]
-    return web.json_response({"status": "success", "data": {"alerts": alerts}})
+    return web.json_response({"status": "success", "data": {"alerts": _engine(request).prometheus_alerts()}})

@@ -106,6 +106,7 @@ def test_accepts_and_rejects_what_promtool_does(tmp_path, text):
 
 def test_managed_rule_file_passes_promtool(tmp_path):
     rules = ManagedRules(tmp_path)
+    rules.load()
     rules.create({"name": "High Error Rate", "metricName": 'http_requests_total{status=~"5.."}', "condition": ">",
                   "threshold": 0.05, "duration": 90, "severity": "high",
                   "notificationChannels": [{"type": "slack", "destination": "#alerts"}]})
