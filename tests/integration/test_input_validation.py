@@ -184,3 +184,14 @@ async def test_bad_stored_rows_are_skipped_and_the_server_starts(tmp_path, caplo
         await server.stop()
     skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
     assert sorted(r.row_id for r in skipped) == ["broken", "far", "junk", "lookahead", "old"]
+
+
+async def test_a_requester_name_that_is_not_utf8_is_refused(env):
+    server, client = env
+    alert_id = await _firing_alert(server, client)
+    r = await client.post(f"/api/alerts/{alert_id}/acknowledge", json={}, headers={"X-User": b"bob\x80"})
+    refused(r, "X-User")
+    r = await client.post("/api/alerts/silences", json={"matchers": ["a=b"], "duration": "1h"},
+                          headers={"X-User": b"bob\xff"})
+    refused(r, "X-User")
+    assert (await client.get("/api/alerts")).status_code == 200
