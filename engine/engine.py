@@ -73,7 +73,7 @@ class Engine:
                            files + list(settings.rules_files), self.managed_rules, self._rules_pool)
         self.system_collector = SystemCollector() if collect_system else None
         self.process_collector = ProcessCollector()
-        self.self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect}
+        self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect}
         self.started_at = self.clock.now()
         self._scheduler: AsyncIOScheduler | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
@@ -187,8 +187,12 @@ class Engine:
     def ingest_self(self, t: int | None = None) -> None:
         """Record the process's and the server's own metrics (also done on each /metrics scrape)."""
         t = self.now_ms() if t is None else t
-        for name, source in self.self_sources.items():
+        for name, source in self._self_sources.items():
             self.store.ingest(name, source(), t)
+
+    def add_self_source(self, name: str, source: FamilySource) -> None:
+        """Another producer of the server's own metrics (the HTTP layer's), recorded with the process's."""
+        self._self_sources[name] = source
 
     async def flush(self) -> None:
         async with self._flush_lock:

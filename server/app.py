@@ -5,20 +5,26 @@ from __future__ import annotations
 from aiohttp import web
 
 from engine.engine import Engine
+from server.bodies import MAX_BODY_BYTES
 from server.errors import error_middleware
+from server.guards import RequestGuards, check_route_policies
 from server.handlers import alerts, dashboard, metrics, probes, prom_api, ws
 from server.instrumentation import HttpMetrics
 from server.keys import ENGINE, HTTP_METRICS
+from server.requestids import send_request_id
 
 
 def create_app(engine: Engine) -> web.Application:
     http_metrics = HttpMetrics(engine.settings.service_name)
-    engine.self_sources["http"] = http_metrics.families
-    app = web.Application(middlewares=[http_metrics.middleware, error_middleware])
+    engine.add_self_source("http", http_metrics.families)
+    app = web.Application(middlewares=[http_metrics.middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
+    RequestGuards(engine.settings).install(app)
+    app.on_response_prepare.append(send_request_id)
     app[ENGINE] = engine
     app[HTTP_METRICS] = http_metrics
     for module in (metrics, dashboard, probes, ws, prom_api, alerts):
         app.add_routes(module.routes)
+    check_route_policies(app)
     app[ws.OPEN_SOCKETS] = set()
     app.on_shutdown.append(ws.close_streams)
     return app
