@@ -8,6 +8,7 @@ from aiohttp import web
 
 from engine.charts import CHART_TYPES
 from engine.engine import Engine
+from engine.promql.errors import TIMEOUT, QueryError
 from engine.promql.evaluator import MAX_POINTS
 from server.errors import ApiError, bad_parameter
 from server.keys import ENGINE
@@ -30,4 +31,9 @@ async def chart(request: web.Request) -> web.Response:
         raise bad_parameter("step", request.query.get("step", "15s"),
                             f"too small for range: at most {MAX_POINTS} points per series")
     # PromQL range queries: on the query pool, like every request's queries
-    return web.json_response(await engine.run_query(functools.partial(engine.chart, chart_type, range_s, step_s)))
+    try:
+        body = await engine.run_query(functools.partial(engine.chart, chart_type, range_s, step_s))
+    except QueryError as exc:  # too many samples for QUERY_MAX_SAMPLES, or past QUERY_TIMEOUT
+        status = 503 if exc.error_type == TIMEOUT else 422
+        raise ApiError(status, f"query_{exc.error_type}", f"chart {chart_type}: {exc.message}") from None
+    return web.json_response(body)

@@ -65,3 +65,20 @@ async def test_the_chart_api_and_the_console_agree(fed, kind):
     assert api["end"] == reply.data["end"] == (T0 + 5 * 239 + 2) // 15 * 15
     assert api["series"] == reply.data["series"]
     assert sum(len(s["points"]) for s in api["series"]) >= 50
+
+
+async def test_a_chart_over_the_sample_limit_is_a_422_not_a_500(tmp_path):
+    clock = FixedClock(T0)
+    settings = make_settings(tmp_path, query_max_samples=100)
+    running = await start_server(settings, clock, collect_system=False, start_schedules=False)
+    try:
+        for k in range(60):
+            running.engine.store.ingest("system", host(k), to_ms(T0 + 5 * k))
+        clock.set(T0 + 300)
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as http:
+            r = await http.get("/api/dashboard/charts/cpu", params={"range": "5m", "step": "5s"})
+    finally:
+        await running.stop()
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "query_execution" and error["message"].startswith("chart cpu: ")
