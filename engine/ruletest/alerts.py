@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.compat.durations import format_duration
-from engine.ruletest.gofmt import labels_string
+from engine.promql.format import labels_string
 from engine.ruletest.testfile import AlertCase
 from engine.tsdb.types import Labels
 

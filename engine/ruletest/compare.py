@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engine.ruletest.gofmt import format_float_e, labels_string
+from engine.compat.strconv import format_float
+from engine.promql.format import labels_string
 from engine.tsdb.types import Labels
 
 
@@ -23,7 +24,7 @@ class Point:
     value: float
 
     def __str__(self) -> str:
-        return f"{labels_string(self.labels)} {format_float_e(self.value)}"
+        return f"{labels_string(self.labels)} {format_float(self.value, 'E', -1)}"
 
 
 def sort_points(points: list[Point]) -> list[Point]:

@@ -15,12 +15,12 @@ import asyncio
 from dataclasses import dataclass, field
 
 from engine.compat.durations import format_duration
+from engine.compat.strconv import quote
 from engine.promql import QueryEngine, QueryError
 from engine.rules.model import RuleGroup
 from engine.ruletest.alerts import check_alerts
 from engine.ruletest.compare import Point, diff_lines, points_string, same, sort_points
 from engine.ruletest.evaluation import RuleEvaluation
-from engine.ruletest.gofmt import quote
 from engine.ruletest.inputs import InputStore, input_series, input_store
 from engine.ruletest.notation import NotationError, canonical, parse_metric
 from engine.ruletest.testfile import DEFAULT_EVALUATION_INTERVAL_MS, PromQLCase, UnitTestGroup

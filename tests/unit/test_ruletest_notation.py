@@ -10,7 +10,8 @@ import math
 import pytest
 
 from engine.compat.durations import DurationError, format_duration, parse_duration
-from engine.ruletest.gofmt import format_float_e, labels_string, quote
+from engine.compat.strconv import format_float, quote
+from engine.promql.format import labels_string
 from engine.ruletest.notation import NotationError, canonical, parse_metric, parse_series
 from engine.tsdb.types import is_stale
 
@@ -119,7 +120,7 @@ def test_bad_durations(text):
     (math.nan, "NaN"), (math.inf, "+Inf"), (-math.inf, "-Inf"),
 ])
 def test_floats_print_like_go_format_e(value, text):
-    assert format_float_e(value) == text
+    assert format_float(value, "E", -1) == text
 
 
 def test_labels_print_like_prometheus():
