@@ -68,11 +68,11 @@ def test_invalid_database_stops_startup_with_exit_2(tmp_path):
 class Server:
     """`metrics-service serve` in a child process, logging JSON to a pipe."""
 
-    def __init__(self, data_dir, port, **env):
+    def __init__(self, data_dir, port, extra_args=(), **env):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [*CLI, "serve", "--data-dir", str(data_dir), "--port", str(port)],
+            [*CLI, "serve", "--data-dir", str(data_dir), "--port", str(port), *extra_args],
             env={**os.environ, "COLLECTION_INTERVAL": "0.2", "FLUSH_INTERVAL": "0.3", **env},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
