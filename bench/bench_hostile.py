@@ -6,7 +6,7 @@ While a probe runs, one thread samples the server's VmRSS every 20 ms and anothe
 50 ms with a 5 s timeout, so a frozen server shows as a 5000 ms answer (``livez_timeouts`` counts
 them) instead of hanging the benchmark. A probe that outlives its time limit is abandoned and its
 server killed. After each probe the server is alive if its process runs and /livez answers within
-2 s; if not, ``exit_code`` says how it ended (null: still running but frozen) and ``last_log_line``
+2 s; if not, ``exit_code`` says how it ended (null: still running but frozen) and ``last_log_lines``
 what it said last. The next probe starts a new server either way.
 
 Expected statuses are the fixed behaviour the issue asks for: 4xx for bad input, 415 for a
@@ -223,7 +223,7 @@ def run_probe(probe: Probe) -> dict[str, Any]:
     }
     if not up:  # exited (how, and its last words) or frozen
         result["exit_code"] = exit_code
-        result["last_log_line"] = log.rstrip().rpartition(b"\n")[2].decode(errors="replace")[:300]
+        result["last_log_lines"] = [line[:200] for line in log.decode(errors="replace").splitlines()[-3:]]
     if "readyz" in worst:
         result["worst_readyz_ms"] = worst["readyz"]
     if rss.samples:
@@ -505,6 +505,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "hostile",
         "seconds": round(time.monotonic() - started, 1),
+        "server_memory_limit_mb": MEMORY_LIMIT // 2**20,
         "probes": probes,
         "targets": {"peak_rss_mb_max": TARGET_RSS_MB, "worst_livez_ms_max": TARGET_LIVEZ_MS,
                     "alive_after_each": True, "statuses": "as the issue asks (see expect in each probe)"},
