@@ -40,8 +40,8 @@ from bench_promql import (  # noqa: E402
     fill,
 )
 
+from engine.compat.strconv import format_float_f  # noqa: E402
 from engine.promql import QueryEngine  # noqa: E402
-from engine.promql.format import format_float  # noqa: E402
 from engine.tsdb.sqlite import SQLiteBackend  # noqa: E402
 from engine.tsdb.store import Store  # noqa: E402
 from server.runner import tune_gc  # noqa: E402
@@ -91,7 +91,7 @@ def write_openmetrics(path: Path, count: int, minutes: int) -> int:
             prefixes = ["".join(label_text(lb)) + " " for lb in labels]
             for t, values in sample_values(labels, minutes, histogram):
                 stamp = f" {t // 1000}" if t % 1000 == 0 else f" {t / 1000:.3f}"
-                out.write("".join(f"{prefix}{format_float(float(v))}{stamp}\n"
+                out.write("".join(f"{prefix}{format_float_f(float(v))}{stamp}\n"
                                   for prefix, v in zip(prefixes, values, strict=True)))
                 written += len(values)
         out.write("# EOF\n")

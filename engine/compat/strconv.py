@@ -310,8 +310,38 @@ def _fmt_hex(v: float, prec: int, upper: bool) -> str:
     return out + ("P" if upper else "p") + ("-" if exp < 0 else "+") + f"{abs(exp):02d}"
 
 
+def format_float_f(v: float) -> str:
+    """``strconv.FormatFloat(v, 'f', -1, 64)``: shortest digits, never an exponent; how Prometheus's
+    JSON writes every sample value, so it has its own fast path from ``repr``."""
+    if v != v:
+        return "NaN"
+    if v == math.inf:
+        return "+Inf"
+    if v == -math.inf:
+        return "-Inf"
+    text = repr(v)
+    if "e" not in text:
+        return text[:-2] if text.endswith(".0") else text
+    mantissa, exp_text = text.split("e")
+    sign = ""
+    if mantissa[0] == "-":
+        sign, mantissa = "-", mantissa[1:]
+    int_part, _, frac_part = mantissa.partition(".")
+    digits = int_part + frac_part
+    point = len(int_part) + int(exp_text)
+    if point <= 0:
+        body = "0." + "0" * -point + digits
+    elif point >= len(digits):
+        body = digits + "0" * (point - len(digits))
+    else:
+        body = digits[:point] + "." + digits[point:]
+    return sign + body
+
+
 def format_float(v: float, fmt: str, prec: int) -> str:
     """strconv.FormatFloat(v, fmt, prec, 64) for fmt in e E f g G x X b; prec -1 means shortest."""
+    if fmt == "f" and prec < 0:
+        return format_float_f(v)
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):

@@ -9,10 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from engine.compat.strconv import quote
+from engine.compat.strconv import format_float, format_float_f, quote
 from engine.promql.deadline import Deadline
 from engine.promql.errors import execution
-from engine.promql.format import format_float, format_go_value
 from engine.promql.gomath import INF, sqrt
 from engine.promql.labels import NAME, is_valid_label_name, set_label
 from engine.promql.rows import Row
@@ -269,9 +268,9 @@ def _check_k(param: list[float]) -> bool:
     if max(param) < 1:
         return False
     if min(param) <= _MIN_INT64:
-        raise execution(f"Scalar value {format_go_value(min(param))} underflows int64")
+        raise execution(f"Scalar value {format_float(min(param), 'g', -1)} underflows int64")
     if max(param) >= _MAX_INT64:
-        raise execution(f"Scalar value {format_go_value(max(param))} overflows int64")
+        raise execution(f"Scalar value {format_float(max(param), 'g', -1)} overflows int64")
     return True
 
 
@@ -311,7 +310,7 @@ def _count_values(rows: list[Row], grouping: tuple[str, ...], without: bool, lab
             v = vals[i]
             if v is None:
                 continue
-            k = key(set_label(labels, label, format_float(v)))
+            k = key(set_label(labels, label, format_float_f(v)))
             slot = counts.get(k)
             if slot is None:
                 slot = counts[k] = [None] * size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.promql.format import format_float
+from engine.compat.strconv import format_float_f
 
 
 @dataclass(slots=True)
@@ -42,15 +42,15 @@ class QueryResult:
         kind = self.result_type
         if kind == "vector":
             t = _json_time(self.timestamp)
-            result: object = [{"metric": dict(s.labels), "value": [t, format_float(s.value)]}
+            result: object = [{"metric": dict(s.labels), "value": [t, format_float_f(s.value)]}
                               for s in self.value]
         elif kind == "matrix":
             result = [{"metric": dict(s.labels),
-                       "values": [[_json_time(t), format_float(v)] for t, v in s.points]}
+                       "values": [[_json_time(t), format_float_f(v)] for t, v in s.points]}
                       for s in self.value]
         elif kind == "scalar":
             t, v = self.value
-            result = [_json_time(t), format_float(v)]
+            result = [_json_time(t), format_float_f(v)]
         else:
             t, text = self.value
             result = [_json_time(t), text]

@@ -6,7 +6,7 @@ from typing import Any
 
 from engine.alerts.model import SEVERITY_ORDER, AlertInstance
 from engine.compat.durations import format_seconds
-from engine.promql.format import format_float
+from engine.compat.strconv import format_float_f
 from engine.ruler.group import GroupRuntime, RuleRuntime
 from engine.rules.model import ALERTING
 from engine.timefmt import rfc3339
@@ -84,4 +84,4 @@ def prometheus_rules(groups: list[GroupRuntime]) -> dict[str, Any]:
 def prometheus_alert(labels: dict[str, str], annotations: dict[str, str], state: str, active_at: float,
                      value: float) -> dict[str, Any]:
     return {"labels": dict(labels), "annotations": dict(annotations), "state": state,
-            "activeAt": rfc3339(active_at), "value": format_float(value)}
+            "activeAt": rfc3339(active_at), "value": format_float_f(value)}

@@ -8,8 +8,8 @@ import math
 import pytest
 from test_promql_support import engine_factory
 
+from engine.compat.strconv import format_float_f
 from engine.promql import QueryEngine, QueryError, QueryResult, Sample, Series
-from engine.promql.format import format_float
 
 DATA = {'up{job="api", instance="1"}': "1 1 1 0 0", 'up{job="db", instance="1"}': "1 1 1 1 1",
         'odd{s="a"}': "NaN Inf -Inf 1e21 1e-7"}
@@ -33,7 +33,7 @@ def test_float_formatting_matches_go_strconv():
              123456789.125: "123456789.125", 1 / 3: "0.3333333333333333", math.inf: "+Inf", -math.inf: "-Inf",
              math.nan: "NaN", 2.5e-300: "0." + "0" * 299 + "25"}
     for value, text in cases.items():
-        assert format_float(value) == text
+        assert format_float_f(value) == text
 
 
 def test_instant_results_and_their_json(make_engine):
