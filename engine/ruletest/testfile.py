@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from engine.compat.durations import DurationError, parse_duration
+from engine.compat.strconv import NumError, parse_float
 
 DEFAULT_EVALUATION_INTERVAL_MS = 60_000
 
@@ -241,5 +242,8 @@ def go_yaml_float(node: yaml.ScalarNode) -> float | None:
     except ValueError:
         pass
     if _GO_FLOAT.fullmatch(plain):
-        return float(plain)
+        try:
+            return parse_float(plain)
+        except NumError:  # 1e400: yaml.v2 keeps it a string, which a float64 field refuses
+            return None
     return None
