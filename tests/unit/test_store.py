@@ -197,3 +197,25 @@ def test_a_foreign_sqlite_database_is_rejected(tmp_path):
     conn.close()
     with pytest.raises(StoreError, match="not a valid metrics database"):
         open_store(tmp_path)
+
+
+def test_failed_flushes_keep_samples_but_only_for_the_head_retention(tmp_path):
+    """A full disk must not grow memory without bound: beyond HEAD_RETENTION the oldest unwritten go."""
+    store = Store(SQLiteBackend(tmp_path), head_retention_ms=10_000)
+    store.open()
+    ref = store.ref(make_labels("node_x", {}))
+    for t in range(0, 20_000, 1000):
+        store.append(ref, t, float(t))
+    batch = store.prepare_flush(5_000)
+    store.complete_flush(batch, 5_000, ok=False)  # within the retention: everything kept for the retry
+    assert (store.pending_samples, store.dropped_samples) == (20, 0)
+    batch = store.prepare_flush(20_000)
+    store.complete_flush(batch, 20_000, ok=False)
+    assert (store.pending_samples, store.dropped_samples) == (10, 10)
+    store.flush(20_000)
+    store.backend.close()
+    again = Store(SQLiteBackend(tmp_path))
+    again.open()
+    ts, _ = again.samples(again.ref(make_labels("node_x", {})), -1, 30_000)
+    assert list(ts) == list(range(10_000, 20_000, 1000))
+    again.backend.close()
