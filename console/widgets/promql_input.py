@@ -3,20 +3,23 @@ up/down through the query history, as in a shell."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Sequence
 
 from textual.binding import Binding
 from textual.suggester import Suggester
 from textual.widgets import Input
 
+from engine.compat.regex import compile as compile_regex
+
 LabelValues = Callable[[str], Awaitable[Sequence[str]]]
 """Values of one label from the server (``__name__``: metric names, ``__labels__``: label names)."""
 
-_IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_VALUE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"([^"]*)$')
-_LABEL_NAME = re.compile(r'(?:[{,]|\b(?:by|without|on|ignoring|group_left|group_right)\s*\()'
-                         r'(?:[^{}()]*,)?\s*([a-zA-Z_][a-zA-Z0-9_]*)?$')
+# RE2, linear time: these run on every keystroke, and Python's re is quadratic on them (a pasted
+# 20,000-character query froze the console for a minute).
+_IDENT = compile_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_VALUE = compile_regex(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"([^"]*)$')
+_LABEL_NAME = compile_regex(r'(?:[{,]|\b(?:by|without|on|ignoring|group_left|group_right)\s*\()'
+                            r'(?:[^{}()]*,)?\s*([a-zA-Z_][a-zA-Z0-9_]*)?$')
 
 
 def _first(candidates: Sequence[str], prefix: str) -> str | None:
@@ -33,24 +36,26 @@ class PromqlSuggester(Suggester):
 
     async def get_suggestion(self, value: str) -> str | None:
         if value.count('"') % 2:  # inside a string: only a label matcher's value is completed
-            match = _LABEL_VALUE.search(value)
+            match = _LABEL_VALUE.find_submatch(value)
             if match is None:
                 return None
-            found = _first(await self.values(match.group(1)), match.group(2))
-            return None if found is None else value + found[len(match.group(2)):] + '"'
+            label, typed = match[1] or "", match[2] or ""
+            found = _first(await self.values(label), typed)
+            return None if found is None else value + found[len(typed):] + '"'
         inside = value.rfind("{") > value.rfind("}")
-        grouping = _LABEL_NAME.search(value)
-        if grouping is not None and (inside or "(" in grouping.group(0)):
-            prefix = grouping.group(1) or ""
+        grouping = _LABEL_NAME.find_submatch(value)
+        if grouping is not None and (inside or "(" in (grouping[0] or "")):
+            prefix = grouping[1] or ""
             if not prefix:
                 return None
             found = _first(await self.values("__labels__"), prefix)
             return None if found is None else value + found[len(prefix):]
-        word = _IDENT.search(value)
+        word = _IDENT.find_submatch(value)
         if word is None or inside:
             return None
-        found = _first(await self.values("__name__"), word.group(0))
-        return None if found is None else value + found[len(word.group(0)):]
+        typed = word[0] or ""
+        found = _first(await self.values("__name__"), typed)
+        return None if found is None else value + found[len(typed):]
 
 
 class PromqlInput(Input):

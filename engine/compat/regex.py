@@ -68,6 +68,16 @@ class Regexp:
         """Regexp.MatchString: is there a match anywhere in text?"""
         return self._re.search(_encode(text)) is not None
 
+    def find_submatch(self, text: str) -> list[str | None] | None:
+        """Regexp.FindStringSubmatch: the leftmost match and its groups (None for a group that took
+        no part, where Go gives ""); None when there is no match."""
+        src = _encode(text)
+        m = self._re.search(src)
+        if m is None:
+            return None
+        spans = (m.span(i) for i in range(self._re.groups + 1))
+        return [None if start < 0 else _decode(src[start:end]) for start, end in spans]
+
     def expand(self, template: str, text: str) -> str | None:
         """FindStringSubmatchIndex then ExpandString (what label_replace does); None when no match."""
         src = _encode(text)

@@ -73,6 +73,22 @@ def test_the_console_filter_with_a_catastrophic_regex_is_answered():
     assert finishes(kept, "!(a+)+b") == [True, False]
 
 
+def test_completing_a_long_pasted_query_is_answered():
+    import asyncio
+
+    from console.widgets.promql_input import PromqlSuggester
+
+    async def values(label: str) -> list[str]:
+        return {"job": ["api", "db"], "__labels__": ["instance", "job"]}.get(label, [])
+
+    def suggest(text: str) -> str | None:
+        return asyncio.run(PromqlSuggester(values).get_suggestion(text))
+
+    long = "a" * 100_000  # Python's re took quadratic time on the completion patterns: minutes here
+    assert finishes(suggest, long + ' + up{job="a') == long + ' + up{job="api"'
+    assert finishes(suggest, "{" + "a," * 50_000 + "jo") == "{" + "a," * 50_000 + "job"
+
+
 def test_go_only_syntax_works_as_in_prometheus(make_engine):
     e = make_engine({'up{job="api"}': "1", 'up{job="api-gw"}': "2", 'up{job="db"}': "3"})
     assert instant(e, r'up{job=~"ap[[:alpha:]]\\z"}', 0) == {'up{job="api"}': 1}
