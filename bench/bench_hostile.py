@@ -40,6 +40,7 @@ PROBE_TIMEOUT_S = 20.0
 HEALTH_TIMEOUT_S = 5.0
 HEALTH_EVERY_S = 0.05
 RSS_EVERY_S = 0.02
+MIN_WATCH_S = 0.5
 MEMORY_LIMIT = 2 * 2**30
 TARGET_RSS_MB = 300
 TARGET_LIVEZ_MS = 100
@@ -201,6 +202,7 @@ def run_probe(probe: Probe) -> dict[str, Any]:
             worker.start()
             worker.join(probe.timeout)
             seconds = time.monotonic() - start
+            time.sleep(max(0.0, MIN_WATCH_S - seconds))  # a quick probe still gets several /livez answers
             worst = {p.url.rsplit("/", 1)[1]: p.stop() for p in pollers}
             rss.stopped.set()
             rss.join(1)
