@@ -102,22 +102,6 @@ class DataDirLock:
                                                                                    "error": exc.strerror}})
 
 
-def lock_holder(data_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """What the live holder of the data dir wrote (pid, url, started), or None when nobody holds it."""
-    path = Path(data_dir) / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return _read_holder(path)
-    finally:
-        os.close(fd)  # also drops the shared lock taken when nobody held it
-    return None
-
-
 def describe_holder(holder: dict[str, Any]) -> str:
     pid = holder.get("pid", "?")
     url = holder.get("url")
