@@ -268,7 +268,7 @@ class _Evaluation:
             batch[1].append(len(labels_of))
             batch[2].append(vals)
             labels_of.append(d.labels)
-        ctx = RangeContext(self.steps, starts, ends, go_seconds(ms.range_ms), scalars)
+        ctx = RangeContext(self.steps, starts, ends, go_seconds(ms.range_ms), scalars, self.deadline)
         fn = RANGE_FNS[name]
         results: list = [None] * len(labels_of)
         run = max(1, CHECK_CELLS // self.size)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
 from operator import lt, mul
 
+from engine.promql.deadline import CHECK_CELLS, Deadline
 from engine.promql.gomath import INF, div, sqrt
 from engine.promql.selectors import Windows
 from engine.promql.stats import kahan_sum, mean, quantile
@@ -31,6 +32,7 @@ class RangeContext:
     ends: list[int]  # inclusive window end per step: t - offset
     range_s: float
     args: list[list[float]]  # the call's scalar arguments, one value per step
+    deadline: Deadline
 
 
 SeriesFunction = Callable[[array, array, Windows, RangeContext], list]
@@ -43,6 +45,18 @@ def per_series(fn: SeriesFunction) -> RangeFunction:
     def batch(ts: array, members: list[array], win: Windows, ctx: RangeContext) -> list[list]:
         return [fn(ts, vals, win, ctx) for vals in members]
     return batch
+
+
+def _paced(win: Windows, ctx: RangeContext, *per_step: list) -> Iterable[tuple]:
+    """``zip(win.lo, win.hi, *per_step)`` for functions whose work grows with the windows'
+    samples: with deadline checks when one series' windows hold enough samples to matter."""
+    steps = zip(win.lo, win.hi, *per_step, strict=True)
+    cells = win.memo.get("cells")
+    if cells is None:
+        cells = win.memo["cells"] = sum(win.hi) - sum(win.lo)
+    if cells < CHECK_CELLS:
+        return steps
+    return ctx.deadline.paced(steps, cells // len(win.lo))
 
 
 def go_seconds(ms: int) -> float:
@@ -219,12 +233,12 @@ def _linear_regression(ts: array, vals: array, lo: int, hi: int, intercept_time:
 
 def deriv(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
     return [_linear_regression(ts, vals, lo, hi, ts[lo])[0] if hi - lo >= 2 else None
-            for lo, hi in zip(win.lo, win.hi, strict=True)]
+            for lo, hi in _paced(win, ctx)]
 
 
 def predict_linear(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
     out: list = []
-    for lo, hi, t, duration in zip(win.lo, win.hi, ctx.steps, ctx.args[0], strict=True):
+    for lo, hi, t, duration in _paced(win, ctx, ctx.steps, ctx.args[0]):
         if hi - lo < 2:
             out.append(None)
             continue
@@ -300,7 +314,7 @@ def _variance(values: array) -> float:
 
 def _over_time(reduce: Callable[[array], float]) -> SeriesFunction:
     def fn(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
-        return [reduce(vals[lo:hi]) if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+        return [reduce(vals[lo:hi]) if hi > lo else None for lo, hi in _paced(win, ctx)]
     return fn
 
 
@@ -318,7 +332,7 @@ def present_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -
 
 def quantile_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
     return [quantile(q, vals[lo:hi].tolist()) if hi > lo else None
-            for lo, hi, q in zip(win.lo, win.hi, ctx.args[0], strict=True)]
+            for lo, hi, q in _paced(win, ctx, ctx.args[0])]
 
 
 FUNCTIONS: dict[str, RangeFunction] = {
