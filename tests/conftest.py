@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import shutil
 from collections.abc import Callable
@@ -42,6 +43,8 @@ def finishes(fn: Callable[..., Any], *args: Any, timeout: float = 60.0) -> Any:
 
 
 def _send_result(sender: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    gc.freeze()  # the parent's objects are never collected here: their finalizers (temporary
+    # directories, database connections) must not run in the child
     try:
         sender.send((True, fn(*args)))
     except BaseException as exc:  # reported to the parent, which fails the test with it
