@@ -203,7 +203,7 @@ class Settings:
     evaluation_interval: float = 10.0
     query_max_samples: int = 50_000_000
     query_timeout: float = 120.0
-    query_max_concurrency: int = 4
+    query_max_concurrency: int = 2
     query_max_length: int = 65_536
     query_max_depth: int = 200
     ws_max_messages_per_second: int = 50
