@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -16,14 +18,43 @@ routes = web.RouteTableDef()
 OPEN_SOCKETS = web.AppKey("open_sockets", set)
 
 HEARTBEAT_S = 20.0
+MAX_MESSAGE_BYTES = 64 * 1024
+"""A subscribe message needs a few hundred bytes; bigger ones are closed by aiohttp with 1009."""
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up: the average a client may spend, plus a short burst."""
+
+    def __init__(self, rate: float, burst: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self._now = now
+        self._stamp = now()
+
+    def take(self, n: float = 1.0) -> bool:
+        """Spend ``n`` tokens if there are that many; False (nothing spent) otherwise."""
+        now = self._now()
+        self.tokens = min(self.burst, self.tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self.tokens < n:
+            return False
+        self.tokens -= n
+        return True
 
 
 class Session:
-    """One client: a reader for its requests and a writer draining its own bounded queue."""
+    """One client: a reader for its requests and a writer draining its own bounded queue.
+
+    Each message spends one token of the client's bucket and each snapshot one more (snapshots are
+    the expensive part), so neither a message storm nor a subscribe storm outruns
+    WS_MAX_MESSAGES_PER_SECOND; a client that runs out is closed with 1008."""
 
     def __init__(self, engine: Engine, ws: web.WebSocketResponse) -> None:
         self.engine = engine
         self.ws = ws
+        rate = engine.settings.ws_max_messages_per_second
+        self.bucket = TokenBucket(rate, burst=max(rate, 1 + len(engine.TOPICS)))  # a full subscribe fits
         self.sub: Subscription = engine.bus.subscribe(())
 
     def reply(self, text: str, topic: str = "") -> None:
@@ -33,39 +64,52 @@ class Session:
     def error(self, code: str, message: str, details: Any = None) -> None:
         self.reply(json.dumps({"type": "error", "error": {"code": code, "message": message, "details": details}}))
 
-    def handle(self, text: str) -> None:
+    @property
+    def limit_reason(self) -> str:
+        return f"over {self.bucket.rate:g} messages per second"
+
+    def handle(self, data: str | bytes) -> bool:
+        """Answer one client message; False when the client is over its rate (the caller closes it)."""
+        if not self.bucket.take():
+            return False
+        if not isinstance(data, str):
+            self.error("invalid_message", "binary messages are not supported")
+            return True
         try:
-            msg = json.loads(text)
+            msg = json.loads(data)
         except ValueError as exc:
             self.error("invalid_json", f"message is not JSON: {exc}")
-            return
+            return True
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             self.error("invalid_message", 'expected an object with a "type" field')
-            return
+            return True
         kind = msg["type"]
         if kind == "ping":
             self.reply(json.dumps({"type": "pong", "ts": self.engine.clock.now()}))
-            return
+            return True
         if kind not in ("subscribe", "unsubscribe"):
             self.error("unknown_type", f"unknown message type {kind!r}",
                        {"allowed": ["subscribe", "unsubscribe", "ping"]})
-            return
+            return True
         topics = msg.get("topics")
         if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
             self.error("invalid_topics", '"topics" must be a list of strings')
-            return
+            return True
         unknown = [t for t in topics if t not in self.engine.TOPICS]
         if unknown:
             self.error("unknown_topic", f"unknown topic(s): {', '.join(unknown)}",
                        {"allowed": list(self.engine.TOPICS)})
-        known = [t for t in topics if t in self.engine.TOPICS]
+        known = [t for t in dict.fromkeys(topics) if t in self.engine.TOPICS]
         if kind == "unsubscribe":
             self.sub.topics -= set(known)
-            return
+            return True
+        if not self.bucket.take(len(known)):
+            return False
         now = self.engine.clock.now()
         for topic in known:
             self.sub.topics.add(topic)
             self.reply(Event(topic, now, self.engine.snapshot(topic)).encoded("snapshot"), topic)
+        return True
 
     async def writer(self) -> None:
         while True:
@@ -76,7 +120,7 @@ class Session:
 @routes.get("/ws")
 async def stream(request: web.Request) -> web.WebSocketResponse:
     engine: Engine = request.app[ENGINE]
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=64 * 1024)
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
     session = Session(engine, ws)
     writer = asyncio.create_task(session.writer())
@@ -84,10 +128,9 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     sockets.add(ws)
     try:
         async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                session.handle(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                session.error("invalid_message", "binary messages are not supported")
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not session.handle(msg.data):
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=session.limit_reason.encode())
+                break
     finally:
         sockets.discard(ws)
         writer.cancel()

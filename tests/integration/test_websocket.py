@@ -105,3 +105,74 @@ async def test_stopping_the_server_closes_streams_as_going_away(tmp_path):
         msg = await asyncio.wait_for(ws.receive(), 10)
         assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == aiohttp.WSCloseCode.GOING_AWAY
         await asyncio.wait_for(stopping, 10)
+
+
+async def closing(ws, timeout=30.0) -> tuple[aiohttp.WSMessage, list[dict]]:
+    """Receive until the server closes the socket; return the close message and what came before."""
+    before = []
+    async with asyncio.timeout(timeout):  # an open socket keeps getting updates: bound the whole wait
+        while True:
+            msg = await ws.receive()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                return msg, before
+            before.append(json.loads(msg.data))
+
+
+async def test_a_flooding_client_is_closed_while_others_keep_their_updates(tmp_path):
+    from server.runner import start_server
+    from tests.integration.conftest import make_settings
+
+    server = await start_server(make_settings(tmp_path, ws_max_messages_per_second=10))
+    try:
+        async with aiohttp.ClientSession() as session:
+            healthy = await session.ws_connect(server.url + "/ws")
+            await healthy.send_json({"type": "subscribe", "topics": ["metrics"]})
+            assert (await receive(healthy))["type"] == "snapshot"
+            flooder = await session.ws_connect(server.url + "/ws")
+            storm = json.dumps({"type": "subscribe", "topics": ["system", "metrics", "alerts"]})
+            for _ in range(300):
+                await flooder.send_str(storm)
+            close, before = await closing(flooder)
+            assert close.type == aiohttp.WSMsgType.CLOSE
+            assert close.data == aiohttp.WSCloseCode.POLICY_VIOLATION and "per second" in close.extra
+            assert len([m for m in before if m["type"] == "snapshot"]) < 300
+            last_ts = 0.0
+            for _ in range(3):  # the well-behaved client keeps getting each collection cycle
+                update, _ = await until(healthy, lambda m, after=last_ts: m["type"] == "update" and m["ts"] > after)
+                last_ts = update["ts"]
+            await healthy.send_json({"type": "ping"})
+            await until(healthy, lambda m: m["type"] == "pong")
+            await healthy.close()
+    finally:
+        await server.stop()
+
+
+async def test_an_oversized_message_closes_the_socket_as_too_big(server):
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/ws") as ws:
+        await ws.send_str(json.dumps({"type": "subscribe", "topics": ["system"] * 20_000}))
+        close, before = await closing(ws)
+        assert close.type == aiohttp.WSMsgType.CLOSE and close.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+        assert before == []
+
+
+async def test_snapshots_spend_the_message_budget(tmp_path):
+    from server.runner import start_server
+    from tests.integration.conftest import make_settings
+
+    server = await start_server(make_settings(tmp_path, ws_max_messages_per_second=1), start_schedules=False)
+    try:
+        async with aiohttp.ClientSession() as session:
+            pinger = await session.ws_connect(server.url + "/ws")
+            for _ in range(4):  # the burst: one message for each topic's snapshot plus one
+                await pinger.send_json({"type": "ping"})
+            for _ in range(4):
+                assert (await receive(pinger))["type"] == "pong"
+            subscriber = await session.ws_connect(server.url + "/ws")
+            for _ in range(2):  # two messages, but six snapshots: over the burst
+                await subscriber.send_json({"type": "subscribe", "topics": ["system", "metrics", "alerts"]})
+            close, before = await closing(subscriber)
+            assert close.data == aiohttp.WSCloseCode.POLICY_VIOLATION
+            assert len(before) <= 3
+            await pinger.close()
+    finally:
+        await server.stop()
