@@ -4,10 +4,11 @@ Every probe gets its own server child process (a fresh data dir, stderr kept in 
 address space at most so a runaway parser fails its allocations instead of taking the machine).
 While a probe runs, a thread samples the server's VmRSS every 20 ms and a child process (free of
 the probe's own client load) asks /livez every 50 ms with a 5 s timeout, so a frozen server shows as
-a 5000 ms answer (``livez_timeouts`` counts them) instead of hanging the benchmark. A probe that outlives its time limit is abandoned and its
-server killed. After each probe the server is alive if its process runs and /livez answers within
-2 s; if not, ``exit_code`` says how it ended (null: still running but frozen) and ``last_log_lines``
-what it said last. The next probe starts a new server either way.
+a 5000 ms answer (``livez_timeouts`` counts them) instead of hanging the benchmark. A probe that
+outlives its time limit is abandoned and its server killed. After each probe the server is alive
+if its process runs and /livez answers within 2 s; if not, ``exit_code`` says how it ended (null:
+still running but frozen) and ``last_log_lines`` what it said last. The next probe starts a new
+server either way.
 
 Expected statuses are the fixed behaviour the issue asks for: 4xx for bad input, 415 for a
 ``text/plain`` mutation, 403 for a foreign ``Origin``, a 4xx for a foreign ``Host``, 405 or 501 for
