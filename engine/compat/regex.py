@@ -58,14 +58,16 @@ class RegexError(ValueError):
 class Regexp:
     """A compiled Go regexp. Matching works on the text's UTF-8 bytes, as Go's does."""
 
-    __slots__ = ("pattern", "_re")
+    __slots__ = ("_re", "_literals")
 
-    def __init__(self, pattern: str, compiled: re2._Regexp) -> None:
-        self.pattern = pattern
+    def __init__(self, compiled: re2._Regexp, literals: frozenset[str] | None) -> None:
         self._re = compiled
+        self._literals = literals
 
     def matches(self, text: str) -> bool:
         """Regexp.MatchString: is there a match anywhere in text?"""
+        if self._literals is not None:
+            return text in self._literals
         return self._re.search(_encode(text)) is not None
 
     def find_submatch(self, text: str) -> list[str | None] | None:
@@ -148,7 +150,7 @@ def compile_anchored(pattern: str) -> Regexp:
     """A label matcher's regexp as Prometheus builds it: ``^(?s:pattern)$``, so it matches the whole
     value and ``.`` matches a newline (Prometheus 3; in 2.x ``.`` stopped at newlines)."""
     _check_length(pattern)
-    return _compile("^(?s:" + pattern + ")$")
+    return _compile(pattern, anchored=True)
 
 
 def quote_meta(text: str) -> str:
@@ -162,16 +164,21 @@ def _check_length(pattern: str) -> None:
 
 
 @lru_cache(maxsize=256)
-def _compile(pattern: str) -> Regexp:
+def _compile(pattern: str, anchored: bool = False) -> Regexp:
+    """An anchored alternation of plain words (``api|db``, the usual label matcher) also gets a
+    set to look values up in, as Prometheus's FastRegexMatcher does: a hash beats a call into RE2."""
+    full = "^(?s:" + pattern + ")$" if anchored else pattern
     try:
-        raw = pattern.encode("utf-8")
+        raw = full.encode("utf-8")
     except UnicodeEncodeError:
-        raise RegexError("invalid UTF-8", pattern.encode("utf-8", "backslashreplace").decode()) from None
+        raise RegexError("invalid UTF-8", full.encode("utf-8", "backslashreplace").decode()) from None
     _refuse_any_byte(pattern)
     try:
-        return Regexp(pattern, re2.compile(raw, _OPTIONS))
+        compiled = re2.compile(raw, _OPTIONS)
     except re2.error as exc:
-        raise _go_error(exc, pattern) from None
+        raise _go_error(exc, full) from None
+    literal = anchored and _SPECIAL.isdisjoint(pattern.replace("|", ""))
+    return Regexp(compiled, frozenset(pattern.split("|")) if literal else None)
 
 
 def _refuse_any_byte(pattern: str) -> None:

@@ -170,6 +170,9 @@ def test_anchored_matchers_expand_and_quote_meta():
     assert compile_anchored("a.b").matches("a\nb")  # Prometheus 3: . matches a newline
     assert not compile_anchored("api").matches("api-gw")
     assert compile_anchored("a)|(b").matches("ax")  # ^(?s:a)|(b)$, exactly as Prometheus builds it
+    plain_words = compile_anchored("api|db-1|")  # looked up in a set, with the same answers
+    assert [plain_words.matches(v) for v in ("api", "db-1", "", "api-gw", "db", "API")] == [
+        True, True, True, False, False, False]
     assert compile_anchored("(.*):(?P<port>.*)").expand("$1/${port}/$2x", "h:9100") == "h/9100/"
     assert compile_anchored("b").expand("$0", "abc") is None
     assert compile_anchored("(.*)").expand("<$1>", "a\udc80b") == "<a\udc80b>"  # an escaped byte survives
