@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,10 +30,11 @@ from engine.rules.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundEr
 from engine.settings import Settings
 from engine.system_view import system_view
 from engine.timefmt import rfc3339
+from engine.tsdb.head import MemSeries
 from engine.tsdb.matchers import Matcher
 from engine.tsdb.sqlite import SQLiteBackend
 from engine.tsdb.store import Store
-from engine.tsdb.types import Family, Labels, Metadata
+from engine.tsdb.types import Family, Labels, Metadata, make_labels
 
 log = logging.getLogger(__name__)
 
@@ -178,17 +179,35 @@ class Engine:
         if self.system_collector is not None:
             families = await loop.run_in_executor(self._collector_pool, self.system_collector.collect)
             self.store.ingest("system", families, t)
-        self.ingest_self(t)
+        self._ingest_self(t)
         self.last_collection = now
         for topic in ("system", "metrics"):
             if self.bus.wants(topic):
                 self.bus.publish(topic, now, self.snapshot(topic))
 
-    def ingest_self(self, t: int | None = None) -> None:
-        """Record the process's and the server's own metrics (also done on each /metrics scrape)."""
-        t = self.now_ms() if t is None else t
+    def _ingest_self(self, t: int) -> None:
+        """Record the process's and the server's own metrics: once per collection, never per request,
+        so how often /metrics is scraped does not decide how much the store grows."""
         for name, source in self._self_sources.items():
             self.store.ingest(name, source(), t)
+
+    def exposition_series(self, now_ms: int) -> Iterator[tuple[str, list[tuple[MemSeries, float]]]]:
+        """What /metrics shows, grouped by name as Store.live gives it: the store's fresh series, with
+        the process's and server's own series read from their sources now (a scrape sees counters that
+        include the latest requests) in place of their last collected samples, and stored nowhere."""
+        own: dict[str, list[tuple[MemSeries, float]]] = {}
+        for source in self._self_sources.values():
+            for family in source():
+                for name, labels, value in family.samples:
+                    own.setdefault(name, []).append((MemSeries(-1, make_labels(name, labels)), value))
+        for name, members in self.store.live(now_ms):
+            current = own.pop(name, None)
+            if current is None:
+                yield name, members
+            else:
+                fresh = {s.labels for s, _ in current}
+                yield name, [m for m in members if m[0].labels not in fresh] + current
+        yield from own.items()
 
     def add_self_source(self, name: str, source: FamilySource) -> None:
         """Another producer of the server's own metrics (the HTTP layer's), recorded with the process's."""
