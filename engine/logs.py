@@ -136,3 +136,43 @@ def setup_logging(level: str, service: str, stream: IO[str] | None = None) -> No
     root.setLevel(numeric)
     for name, quiet_level in _QUIET.items():
         logging.getLogger(name).setLevel(quiet_level)
+
+
+class TracebackBudget:
+    """At most one traceback per error site (exception type and the line that raised it) per interval.
+
+    A bug hit by every request would otherwise write a kilobyte of identical traceback per request;
+    one copy a minute is enough to fix it, and the other occurrences keep their one-line record.
+    """
+
+    def __init__(self, interval_s: float = 60.0, max_sites: int = 1000) -> None:
+        self.interval_s = interval_s
+        self.max_sites = max_sites
+        self._last: dict[tuple[str, str, int], float] = {}
+
+    def allows(self, exc: BaseException, now: float | None = None) -> bool:
+        """True when this site has not had a traceback within the interval (and records that it has now)."""
+        t = time.monotonic() if now is None else now
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        site = (type(exc).__qualname__, tb.tb_frame.f_code.co_filename if tb else "", tb.tb_lineno if tb else 0)
+        last = self._last.get(site)
+        if last is not None and t - last < self.interval_s:
+            return False
+        if len(self._last) >= self.max_sites:
+            self._last = {s: seen for s, seen in self._last.items() if t - seen < self.interval_s}
+        self._last[site] = t
+        return True
+
+
+_TRACEBACKS = TracebackBudget()
+
+
+def log_failure(logger: logging.Logger, message: str, exc: BaseException, **fields: object) -> None:
+    """One error line for an unexpected exception, naming it; its traceback rides along at most once
+    per site per minute (every time when the logger is at debug level)."""
+    with_traceback = logger.isEnabledFor(logging.DEBUG) or _TRACEBACKS.allows(exc)
+    logger.error("%s: %s: %s", message, type(exc).__name__, exc,
+                 exc_info=(type(exc), exc, exc.__traceback__) if with_traceback else None,
+                 extra=log_fields(**fields))

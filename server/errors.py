@@ -8,10 +8,16 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.datadir import StorageFullError
+from engine.logs import log_failure
+from server.requestids import request_id
+
 log = logging.getLogger(__name__)
 
-_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
-          413: "payload_too_large", 415: "unsupported_media_type", 422: "unprocessable", 503: "unavailable"}
+_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
+          413: "payload_too_large", 414: "uri_too_long", 415: "unsupported_media_type", 422: "unprocessable",
+          431: "request_header_fields_too_large", 501: "not_implemented", 503: "unavailable",
+          507: "insufficient_storage"}
 
 
 class ApiError(Exception):
@@ -50,7 +56,21 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             details["allowed"] = sorted(exc.allowed_methods)
             headers["Allow"] = ",".join(sorted(exc.allowed_methods))
         message = exc.reason if exc.status != 404 else f"no route for {request.method} {request.path}"
-        return error_response(exc.status, _CODES.get(exc.status, "http_error"), message, details, headers)
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "internal server error", None)
+        return error_response(exc.status, code_for(exc.status), message, details, headers)
+    except StorageFullError as exc:  # nothing was changed; the client may retry once there is room
+        return error_response(507, code_for(507), str(exc), {"path": request.path, "method": request.method})
+    except Exception as exc:
+        rid = log_unhandled(request, exc)
+        return error_response(500, "internal_error", "internal server error", {"requestId": rid})
+
+
+def log_unhandled(request: web.BaseRequest, exc: BaseException, logger: logging.Logger = log) -> str:
+    """One error line for a bug met while answering a request; returns the request id it names."""
+    rid = request_id(request)
+    log_failure(logger, f"unhandled error in {request.method} {request.path}", exc, request_id=rid)
+    return rid
+
+
+def code_for(status: int) -> str:
+    """Our error code for an HTTP status that has no more specific one."""
+    return _CODES.get(status, "http_error")

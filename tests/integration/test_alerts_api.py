@@ -159,7 +159,8 @@ async def test_invalid_rule_bodies_are_400_naming_the_field(env, body, field):
 
 async def test_bad_requests_get_clear_errors(env):
     _, client, _, _ = env
-    assert (await client.post("/api/alerts/rules", content=b"{nope")).json()["error"]["code"] == "invalid_json"
+    r = await client.post("/api/alerts/rules", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert r.json()["error"]["code"] == "invalid_json"
     r = await client.post("/api/alerts/nope/acknowledge", json={})
     assert r.status_code == 404
     r = await client.post("/api/alerts/silences", json={"matchers": [], "duration": "1h"})
@@ -231,8 +232,8 @@ async def test_alert_state_survives_a_restart_without_new_events(tmp_path):
     await server.runner.cleanup()  # no clean engine stop: as after a crash, only what was committed remains
     server.engine.store.backend.close()
     server.engine.book.db.close()
-
     server.engine.lock.release()  # the kernel drops it when a process dies
+
     again = await start_server(settings, clock, collect_system=False, start_schedules=False)
     try:
         async with httpx.AsyncClient(base_url=again.url, timeout=10) as client:

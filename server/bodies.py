@@ -1,0 +1,66 @@
+"""Reading a JSON request body, bounded in size and nesting depth, for every handler."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from server.errors import ApiError
+
+MAX_BODY_BYTES = 1 << 20
+"""Also the application's ``client_max_size``: no request body is read past it."""
+MAX_JSON_DEPTH = 32
+"""Far above any body our API takes (a rule is 3 levels deep), far below json's recursion limit."""
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPEN_CLOSE = bytes.maketrans(b"[]{}", b"()()")
+
+
+def too_large(limit: int = MAX_BODY_BYTES) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the request body is larger than {limit} bytes", {"limit": limit})
+
+
+def nesting_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays and objects nest deeper than limit, found before json.loads recurses into them,
+    in passes over bytes at C speed: escapes and strings out, brackets only, then the innermost pairs
+    removed once per level (at most limit passes; a 1 MiB body costs about what parsing it does)."""
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(unescaped.split(b'"')[::2]).translate(_OPEN_CLOSE, _NOT_BRACKETS)
+    if brackets.count(b"(") <= limit:
+        return False
+    if b"(" * (limit + 1) in brackets:
+        return True
+    for _ in range(limit):
+        if not brackets:
+            return False
+        shorter = brackets.replace(b"()", b"")
+        if len(shorter) == len(brackets):
+            break
+        brackets = shorter
+    return b"()" in brackets or brackets.count(b"(") > limit
+
+
+async def json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
+    """The body as a JSON object: 400 when absent (if required), malformed or too deep; 413 when too large."""
+    if not request.can_read_body:
+        if required:
+            raise ApiError(400, "invalid_body", "a JSON object body is required")
+        return {}
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise too_large()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large() from None
+    if nesting_exceeds(raw):
+        raise ApiError(400, "invalid_json", f"body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels",
+                       {"limit": MAX_JSON_DEPTH})
+    try:
+        body = json.loads(raw.decode(request.charset or "utf-8"))
+    except (ValueError, LookupError) as exc:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "body must be a JSON object")
+    return body
