@@ -11,16 +11,15 @@ memory, so a hostile pattern cannot bloat the process either.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import re2
 
-MAX_PATTERN_LENGTH = 65536
-"""Longer patterns are refused (Go has no such limit; no real matcher comes near it)."""
+MAX_PATTERN_LENGTH = 16384
+"""Longer patterns are refused (Go has no such limit; no real matcher comes near it): a compiled
+pattern takes up to ~40 bytes per character, and google-re2 keeps the last 128 compiled."""
 
-MAX_MEM = 2 << 20
-"""RE2's memory budget per compiled pattern (program and DFA cache); beyond it compilation fails
-as Go's "expression too large" and matching falls back to RE2's slower, still linear, NFA."""
+MAX_MEM = 1 << 20
+"""RE2's memory budget per pattern: a program beyond it (``\\pL{200}``) is refused as Go's
+"expression too large"; a DFA that outgrows it falls back to RE2's slower, still linear, NFA."""
 
 _OPTIONS = re2.Options()
 _OPTIONS.max_mem = MAX_MEM
@@ -51,8 +50,6 @@ class RegexError(ValueError):
 
     def __init__(self, code: str, expr: str) -> None:
         super().__init__(f"error parsing regexp: {code}: `{expr}`")
-        self.code = code
-        self.expr = expr
 
 
 class Regexp:
@@ -163,7 +160,6 @@ def _check_length(pattern: str) -> None:
         raise RegexError("expression too large", pattern[:64] + "…")
 
 
-@lru_cache(maxsize=256)
 def _compile(pattern: str, anchored: bool = False) -> Regexp:
     """An anchored alternation of plain words (``api|db``, the usual label matcher) also gets a
     set to look values up in, as Prometheus's FastRegexMatcher does: a hash beats a call into RE2."""
@@ -174,7 +170,7 @@ def _compile(pattern: str, anchored: bool = False) -> Regexp:
         raise RegexError("invalid UTF-8", full.encode("utf-8", "backslashreplace").decode()) from None
     _refuse_any_byte(pattern)
     try:
-        compiled = re2.compile(raw, _OPTIONS)
+        compiled = re2.compile(raw, _OPTIONS)  # google-re2 caches the last 128 compiled patterns
     except re2.error as exc:
         raise _go_error(exc, full) from None
     literal = anchored and _SPECIAL.isdisjoint(pattern.replace("|", ""))
