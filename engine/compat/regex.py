@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re2
 
-MAX_PATTERN_LENGTH = 16384
-"""Longer patterns are refused (Go has no such limit; no real matcher comes near it): a compiled
-pattern takes up to ~40 bytes per character, and google-re2 keeps the last 128 compiled."""
+MAX_PATTERN_LENGTH = 65536
+"""Longer patterns are refused (Go has no such limit), as long as the longest query
+(QUERY_MAX_LENGTH): generated alternations of thousands of values are real. A compiled pattern
+takes up to ~40 bytes per character, and google-re2 keeps the last 128 compiled."""
 
 MAX_MEM = 1 << 20
 """RE2's memory budget per pattern: a program beyond it (``\\pL{200}``) is refused as Go's
