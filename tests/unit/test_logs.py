@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.logs import log_fields, setup_logging
+from engine.logs import TracebackBudget, log_fields, setup_logging
 
 log = logging.getLogger("tests.logs")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -183,3 +183,23 @@ def test_noisy_third_party_loggers_are_quieted_even_at_debug():
     logging.getLogger("apscheduler.executors.default").info("Running job collect")
     log.debug("ours")
     assert [e["message"] for e in json_lines(stream)] == ["ours"]
+
+
+def _raise_at_one_site() -> KeyError:
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+def test_traceback_budget_allows_one_per_site_per_interval():
+    budget = TracebackBudget(interval_s=60)
+    first, again = _raise_at_one_site(), _raise_at_one_site()
+    assert budget.allows(first, now=0.0)
+    assert not budget.allows(again, now=59.0)  # same type and line: within the minute, no traceback
+    try:
+        int("x")
+    except ValueError as other:
+        assert budget.allows(other, now=59.0)  # another site has its own budget
+    assert budget.allows(again, now=60.0)
