@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.ruler.alerting_state import AlertingRuleState, RuleEvalError, RuleLimitError, Transition
+from engine.templating import TemplateLimitError
 from engine.tsdb.store import Store
 from engine.tsdb.types import Family
 
@@ -132,8 +133,15 @@ def _apply(rr: RuleRuntime, result: Any, ts: float, group: Any, store: Store, ex
     t_ms = int(round(ts * 1000))
     rr.status.last_evaluation = ts
 
+    over_budget: list[str] = []
+
     def expand_rule(text: str, labels: dict[str, str], value: float) -> str:
-        return expand(text, labels, value, f"__alert_{rule.name}")
+        """The expansion; one over its budget keeps the alert with the short error as the value."""
+        try:
+            return expand(text, labels, value, f"__alert_{rule.name}")
+        except TemplateLimitError as exc:
+            over_budget.append(str(exc))
+            return exc.value
 
     try:
         if isinstance(result, Exception):
@@ -145,7 +153,7 @@ def _apply(rr: RuleRuntime, result: Any, ts: float, group: Any, store: Store, ex
             transitions = rr.alerting.evaluate(ts, result, expand_rule, group.limit)
             on_transitions(rr, transitions, ts)
             store.ingest(f"alerts:{rule.id}", _alerts_series(rr.alerting), t_ms)
-        rr.status.health, rr.status.last_error = "ok", ""
+        rr.status.health, rr.status.last_error = ("err", over_budget[0]) if over_budget else ("ok", "")
     except RuleLimitError as exc:  # Prometheus writes neither ALERTS nor stale markers here
         on_transitions(rr, [Transition(a, "resolved") for a in exc.cleared], ts)
         rr.status.health, rr.status.last_error = "err", str(exc)

@@ -7,3 +7,12 @@ class TemplateError(ValueError):
 
 class ExecError(TemplateError):
     """A template that fails while executing; the message has Go's ``executing ... at <...>`` context."""
+
+
+class TemplateLimitError(ExecError):
+    """An expansion stopped by its output or step budget (limits.py), not by Go semantics.
+
+    ``expand`` re-raises it with ``value`` set to the short error text that stands in for the
+    expansion, so a rule can both store that text and report the problem as its lastError."""
+
+    value: str = ""

@@ -11,9 +11,10 @@ from typing import Any, NoReturn
 
 from engine.compat.strconv import format_float, quote, to_bytes
 
-from .errors import ExecError
+from .errors import ExecError, TemplateLimitError
 from .funcs import BUILTINS, Func, FuncError, printable
 from .gofmt import sprint, sprintf
+from .limits import MAX_EXEC_DEPTH, MAX_OUTPUT_BYTES, MAX_STEPS, QUERY_STEPS, utf8_len
 from .nodes import (
     ActionNode,
     BoolNode,
@@ -41,7 +42,6 @@ from .promfuncs import PROMETHEUS_FUNCS, TIME_METHODS
 from .values import EMPTY_INTERFACE, REFLECT_VALUE, GoMap, GoStruct, GoTime, Ptr, QueryResult, go_type, is_true
 from .values import type_kind as _type_kind
 
-MAX_EXEC_DEPTH = 100000
 _MISSING = object()  # Go's missingVal: "no value was piped in"
 
 
@@ -62,7 +62,7 @@ def _zero(typ: str) -> Any:
 
 
 class State:
-    """One execution: output, variable stack and the node to blame for errors."""
+    """One execution: output, variable stack, the node to blame for errors and what is left of the budget."""
 
     def __init__(self, trees: dict[str, ListNode], text: str, parse_name: str, env: Any) -> None:
         self.trees = trees
@@ -74,22 +74,37 @@ class State:
         self.vars: list[list[Any]] = []
         self.node: Node | None = None
         self.depth = 0
+        self.size = 0
+        self.steps = 0
 
     # --- errors ------------------------------------------------------------------
 
     def at(self, node: Node) -> None:
         self.node = node
 
-    def errorf(self, msg: str) -> NoReturn:
+    def errorf(self, msg: str, error: type[ExecError] = ExecError) -> NoReturn:
         if self.node is None:
-            raise ExecError(f"template: {self.name}: {msg}")
+            raise error(f"template: {self.name}: {msg}")
         pos = self.node.pos
         before = self.text[:pos]
         newline = before.rfind("\n")
         col = len(to_bytes(before if newline < 0 else before[newline + 1 :]))
         line = 1 + before.count("\n")
-        raise ExecError(f"template: {self.parse_name}:{line}:{col}: executing {quote(self.name)} "
-                        f"at <{self.node}>: {msg}")
+        raise error(f"template: {self.parse_name}:{line}:{col}: executing {quote(self.name)} "
+                    f"at <{self.node}>: {msg}")
+
+    # --- budget --------------------------------------------------------------------------
+
+    def spend(self, steps: int) -> None:
+        self.steps += steps
+        if self.steps > MAX_STEPS:
+            self.errorf(f"template execution exceeds the limit of {MAX_STEPS} steps", TemplateLimitError)
+
+    def emit(self, text: str) -> None:
+        self.size += utf8_len(text)
+        if self.size > MAX_OUTPUT_BYTES:
+            self.errorf(f"expansion exceeds the limit of {MAX_OUTPUT_BYTES} bytes", TemplateLimitError)
+        self.out.append(text)
 
     # --- variables ---------------------------------------------------------------------
 
@@ -116,6 +131,7 @@ class State:
 
     def walk(self, dot: Any, node: Node) -> None:
         self.at(node)
+        self.spend(1)
         walker = _WALKERS.get(type(node))
         if walker is None:
             self.errorf(f"unknown node: {node}")
@@ -125,18 +141,18 @@ class State:
         val = self.eval_pipeline(dot, node.pipe)
         if not node.pipe.decl:
             if type(val) is str:  # the common cases, printed without the general printer
-                self.out.append(val)
+                self.emit(val)
             elif type(val) is float:
-                self.out.append(format_float(val, "g", -1))
+                self.emit(format_float(val, "g", -1))
             else:
-                self.out.append(sprint([printable(val)]))
+                self.emit(sprint([printable(val)]))
 
     def walk_list(self, dot: Any, node: ListNode) -> None:
         for n in node.nodes:
             self.walk(dot, n)
 
     def walk_text(self, dot: Any, node: TextNode) -> None:
-        self.out.append(node.text)
+        self.emit(node.text)
 
     def walk_break(self, dot: Any, node: BreakNode) -> None:
         raise _Break
@@ -356,11 +372,20 @@ class State:
             argv.insert(0, receiver)
         if fn.uses_env:
             argv.insert(0, self.env)
+        self.spend(QUERY_STEPS if name == "query" else 1)
         try:
-            return fn.impl(*argv)
+            result = fn.impl(*argv)
+        except TemplateLimitError as e:
+            self.at(node)
+            self.errorf(f"error calling {name}: {e}", TemplateLimitError)
         except FuncError as e:
             self.at(node)
             self.errorf(f"error calling {name}: {e}")
+        if type(result) is str and utf8_len(result) > MAX_OUTPUT_BYTES:
+            self.at(node)
+            self.errorf(f"error calling {name}: its result exceeds the limit of {MAX_OUTPUT_BYTES} bytes",
+                        TemplateLimitError)
+        return result
 
     def eval_and_or(self, dot: Any, name: str, args: list[Node], final: Any) -> Any:
         """and/or evaluate arguments only until the result is known."""

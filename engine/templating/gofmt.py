@@ -10,7 +10,9 @@ from typing import Any
 
 from engine.compat.strconv import can_backquote, format_float, quote, quote_rune, to_bytes
 
+from .errors import TemplateLimitError
 from .gotime import time_gostring, time_string
+from .limits import MAX_OUTPUT_BYTES
 from .values import GoMap, GoStruct, GoTime, Ptr, QueryResult, Uint8, go_type
 
 _TOO_LARGE = 1_000_000
@@ -533,6 +535,9 @@ def sprintf(fmt: str, args: list[Any]) -> str:
                     p.prec, p.prec_present = 0, True
         if not after_index:
             arg_num, i, after_index = arg_number(arg_num, i)
+        if max(p.wid, p.prec) > MAX_OUTPUT_BYTES:  # Go pads up to 10^7 bytes per verb
+            raise TemplateLimitError(f"width or precision {max(p.wid, p.prec)} exceeds the limit of "
+                                     f"{MAX_OUTPUT_BYTES} bytes")
         if i >= end:
             p.buf.append("%!(NOVERB)")
             break

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import ExecError, TemplateError
+from .errors import ExecError, TemplateError, TemplateLimitError
 from .exec import execute
 from .funcs import BUILTINS
 from .nodes import ListNode
@@ -83,7 +83,10 @@ def parse_template(text: str, name: str = "") -> Template:
 
 def expand(text: str, data: TemplateData, name: str = "") -> str:
     """What Prometheus's rule evaluation does with a label or annotation template: the expansion,
-    or ``<error expanding template: ...>`` when it fails to parse or execute."""
+    or ``<error expanding template: ...>`` when it fails to parse or execute.
+
+    An expansion over its budget (limits.py) raises TemplateLimitError with that text as ``value``:
+    Prometheus has no such limit, so the caller also reports it (the rule's lastError)."""
     try:
         template = parse_template(text, name)
     except TemplateError as e:
@@ -91,4 +94,8 @@ def expand(text: str, data: TemplateData, name: str = "") -> str:
     try:
         return template.render(data)
     except ExecError as e:
-        return f"<error expanding template: error executing template {name}: {e}>"
+        value = f"<error expanding template: error executing template {name}: {e}>"
+        if isinstance(e, TemplateLimitError):
+            e.value = value
+            raise
+        return value

@@ -260,3 +260,22 @@ async def test_annotation_templates_can_query_scalars_and_vectors(env):
     assert alert["annotations"]["rooms"] == "1 rooms"
     assert alert["annotations"]["scalar"] == "3"
     assert alert["annotations"]["url"] == server.url
+
+
+async def test_a_template_over_its_budget_stores_a_short_error_and_reports_it(env):
+    server, client, clock, _ = env
+    huge = '{{ printf "%9999999d" 1 }}' * 10  # 100 MB without the cap
+    rule = await make_rule(client, annotations={"summary": "{{ $labels.room }} is hot", "huge": huge})
+    temp(server, clock, 60)
+    await step(server, clock)
+    response = await client.get("/api/alerts")
+    assert len(response.content) < 100_000
+    (alert,) = response.json()["alerts"]
+    assert alert["annotations"]["summary"] == "a is hot"
+    cut = alert["annotations"]["huge"]
+    assert cut.startswith("<error expanding template: error executing template __alert_HighTemp: ") and len(cut) < 1000
+    assert "width or precision 9999999 exceeds the limit of 16384 bytes" in cut
+    mine = next(r for r in (await client.get("/api/alerts/rules")).json()["rules"] if r["id"] == rule["id"])
+    assert mine["health"] == "err" and "exceeds the limit of 16384 bytes" in mine["lastError"]
+    data_dir = server.engine.settings.data_dir
+    assert sum(f.stat().st_size for f in data_dir.glob("alerts.db*")) < 1_000_000

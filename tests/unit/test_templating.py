@@ -12,7 +12,15 @@ import math
 
 import pytest
 
-from engine.templating import ExecError, QuerySample, TemplateData, TemplateError, expand, parse_template
+from engine.templating import (
+    ExecError,
+    QuerySample,
+    TemplateData,
+    TemplateError,
+    TemplateLimitError,
+    expand,
+    parse_template,
+)
 
 NAME = "__alert_T"
 LABELS = {"instance": "host-1.example.com:9100", "job": "node", "ratio": "0.256", "text": "héllo wörld o'neil"}
@@ -626,7 +634,8 @@ EXEC_ERRORS = [
     ),
     (
         '{{ define "rec" }}{{ template "rec" . }}{{ end }}{{ template "rec" 1 }}',
-        exec_error(142, '{{template "rec" .}}', "exceeded maximum template depth (100000)").replace(
+        # Prometheus says (100000): our bound on nested templates is lower (engine/templating/limits.py).
+        exec_error(142, '{{template "rec" .}}', "exceeded maximum template depth (100)").replace(
             'executing "__alert_T"', 'executing "rec"'
         ),
     ),
@@ -665,3 +674,47 @@ def test_a_parsed_template_renders_many_times_with_different_data():
     template = parse_template("{{ $labels.instance }} is {{ humanizePercentage $value }} full", "__alert_DiskFull")
     assert template.render(TemplateData({"instance": "a"}, 0.5)) == "a is 50% full"
     assert template.render(TemplateData({"instance": "b"}, 0.913)) == "b is 91.3% full"
+
+
+# --- budgets: ours, Prometheus has none (engine/templating/limits.py) ----------------------------
+
+MANY = [QuerySample({"__name__": "up", "instance": f"host-{i}"}, 1.0) for i in range(1000)]
+CHAIN = "".join(f'{{{{ define "t{i}" }}}}{{{{ template "t{i + 1}" }}}}{{{{ template "t{i + 1}" }}}}{{{{ end }}}}'
+                for i in range(20))
+
+OVER_BUDGET = [
+    # 1000 series x 4 labels x 16 KB = 64 MB without the output cap
+    ('{{ range query "many" }}{{ range $labels }}{{ printf "%16000d" 1 }}{{ end }}{{ end }}',
+     "expansion exceeds the limit of 16384 bytes"),
+    ('{{ printf "%9999999d" 1 }}', "error calling printf: width or precision 9999999 exceeds the limit of 16384 bytes"),
+    ('{{ printf "%.99999f" 1.5 }}', "error calling printf: width or precision 99999 exceeds the limit of 16384 bytes"),
+    ('{{ printf "%*d" 20000 1 }}', "error calling printf: width or precision 20000 exceeds the limit of 16384 bytes"),
+    ('{{ define "x" }}{{ printf "%10000d" 1 }}{{ end }}{{ template "x" }}{{ template "x" }}',
+     "expansion exceeds the limit of 16384 bytes"),
+    # a value doubled without being printed
+    ('{{ define "d" }}{{ template "d" (printf "%s%s" . .) }}{{ end }}{{ template "d" "xxxxxxxx" }}',
+     "error calling printf: its result exceeds the limit of 16384 bytes"),
+    # 2^20 template calls printing nothing
+    (CHAIN + '{{ define "t20" }}{{ end }}{{ template "t0" }}', "template execution exceeds the limit of 10000 steps"),
+    # a PromQL query per series of a big result
+    ('{{ range query "many" }}{{ $up := query "up" }}{{ end }}', "template execution exceeds the limit of 10000 steps"),
+]
+
+
+def many_query(q: str) -> list[QuerySample]:
+    return MANY if q == "many" else fake_query(q)
+
+
+@pytest.mark.parametrize(("text", "message"), OVER_BUDGET)
+def test_an_expansion_over_budget_stops_with_a_short_error(text, message):
+    with pytest.raises(TemplateLimitError) as info:
+        expand(text, TemplateData(LABELS, 1.0, EXTERNAL, URL, many_query), NAME)
+    error = info.value
+    assert str(error).startswith(f"template: {NAME}:1:") and str(error).endswith(f": {message}")
+    assert error.value == f"<error expanding template: error executing template {NAME}: {error}>"
+    assert len(error.value) < 1000
+
+
+def test_an_expansion_of_exactly_the_limit_is_kept():
+    assert render('{{ printf "%16384d" 7 }}') == " " * 16383 + "7"
+    assert render('{{ range query "up" }}{{ .Labels.instance }} {{ end }}') == "b:9100 a:9100 c:9100 "
