@@ -27,12 +27,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    from engine.rules.check import check_files
+    from engine.rulefiles.check import check_files
 
     return check_files(args.files, sys.stdout, sys.stderr)
 
 
 def test(args: argparse.Namespace) -> int:
-    from engine.ruletest import run_files
+    from engine.unittest import run_files
 
     return run_files(args.files, from_disk=args.from_disk)

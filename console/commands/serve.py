@@ -6,7 +6,7 @@ import argparse
 import asyncio
 
 from console.commands.common import add_settings_options, fail, settings_from
-from engine.rules.loader import RuleLoadError
+from engine.rulefiles.loader import RuleLoadError
 from engine.settings import SettingsError
 from engine.tsdb.backend import StoreError
 

@@ -11,8 +11,8 @@ from engine.alerts.book import AlertActionError
 from engine.alerts.silences import SilenceError
 from engine.compat.strconv import NOT_UTF8, is_valid_utf8
 from engine.engine import Engine
-from engine.ruler.views import sort_alerts
-from engine.rules.managed import ReadOnlyRuleError, RuleNotFoundError, RuleValidationError
+from engine.evaluation.views import sort_alerts
+from engine.rulefiles.managed import ReadOnlyRuleError, RuleNotFoundError, RuleValidationError
 from engine.settings import parse_duration
 from engine.timefmt import rfc3339
 from server.bodies import json_body
@@ -132,7 +132,7 @@ def _changed(rule: dict[str, Any], reload_error: str | None) -> dict[str, Any]:
 async def list_rules(request: web.Request) -> web.Response:
     engine = _engine(request)
     last_reload, last_error = engine.rules_reload_status()
-    return web.json_response({"rules": engine.rules(), "lastReloadError": last_error,
+    return web.json_response({"rules": engine.rulefiles(), "lastReloadError": last_error,
                               "lastReload": None if last_reload is None else rfc3339(last_reload)})
 
 

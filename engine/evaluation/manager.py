@@ -15,11 +15,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from engine.alerts.book import AlertBook
 from engine.promql import QueryEngine, QueryResult
-from engine.ruler.alerting_state import ActiveAlert, Transition
-from engine.ruler.group import GroupRuntime, RuleRuntime, evaluate_group, runtime_for
-from engine.rules.loader import RuleLoadError, load_rule_files
-from engine.rules.managed import ManagedRules
-from engine.rules.model import RuleGroup
+from engine.evaluation.alerting_state import ActiveAlert, Transition
+from engine.evaluation.group import GroupRuntime, RuleRuntime, evaluate_group, runtime_for
+from engine.rulefiles.loader import RuleLoadError, load_rule_files
+from engine.rulefiles.managed import ManagedRules
+from engine.rulefiles.model import RuleGroup
 from engine.templating import QuerySample, TemplateData, expand
 from engine.tsdb.store import Store
 

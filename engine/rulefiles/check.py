@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from engine.rules.loader import RuleLoadError, duplicate_rules, load_rule_file
+from engine.rulefiles.loader import RuleLoadError, duplicate_rules, load_rule_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -29,8 +29,8 @@ from engine.datadir import move_aside, raise_if_disk_full
 from engine.promql import nodes
 from engine.promql.errors import QueryError
 from engine.promql.parse import parse as parse_promql
-from engine.rules.loader import RuleLoadError, parse_rule_file, rule_id, rule_problems
-from engine.rules.model import ALERTING, Rule, RuleGroup, to_prometheus_yaml
+from engine.rulefiles.loader import RuleLoadError, parse_rule_file, rule_id, rule_problems
+from engine.rulefiles.model import ALERTING, Rule, RuleGroup, to_prometheus_yaml
 from engine.settings import parse_duration
 
 DEFAULT_GROUP = "managed"

@@ -3,6 +3,6 @@
 The same files run through the real promtool, so every expectation in them is Prometheus's own.
 """
 
-from engine.ruletest.report import run_file, run_files
+from engine.unittest.report import run_file, run_files
 
 __all__ = ["run_file", "run_files"]

@@ -11,8 +11,8 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 
-from engine.ruletest.notation import NotationError, canonical, parse_series
-from engine.ruletest.testfile import UnitTestGroup
+from engine.unittest.notation import NotationError, canonical, parse_series
+from engine.unittest.testfile import UnitTestGroup
 from engine.tsdb.sqlite import SQLiteBackend
 from engine.tsdb.store import Store
 from engine.tsdb.types import Labels

@@ -19,7 +19,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from engine.compat.durations import DurationError, parse_duration
 from engine.promql.errors import QueryError
 from engine.promql.parse import parse as parse_promql
-from engine.rules.model import ALERTING, RECORDING, Rule, RuleGroup, RuleSet
+from engine.rulefiles.model import ALERTING, RECORDING, Rule, RuleGroup, RuleSet
 from engine.templating import TemplateError, parse_template
 
 LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*", re.ASCII)

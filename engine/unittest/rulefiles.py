@@ -6,8 +6,8 @@ import glob
 import os
 from dataclasses import dataclass, field
 
-from engine.rules.loader import load_files
-from engine.rules.model import RuleGroup
+from engine.rulefiles.loader import load_files
+from engine.rulefiles.model import RuleGroup
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from engine.compat.durations import format_duration
 from engine.promql.format import labels_string
-from engine.ruletest.testfile import AlertCase
+from engine.unittest.testfile import AlertCase
 from engine.tsdb.types import Labels
 
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from engine.compat.durations import format_duration
 from engine.compat.strconv import quote
 from engine.promql import QueryEngine, QueryError
-from engine.rules.model import RuleGroup
-from engine.ruletest.alerts import check_alerts
-from engine.ruletest.compare import Point, diff_lines, points_string, same, sort_points
-from engine.ruletest.evaluation import RuleEvaluation
-from engine.ruletest.inputs import InputStore, input_series, input_store
-from engine.ruletest.notation import NotationError, canonical, parse_metric
-from engine.ruletest.testfile import DEFAULT_EVALUATION_INTERVAL_MS, PromQLCase, UnitTestGroup
+from engine.rulefiles.model import RuleGroup
+from engine.unittest.alerts import check_alerts
+from engine.unittest.compare import Point, diff_lines, points_string, same, sort_points
+from engine.unittest.evaluation import RuleEvaluation
+from engine.unittest.inputs import InputStore, input_series, input_store
+from engine.unittest.notation import NotationError, canonical, parse_metric
+from engine.unittest.testfile import DEFAULT_EVALUATION_INTERVAL_MS, PromQLCase, UnitTestGroup
 
 
 @dataclass(slots=True)

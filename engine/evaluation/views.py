@@ -7,8 +7,8 @@ from typing import Any
 from engine.alerts.model import SEVERITY_ORDER, AlertInstance
 from engine.compat.durations import format_seconds
 from engine.compat.strconv import format_float_f
-from engine.ruler.group import GroupRuntime, RuleRuntime
-from engine.rules.model import ALERTING
+from engine.evaluation.group import GroupRuntime, RuleRuntime
+from engine.rulefiles.model import ALERTING
 from engine.timefmt import rfc3339
 
 

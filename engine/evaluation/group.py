@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.ruler.alerting_state import AlertingRuleState, RuleEvalError, RuleLimitError, Transition
+from engine.evaluation.alerting_state import AlertingRuleState, RuleEvalError, RuleLimitError, Transition
 from engine.templating import TemplateLimitError
 from engine.tsdb.store import Store
 from engine.tsdb.types import Family

@@ -1,6 +1,6 @@
 """The rule groups of a test file evaluated on virtual time, with the ruler's own code.
 
-One :class:`RuleEvaluation` per test group: every group runs through ``engine.ruler.group`` at each
+One :class:`RuleEvaluation` per test group: every group runs through ``engine.evaluation.group`` at each
 tick, recording rules write into the test's store (so later rules, alert tests and
 ``promql_expr_test`` read them) and alerting rules go through the ruler's state machine, exactly
 as the server runs them, only with a clock that promtool's schedule drives.
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine.compat.durations import format_go_duration
-from engine.ruler.alerting_state import FIRING
-from engine.ruler.group import GroupRuntime, evaluate_group, runtime_for
-from engine.rules.model import RuleGroup
-from engine.ruletest.alerts import AlertPoint
-from engine.ruletest.compare import Point
+from engine.evaluation.alerting_state import FIRING
+from engine.evaluation.group import GroupRuntime, evaluate_group, runtime_for
+from engine.rulefiles.model import RuleGroup
+from engine.unittest.alerts import AlertPoint
+from engine.unittest.compare import Point
 from engine.templating import QuerySample, TemplateData, expand
 from engine.tsdb.store import Store
 

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from engine.rules.loader import RuleLoadError
-from engine.ruletest.rulefiles import load_groups
-from engine.ruletest.runner import GroupOutcome, run_group
-from engine.ruletest.testfile import UnitTestFileError, load_test_file
+from engine.rulefiles.loader import RuleLoadError
+from engine.unittest.rulefiles import load_groups
+from engine.unittest.runner import GroupOutcome, run_group
+from engine.unittest.testfile import UnitTestFileError, load_test_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
