@@ -24,9 +24,9 @@ from engine.promql import QueryEngine
 from engine.promql.guard import Limits as ParseLimits
 from engine.promql.parse import close as close_parser
 from engine.promql.parse import configure as configure_parser
-from engine.ruler.manager import Ruler
-from engine.ruler.views import prometheus_alert, prometheus_rules, rule_json
-from engine.rules.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundError
+from engine.evaluation.manager import Ruler
+from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_json
+from engine.rulefiles.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundError
 from engine.settings import Settings
 from engine.system_view import system_view
 from engine.timefmt import rfc3339

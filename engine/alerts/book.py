@@ -19,7 +19,7 @@ from engine.alerts.model import Acknowledgement, AlertInstance, TimelineEvent, c
 from engine.alerts.silences import Silence, new_silence_id, parse_silence
 from engine.datadir import StorageFullError
 from engine.events import EventBus
-from engine.ruler.alerting_state import ActiveAlert, Transition
+from engine.evaluation.alerting_state import ActiveAlert, Transition
 from engine.timefmt import LATEST, in_rfc3339_range, rfc3339
 
 SYSTEM = "system"

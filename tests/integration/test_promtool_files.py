@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.ruletest import run_files
+from engine.unittest import run_files
 from tests.conftest import promtool_path
 
 TESTS_DIR = Path(__file__).resolve().parents[1]

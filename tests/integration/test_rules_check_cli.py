@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.rules.managed import ManagedRules
+from engine.rulefiles.managed import ManagedRules
 from tests.conftest import promtool_path
 
 REPO = Path(__file__).resolve().parents[2]

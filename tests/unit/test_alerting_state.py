@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.alerts.fingerprint import fingerprint
-from engine.ruler.alerting_state import AlertingRuleState, RuleEvalError, RuleLimitError
+from engine.evaluation.alerting_state import AlertingRuleState, RuleEvalError, RuleLimitError
 
 
 def plain(text, labels, value):
@@ -115,7 +115,7 @@ def test_manual_resolve_makes_the_condition_start_over_as_pending():
 def test_rules_reading_a_recording_of_the_same_run_start_a_new_batch():
     from types import SimpleNamespace
 
-    from engine.ruler.group import RuleRuntime, independent_batches
+    from engine.evaluation.group import RuleRuntime, independent_batches
 
     def rr(kind, name, expr):
         return RuleRuntime(SimpleNamespace(kind=kind, name=name, expr=expr))

@@ -15,7 +15,7 @@ from engine.promql.deadline import Deadline
 from engine.promql.guard import Limits, check
 from engine.promql.parse import parse
 from engine.promql.parser_process import ParserProcess
-from engine.rules.loader import RuleLoadError, load_rule_files
+from engine.rulefiles.loader import RuleLoadError, load_rule_files
 
 DEFAULTS = Limits(65_536, 200)
 TYPICAL = [

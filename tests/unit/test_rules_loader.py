@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.compat.durations import format_seconds
-from engine.rules.loader import (
+from engine.rulefiles.loader import (
     RuleLoadError,
     duplicate_rules,
     load_rule_file,
@@ -16,7 +16,7 @@ from engine.rules.loader import (
     parse_prometheus_duration,
     parse_rule_file,
 )
-from engine.rules.model import ALERTING, RECORDING, Rule, RuleGroup, to_prometheus_yaml
+from engine.rulefiles.model import ALERTING, RECORDING, Rule, RuleGroup, to_prometheus_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 

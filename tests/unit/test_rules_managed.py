@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from engine.rules.loader import RuleLoadError, load_rule_file
-from engine.rules.managed import DEFAULT_GROUP, ManagedRules, RuleNotFoundError, RuleValidationError, rule_from_body
+from engine.rulefiles.loader import RuleLoadError, load_rule_file
+from engine.rulefiles.managed import DEFAULT_GROUP, ManagedRules, RuleNotFoundError, RuleValidationError, rule_from_body
 
 SEED = {  # the seed README's example
     "name": "High Error Rate",

@@ -12,9 +12,9 @@ import textwrap
 import pytest
 
 from engine.compat.durations import format_go_duration
-from engine.ruletest import run_files
-from engine.ruletest.alerts import AlertPoint, check_alerts
-from engine.ruletest.testfile import AlertCase, ExpAlert
+from engine.unittest import run_files
+from engine.unittest.alerts import AlertPoint, check_alerts
+from engine.unittest.testfile import AlertCase, ExpAlert
 
 RULES = """\
     groups:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.ruletest.inputs import input_store
+from engine.unittest.inputs import input_store
 
 SERIES = {(("__name__", "x"),): [1.0, None, 3.0, 4.0]}
 

@@ -12,7 +12,7 @@ import pytest
 from engine.compat.durations import DurationError, format_duration, parse_duration
 from engine.compat.strconv import format_float, quote
 from engine.promql.format import labels_string
-from engine.ruletest.notation import NotationError, canonical, parse_metric, parse_series
+from engine.unittest.notation import NotationError, canonical, parse_metric, parse_series
 from engine.tsdb.types import is_stale
 
 

@@ -13,9 +13,9 @@ import textwrap
 import pytest
 
 from console.commands import rules as rules_command
-from engine.ruletest import run_files
-from engine.ruletest.compare import Point, diff_lines, points_string, same, sort_points
-from engine.ruletest.testfile import UnitTestFileError, load_test_file
+from engine.unittest import run_files
+from engine.unittest.compare import Point, diff_lines, points_string, same, sort_points
+from engine.unittest.testfile import UnitTestFileError, load_test_file
 
 
 def run(tmp_path, text: str, name: str = "t.yaml") -> tuple[int, str, str]:
