@@ -53,6 +53,15 @@ class RegexError(ValueError):
         super().__init__(f"error parsing regexp: {code}: `{expr}`")
 
 
+class ResultTooLarge(ValueError):
+    """An expansion or replacement would pass the caller's size limit: raised as soon as it does,
+    before the oversized text is built (``$1`` repeated in a replacement multiplies its input)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"result exceeds the limit of {limit} bytes")
+        self.limit = limit
+
+
 class Regexp:
     """A compiled Go regexp. Matching works on the text's UTF-8 bytes, as Go's does."""
 
@@ -78,17 +87,20 @@ class Regexp:
         spans = (m.span(i) for i in range(self._re.groups + 1))
         return [None if start < 0 else _decode(src[start:end]) for start, end in spans]
 
-    def expand(self, template: str, text: str) -> str | None:
-        """FindStringSubmatchIndex then ExpandString (what label_replace does); None when no match."""
+    def expand(self, template: str, text: str, max_bytes: int | None = None) -> str | None:
+        """FindStringSubmatchIndex then ExpandString (what label_replace does); None when no match.
+        Raises ResultTooLarge past ``max_bytes`` of UTF-8 output."""
         src = _encode(text)
         m = self._re.search(src)
-        return None if m is None else self._expand(template, src, m)
+        return None if m is None else self._expand(template, src, m, max_bytes)
 
-    def replace_all(self, text: str, template: str) -> str:
+    def replace_all(self, text: str, template: str, max_bytes: int | None = None) -> str:
         """Regexp.ReplaceAllString: ``$1``, ``${1}``, ``$name`` expand (``$1x`` is the group named
-        ``1x``) and an empty match right after a match is not replaced."""
+        ``1x``) and an empty match right after a match is not replaced. Raises ResultTooLarge past
+        ``max_bytes`` of UTF-8 output."""
         src = _encode(text)
         out: list[bytes] = []
+        size = 0
         last_end = 0
         search = 0
         while search <= len(src):
@@ -97,8 +109,16 @@ class Regexp:
                 break
             start, end = m.span()
             out.append(src[last_end:start])
+            size += start - last_end
             if end > last_end or start == 0:
-                out.append(_encode(self._expand(template, src, m)))
+                try:
+                    budget = None if max_bytes is None else max(0, max_bytes - size)
+                    out.append(_encode(self._expand(template, src, m, budget)))
+                except ResultTooLarge:
+                    raise ResultTooLarge(max_bytes or 0) from None
+                size += len(out[-1])
+            if max_bytes is not None and size > max_bytes:
+                raise ResultTooLarge(max_bytes)
             last_end = end
             width = _rune_width(src, search)
             if search + width > end:
@@ -107,34 +127,43 @@ class Regexp:
                 search += 1
             else:
                 search = end
+        if max_bytes is not None and size + len(src) - last_end > max_bytes:
+            raise ResultTooLarge(max_bytes)
         out.append(src[last_end:])
         return _decode(b"".join(out))
 
-    def _expand(self, template: str, src: bytes, m: re2._Match) -> str:
+    def _expand(self, template: str, src: bytes, m: re2._Match, max_bytes: int | None = None) -> str:
         """Regexp.expand: ``$$`` is ``$``, a malformed reference is kept as text, groups that did
         not take part (or do not exist) expand to nothing."""
         out: list[str] = []
+        size = 0  # template characters plus group bytes: checked before the text is joined
         while template:
             before, sep, template = template.partition("$")
             out.append(before)
+            size += len(before)
             if not sep:
                 break
             if template.startswith("$"):
                 out.append("$")
+                size += 1
                 template = template[1:]
-                continue
-            ref = _reference(template)
-            if ref is None:
+            elif (ref := _reference(template)) is None:
                 out.append("$")
-                continue
-            name, template = ref
-            index = _group_number(name)
-            if index < 0:
-                index = self._re.groupindex.get(_encode(name), -1)
-            if 0 <= index <= self._re.groups:
-                start, end = m.span(index)
-                if start >= 0:
-                    out.append(_decode(src[start:end]))
+                size += 1
+            else:
+                name, template = ref
+                index = _group_number(name)
+                if index < 0:
+                    index = self._re.groupindex.get(_encode(name), -1)
+                if 0 <= index <= self._re.groups:
+                    start, end = m.span(index)
+                    if start >= 0:
+                        out.append(_decode(src[start:end]))
+                        size += end - start
+            if max_bytes is not None and size > max_bytes:
+                raise ResultTooLarge(max_bytes)
+        if max_bytes is not None and size > max_bytes:
+            raise ResultTooLarge(max_bytes)
         return "".join(out)
 
 

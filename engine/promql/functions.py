@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from engine.compat.regex import RegexError, compile_anchored
+from engine.compat.regex import RegexError, ResultTooLarge, compile_anchored
 from engine.compat.strconv import NumError, parse_float
 from engine.promql import gomath
 from engine.promql.errors import execution
@@ -125,6 +125,10 @@ def date_of_values(name: str, rows: Iterable[Row]) -> list[Row]:
 
 # --- labels ---------------------------------------------------------------------------------
 
+MAX_LABEL_REPLACE_BYTES = 64 * 1024
+"""Largest value label_replace may build: ``$1`` repeated in a long replacement multiplies the source value."""
+
+
 def label_replace(rows: Iterable[Row], dst: str, replacement: str, src: str, pattern: str) -> list[Row]:
     try:
         regex = compile_anchored(pattern)  # RE2: linear time whatever the pattern
@@ -134,7 +138,10 @@ def label_replace(rows: Iterable[Row], dst: str, replacement: str, src: str, pat
         raise execution(f"invalid destination label name in label_replace(): {dst}")
     out = []
     for labels, vals in rows:
-        value = regex.expand(replacement, get(labels, src))
+        try:
+            value = regex.expand(replacement, get(labels, src), MAX_LABEL_REPLACE_BYTES)
+        except ResultTooLarge as exc:
+            raise execution(f"label_replace(): the new value of {dst} {exc}") from None
         if value is not None:
             labels = set_label(labels, dst, value)
         out.append((labels, vals))

@@ -13,13 +13,15 @@ from urllib.parse import unquote, urlsplit
 
 from engine.compat.durations import DurationError
 from engine.compat.durations import parse_duration as compat_parse_duration
-from engine.compat.regex import RegexError
+from engine.compat.regex import RegexError, ResultTooLarge
 from engine.compat.regex import compile as compile_regex
 from engine.compat.strconv import NumError, can_backquote, parse_float, quote
 
+from .errors import TemplateLimitError
 from .funcs import Func, FuncError, query_escape
 from .gofmt import sprintf
 from .gotime import Civil, format_layout, time_string
+from .limits import MAX_OUTPUT_BYTES
 from .values import EMPTY_INTERFACE, HTML, GoMap, GoTime, Ptr, QueryResult, go_type, new_sample
 
 if TYPE_CHECKING:
@@ -257,7 +259,10 @@ def re_replace_all(pattern: str, repl: str, text: str) -> str:
     except RegexError as e:
         shown = "`" + pattern + "`" if can_backquote(pattern) else quote(pattern)
         raise FuncError(f"regexp: Compile({shown}): {e}") from None
-    return compiled.replace_all(text, repl)
+    try:
+        return compiled.replace_all(text, repl, MAX_OUTPUT_BYTES)
+    except ResultTooLarge as e:
+        raise TemplateLimitError(f"reReplaceAll: {e}") from None
 
 
 def _sample(s: Any) -> Any:

@@ -14,10 +14,11 @@ import pytest
 from test_promql_support import engine_factory, instant
 
 from engine.alerts.silences import Silence, SilenceError, parse_matchers
-from engine.compat.regex import MAX_PATTERN_LENGTH, RegexError, compile_anchored, quote_meta
+from engine.compat.regex import MAX_PATTERN_LENGTH, RegexError, ResultTooLarge, compile_anchored, quote_meta
 from engine.compat.regex import compile as compile_regex
 from engine.promql import QueryError
 from engine.templating import TemplateData, expand
+from engine.templating.errors import TemplateLimitError
 from tests.conftest import finishes
 
 LONG = "a" * 60  # ([a-z_]|[a-z_])*Q and (a+)+b try 2**60 ways to fail on it
@@ -177,3 +178,23 @@ def test_anchored_matchers_expand_and_quote_meta():
     assert compile_anchored("b").expand("$0", "abc") is None
     assert compile_anchored("(.*)").expand("<$1>", "a\udc80b") == "<a\udc80b>"  # an escaped byte survives
     assert compile_regex(quote_meta("a.b*(c)")).replace_all("a.b*(c) axbb(c)", "#") == "# axbb(c)"
+
+
+def test_replacements_stop_at_their_size_limit_before_building_the_text():
+    # "" matches at every position: 4,000 × 4,000 bytes would be 16 MB, `$1` × 30,000 of 1 KB 30 MB
+    with pytest.raises(ResultTooLarge) as err:
+        compile_regex("").replace_all("a" * 4000, "b" * 4000, 16384)
+    assert err.value.limit == 16384
+    with pytest.raises(ResultTooLarge):
+        compile_anchored("(.*)").expand("$1" * 30_000, "x" * 1000, 65536)
+    assert compile_regex("a(b)").replace_all("xabyab", "[$1]", 8) == "x[b]y[b]"  # exactly at the limit
+    assert compile_anchored("(.*)").expand("<$1>", "abc", 5) == "<abc>"
+
+
+def test_label_replace_and_re_replace_all_refuse_a_multiplied_value(make_engine):
+    e = make_engine({'up{job="' + "j" * 1000 + '"}': "1"})
+    with pytest.raises(QueryError) as err:
+        e.instant('label_replace(up, "x", "' + "$1" * 1000 + '", "job", "(.*)")', 0)
+    assert err.value.error_type == "execution" and "exceeds the limit of 65536 bytes" in err.value.message
+    with pytest.raises(TemplateLimitError, match="reReplaceAll: result exceeds the limit of 16384 bytes"):
+        _render('{{ reReplaceAll "" "' + "b" * 4000 + '" "' + "a" * 4000 + '" }}', {})
