@@ -61,13 +61,13 @@ async def evaluation_cycle() -> dict:
                                           "status": "500" if i % 5 == 0 else "200", "instance": f"i{i % 5}"})
                 store.ingest("bench", [fam], int((T0 + k * 5) * 1000))
             clock.set(T0 + 60)
-            key = next(k for k in server.engine.evaluation.groups if k.endswith(":bench"))
+            key = next(k for k in server.engine.ruler.groups if k.endswith(":bench"))
             times = []
             for n in range(5):
                 start = time.perf_counter()
-                await server.engine.evaluation.evaluate(key, T0 + 60 + n)
+                await server.engine.ruler.evaluate(key, T0 + 60 + n)
                 times.append((time.perf_counter() - start) * 1000)
-            errors = [rr.status.last_error for rr in server.engine.evaluation.groups[key].rules if rr.status.last_error]
+            errors = [rr.status.last_error for rr in server.engine.ruler.groups[key].rules if rr.status.last_error]
         finally:
             await server.stop()
     return {"rules": RULES, "series": SERIES, "cycle_ms_median": round(statistics.median(times), 1),

@@ -132,7 +132,7 @@ def _changed(rule: dict[str, Any], reload_error: str | None) -> dict[str, Any]:
 async def list_rules(request: web.Request) -> web.Response:
     engine = _engine(request)
     last_reload, last_error = engine.rules_reload_status()
-    return web.json_response({"rules": engine.rulefiles(), "lastReloadError": last_error,
+    return web.json_response({"rules": engine.rules(), "lastReloadError": last_error,
                               "lastReload": None if last_reload is None else rfc3339(last_reload)})
 
 

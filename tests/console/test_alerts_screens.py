@@ -18,7 +18,7 @@ DISK_RULE = {"name": "DiskSeen", "expr": "node_filesystem_size_bytes > 0", "for"
 async def evaluate(server) -> None:
     """One evaluation of every rule group at the server's current time, on the server's loop."""
     engine = server.embedded.running.engine
-    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(engine.evaluation.evaluate_all(T0),
+    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(engine.ruler.evaluate_all(T0),
                                                                server.embedded.loop))
 
 

@@ -38,7 +38,7 @@ def temp(server, clock, value, room="a"):
 
 async def step(server, clock, seconds=10.0):
     clock.advance(seconds)
-    await server.engine.evaluation.evaluate_all(clock.now())
+    await server.engine.ruler.evaluate_all(clock.now())
 
 
 async def make_rule(client, **overrides):

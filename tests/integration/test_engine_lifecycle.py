@@ -32,7 +32,7 @@ def open_files_under(directory: Path) -> list[str]:
 
 def test_a_built_engine_has_every_part_and_has_not_touched_the_disk(tmp_path):
     engine = Engine(make_settings(tmp_path), collect_system=False)
-    assert engine.evaluation is not None and engine.managed_rules is not None
+    assert engine.ruler is not None and engine.managed_rules is not None
     assert not (tmp_path / "data").exists()  # opening is ``open``'s job, under the data-dir lock
     engine.close()
 
@@ -75,7 +75,7 @@ def test_rule_edits_through_the_engine(tmp_path):
         assert error is None and engine.rule(rule["id"])["expr"] == "temp_celsius > 90"
         with pytest.raises(RuleValidationError):
             engine.update_rule(rule["id"], {"name": "Hot", "expr": "sum("})
-        from_file = next(r for r in engine.rulefiles() if not r["editable"])
+        from_file = next(r for r in engine.rules() if not r["editable"])
         with pytest.raises(ReadOnlyRuleError) as info:
             engine.delete_rule(from_file["id"])
         assert info.value.file == from_file["file"]

@@ -126,7 +126,7 @@ async def _firing_alert(server, client) -> str:
     fam = Family("temp_celsius", "gauge", "Room temperature.")
     fam.add(60, {"room": "a"})
     server.engine.store.ingest("test:a", [fam], int(T0 * 1000))
-    await server.engine.evaluation.evaluate_all(T0 + 10)
+    await server.engine.ruler.evaluate_all(T0 + 10)
     (alert,) = (await client.get("/api/alerts")).json()["alerts"]
     return alert["id"]
 
