@@ -19,13 +19,13 @@ from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
 from engine.collectors.system import ProcessCollector, SystemCollector
 from engine.datadir import DataDirLock, DiskHealth, StorageFullError
+from engine.evaluation.manager import Ruler
+from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_json
 from engine.events import EventBus
 from engine.promql import QueryEngine
 from engine.promql.guard import Limits as ParseLimits
 from engine.promql.parse import close as close_parser
 from engine.promql.parse import configure as configure_parser
-from engine.evaluation.manager import Ruler
-from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_json
 from engine.rulefiles.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundError
 from engine.settings import Settings
 from engine.system_view import system_view

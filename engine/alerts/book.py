@@ -18,8 +18,8 @@ from engine.alerts.db import AlertDB
 from engine.alerts.model import Acknowledgement, AlertInstance, TimelineEvent, comment_problem
 from engine.alerts.silences import Silence, new_silence_id, parse_silence
 from engine.datadir import StorageFullError
-from engine.events import EventBus
 from engine.evaluation.alerting_state import ActiveAlert, Transition
+from engine.events import EventBus
 from engine.timefmt import LATEST, in_rfc3339_range, rfc3339
 
 SYSTEM = "system"

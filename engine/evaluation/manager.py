@@ -14,9 +14,9 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from engine.alerts.book import AlertBook
-from engine.promql import QueryEngine, QueryResult
 from engine.evaluation.alerting_state import ActiveAlert, Transition
 from engine.evaluation.group import GroupRuntime, RuleRuntime, evaluate_group, runtime_for
+from engine.promql import QueryEngine, QueryResult
 from engine.rulefiles.loader import RuleLoadError, load_rule_files
 from engine.rulefiles.managed import ManagedRules
 from engine.rulefiles.model import RuleGroup

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from engine.compat.durations import format_duration
 from engine.promql.format import labels_string
-from engine.unittest.testfile import AlertCase
 from engine.tsdb.types import Labels
+from engine.unittest.testfile import AlertCase
 
 
 @dataclass(frozen=True, slots=True, order=True)

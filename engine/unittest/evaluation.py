@@ -14,10 +14,10 @@ from engine.compat.durations import format_go_duration
 from engine.evaluation.alerting_state import FIRING
 from engine.evaluation.group import GroupRuntime, evaluate_group, runtime_for
 from engine.rulefiles.model import RuleGroup
-from engine.unittest.alerts import AlertPoint
-from engine.unittest.compare import Point
 from engine.templating import QuerySample, TemplateData, expand
 from engine.tsdb.store import Store
+from engine.unittest.alerts import AlertPoint
+from engine.unittest.compare import Point
 
 Evaluate = Callable[[str, int], list[Point]]
 """An instant query at a time in milliseconds, as promtool's rule query function answers it."""

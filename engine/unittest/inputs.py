@@ -11,11 +11,11 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 
-from engine.unittest.notation import NotationError, canonical, parse_series
-from engine.unittest.testfile import UnitTestGroup
 from engine.tsdb.sqlite import SQLiteBackend
 from engine.tsdb.store import Store
 from engine.tsdb.types import Labels
+from engine.unittest.notation import NotationError, canonical, parse_series
+from engine.unittest.testfile import UnitTestGroup
 
 _FLUSH_EVERYTHING_MS = 10**13  # a "now" far past any test's samples: every chunk window closes
 

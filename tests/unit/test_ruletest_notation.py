@@ -12,8 +12,8 @@ import pytest
 from engine.compat.durations import DurationError, format_duration, parse_duration
 from engine.compat.strconv import format_float, quote
 from engine.promql.format import labels_string
-from engine.unittest.notation import NotationError, canonical, parse_metric, parse_series
 from engine.tsdb.types import is_stale
+from engine.unittest.notation import NotationError, canonical, parse_metric, parse_series
 
 
 def values(text: str) -> list[float | None]:

@@ -165,7 +165,7 @@ def test_a_bad_rule_file_fails_the_test_file(tmp_path):
     ("tests:\n  - promql_expr_test:\n      - exp_samples: [{value: '1'}]\n",
      "tests[0].promql_expr_test[0].exp_samples[0].value (line 3): the quoted string '1' is not a number"),
     ("tests:\n  - promql_expr_test:\n      - exp_samples: [{value: NaN}]\n", "'NaN' is not a number"),
-    ("tests:\n  - promql_expr_test:\n      - exp_samples: [{value: 1e400}]\n", "'1e400' is not a number"),  # as promtool
+    ("tests:\n  - promql_expr_test:\n      - exp_samples: [{value: 1e400}]\n", "'1e400' is not a number"),  # promtool
     ("tests: {}\n", "tests (line 1): expected a list"),
     ("tests: [\n", "YAML error at line 2, column 1"),
 ])
