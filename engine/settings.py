@@ -146,6 +146,24 @@ def _uri(*schemes: str) -> Callable[[Any], str | None]:
     return parse
 
 
+def _optional_text(value: Any) -> str | None:
+    """An optional setting (the seed's notification variables): unset or empty means not used."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(value)
+
+
+def _notifications(value: Any) -> Any:
+    """The ``notifications`` section (channels, route, inhibit_rules) of the YAML config."""
+    from engine.notify.config import NotifyConfigError, parse_notifications
+    try:
+        return parse_notifications(value)
+    except NotifyConfigError as exc:
+        raise ValueError(str(exc).removeprefix("notifications.")) from None
+
+
 def _list(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
@@ -173,12 +191,27 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "query_max_length": _positive_int,
     "query_max_depth": _positive_int,
     "ws_max_messages_per_second": _positive_int,
+    "max_series": _positive_int,
+    "max_series_per_metric": _positive_int,
     "cors_origins": _list,
     "allowed_hosts": _list,
     "mongodb_uri": _uri("mongodb://", "mongodb+srv://"),
     "redis_url": _uri("redis://", "rediss://", "unix://"),
     "rules_files": _list,
+    "notifications": _notifications,
+    "notify_max_age": _seconds,
+    "slack_webhook_url": _optional_text,
+    "email_smtp_host": _optional_text,
+    "email_smtp_port": _optional_text,
+    "email_username": _optional_text,
+    "email_password": _optional_text,
+    "email_from": _optional_text,
+    "email_to": _optional_text,
+    "webhook_url": _optional_text,
+    "webhook_secret": _optional_text,
 }
+SECRET_FIELDS = frozenset({"slack_webhook_url", "email_password", "webhook_secret"})
+"""Never shown: ``redacted()`` replaces them (a Slack webhook URL is itself the secret)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,11 +240,24 @@ class Settings:
     query_max_length: int = 65_536
     query_max_depth: int = 200
     ws_max_messages_per_second: int = 50
+    max_series: int = 500_000
+    max_series_per_metric: int = 50_000
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     mongodb_uri: str | None = None
     redis_url: str | None = None
     rules_files: tuple[str, ...] = ()
+    notifications: Any = None
+    notify_max_age: float = 86400.0
+    slack_webhook_url: str | None = None
+    email_smtp_host: str | None = None
+    email_smtp_port: str | None = None
+    email_username: str | None = None
+    email_password: str | None = None
+    email_from: str | None = None
+    email_to: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -226,7 +272,11 @@ class Settings:
         out: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, Path):
+            if f.name in SECRET_FIELDS and value is not None:
+                value = "***"
+            elif f.name == "notifications":
+                value = {"channels": [c.public() for c in value.channels]}
+            elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
                 value = list(value)

@@ -137,8 +137,11 @@ def _time(body: dict[str, Any], name: str, default: float | None) -> float | Non
     return ts
 
 
-def parse_matchers(raw: Any) -> list[SilenceMatcher]:
-    """Matchers from a request body: Alertmanager's objects or ``name op "value"`` strings."""
+def parse_matchers(raw: Any, *, match_all: bool = False) -> list[SilenceMatcher]:
+    """Matchers from a request body: Alertmanager's objects or ``name op "value"`` strings.
+
+    ``match_all``: matchers that all match the empty string are fine (a route or inhibition rule may
+    match every alert; a silence may not)."""
     if not isinstance(raw, list) or not raw:
         raise SilenceError("matchers", "at least one matcher is required")
     out = []
@@ -162,7 +165,7 @@ def parse_matchers(raw: Any) -> list[SilenceMatcher]:
         except MatcherError as exc:
             raise SilenceError(f"{where}.value", str(exc)) from None
         out.append(matcher)
-    if all(Matcher.make(m.name, m.op, m.value).matches("") for m in out):
+    if not match_all and all(Matcher.make(m.name, m.op, m.value).matches("") for m in out):
         raise SilenceError("matchers", "at least one matcher must not match the empty string")
     return out
 
