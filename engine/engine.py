@@ -22,6 +22,7 @@ from engine.datadir import DataDirLock, DiskHealth, StorageFullError
 from engine.evaluation.manager import Ruler
 from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_json
 from engine.events import EventBus
+from engine.ingest.admission import Admission, Outcome, SeriesLimits
 from engine.promql import QueryEngine
 from engine.promql.guard import Limits as ParseLimits
 from engine.promql.parse import close as close_parser
@@ -74,7 +75,9 @@ class Engine:
                            files + list(settings.rules_files), self.managed_rules, self._rules_pool)
         self.system_collector = SystemCollector() if collect_system else None
         self.process_collector = ProcessCollector()
-        self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect}
+        self.admission = Admission(self.store, SeriesLimits(settings.max_series, settings.max_series_per_metric))
+        self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
+                                                       "ingest": self.admission.families}
         self.started_at = self.clock.now()
         self._scheduler: AsyncIOScheduler | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
@@ -208,6 +211,20 @@ class Engine:
                 fresh = {s.labels for s, _ in current}
                 yield name, [m for m in members if m[0].labels not in fresh] + current
         yield from own.items()
+
+    # -- ingestion: every sample from outside passes admission (engine/ingest/admission.py) ---
+
+    def ingest_families(self, source: str, families: list[Family], t: int | None = None, *,
+                        stale_key: str | None = None, atomic: bool = False) -> Outcome:
+        """Admit families at time t (now by default). ``source`` is the counters' label (push,
+        pushgateway, scrape, ...); ``stale_key`` makes the call one full cycle of that key (a scrape
+        target): its series missing from it get stale markers. ``atomic``: all or nothing."""
+        return self.admission.admit_families(source, families, self.now_ms() if t is None else t,
+                                             stale_key=stale_key, atomic=atomic)
+
+    def ingest_series(self, source: str, series: Iterable[tuple[Labels, list[int], list[float]]]) -> Outcome:
+        """Admit timestamped samples of whole label sets (remote write)."""
+        return self.admission.admit_series(source, series)
 
     def add_self_source(self, name: str, source: FamilySource) -> None:
         """Another producer of the server's own metrics (the HTTP layer's), recorded with the process's."""

@@ -121,6 +121,14 @@ class Store:
     def series(self, ref: int) -> MemSeries:
         return self._series[ref]
 
+    def known_ref(self, labels: Labels) -> int | None:
+        """The ref of an existing series, None for a series not seen yet (limits count new ones)."""
+        return self._by_labels.get(labels)
+
+    def name_count(self, name: str) -> int:
+        """How many series carry this metric name (the per-metric series limit)."""
+        return len(self._by_name.get(name, ()))
+
     def __len__(self) -> int:
         return len(self._series)
 

@@ -1,0 +1,1 @@
+"""Ingestion from outside: admission (validation and limits), the push API, Pushgateway paths, remote write."""
