@@ -13,7 +13,6 @@ import signal
 import sys
 from typing import Any, ClassVar
 
-from rich.text import Text
 from textual import constants, work
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -27,6 +26,7 @@ from console.palette import ConsoleCommands
 from console.screens import SCREEN_BY_ID, SCREENS
 from console.screens.alerts import AlertBook
 from console.screens.base import LiveScreen
+from console.screens.health import HealthBook
 from console.screens.help import HelpScreen, help_sections
 from console.state import LiveData
 from console.themes import THEMES, default_theme, next_theme, no_color
@@ -92,6 +92,10 @@ class ConsoleApp(App[None]):
         self.bell_on_alert = False
         if "alerts" not in client.topics:
             client.topics = (*client.topics, "alerts")
+        self.health = HealthBook()
+        self.demo = False
+        if "health" not in client.topics:
+            client.topics = (*client.topics, "health")
 
     def on_load(self) -> None:
         """Theme before the first styling pass; connect while the screen is being built, so the
@@ -142,6 +146,11 @@ class ConsoleApp(App[None]):
         if topic == "alerts":
             self._alert_event(kind, data)
             return
+        if topic == "health":  # every state change counts (the top bar's "down"); redrawn at the flush
+            self.health.take(kind, data)
+            if kind == "snapshot":
+                self.call_later(self.flush)
+            return
         self._pending[topic] = (kind, ts, data)
         if kind == "snapshot":
             self.call_later(self.flush)  # a (re)subscription: show it now rather than at the next tick
@@ -151,6 +160,7 @@ class ConsoleApp(App[None]):
         if link.state == LinkState.RECONNECTING and link.retry_in is not None:
             self._retry_at = self.clock.now() + link.retry_in
         if link.state == LinkState.LIVE:
+            self._fetch_demo_marker()
             if self._was_live:
                 self.history.invalidate()  # there is a gap to fill from the server
             self._was_live = True
@@ -162,8 +172,8 @@ class ConsoleApp(App[None]):
         if isinstance(data, dict):
             self.live.update(kind, ts, data, self.clock.now())
             self.history.extend(ts, data)
-        if isinstance(data, dict) or self.alerts.dirty:
-            self.alerts.dirty = False
+        if isinstance(data, dict) or self.alerts.dirty or self.health.dirty:
+            self.alerts.dirty = self.health.dirty = False
             self._redraw()
         self._show_status()
         self._load_charts()  # after the figures are on screen: history may take a moment longer
@@ -191,8 +201,16 @@ class ConsoleApp(App[None]):
         screen.show_status(self.link, "no data" if age is None else f"{fmt.age(age)} ago", late, banner,
                            down and self.live.system is not None)
         firing, unacked = self.alerts.counts()
-        count = Text.assemble((f"{firing} firing", "bold red" if firing else ""), f" · {unacked} unacked  ")
-        screen.query_one(TopBar).show_address(Text.assemble(count, self.address) if firing else self.address)
+        bar = screen.query_one(TopBar)
+        bar.show_counts(firing, unacked, self.health.counts()["down"], self.address)
+        bar.show_demo(self.demo)
+
+    @work(group="summary", exclusive=True, exit_on_error=False)
+    async def _fetch_demo_marker(self) -> None:
+        """Whether the server holds demo data (its summary says so): the top bar labels it."""
+        reply = await self.client.get("/api/metrics/summary")
+        self.demo = reply.ok and isinstance(reply.data, dict) and reply.data.get("demo") is True
+        self._show_status()
 
     def _alert_event(self, kind: str, data: Any) -> None:
         for alert in self.alerts.take(kind, data):

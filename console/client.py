@@ -51,6 +51,8 @@ class Reply:
 
     data: Any = None
     error: str = ""
+    details: Any = None
+    """The API error's ``details`` (e.g. the field a 400 names), for a form to show next to the field."""
 
     @property
     def ok(self) -> bool:
@@ -119,6 +121,15 @@ def _error_message(response: httpx.Response) -> str:
     except (ValueError, KeyError, TypeError):
         message = response.reason_phrase
     return f"server answered {response.status_code}: {message}"
+
+
+def _error_details(response: httpx.Response) -> Any:
+    """The ``details`` of the API's error envelope, or None."""
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return error.get("details") if isinstance(error, dict) else None
 
 
 class ServerClient:
@@ -286,7 +297,7 @@ class ServerClient:
         except httpx.HTTPError as exc:
             return Reply(error=describe_error(exc))
         if response.status_code >= 400:
-            return Reply(error=_error_message(response))
+            return Reply(error=_error_message(response), details=_error_details(response))
         try:
             return Reply(data=response.json() if response.content else {})
         except ValueError:
@@ -375,3 +386,35 @@ class ServerClient:
         from urllib.parse import quote
 
         return await self.prom_get(f"/api/v1/label/{quote(name, safe='')}/values")
+
+    # -- health checks: a check is named in the URL, so its name is quoted as one path segment ---
+
+    async def health(self) -> Reply:
+        """The overall status: the worst state, counts per state, the server's readiness."""
+        return await self.get("/api/health")
+
+    async def health_services(self) -> Reply:
+        return await self.get("/api/health/services")
+
+    async def health_service(self, name: str) -> Reply:
+        """One check with its recent history."""
+        return await self.get(f"/api/health/services/{_segment(name)}")
+
+    async def create_check(self, body: dict[str, Any]) -> Reply:
+        return await self.request("POST", "/api/health/services", body)
+
+    async def update_check(self, name: str, body: dict[str, Any]) -> Reply:
+        return await self.request("PUT", f"/api/health/services/{_segment(name)}", body)
+
+    async def delete_check(self, name: str) -> Reply:
+        return await self.request("DELETE", f"/api/health/services/{_segment(name)}")
+
+    async def check_now(self, name: str | None = None) -> Reply:
+        """Run one named check (or all of them) now and answer with the result."""
+        return await self.request("POST", "/api/health/check", {"name": name} if name else {})
+
+
+def _segment(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")

@@ -28,6 +28,11 @@ class FilterBar(Horizontal):
             super().__init__()
             self.text = text
 
+    def __init__(self, clear_key: str = "c") -> None:
+        """``clear_key`` is the screen's key that clears the filter, named in the reminder."""
+        super().__init__()
+        self.clear_key = clear_key
+
     def compose(self) -> ComposeResult:
         yield Field("/", id="filter-label")
         yield Input(placeholder="filter rows: text or regex, !text hides matches", compact=True,
@@ -62,7 +67,7 @@ class FilterBar(Horizontal):
         self.set_class(active, "-active")
         label = Text("/")
         if active and not self.editing:
-            label = Text.assemble("filter: ", (self.text, "bold"), "   / edit · c clear")
+            label = Text.assemble("filter: ", (self.text, "bold"), f"   / edit · {self.clear_key} clear")
         self.query_one("#filter-label", Field).show(label)
 
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -23,11 +23,14 @@ class TopBar(Horizontal):
     TopBar #link.-paused { color: $warning; }
     TopBar #link.-down { color: $error; text-style: bold; }
     TopBar #age { min-width: 10; text-align: right; }
+    TopBar #demo { display: none; text-style: reverse bold; color: $warning; }
+    TopBar #demo.-on { display: block; }
     TopBar #age.-late { color: $warning; text-style: bold; }
     """
 
     def compose(self) -> ComposeResult:
         yield Field(id="tabs")
+        yield Field(" DEMO DATA ", id="demo")
         yield Field(id="address")
         yield Field(id="link")
         yield Field(id="age")
@@ -41,8 +44,23 @@ class TopBar(Horizontal):
             text.append(f"{key} {title}", style="reverse bold" if title == current else "")
         self.query_one("#tabs", Field).show(text)
 
-    def show_address(self, address: str) -> None:
+    def show_address(self, address: str | Text) -> None:
         self.query_one("#address", Field).show(address)
+
+    def show_counts(self, firing: int, unacked: int, down: int, address: str) -> None:
+        """Firing alerts and services down before the address, each only when there are some."""
+        text = Text()
+        if down:
+            text.append(f"✖ {down} down", style="bold red")
+            text.append("  ")
+        if firing:
+            text.append(f"{firing} firing", style="bold red")
+            text.append(f" · {unacked} unacked  ")
+        self.show_address(Text.assemble(text, address) if text else address)
+
+    def show_demo(self, demo: bool) -> None:
+        """Label simulated data (the server says it was started by the demo) so nobody takes it for real."""
+        self.query_one("#demo", Field).set_class(demo, "-on")
 
     def show_link(self, link: Link) -> None:
         label = self.query_one("#link", Field)
