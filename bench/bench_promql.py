@@ -17,7 +17,7 @@ from engine.promql import QueryEngine  # noqa: E402
 from engine.tsdb.sqlite import SQLiteBackend  # noqa: E402
 from engine.tsdb.store import Store  # noqa: E402
 from engine.tsdb.types import make_labels  # noqa: E402
-from server.runner import tune_gc  # noqa: E402
+from server.runner import tune_runtime  # noqa: E402
 
 SCRAPE_MS = 15_000
 NOW_MS = 1_700_000_000_000
@@ -81,7 +81,7 @@ def python_speed_ms() -> float:
 
 
 def main() -> None:
-    tune_gc()  # the garbage-collector settings the server runs with
+    tune_runtime()  # the garbage-collector and thread-switch settings the server runs with
     figures: dict[str, object] = {"benchmark": "promql", "scrape_interval_s": SCRAPE_MS // 1000,
                                   "python_loop_1m_iterations_ms": python_speed_ms(), "server_gc_settings": True}
     for count in (1_000, 10_000, 100_000):

@@ -44,7 +44,7 @@ from engine.compat.strconv import format_float_f  # noqa: E402
 from engine.promql import QueryEngine  # noqa: E402
 from engine.tsdb.sqlite import SQLiteBackend  # noqa: E402
 from engine.tsdb.store import Store  # noqa: E402
-from server.runner import tune_gc  # noqa: E402
+from server.runner import tune_runtime  # noqa: E402
 
 PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
@@ -305,7 +305,7 @@ def main() -> None:
     if not (os.access(PROMTOOL, os.X_OK) and os.access(PROMETHEUS, os.X_OK)):
         print(json.dumps({"benchmark": "promql_vs_prometheus", "skipped": "promtool/prometheus not installed"}))
         return
-    tune_gc()
+    tune_runtime()
     started = time.perf_counter()
     figures: dict[str, object] = {
         "benchmark": "promql_vs_prometheus",

@@ -42,6 +42,28 @@ def nesting_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return b"()" in brackets or brackets.count(b"(") > limit
 
 
+class BodyError(ApiError):
+    """A JSON text that cannot be accepted: the message says why, fit for an API error or a WS error."""
+
+
+def _int_or_float(digits: str) -> int | float:
+    """Integers past int64 become floats (inf when past float range), so validators that compare or
+    convert numbers never meet an integer too large for a float (OverflowError)."""
+    return int(digits) if len(digits.lstrip("-")) <= 18 else float(digits)
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON from UTF-8 bytes, refused before parsing when it nests deeper than MAX_JSON_DEPTH:
+    one parser for request bodies and WebSocket messages. Raises ``BodyError`` (an ApiError 400)."""
+    if nesting_exceeds(raw):
+        raise BodyError(400, "invalid_json", f"JSON nests arrays and objects deeper than {MAX_JSON_DEPTH} levels",
+                        {"limit": MAX_JSON_DEPTH})
+    try:
+        return json.loads(raw.decode("utf-8"), parse_int=_int_or_float)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BodyError(400, "invalid_json", f"not valid JSON: {exc}") from None
+
+
 async def json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
     """The body as a JSON object: 400 when absent (if required), malformed or too deep; 413 when too large."""
     if not request.can_read_body:
@@ -54,13 +76,11 @@ async def json_body(request: web.Request, required: bool = True) -> dict[str, An
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise too_large() from None
-    if nesting_exceeds(raw):
-        raise ApiError(400, "invalid_json", f"body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels",
-                       {"limit": MAX_JSON_DEPTH})
-    try:
-        body = json.loads(raw.decode(request.charset or "utf-8"))
-    except (ValueError, LookupError) as exc:
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    charset = (request.charset or "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise ApiError(415, "unsupported_media_type", f"JSON bodies are UTF-8, not {charset}",
+                       {"charset": charset})
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "body must be a JSON object")
     return body

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from engine.alerts.model import AlertInstance, TimelineEvent
 from engine.alerts.silences import Silence, SilenceMatcher
 from engine.datadir import open_sqlite, raise_if_disk_full
+from engine.logs import log_fields
 from engine.timefmt import rfc3339
 from engine.tsdb.backend import StoreError
 
@@ -93,7 +94,7 @@ class AlertDB:
                 if (kind, row_id) not in self._skipped:
                     self._skipped.add((kind, row_id))
                     log.warning("unreadable stored %s skipped: %s: %s", kind, type(exc).__name__, exc,
-                                extra={"row_id": row_id, "path": str(self.path)})
+                                extra=log_fields(row_id=row_id, path=str(self.path)))
         return out
 
     def write(self, instances: list[AlertInstance], events: list[TimelineEvent],

@@ -76,7 +76,7 @@ def configure(limits: Limits) -> None:
     """Set the limits every later parse checks (the Engine does, from its Settings)."""
     global _limits
     _limits = limits
-    parse.cache_clear()
+    _cached_parse.cache_clear()
 
 
 def close() -> None:
@@ -95,9 +95,16 @@ def _parse_tree(text: str) -> object:
         raise QueryError(BAD_DATA, f"parse error: {_parser_message(exc)}") from None
 
 
-@lru_cache(maxsize=1024)
 def parse(text: str) -> n.Node:
-    """Parse and validate one expression; raises ``QueryError(bad_data)``."""
+    """Parse and validate one expression; raises ``QueryError(bad_data)``. Texts the size of real
+    queries are cached; long ones are not, so 1,024 distinct 60 KB queries cannot pin a gigabyte."""
+    if len(text) < _CHILD_FROM_LENGTH:
+        return _cached_parse(text)
+    return _convert(_parse_tree(text))
+
+
+@lru_cache(maxsize=1024)
+def _cached_parse(text: str) -> n.Node:
     return _convert(_parse_tree(text))
 
 

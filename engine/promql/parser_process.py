@@ -37,7 +37,11 @@ class ParserProcess:
         """Whether the parser returns (a tree or a syntax error) on ``text`` without dying."""
         data = text.encode("utf-8", "surrogatepass")
         with self._lock:
-            child = self._running()
+            try:
+                child = self._running()
+            except OSError as exc:  # no process could be started (out of pids, memory or fds)
+                log.warning("the PromQL parser's child process could not start: %s; query refused", exc)
+                return False
             try:
                 child.stdin.write(len(data).to_bytes(4, "big") + data)
                 child.stdin.flush()
@@ -56,7 +60,9 @@ class ParserProcess:
             self._stop()
 
     def _running(self) -> subprocess.Popen:
-        if self._child is None or self._child.poll() is not None:
+        if self._child is not None and self._child.poll() is not None:
+            self._stop()  # it died on its own: close its pipes before starting the next
+        if self._child is None:
             self._child = subprocess.Popen(
                 [sys.executable, "-I", str(CHILD), str(self.memory_bytes)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

@@ -1,10 +1,9 @@
 """Rules created through the API, kept in DATA_DIR as an ordinary Prometheus rule file.
 
-``rules/managed.json`` is the one source of truth: every rule with its id and our extensions
-(``notificationChannels``, ``enabled``). ``rules/managed.rules.yaml`` is generated from it after each
-change and checked on start, so a SIGKILL between the two atomic writes is repaired on the next start
-instead of leaving the two files disagreeing. The YAML holds only what Prometheus accepts (disabled
-rules left out), so it passes ``promtool check rules`` and runs unchanged on Prometheus.
+``rules/managed.rules.yaml`` is the source of truth: each rule carries its id in a ``# id:`` comment
+(which Prometheus ignores), so the file passes ``promtool check rules`` and runs unchanged on
+Prometheus. ``rules/managed.json`` only extends it (``notificationChannels``, disabled rules): a
+missing or unreadable side file means default extensions, never a rewrite from a partial view.
 """
 
 from __future__ import annotations

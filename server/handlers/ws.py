@@ -12,6 +12,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from engine.engine import Engine
 from engine.events import Event, Subscription
+from engine.promql.errors import QueryError
+from server.bodies import BodyError, parse_json
 from server.keys import ENGINE
 
 routes = web.RouteTableDef()
@@ -68,7 +70,7 @@ class Session:
     def limit_reason(self) -> str:
         return f"over {self.bucket.rate:g} messages per second"
 
-    def handle(self, data: str | bytes) -> bool:
+    async def handle(self, data: str | bytes) -> bool:
         """Answer one client message; False when the client is over its rate (the caller closes it)."""
         if not self.bucket.take():
             return False
@@ -76,9 +78,9 @@ class Session:
             self.error("invalid_message", "binary messages are not supported")
             return True
         try:
-            msg = json.loads(data)
-        except ValueError as exc:
-            self.error("invalid_json", f"message is not JSON: {exc}")
+            msg = parse_json(data.encode("utf-8", "surrogatepass"))
+        except BodyError as exc:
+            self.error(exc.code, f"message: {exc.message}", exc.details)
             return True
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             self.error("invalid_message", 'expected an object with a "type" field')
@@ -108,7 +110,12 @@ class Session:
         now = self.engine.clock.now()
         for topic in known:
             self.sub.topics.add(topic)
-            self.reply(Event(topic, now, self.engine.snapshot(topic)).encoded("snapshot"), topic)
+            try:
+                data = await self.engine.snapshot(topic)
+            except QueryError as exc:  # a view's queries over QUERY_TIMEOUT or QUERY_MAX_SAMPLES
+                self.error(f"query_{exc.error_type}", f"{topic}: {exc.message}", {"topic": topic})
+                continue
+            self.reply(Event(topic, now, data).encoded("snapshot"), topic)
         return True
 
     async def writer(self) -> None:
@@ -128,7 +135,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     sockets.add(ws)
     try:
         async for msg in ws:
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not session.handle(msg.data):
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not await session.handle(msg.data):
                 await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=session.limit_reason.encode())
                 break
     finally:

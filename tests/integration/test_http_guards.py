@@ -164,6 +164,20 @@ async def test_deeply_nested_json_is_400(client):
     assert (await client.post("/api/alerts/rules", json=brackets_in_strings)).status_code == 201
 
 
+async def test_integers_past_float_range_and_other_charsets_are_refused_not_500(client):
+    huge = "1" + "0" * 400  # an int in Python; float() of it raised OverflowError in the validators
+    body = '{"name": "Huge", "metricName": "up", "condition": ">", "threshold": ' + huge + "}"
+    r = await client.post("/api/alerts/rules", content=body, headers={"Content-Type": "application/json"})
+    assert error_code(r, 400) == "invalid_rule" and "threshold" in r.json()["error"]["message"]
+    r = await client.post("/api/alerts/silences", headers={"Content-Type": "application/json"},
+                          content='{"matchers": ["a=b"], "startsAt": ' + huge + ', "duration": "1h"}')
+    assert error_code(r, 400) != "internal_error"
+    deep_in_utf16 = ("[" * 40 + "\u2241" + "]" * 40).encode("utf-16-le")  # U+2241 carries a '"' byte
+    r = await client.post("/api/alerts/rules", content=deep_in_utf16,
+                          headers={"Content-Type": "application/json; charset=utf-16-le"})
+    assert error_code(r, 415) == "unsupported_media_type"
+
+
 async def test_body_over_one_mib_is_413(client):
     big = json.dumps({**RULE, "annotations": {"summary": "x" * (2 << 20)}})
     r = await client.post("/api/alerts/rules", content=big, headers={"Content-Type": "application/json"})

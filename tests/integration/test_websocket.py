@@ -55,6 +55,7 @@ async def test_malformed_messages_get_errors_and_the_socket_stays_open(server):
     async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/ws") as ws:
         cases = [
             ("not json", "invalid_json"),
+            ("[" * 60_000, "invalid_json"),  # json.loads would raise RecursionError and kill the handler
             ("[1, 2]", "invalid_message"),
             ('{"type": "dance"}', "unknown_type"),
             ('{"type": "subscribe", "topics": "system"}', "invalid_topics"),

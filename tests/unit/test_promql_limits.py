@@ -144,3 +144,10 @@ def test_queries_stop_at_the_callers_deadline(make_engine):
     assert e.instant("sum(up)", 120).value[0].value == 1.0
     timed_out(lambda: e.instant("sum(up)", 120, deadline=time.monotonic() - 1))
     timed_out(lambda: e.range("rate(up[2m])", 0, 240, 60, deadline=time.monotonic() - 1))
+
+
+def test_only_texts_the_size_of_real_queries_are_kept_in_the_parse_cache():
+    short = 'sum(rate(http_requests_total{job="api"}[5m]))'
+    assert parse(short) is parse(short)
+    long = "label_join(up, " + ", ".join(f'"l{i}"' for i in range(700)) + ")"  # ~6 KB, a large tree
+    assert len(long) > 4096 and parse(long) is not parse(long)  # not pinned by the cache
