@@ -22,12 +22,20 @@ from engine.datadir import DataDirLock, DiskHealth, StorageFullError
 from engine.evaluation.manager import Ruler
 from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_json
 from engine.events import EventBus
+from engine.notify.notifier import Notifier
+from engine.health.service import HealthService
 from engine.ingest.admission import Admission, Outcome, SeriesLimits
 from engine.promql import QueryEngine
 from engine.promql.guard import Limits as ParseLimits
 from engine.promql.parse import close as close_parser
 from engine.promql.parse import configure as configure_parser
 from engine.rulefiles.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundError
+from engine.service_views import (
+    DEFAULT_APPLICATION_RANGE_S,
+    DEFAULT_BUSINESS_RANGE_S,
+    application_view,
+    business_view,
+)
 from engine.settings import Settings
 from engine.system_view import system_view
 from engine.timefmt import rfc3339
@@ -67,7 +75,7 @@ class Engine:
                                  max_samples=settings.query_max_samples, timeout_s=settings.query_timeout)
         self.bus = EventBus()
         self.book = AlertBook(AlertDB(settings.data_dir, repair=repair), self.bus, self.clock.now, settings.alerts_ttl,
-                              forget=self._forget_alert)
+                              forget=self._forget_alert, on_change=self._alert_changed)
         self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
         self.managed_rules = ManagedRules(settings.data_dir, repair=repair)
         files = [str(DEFAULT_RULES)] if DEFAULT_RULES.exists() else []
@@ -78,6 +86,8 @@ class Engine:
         self.admission = Admission(self.store, SeriesLimits(settings.max_series, settings.max_series_per_metric))
         self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
                                                        "ingest": self.admission.families}
+        self.notifier = Notifier(settings, self.clock.now, self.bus, self._rule_channels, repair=repair)
+        self.add_self_source("notify", self.notifier.families)
         self.started_at = self.clock.now()
         self._scheduler: AsyncIOScheduler | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
@@ -89,8 +99,12 @@ class Engine:
         self._probe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
         self._flush_lock = asyncio.Lock()
         self._collect_lock = asyncio.Lock()
+        self._views_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         self.last_collection: float | None = None
         self.last_flush: float | None = None
+        self.health = HealthService(settings, self.store, self.query, self.bus, self.clock, self.run_query,
+                                    repair=repair)
 
     def now_ms(self) -> int:
         return to_ms(self.clock.now())
@@ -105,11 +119,14 @@ class Engine:
         self.book.open()
         self.managed_rules.load()
         self.ruler.load()
+        self.health.open()
+        self.notifier.open(list(self.book.live.values()))
 
     def serving_at(self, url: str) -> None:
         """The address the server listens on: what $externalURL and generator links point at, and
         what the data-dir lock tells a second server or console."""
         self.ruler.external_url = url
+        self.notifier.external_url = self.notifier.external_url or url
         self.lock.announce(url)
 
     async def start(self) -> None:
@@ -127,22 +144,36 @@ class Engine:
                                 id="rules-watch", coalesce=True, max_instances=1)
         self._scheduler.add_job(self.book.purge, "interval", hours=1, id="alerts-purge", coalesce=True,
                                 next_run_time=start)
+        self._scheduler.add_job(self.purge_notifications, "interval", hours=1, id="notifications-purge",
+                                coalesce=True, next_run_time=start)
         self.ruler.start(self._scheduler)
         self._scheduler.start()
+        self.health.start()
+        await self.notifier.start()
 
-    def reload_rules(self) -> str | None:
+    async def reload_rules(self) -> str | None:
         """Reload rule files and API rules; on failure the running rules stay and the reason is returned."""
-        return self.ruler.reload()
+        return await self.ruler.reload()
+
+    def reload_rules_soon(self) -> None:
+        """``reload_rules`` in the background (SIGHUP)."""
+        task = asyncio.get_running_loop().create_task(self.reload_rules())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def reload_rules_if_changed(self) -> None:
         if self.ruler.files_changed():
-            self.reload_rules()
+            await self.reload_rules()
 
     async def stop(self) -> None:
         """Stop schedules, persist everything pending, then ``close``."""
         self._stop_schedules()
         async with self._collect_lock:  # let a cycle in progress finish rather than cancel it
             pass
+        await self.health.stop()
+        await self.notifier.stop()
+        if self._views_task is not None:
+            self._views_task.cancel()  # views for subscribers who are going away
         async with self._flush_lock:
             await asyncio.get_running_loop().run_in_executor(self._writer, self.store.close, self.now_ms())
         self.close()
@@ -157,6 +188,8 @@ class Engine:
         close_parser()
         self.store.backend.close()
         self.book.db.close()
+        self.health.close()
+        self.notifier.close()
         self.lock.release()
 
     def _stop_schedules(self) -> None:
@@ -167,6 +200,26 @@ class Engine:
     def _forget_alert(self, rule_id: str, fingerprint: str) -> None:
         """The alert book's callback after a manual resolve (wired here: the book is built first)."""
         self.ruler.forget(rule_id, fingerprint)
+
+    def _alert_changed(self, kind: str, instance: AlertInstance) -> None:
+        """The alert book's callback after each committed change: the notifier routes it. A failure is
+        logged, never raised into the ruler or the user's action that caused the change."""
+        try:
+            self.notifier.alert_changed(kind, instance)
+        except Exception:
+            log.exception("routing an alert change to notifications failed")
+
+    def _rule_channels(self, rule_id: str) -> list[dict[str, Any]]:
+        """A running rule's ``notificationChannels`` (the notifier's per-rule receivers)."""
+        for group in self.ruler.groups.values():
+            for rr in group.rules:
+                if rr.rule.id == rule_id:
+                    return list(rr.rule.notification_channels)
+        return []
+
+    async def purge_notifications(self) -> None:
+        """Drop delivery-log entries older than ALERTS_TTL (pending ones stay until sent or given up)."""
+        await self.notifier.purge(self.clock.now() - self.settings.alerts_ttl)
 
     # -- schedules ---------------------------------------------------------------------------
 
@@ -186,7 +239,20 @@ class Engine:
         self.last_collection = now
         for topic in ("system", "metrics"):
             if self.bus.wants(topic):
-                self.bus.publish(topic, now, self.snapshot(topic))
+                self.bus.publish(topic, now, await self.snapshot(topic))
+        if self._views_task is None or self._views_task.done():
+            self._views_task = asyncio.create_task(self._publish_views(now))
+
+    async def _publish_views(self, now: float) -> None:
+        """The application and business views of this cycle, for their subscribers only. They run on
+        the query pool in a task of their own, so a busy pool never delays collection; a cycle that
+        finds the previous publication still running skips (the next one brings the newest figures)."""
+        for topic in self.VIEW_TOPICS:
+            if self.bus.wants(topic):
+                try:
+                    self.bus.publish(topic, now, await self.snapshot(topic))
+                except Exception:
+                    log.exception("computing the %s view failed", topic)
 
     def _ingest_self(self, t: int) -> None:
         """Record the process's and the server's own metrics: once per collection, never per request,
@@ -262,6 +328,7 @@ class Engine:
         return {
             "service": self.settings.service_name,
             "version": __version__,
+            "demo": self.settings.demo,
             "timestamp": rfc3339(now),
             "uptime_seconds": round(now - self.started_at, 3),
             "store": {
@@ -285,17 +352,71 @@ class Engine:
             },
         }
 
-    TOPICS = ("system", "metrics", "alerts")
+    def application(self, range_s: float = DEFAULT_APPLICATION_RANGE_S) -> dict[str, Any]:
+        """Per service figures over the last ``range_s`` (engine/service_views.py); blocking PromQL:
+        call through ``run_query``."""
+        now = self.clock.now()
+        return {"timestamp": rfc3339(now),
+                **application_view(self.query, now, range_s, self.settings.service_name)}
 
-    def snapshot(self, topic: str) -> Any:
+    def business(self, range_s: float = DEFAULT_BUSINESS_RANGE_S) -> dict[str, Any]:
+        """Bookings, revenue, users, funnels and satisfaction over the last ``range_s``; blocking."""
+        now = self.clock.now()
+        return {"timestamp": rfc3339(now), **business_view(self.query, now, range_s)}
+
+    VIEW_TOPICS = ("application", "business")
+    """Topics whose payload is a set of PromQL queries: computed on the query pool, at default ranges."""
+    TOPICS = ("system", "metrics", "alerts", "health", "notifications", *VIEW_TOPICS)
+
+    async def snapshot(self, topic: str) -> Any:
         """Current state of a stream topic, sent on subscription and after each cycle."""
+        if topic == "application":
+            return await self.run_query(self.application)
+        if topic == "business":
+            return await self.run_query(self.business)
         if topic == "system":
             return self.system()
         if topic == "metrics":
             return self.summary()
         if topic == "alerts":
             return {"alerts": [i.to_json(rfc3339) for i in self.book.live.values()]}
+        if topic == "health":
+            return self.health.snapshot()
+        if topic == "notifications":
+            return {"channels": self.notifier.channels()}
         raise KeyError(topic)
+
+    # -- health checks (engine/health/) -------------------------------------------------------
+
+    def health_overview(self) -> dict[str, Any]:
+        """The worst state of the checks, counts per state, and this server's own readiness."""
+        problem = self.write_problem()
+        return {**self.health.overview(), "server": {"ready": problem is None, "problem": problem,
+                                                     "service": self.settings.service_name}}
+
+    async def health_services(self) -> list[dict[str, Any]]:
+        """Every check with its state, uptime and latency figures."""
+        return await self.health.services()
+
+    async def health_service(self, name: str) -> dict[str, Any]:
+        """One check with its recent history (CheckNotFound)."""
+        return await self.health.service(name)
+
+    async def create_health_check(self, body: Any) -> dict[str, Any]:
+        """Add a check from the API (CheckError, CheckConflict); it survives restarts."""
+        return await self.health.create(body)
+
+    async def update_health_check(self, name: str, body: Any) -> dict[str, Any]:
+        """Replace an API check (CheckNotFound, CheckConflict, CheckError)."""
+        return await self.health.update(name, body)
+
+    async def delete_health_check(self, name: str) -> None:
+        """Delete an API check (CheckNotFound, CheckConflict)."""
+        await self.health.delete(name)
+
+    async def run_health_checks(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Run one check (CheckNotFound) or all now; their views once done."""
+        return await self.health.run_now(name)
 
     # -- rules: the API edits its own rules only; each change is followed by a reload ---------
 
@@ -325,22 +446,26 @@ class Engine:
                 for g in self.ruler.groups.values() for rr in g.rules if rr.alerting is not None
                 for a in rr.alerting.live_alerts()]
 
-    def create_rule(self, body: Any) -> tuple[dict[str, Any], str | None]:
-        """Save a new API rule (RuleValidationError) and reload: the rule, and the reload's error if any."""
-        rule = self.managed_rules.create(body)
-        return self._after_rule_change(rule.id)
+    async def create_rule(self, body: Any) -> tuple[dict[str, Any], str | None]:
+        """Save a new API rule (RuleValidationError) and reload: the rule, and the reload's error if any.
+        Validation and the durable write run on the rules thread."""
+        rule = await self._on_rules_thread(self.managed_rules.create, body)
+        return await self._after_rule_change(rule.id)
 
-    def update_rule(self, rule_id: str, body: Any) -> tuple[dict[str, Any], str | None]:
+    async def update_rule(self, rule_id: str, body: Any) -> tuple[dict[str, Any], str | None]:
         """Replace an API rule (ReadOnlyRuleError, RuleNotFoundError, RuleValidationError) and reload."""
         self._check_editable(rule_id)
-        self.managed_rules.update(rule_id, body)
-        return self._after_rule_change(rule_id)
+        await self._on_rules_thread(self.managed_rules.update, rule_id, body)
+        return await self._after_rule_change(rule_id)
 
-    def delete_rule(self, rule_id: str) -> str | None:
+    async def delete_rule(self, rule_id: str) -> str | None:
         """Delete an API rule (ReadOnlyRuleError, RuleNotFoundError) and reload: the reload's error if any."""
         self._check_editable(rule_id)
-        self.managed_rules.delete(rule_id)
-        return self.reload_rules()
+        await self._on_rules_thread(self.managed_rules.delete, rule_id)
+        return await self.reload_rules()
+
+    async def _on_rules_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._rules_pool, fn, *args)
 
     def _check_editable(self, rule_id: str) -> None:
         if any(r.id == rule_id for r in self.managed_rules.list()):
@@ -348,8 +473,8 @@ class Engine:
         r = self.rule(rule_id)
         raise ReadOnlyRuleError(r["name"], r["file"], r["readOnlyReason"])
 
-    def _after_rule_change(self, rule_id: str) -> tuple[dict[str, Any], str | None]:
-        error = self.reload_rules()
+    async def _after_rule_change(self, rule_id: str) -> tuple[dict[str, Any], str | None]:
+        error = await self.reload_rules()
         return self.rule(rule_id), error
 
     # -- series, labels, metadata (the Prometheus API's lookups; blocking: call from a thread) --
