@@ -44,6 +44,8 @@ class Transition:
 
 
 Expand = Callable[[str, dict[str, str], float], str]
+Results = dict[str, tuple[dict[str, str], dict[str, str], float]]
+"""An evaluation's alerts by fingerprint: (labels, annotations, value)."""
 
 
 @dataclass(slots=True)
@@ -57,9 +59,11 @@ class AlertingRuleState:
     annotations: dict[str, str]
     active: dict[str, ActiveAlert] = field(default_factory=dict)
 
-    def _results(self, samples: Iterable[tuple[dict[str, str], float]], expand: Expand
-                 ) -> dict[str, tuple[dict[str, str], dict[str, str], float]]:
-        results: dict[str, tuple[dict[str, str], dict[str, str], float]] = {}
+    def expand_results(self, samples: Iterable[tuple[dict[str, str], float]], expand: Expand) -> Results:
+        """The alerts a result stands for, their labels and annotations expanded; reads only the
+        rule's templates, never ``active``, so it may run on another thread than ``apply``.
+        A duplicate label set raises RuleEvalError."""
+        results: Results = {}
         for sample_labels, value in samples:
             labels = {k: v for k, v in sample_labels.items() if k != "__name__"}
             for name, tmpl in self.labels.items():
@@ -84,7 +88,10 @@ class AlertingRuleState:
         label set raises RuleEvalError with the state untouched; an exceeded ``limit`` clears every
         alert of the rule, as Prometheus does, then raises.
         """
-        results = self._results(samples, expand)
+        return self.apply(ts, self.expand_results(samples, expand), limit)
+
+    def apply(self, ts: float, results: Results, limit: int = 0) -> list[Transition]:
+        """``evaluate`` with the result already expanded (``expand_results``)."""
         changes: list[Transition] = []
         for fp, (labels, annots, value) in results.items():
             alert = self.active.get(fp)

@@ -6,15 +6,18 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from engine.evaluation.alerting_state import AlertingRuleState, RuleEvalError, RuleLimitError, Transition
+from engine.evaluation.alerting_state import AlertingRuleState, Results, RuleEvalError, RuleLimitError, Transition
 from engine.templating import TemplateLimitError
 from engine.tsdb.store import Store
 from engine.tsdb.types import Family
 
-QueryFn = Callable[[str, float], Awaitable[list[tuple[dict[str, str], float]]]]
-"""Runs an instant query at a time (Unix seconds) and returns (labels, value) pairs."""
+InstantFn = Callable[[str, float], list[tuple[dict[str, str], float]]]
+"""Runs an instant query at a time (Unix seconds) and returns (labels, value) pairs; blocking."""
+Offload = Callable[[Callable[[], list[Any]]], Awaitable[list[Any]]]
+"""Runs an evaluation's blocking part off the event loop (the ruler's rules thread) and awaits it."""
 ExpandFn = Callable[[str, dict[str, str], float, str], str]
 """Renders a label/annotation template for (sample labels, value, template name)."""
 
@@ -77,7 +80,7 @@ def independent_batches(rules: list[RuleRuntime]) -> list[list[RuleRuntime]]:
     recorded: set[str] = set()
     for rr in rules:
         if recorded:
-            words = set(_NAME.findall(rr.rule.expr))
+            words = set(_NAME.findall(_reads(rr)))
             if "__name__" in words or words & recorded:
                 batches.append(current)
                 current, recorded = [], set()
@@ -89,60 +92,84 @@ def independent_batches(rules: list[RuleRuntime]) -> list[list[RuleRuntime]]:
     return batches
 
 
-QueryManyFn = Callable[[list[str], float], Awaitable[list[Any]]]
-"""Runs several instant queries at one time; each result is a sample list or the exception raised."""
+def _reads(rr: RuleRuntime) -> str:
+    """What a rule's evaluation may read: its expression, and its templates when they can query."""
+    if rr.alerting is None:
+        return rr.rule.expr
+    templates = [*rr.alerting.labels.values(), *rr.alerting.annotations.values()]
+    return " ".join([rr.rule.expr, *(t for t in templates if "query" in t)])
 
 
-async def evaluate_group(rt: GroupRuntime, ts: float, store: Store, query: QueryFn, expand: ExpandFn,
+@dataclass(slots=True)
+class Expanded:
+    """An alerting rule's result with its templates expanded, ready for its state machine."""
+
+    results: Results
+    over_budget: list[str]
+    """Why expansions stopped at their budget (the rule's lastError)."""
+
+
+async def evaluate_group(rt: GroupRuntime, ts: float, store: Store, query: InstantFn, expand: ExpandFn,
                          on_transitions: Callable[[RuleRuntime, list[Transition], float], None],
-                         query_many: QueryManyFn | None = None) -> None:
+                         offload: Offload | None = None) -> None:
     """One evaluation of every enabled rule of the group at ``ts``.
 
-    With ``query_many``, the queries of each run of independent rules go out together (one trip to
-    the query thread instead of one per rule); results are applied in rule order either way.
+    Each run of independent rules is prepared in one go (queries, then the alerting rules' template
+    expansion, which may query too: with ``offload``, on the ruler's thread, never on the event
+    loop); results are then applied, on the caller's thread, in rule order.
     """
     started = time.perf_counter()
     group = rt.group
     query_at = ts - (group.query_offset or 0.0)
     enabled = [rr for rr in rt.rules if getattr(rr.rule, "enabled", True)]
-    batches = independent_batches(enabled) if query_many is not None else [[rr] for rr in enabled]
-    for batch in batches:
+    for batch in independent_batches(enabled):
         batch_started = time.perf_counter()
-        if query_many is not None:
-            results = await query_many([rr.rule.expr for rr in batch], query_at)
-        else:
-            results = []
-            for rr in batch:
-                try:
-                    results.append(await query(rr.rule.expr, query_at))
-                except Exception as exc:
-                    results.append(exc)
+        job = partial(prepare_batch, batch, query_at, query, expand)
+        results = job() if offload is None else await offload(job)
         share = (time.perf_counter() - batch_started) / len(batch)
         for rr, result in zip(batch, results, strict=True):
             rule_started = time.perf_counter()
-            _apply(rr, result, ts, group, store, expand, on_transitions)
+            _apply(rr, result, ts, group, store, on_transitions)
             rr.status.evaluation_time = share + time.perf_counter() - rule_started
     rt.last_evaluation = ts
     rt.evaluation_time = time.perf_counter() - started
 
 
-def _apply(rr: RuleRuntime, result: Any, ts: float, group: Any, store: Store, expand: ExpandFn,
-           on_transitions: Callable[[RuleRuntime, list[Transition], float], None]) -> None:
-    """Write one rule's result: recorded series, or alert state changes and ALERTS series."""
-    rule = rr.rule
-    t_ms = int(round(ts * 1000))
-    rr.status.last_evaluation = ts
+def prepare_batch(batch: list[RuleRuntime], query_at: float, query: InstantFn, expand: ExpandFn) -> list[Any]:
+    """The blocking part of evaluating independent rules: per rule, its samples (recording), its
+    ``Expanded`` alerts (alerting) or the exception that stopped it. Touches no alert state."""
+    out: list[Any] = []
+    for rr in batch:
+        try:
+            samples = query(rr.rule.expr, query_at)
+            out.append(samples if rr.alerting is None else _expand_alerts(rr.alerting, rr.rule.name, samples, expand))
+        except Exception as exc:  # reported per rule as its lastError
+            out.append(exc)
+    return out
 
+
+def _expand_alerts(state: AlertingRuleState, name: str, samples: list[tuple[dict[str, str], float]],
+                   expand: ExpandFn) -> Expanded:
     over_budget: list[str] = []
 
     def expand_rule(text: str, labels: dict[str, str], value: float) -> str:
         """The expansion; one over its budget keeps the alert with the short error as the value."""
         try:
-            return expand(text, labels, value, f"__alert_{rule.name}")
+            return expand(text, labels, value, f"__alert_{name}")
         except TemplateLimitError as exc:
             over_budget.append(str(exc))
             return exc.value
 
+    return Expanded(state.expand_results(samples, expand_rule), over_budget)
+
+
+def _apply(rr: RuleRuntime, result: Any, ts: float, group: Any, store: Store,
+           on_transitions: Callable[[RuleRuntime, list[Transition], float], None]) -> None:
+    """Write one rule's prepared result: recorded series, or alert state changes and ALERTS series."""
+    rule = rr.rule
+    t_ms = int(round(ts * 1000))
+    rr.status.last_evaluation = ts
+    over_budget: list[str] = []
     try:
         if isinstance(result, Exception):
             raise result
@@ -150,7 +177,8 @@ def _apply(rr: RuleRuntime, result: Any, ts: float, group: Any, store: Store, ex
             store.ingest(f"rule:{rule.id}", [_recorded(rule, group, result)], t_ms)
         else:
             assert rr.alerting is not None
-            transitions = rr.alerting.evaluate(ts, result, expand_rule, group.limit)
+            over_budget = result.over_budget
+            transitions = rr.alerting.apply(ts, result.results, group.limit)
             on_transitions(rr, transitions, ts)
             store.ingest(f"alerts:{rule.id}", _alerts_series(rr.alerting), t_ms)
         rr.status.health, rr.status.last_error = ("err", over_budget[0]) if over_budget else ("ok", "")

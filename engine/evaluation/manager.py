@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import replace
@@ -24,6 +25,9 @@ from engine.templating import QuerySample, TemplateData, expand
 from engine.tsdb.store import Store
 
 log = logging.getLogger(__name__)
+
+TEMPLATE_QUERY_BUDGET_S = 5.0
+"""Wall-clock time the ``query`` calls of one group evaluation's templates may take together."""
 
 
 def query_samples(result: QueryResult) -> list[tuple[dict[str, str], float]]:
@@ -56,6 +60,7 @@ class Ruler:
         self._file_stamps: dict[str, float] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self.template_query_budget_s = TEMPLATE_QUERY_BUDGET_S
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -81,10 +86,11 @@ class Ruler:
             self.book.resolve_rule(rule_id, "rule no longer exists")
         self.last_reload = self.now()
 
-    def reload(self) -> str | None:
-        """Reload every source; on failure keep the running rules and return why."""
+    async def reload(self) -> str | None:
+        """Reload every source, read and parsed on the rules thread; on failure keep the running
+        rules and return why."""
         try:
-            groups = self._load_groups()
+            groups = await asyncio.get_running_loop().run_in_executor(self.executor, self._load_groups)
         except RuleLoadError as exc:
             self.last_reload_error = str(exc)
             log.warning("rule reload failed, previous rules kept", extra={"fields": {"errors": exc.errors}})
@@ -118,26 +124,23 @@ class Ruler:
 
     # -- evaluation --------------------------------------------------------------------------
 
-    async def _query(self, expr: str, t: float) -> list[tuple[dict[str, str], float]]:
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.executor, self.query.instant, expr, t)
-        return query_samples(result)
+    def _instant(self, expr: str, t: float) -> list[tuple[dict[str, str], float]]:
+        return query_samples(self.query.instant(expr, t))
 
-    def _query_all(self, exprs: list[str], t: float) -> list[Any]:
-        out: list[Any] = []
-        for expr in exprs:
-            try:
-                out.append(query_samples(self.query.instant(expr, t)))
-            except Exception as exc:  # reported per rule as its lastError
-                out.append(exc)
-        return out
-
-    async def _query_many(self, exprs: list[str], t: float) -> list[Any]:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self._query_all, exprs, t)
+    async def _offload(self, job: Callable[[], list[Any]]) -> list[Any]:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, job)
 
     def _expand(self, ts: float) -> Callable[[str, dict[str, str], float, str], str]:
+        """Template expansion for one group evaluation. Its ``query`` calls share a budget of
+        ``template_query_budget_s`` from the first one: past it they fail with a timeout (in the
+        expanded text), so a template cannot hold the rules thread for a query's full timeout."""
+        deadline: list[float] = []
+
         def run_query(expr: str) -> list[QuerySample]:
-            return [QuerySample(labels, value) for labels, value in query_samples(self.query.instant(expr, ts))]
+            if not deadline:
+                deadline.append(time.monotonic() + self.template_query_budget_s)
+            result = self.query.instant(expr, ts, deadline=deadline[0])
+            return [QuerySample(labels, value) for labels, value in query_samples(result)]
 
         def expand_one(text: str, labels: dict[str, str], value: float, name: str) -> str:
             if "{{" not in text:
@@ -160,8 +163,8 @@ class Ruler:
             return  # an overrunning evaluation: skip this iteration as Prometheus does
         async with lock:
             ts = self.now() if ts is None else ts
-            await evaluate_group(rt, ts, self.store, self._query, self._expand(ts), self._on_transitions,
-                                 self._query_many)
+            await evaluate_group(rt, ts, self.store, self._instant, self._expand(ts), self._on_transitions,
+                                 self._offload)
             for rr in rt.rules:
                 if rr.alerting is not None:
                     self.book.refresh(rr.alerting.live_alerts())

@@ -38,7 +38,7 @@ class RuleEvaluation:
         """Evaluate every group at ``t_ms`` in order; promtool's error line for each rule that failed."""
         errors: list[str] = []
         for runtime in self.groups:
-            await evaluate_group(runtime, t_ms / 1000, self.store, self._query, self._expander(t_ms),
+            await evaluate_group(runtime, t_ms / 1000, self.store, self._instant, self._expander(t_ms),
                                  _ignore_transitions)
             errors += [f"    rule: {rr.rule.name}, time: {format_go_duration(t_ms)}, err: {rr.status.last_error}"
                        for rr in runtime.rules if rr.status.last_error]
@@ -51,7 +51,7 @@ class RuleEvaluation:
                 if rr.alerting is not None and rr.rule.name == alertname
                 for alert in rr.alerting.live_alerts() if alert.state == FIRING]
 
-    async def _query(self, expr: str, t: float) -> list[tuple[dict[str, str], float]]:
+    def _instant(self, expr: str, t: float) -> list[tuple[dict[str, str], float]]:
         return [(dict(point.labels), point.value) for point in self.evaluate(expr, round(t * 1000))]
 
     def _expander(self, t_ms: int) -> Callable[[str, dict[str, str], float, str], str]:

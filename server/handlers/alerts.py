@@ -138,7 +138,7 @@ async def list_rules(request: web.Request) -> web.Response:
 
 @routes.post("/api/alerts/rules/reload")
 async def reload_rules(request: web.Request) -> web.Response:
-    error = _engine(request).reload_rules()
+    error = await _engine(request).reload_rules()
     if error is not None:
         raise ApiError(400, "rules_invalid", "reload failed; the previous rules keep running",
                        {"errors": error.splitlines()})
@@ -158,7 +158,7 @@ async def get_rule(request: web.Request) -> web.Response:
 async def create_rule(request: web.Request) -> web.Response:
     body = await json_body(request)
     try:
-        rule, reload_error = _engine(request).create_rule(body)
+        rule, reload_error = await _engine(request).create_rule(body)
     except RuleValidationError as exc:
         raise _invalid(exc) from None
     except RuleNotFoundError as exc:  # saved, but a failed reload left it out of the running rules
@@ -171,7 +171,7 @@ async def update_rule(request: web.Request) -> web.Response:
     rule_id = request.match_info["id"]
     body = await json_body(request)
     try:
-        rule, reload_error = _engine(request).update_rule(rule_id, body)
+        rule, reload_error = await _engine(request).update_rule(rule_id, body)
     except ReadOnlyRuleError as exc:
         raise _read_only(exc) from None
     except RuleValidationError as exc:
@@ -185,7 +185,7 @@ async def update_rule(request: web.Request) -> web.Response:
 async def delete_rule(request: web.Request) -> web.Response:
     rule_id = request.match_info["id"]
     try:
-        reload_error = _engine(request).delete_rule(rule_id)
+        reload_error = await _engine(request).delete_rule(rule_id)
     except ReadOnlyRuleError as exc:
         raise _read_only(exc) from None
     except RuleNotFoundError:

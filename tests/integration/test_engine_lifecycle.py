@@ -65,24 +65,24 @@ def test_close_after_open_fails_on_a_data_dir_that_is_a_file(tmp_path):
     assert open_files_under(tmp_path) == []
 
 
-def test_rule_edits_through_the_engine(tmp_path):
+async def test_rule_edits_through_the_engine(tmp_path):
     engine = Engine(make_settings(tmp_path), collect_system=False)
     engine.open()
     try:
-        rule, error = engine.create_rule({"name": "Hot", "expr": "temp_celsius > 80", "for": "1m"})
+        rule, error = await engine.create_rule({"name": "Hot", "expr": "temp_celsius > 80", "for": "1m"})
         assert error is None and rule["editable"] and engine.rule(rule["id"])["expr"] == "temp_celsius > 80"
-        rule, error = engine.update_rule(rule["id"], {"name": "Hot", "expr": "temp_celsius > 90"})
+        rule, error = await engine.update_rule(rule["id"], {"name": "Hot", "expr": "temp_celsius > 90"})
         assert error is None and engine.rule(rule["id"])["expr"] == "temp_celsius > 90"
         with pytest.raises(RuleValidationError):
-            engine.update_rule(rule["id"], {"name": "Hot", "expr": "sum("})
+            await engine.update_rule(rule["id"], {"name": "Hot", "expr": "sum("})
         from_file = next(r for r in engine.rules() if not r["editable"])
         with pytest.raises(ReadOnlyRuleError) as info:
-            engine.delete_rule(from_file["id"])
+            await engine.delete_rule(from_file["id"])
         assert info.value.file == from_file["file"]
-        assert engine.delete_rule(rule["id"]) is None
+        assert await engine.delete_rule(rule["id"]) is None
         with pytest.raises(RuleNotFoundError):
             engine.rule(rule["id"])
         with pytest.raises(RuleNotFoundError):
-            engine.delete_rule(rule["id"])
+            await engine.delete_rule(rule["id"])
     finally:
         engine.close()
