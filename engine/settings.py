@@ -164,6 +164,42 @@ def _notifications(value: Any) -> Any:
         raise ValueError(str(exc).removeprefix("notifications.")) from None
 
 
+def _health_checks(value: Any) -> tuple[Any, ...]:
+    """The ``health_checks`` section of the YAML config (a YAML/JSON text when set in the environment)."""
+    from engine.health.model import CheckError, CheckSpec, parse_check_list
+    if isinstance(value, tuple) and all(isinstance(v, CheckSpec) for v in value):
+        return value
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError("is not a YAML or JSON list of checks") from None
+    try:
+        return parse_check_list(value, "config", commands_allowed=True)
+    except CheckError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _optional_path(value: Any) -> Path | None:
+    return None if value is None or value == "" else _path(value)
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _net_policy(value: Any) -> tuple[str, ...]:
+    from engine.netpolicy import parse_entries
+    return parse_entries(_list(value))
+
+
 def _list(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
@@ -179,6 +215,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "metrics_ttl": _seconds,
     "alerts_ttl": _seconds,
     "health_checks_ttl": _seconds,
+    "health_checks": _health_checks,
+    "health_checks_file": _optional_path,
+    "health_check_allow": _net_policy,
+    "health_check_concurrency": _positive_int,
+    "health_commands_enabled": _flag,
     "log_level": _log_level,
     "collection_interval": _seconds,
     "flush_interval": _seconds,
@@ -228,6 +269,11 @@ class Settings:
     metrics_ttl: float = 2_592_000.0
     alerts_ttl: float = 7_776_000.0
     health_checks_ttl: float = 2_592_000.0
+    health_checks: tuple[Any, ...] = ()
+    health_checks_file: Path | None = None
+    health_check_allow: tuple[str, ...] = ()
+    health_check_concurrency: int = 200
+    health_commands_enabled: bool = False
     log_level: str = "info"
     collection_interval: float = 5.0
     flush_interval: float = 10.0
@@ -266,6 +312,9 @@ class Settings:
             except ValueError as exc:
                 raise SettingsError(f"{f.name.upper()}: {exc}", f.name.upper()) from None
             object.__setattr__(self, f.name, value)
+        if not self.health_commands_enabled and any(c.type == "command" for c in self.health_checks):
+            raise SettingsError("HEALTH_CHECKS: command checks are disabled (set HEALTH_COMMANDS_ENABLED to allow "
+                                "them)", "HEALTH_CHECKS")
 
     def redacted(self) -> dict[str, object]:
         """All settings as JSON-safe values with URI passwords hidden, fit for logs and status pages."""
@@ -274,6 +323,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS and value is not None:
                 value = "***"
+            elif f.name == "health_checks":
+                value = [c.public() for c in value]
             elif f.name == "notifications":
                 value = {"channels": [c.public() for c in value.channels]}
             elif isinstance(value, Path):

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import IO
 
 from console.commands.common import add_settings_options, fail, settings_from
+from console.commands.demo import add_demo_options, demo_settings, options_from
 from console.themes import THEMES
+from demo.options import DemoOptions
 
 LOG_FILE = "console.log"
 log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--server", metavar="URL", type=_server_url,
                    help="connect to a running server, e.g. http://host:3000")
     p.add_argument("--theme", choices=list(THEMES), help="colour theme (default: dark; ansi if NO_COLOR is set)")
+    p.add_argument("--demo", action="store_true",
+                   help="run the demo booking platform and show its data (its own data dir, labelled DEMO DATA)")
+    add_demo_options(p, DemoOptions())
     add_settings_options(p)
     p.set_defaults(func=run)
 
@@ -81,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
                     "for a headless server run 'metrics-service serve'")
     url: str = args.server or ""
     try:
-        settings = settings_from(args)
+        settings = demo_settings(args.config, args.data_dir) if args.demo and not url else settings_from(args)
         stream = _log_to_file(settings.data_dir, settings.log_level, settings.service_name)
     except SettingsError as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot write the log file in {exc.filename or 'the data dir'}: {exc.strerror}")
-    server = None
+    server = demo = None
     if not url:
         from console.embedded import EmbeddedServer
 
@@ -109,10 +114,23 @@ def run(args: argparse.Namespace) -> int:
             except (StoreError, OSError, TimeoutError) as exc:
                 return fail(str(exc))
         address = f"embedded {url.removeprefix('http://')}" if server is not None else None
+        if args.demo:
+            import httpx
+
+            from demo.runner import DemoThread
+
+            demo = DemoThread(url, options_from(args))
+            demo.start()
+            try:
+                demo.wait_ready()
+            except (httpx.HTTPError, OSError, TimeoutError) as exc:
+                return fail(f"the demo could not start: {exc}")
         app = ConsoleApp(ServerClient(url), theme=args.theme, address=address)
         app.run()
         return app.return_code or 0
     finally:
+        if demo is not None:
+            demo.stop()
         if server is not None:
             server.stop()
         stream.close()

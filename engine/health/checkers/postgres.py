@@ -1,0 +1,25 @@
+"""postgres: connect and SELECT 1 (asyncpg: no thread needed)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from engine.health.checkers.base import CheckFailed, Context, Result
+from engine.health.model import CheckSpec
+
+
+async def check(spec: CheckSpec, ctx: Context) -> Result:
+    url = spec.params["url"]
+    if ctx.policy is not None:
+        parts = urlsplit(url)
+        await ctx.policy.resolve(parts.hostname or "", parts.port or 5432)
+    conn = await asyncpg.connect(url, timeout=spec.timeout, command_timeout=spec.timeout)
+    try:
+        if await conn.fetchval("SELECT 1") != 1:
+            raise CheckFailed("SELECT 1 did not answer 1")
+        version = conn.get_server_version()
+    finally:
+        await conn.close(timeout=spec.timeout)
+    return Result(ok=True, duration=0.0, details={"serverVersion": f"{version.major}.{version.minor}"})

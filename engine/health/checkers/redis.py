@@ -1,0 +1,29 @@
+"""redis: PING, then INFO's basics (version, uptime, clients, memory) as details."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+
+from engine.health.checkers.base import CheckFailed, Context, Result
+from engine.health.model import CheckSpec
+
+INFO_FIELDS = ("redis_version", "uptime_in_seconds", "connected_clients", "used_memory", "role")
+
+
+async def check(spec: CheckSpec, ctx: Context) -> Result:
+    url = spec.params["url"]
+    if ctx.policy is not None:
+        parts = urlsplit(url)
+        await ctx.policy.resolve(parts.hostname or "", parts.port or 6379)
+    client = aioredis.from_url(url, socket_timeout=spec.timeout, socket_connect_timeout=spec.timeout,
+                               retry_on_timeout=False, single_connection_client=True)
+    try:
+        if not await client.ping():
+            raise CheckFailed("PING did not answer PONG")
+        info = await client.info("server") | await client.info("clients") | await client.info("memory")
+        info |= await client.info("replication")
+    finally:
+        await client.aclose()
+    return Result(ok=True, duration=0.0, details={k: info[k] for k in INFO_FIELDS if k in info})
