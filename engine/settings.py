@@ -239,6 +239,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "mongodb_uri": _uri("mongodb://", "mongodb+srv://"),
     "redis_url": _uri("redis://", "rediss://", "unix://"),
     "rules_files": _list,
+    "demo": _flag,
     "notifications": _notifications,
     "notify_max_age": _seconds,
     "slack_webhook_url": _optional_text,
@@ -293,6 +294,8 @@ class Settings:
     mongodb_uri: str | None = None
     redis_url: str | None = None
     rules_files: tuple[str, ...] = ()
+    demo: bool = False
+    """Set when the demo starts this server: its data is the simulated platform's (shown on screen)."""
     notifications: Any = None
     notify_max_age: float = 86400.0
     slack_webhook_url: str | None = None
@@ -379,10 +382,15 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: str | None 
         raise
 
 
-def _default_data_dir(env: Mapping[str, str]) -> Path:
+def _default_data_dir(env: Mapping[str, str], name: str = "metrics-service") -> Path:
     xdg = env.get("XDG_DATA_HOME", "")
     base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"  # XDG: ignore relative
-    return base / "metrics-service"
+    return base / name
+
+
+def demo_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The demo's own data dir beside the default one, so demo data never mixes with real data."""
+    return _default_data_dir(os.environ if env is None else env, "metrics-service-demo")
 
 
 def _read_text(path: str, what: str) -> str:
