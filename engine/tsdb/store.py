@@ -7,6 +7,8 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
+from itertools import compress, islice
+from operator import le
 from typing import NamedTuple
 
 from engine.tsdb.backend import Backend, EncodedChunk, FlushBatch, WalBatch
@@ -19,6 +21,8 @@ from engine.tsdb.types import STALE_NAN, Family, Labels, Metadata, is_stale, mak
 log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
+DROP_EVERY_MS = MINUTE_MS
+"""While writes fail, unwritten samples past the head retention are given up at most this often."""
 
 
 class SeriesData(NamedTuple):
@@ -66,6 +70,8 @@ class Store:
         self._trim_lock = threading.Lock()
         self._index_lock = threading.Lock()  # series are added on the loop while queries run in threads
         self._last_purge = 0
+        self._checked, self._in_order = 0, True  # how much of the unwritten backlog is known in time order
+        self._last_drop: int | None = None
         self.rejected_samples = 0
         self.dropped_samples = 0
         """Samples given up because writes failed for longer than the head retention (a full disk)."""
@@ -342,8 +348,9 @@ class Store:
             self._pending = _concat(batch.wal, self._pending)
             self._new_series = batch.new_series + self._new_series
             self._new_metadata = {**batch.metadata, **self._new_metadata}
-            self._drop_unpersisted_before(now_ms - self.head_retention_ms)
+            self._drop_unpersisted_before(now_ms - self.head_retention_ms, now_ms)
             return
+        self._checked, self._in_order, self._last_drop = 0, True, None
         if batch.persisted_upto is not None:
             self.persisted_upto = batch.persisted_upto
             cut = min(self.persisted_upto, now_ms - self.head_retention_ms)
@@ -360,25 +367,46 @@ class Store:
         """Samples in memory only, waiting for the next successful flush."""
         return len(self._pending)
 
-    def _drop_unpersisted_before(self, cut: int) -> None:
+    def _drop_unpersisted_before(self, cut: int, now_ms: int) -> None:
         """Bound memory while writes keep failing: the head keeps HEAD_RETENTION, unwritten or not.
 
-        Counted in ``dropped_samples``; samples within the retention stay and are written later."""
+        Counted in ``dropped_samples``; samples within the retention stay and are written later.
+        Runs on the loop after each failed flush, so it costs C-speed passes, not a Python loop per
+        sample (a bisection while the backlog is in time order), and drops at most once a minute."""
         pending = self._pending
-        if not len(pending) or min(pending.ts) >= cut:
+        ts = pending.ts
+        if not len(ts) or (self._last_drop is not None and now_ms - self._last_drop < DROP_EVERY_MS):
             return
-        kept = WalBatch()
-        for ref, t, v in zip(pending.refs, pending.ts, pending.vals, strict=True):
-            if t >= cut:
-                kept.refs.append(ref)
-                kept.ts.append(t)
-                kept.vals.append(v)
+        if self._pending_in_order():
+            i = bisect_left(ts, cut)
+            if not i:
+                return
+            kept = WalBatch(pending.refs[i:], ts[i:], pending.vals[i:])
+            self._checked = len(kept)
+        else:
+            if min(ts) >= cut:
+                return
+            keep = list(map(cut.__le__, ts))
+            kept = WalBatch(array("q", compress(pending.refs, keep)), array("q", compress(ts, keep)),
+                            array("d", compress(pending.vals, keep)))
+        self._last_drop = now_ms
         self.dropped_samples += len(pending) - len(kept)
         self._pending = kept
         with self._trim_lock:
             for s in self._series.values():
                 if s.ts and s.ts[0] < cut:
                     s.trim_before(cut)
+
+    def _pending_in_order(self) -> bool:
+        """Whether the unwritten backlog's timestamps never go back. A failed flush puts its batch
+        back in front of what came since, so the backlog only grows at its end until a write
+        succeeds: each sample is checked once, at C speed."""
+        ts = self._pending.ts
+        if self._in_order and len(ts) > self._checked:
+            tail = ts[max(0, self._checked - 1):]
+            self._in_order = all(map(le, tail, islice(tail, 1, None)))
+            self._checked = len(ts)
+        return self._in_order
 
     def flush(self, now_ms: int) -> None:
         """Prepare, write and complete in the calling thread (tests, benchmarks, shutdown)."""

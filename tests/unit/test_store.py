@@ -219,3 +219,29 @@ def test_failed_flushes_keep_samples_but_only_for_the_head_retention(tmp_path):
     ts, _ = again.samples(again.ref(make_labels("node_x", {})), -1, 30_000)
     assert list(ts) == list(range(10_000, 20_000, 1000))
     again.backend.close()
+
+
+def test_a_full_disk_gives_up_unwritten_samples_at_most_once_a_minute_in_or_out_of_order(tmp_path):
+    """Each failed flush would otherwise rescan the whole backlog on the event loop; samples
+    appended out of time order across series (remote write) are kept or dropped by their time."""
+    store = Store(SQLiteBackend(tmp_path), head_retention_ms=10 * MIN)
+    store.open()
+    a, b = store.ref(make_labels("a", {})), store.ref(make_labels("b", {}))
+    for t in range(0, 20 * MIN, MIN):
+        store.append(a, t, float(t))
+    store.append(b, 0, 0.0)  # older than what came before it in the backlog
+    store.append(b, 15 * MIN, 1.0)
+
+    def fail(now):
+        store.complete_flush(store.prepare_flush(now, close_windows=False), now, ok=False)
+
+    fail(20 * MIN)  # gives up a's first ten minutes and b's first sample
+    assert (store.pending_samples, store.dropped_samples) == (11, 11)
+    fail(20 * MIN + 30_000)  # the minute 10 sample is past the retention now, but it is too soon
+    assert (store.pending_samples, store.dropped_samples) == (11, 11)
+    fail(21 * MIN)
+    assert (store.pending_samples, store.dropped_samples) == (10, 12)
+    store.flush(21 * MIN)
+    ts, _ = store.samples(b, -1, 30 * MIN)
+    assert list(ts) == [15 * MIN]
+    store.backend.close()
