@@ -177,7 +177,7 @@ class HealthService:
         if not result.ok:
             self._pending.append(HistoryEvent(name, now, "failure", error=result.error, duration=result.duration))
         if changed:
-            self._refresh(now)
+            self._refresh(now, name)
         self._ingest(spec, state, result, now)
 
     async def _probe(self, spec: CheckSpec) -> Result:
@@ -198,8 +198,10 @@ class HealthService:
             result.slow = True
         return result
 
-    def _refresh(self, now: float) -> None:
-        """Recompute every shown state (dependencies included) and announce what changed."""
+    def _refresh(self, now: float, running: str | None = None) -> None:
+        """Recompute every shown state (dependencies included) and announce what changed; the state
+        series of a check changed through its dependencies is written now (``running``'s own run
+        writes its own)."""
         for name, spec in self.specs.items():
             state = self.states[name]
             down = [d for d in spec.depends_on if d in self.states and self.states[d].own == "down"]
@@ -215,6 +217,8 @@ class HealthService:
             if shown != previous:
                 state.shown, state.shown_since = shown, now
                 self._pending.append(HistoryEvent(name, now, "state", shown, previous, reason))
+                if name != running:
+                    self.store.ingest(f"health-state:{name}", [_state_family(name, shown)], to_ms(now))
                 self.bus.publish(TOPIC, now, {"service": name, "state": shown, "previous": previous,
                                               "since": rfc3339(now), "reason": reason})
 

@@ -62,5 +62,6 @@ def effective(own: str, down_dependencies: list[str]) -> tuple[str, str | None]:
     """The state shown for a check whose listed dependencies are down, with the reason."""
     if own in ("up", "degraded") and down_dependencies:
         names = ", ".join(down_dependencies[:5])
-        return "degraded", f"dependenc{'y' if len(down_dependencies) == 1 else 'ies'} {names} down"
+        one = len(down_dependencies) == 1
+        return "degraded", f"dependenc{'y' if one else 'ies'} {names} {'is' if one else 'are'} down"
     return own, None

@@ -99,8 +99,11 @@ def _next_url(current: str, location: str, policy: NetPolicy | None) -> str:
 
 
 def _peer_expiry(resp: aiohttp.ClientResponse, ctx: Context) -> float | None:
+    # A small answer read with its headers has already handed its connection back to the pool; the
+    # response's protocol still holds the (kept-alive) TLS transport then.
     conn = resp.connection
-    transport = conn.transport if conn is not None else None
+    protocol = conn.protocol if conn is not None else getattr(resp, "_protocol", None)
+    transport = protocol.transport if protocol is not None else None
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     if not isinstance(ssl_object, ssl.SSLObject):
         return None
