@@ -24,7 +24,10 @@ from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_jso
 from engine.events import EventBus
 from engine.notify.notifier import Notifier
 from engine.health.service import HealthService
+from engine.ingest import remote_write, state
 from engine.ingest.admission import Admission, Outcome, SeriesLimits
+from engine.ingest.push import PushError, PushResult, PushStore
+from engine.ingest.pushgateway import PushGroups, grouping_key, parse_text
 from engine.promql import QueryEngine
 from engine.promql.guard import Limits as ParseLimits
 from engine.promql.parse import close as close_parser
@@ -84,6 +87,9 @@ class Engine:
         self.system_collector = SystemCollector() if collect_system else None
         self.process_collector = ProcessCollector()
         self.admission = Admission(self.store, SeriesLimits(settings.max_series, settings.max_series_per_metric))
+        self.pushed = PushStore(self.admission)
+        self.push_groups = PushGroups(self.admission)
+        self._ingest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")  # body decoding
         self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
                                                        "ingest": self.admission.families}
         self.notifier = Notifier(settings, self.clock.now, self.bus, self._rule_channels, repair=repair)
@@ -119,6 +125,7 @@ class Engine:
         self.book.open()
         self.managed_rules.load()
         self.ruler.load()
+        state.load(self.settings.data_dir, self.pushed, self.push_groups)
         self.health.open()
         self.notifier.open(list(self.book.live.values()))
 
@@ -176,6 +183,7 @@ class Engine:
             self._views_task.cancel()  # views for subscribers who are going away
         async with self._flush_lock:
             await asyncio.get_running_loop().run_in_executor(self._writer, self.store.close, self.now_ms())
+            await self._save_pushed()
         self.close()
 
     def close(self) -> None:
@@ -183,7 +191,7 @@ class Engine:
         and the data-dir lock. Safe after a failed ``open`` (what was not opened is skipped) and twice."""
         self._stop_schedules()
         self._query_pool.shutdown(wait=False, cancel_futures=True)  # running ones stop at their deadline
-        for pool in (self._writer, self._collector_pool, self._rules_pool, self._probe_pool):
+        for pool in (self._writer, self._collector_pool, self._rules_pool, self._probe_pool, self._ingest_pool):
             pool.shutdown(wait=True)
         close_parser()
         self.store.backend.close()
@@ -235,6 +243,8 @@ class Engine:
         if self.system_collector is not None:
             families = await loop.run_in_executor(self._collector_pool, self.system_collector.collect)
             self.store.ingest("system", families, t)
+        self.pushed.refresh(t)
+        self.push_groups.refresh(t)
         self._ingest_self(t)
         self.last_collection = now
         for topic in ("system", "metrics"):
@@ -290,7 +300,38 @@ class Engine:
 
     def ingest_series(self, source: str, series: Iterable[tuple[Labels, list[int], list[float]]]) -> Outcome:
         """Admit timestamped samples of whole label sets (remote write)."""
-        return self.admission.admit_series(source, series)
+        return self.admission.admit_series(source, series, self.now_ms())
+
+    def push_metrics(self, source: str, items: list[Any], atomic: bool = False) -> PushResult:
+        """The JSON push API (source ``push`` or ``business``): apply the items that pass, or none
+        of them when ``atomic`` and one does not."""
+        return self.pushed.push(source, items, self.now_ms(), atomic)
+
+    async def push_group(self, path: str, body: bytes, replace: bool) -> Outcome:
+        """A Pushgateway push to ``/metrics/<path>`` (PUT when ``replace``, POST otherwise); the text
+        is parsed off the loop. PushError for a bad path or body (the group records the failure)."""
+        labels = grouping_key(path)
+        refusal = self.push_groups.check_key(labels)
+        if refusal is not None:
+            raise PushError(refusal.field, refusal.message)
+        try:
+            families = await asyncio.get_running_loop().run_in_executor(
+                self._ingest_pool, parse_text, body.decode("utf-8", "replace"))
+        except PushError:
+            self.push_groups.fail(labels, self.now_ms())
+            raise
+        return self.push_groups.push(labels, families, replace, self.now_ms())
+
+    def delete_group(self, path: str) -> None:
+        """A Pushgateway DELETE of ``/metrics/<path>``: the group goes, its series get stale markers."""
+        self.push_groups.delete(grouping_key(path), self.now_ms())
+
+    async def remote_write(self, body: bytes) -> Outcome:
+        """A remote write 1.0 request, decoded off the loop (RemoteWriteError when it cannot be)."""
+        request = await asyncio.get_running_loop().run_in_executor(self._ingest_pool, remote_write.decode, body)
+        for name, metadata in request.metadata:
+            self.admission.set_metadata(name, metadata)
+        return self.ingest_series("remote_write", request.series)
 
     def add_self_source(self, name: str, source: FamilySource) -> None:
         """Another producer of the server's own metrics (the HTTP layer's), recorded with the process's."""
@@ -314,6 +355,18 @@ class Engine:
             self.store.complete_flush(batch, now, ok=True)
             self.last_flush = started
             self.disk.succeeded()
+            await self._save_pushed()
+
+    async def _save_pushed(self) -> None:
+        """Save the pushed state when it changed (on the writer thread); kept dirty if it fails."""
+        data = state.snapshot(self.pushed, self.push_groups)
+        if data is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer, state.save, self.settings.data_dir, data)
+        except OSError:
+            log.exception("saving the pushed state failed; it is retried at the next flush")
+            self.pushed.dirty = True
 
     # -- views -------------------------------------------------------------------------------
 

@@ -64,18 +64,33 @@ def parse_json(raw: bytes) -> Any:
         raise BodyError(400, "invalid_json", f"not valid JSON: {exc}") from None
 
 
-async def json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
+async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The raw body, at most ``limit`` bytes (413 past it). A route may allow more than the
+    application's ``client_max_size`` (its ``RoutePolicy.max_body_bytes``), so the stream is read here."""
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(limit)
+    if limit <= MAX_BODY_BYTES:
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large(limit) from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: web.Request, required: bool = True, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The body as a JSON object: 400 when absent (if required), malformed or too deep; 413 when too large."""
     if not request.can_read_body:
         if required:
             raise ApiError(400, "invalid_body", "a JSON object body is required")
         return {}
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise too_large()
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large() from None
+    raw = await read_body(request, limit)
     charset = (request.charset or "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise ApiError(415, "unsupported_media_type", f"JSON bodies are UTF-8, not {charset}",

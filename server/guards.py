@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.settings import Settings
+from server.bodies import MAX_BODY_BYTES
 from server.errors import ApiError
 from server.requestids import HEADER
 from server.transport import MAX_REQUEST_LINE
@@ -36,15 +37,25 @@ CORS_MAX_AGE_S = "600"
 
 @dataclass(frozen=True)
 class RoutePolicy:
-    """What one route accepts: media types of a body on a mutating method, and URL length."""
+    """What one route accepts: media types of a body on a mutating method, URL length and body size
+    (past the application's ``client_max_size`` the handler reads with ``bodies.read_body``)."""
 
     body_types: frozenset[str] = JSON
     max_url_bytes: int = MAX_URL_BYTES
+    max_body_bytes: int = MAX_BODY_BYTES
 
 
 DEFAULT_POLICY = RoutePolicy()
 PROMETHEUS_READ = RoutePolicy(body_types=FORM, max_url_bytes=MAX_REQUEST_LINE)
 """Read-only, and POSTed as forms by Grafana and promtool; long GET queries as Prometheus allows."""
+PUSH_BATCH = RoutePolicy(max_body_bytes=8 << 20)
+"""10,000 items of a few hundred bytes each."""
+PUSHGATEWAY = RoutePolicy(body_types=frozenset({"text/plain", "application/x-www-form-urlencoded"}),
+                          max_body_bytes=4 << 20)
+"""Text format 0.0.4 as prometheus_client sends it, and as ``curl --data-binary`` does (a form type)
+in Pushgateway's own examples; the Origin check keeps browser pages from using it."""
+REMOTE_WRITE = RoutePolicy(body_types=frozenset({"application/x-protobuf"}), max_body_bytes=8 << 20)
+"""Snappy-compressed protobuf; Prometheus sends a few hundred KiB at most."""
 
 ROUTE_POLICIES: dict[str, RoutePolicy] = {
     "/api/v1/query": PROMETHEUS_READ,
@@ -54,6 +65,9 @@ ROUTE_POLICIES: dict[str, RoutePolicy] = {
     "/api/v1/label/{name}/values": PROMETHEUS_READ,
     "/api/v1/metadata": PROMETHEUS_READ,
     "/api/v1/status/buildinfo": PROMETHEUS_READ,
+    "/api/metrics/batch": PUSH_BATCH,
+    "/metrics/{grouping}": PUSHGATEWAY,
+    "/api/v1/write": REMOTE_WRITE,
 }
 """Every route that departs from ``DEFAULT_POLICY``, by its route pattern (checked at start-up)."""
 
@@ -64,6 +78,11 @@ def check_route_policies(app: web.Application) -> None:
     unknown = sorted(set(ROUTE_POLICIES) - routed)
     if unknown:
         raise RuntimeError(f"ROUTE_POLICIES names routes that do not exist: {', '.join(unknown)}")
+
+
+def body_limit(request: web.Request) -> int:
+    """The largest body the request's route takes."""
+    return _policy(request).max_body_bytes
 
 
 def _policy(request: web.Request) -> RoutePolicy:

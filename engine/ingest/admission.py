@@ -29,6 +29,8 @@ MAX_NAME_LENGTH = 1024
 MAX_VALUE_LENGTH = 2048
 """Characters in a label value (Mimir's max_label_value_length)."""
 _VALID_CACHE_MAX = 65_536
+MAX_FUTURE_MS = 600_000
+"""A sample may be at most this far ahead of the server's clock (Mimir's creation grace period is 10 m)."""
 
 SOURCES = ("push", "business", "pushgateway", "remote_write", "scrape")
 """The ``source`` label values of the ingestion counters."""
@@ -187,30 +189,54 @@ class Admission:
                 else:
                     good.append((name, labels, value))
             kept.append(Family(fam.name, fam.type, fam.help, fam.unit, good))
+        self._count(source, 0, outcome.refused)
         if atomic and outcome.refused:
-            self._count(source, 0, outcome.refused)
             return outcome
+        written = self.write(source, kept, t, stale_key=stale_key)
+        outcome.accepted = written.accepted
+        outcome.refused.extend(written.refused)
+        return outcome
+
+    def write(self, source: str | None, families: Sequence[Family], t: int, *,
+              stale_key: str | None = None) -> Outcome:
+        """Write families the caller has checked (with this class's checks) at t; counted under
+        ``source`` unless None (a re-exposure of samples already counted). ``stale_key`` as in
+        ``admit_families``. Samples not newer than the stored ones come back as one refusal."""
+        outcome = Outcome()
         if stale_key is not None:
-            outcome.accepted = self.store.ingest(stale_key, kept, t)
+            outcome.accepted = self.store.ingest(stale_key, families, t)
         else:
-            for fam in kept:
-                self.store.set_metadata(fam.name, fam.metadata)
+            store = self.store
+            for fam in families:
+                store.set_metadata(fam.name, fam.metadata)
                 for name, labels, value in fam.samples:
-                    outcome.accepted += self._append(self.store.ref(make_labels(name, labels)), t, value)
-        written = sum(len(f.samples) for f in kept)
+                    outcome.accepted += self._append(store.ref(make_labels(name, labels)), t, value)
+        written = sum(len(f.samples) for f in families)
         if outcome.accepted < written:
             missing = written - outcome.accepted
             outcome.refused.append(Refusal("out_of_order", "timestamp",
                                            f"{missing} samples not newer than the stored ones", -1, missing))
-        self._count(source, outcome.accepted, outcome.refused)
+        if source is not None:
+            self._count(source, outcome.accepted, outcome.refused)
         return outcome
 
-    def admit_series(self, source: str, series: Iterable[tuple[Labels, Sequence[int], Sequence[float]]]) -> Outcome:
+    def last_time(self, labels: Labels) -> int | None:
+        """The time of a series' latest sample in memory, None for a new series (or one without samples)."""
+        ref = self.store.known_ref(labels)
+        if ref is None:
+            return None
+        ts = self.store.series(ref).ts
+        return ts[-1] if ts else None
+
+    def admit_series(self, source: str, series: Iterable[tuple[Labels, Sequence[int], Sequence[float]]],
+                     now_ms: int) -> Outcome:
         """Write timestamped samples of whole label sets (remote write): each series is checked once.
 
         A sample equal to the stored one at the same time is taken again without error, so a sender
-        that retries a batch it already delivered is not refused."""
+        that retries a batch it already delivered is not refused. A sample more than MAX_FUTURE_MS
+        ahead of now is refused: it would block the series' later samples."""
         outcome = Outcome()
+        horizon = now_ms + MAX_FUTURE_MS
         pending: Counter[str] = Counter()
         store = self.store
         for i, (labels, ts, vals) in enumerate(series):
@@ -222,7 +248,10 @@ class Admission:
                 continue
             ref = store.ref(labels)
             for t, v in zip(ts, vals, strict=True):
-                if self._append(ref, t, v):
+                if t > horizon:
+                    outcome.refused.append(Refusal("too_far_in_future", "timestamp",
+                                                   f"sample at {t} is more than {MAX_FUTURE_MS} ms ahead", i))
+                elif self._append(ref, t, v):
                     outcome.accepted += 1
                 else:
                     outcome.refused.append(Refusal("out_of_order", "timestamp",
@@ -261,6 +290,8 @@ class Admission:
                 name = v
             else:
                 rest[k] = v
+        if len(rest) + 1 != len(labels):
+            return Refusal("duplicate_label_name", "labels", "a label name appears twice"), name
         refusal = self.check_metric_name(name, "labels.__name__") or self.check_labels(rest)
         return refusal, name
 

@@ -102,12 +102,12 @@ def test_stale_key_marks_series_missing_from_the_next_cycle(store):
 def test_series_retry_of_same_sample_is_not_an_error_but_older_is(store):
     adm = Admission(store, SeriesLimits(100, 100))
     labels = make_labels("up", {"job": "p"})
-    assert adm.admit_series("remote_write", [(labels, [1000, 2000], [1.0, STALE_NAN])]).accepted == 2
-    out = adm.admit_series("remote_write", [(labels, [2000], [STALE_NAN])])
+    assert adm.admit_series("remote_write", [(labels, [1000, 2000], [1.0, STALE_NAN])], 2000).accepted == 2
+    out = adm.admit_series("remote_write", [(labels, [2000], [STALE_NAN])], 2000)
     assert out.accepted == 1 and not out.refused
-    out = adm.admit_series("remote_write", [(labels, [1500], [1.0])])
+    out = adm.admit_series("remote_write", [(labels, [1500], [1.0])], 2000)
     assert reasons(out) == [(0, "out_of_order", "timestamp")]
-    out = adm.admit_series("remote_write", [(make_labels("up", {"__x": "1"}), [3000], [1.0])])
+    out = adm.admit_series("remote_write", [(make_labels("up", {"__x": "1"}), [3000], [1.0])], 2000)
     assert reasons(out) == [(0, "reserved_label_name", "labels.__x")]
 
 

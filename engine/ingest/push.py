@@ -1,0 +1,396 @@
+"""The JSON push API (``/api/metrics/custom``, ``/business``, ``/batch``): client-library semantics on
+the server side.
+
+A counter item is an increment, a gauge item a set, a histogram or summary item one observation.
+The resulting state (counter totals, bucket counts, summary windows) lives here, is re-exposed every
+collection cycle as a Pushgateway's metrics are re-scraped (so a pushed series stays current and
+queryable until replaced), and is saved with the pushed groups (see ``PushState``).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.ingest.admission import MAX_FUTURE_MS, Admission, Refusal
+from engine.tsdb.types import Family, Labels, make_labels
+
+PUSH_TYPES = ("counter", "gauge", "histogram", "summary")
+DEFAULT_BUCKETS = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0)
+"""prometheus_client's and client_golang's default histogram buckets (+Inf is implied)."""
+DEFAULT_QUANTILES = (0.5, 0.9, 0.99)
+"""client_golang's former DefObjectives (current client libraries default to no quantiles at all)."""
+SUMMARY_WINDOW = 500
+"""Observations a summary keeps per series for its quantiles (the latest ones, within SUMMARY_MAX_AGE_MS)."""
+SUMMARY_MAX_AGE_MS = 600_000
+"""client_golang's DefMaxAge: quantiles describe the last ten minutes."""
+MAX_BUCKETS = 64
+MAX_HELP = 4096
+ITEM_FIELDS = frozenset({"name", "type", "value", "labels", "help", "timestamp", "buckets", "quantiles"})
+
+BUSINESS_METRICS: dict[str, str] = {
+    "bookings_total": "counter",
+    "revenue_total": "counter",
+    "active_users": "gauge",
+    "conversion_funnel_step_total": "counter",
+    "customer_satisfaction_score": "histogram",
+}
+"""What ``POST /api/metrics/business`` takes: the names the Business view reads, with their types."""
+BUSINESS_BUCKETS = {"customer_satisfaction_score": (1.0, 2.0, 3.0, 4.0, 5.0)}
+"""Defaults for business histograms: a satisfaction score is a 1-5 rating."""
+
+
+class PushError(ValueError):
+    """A whole request refused (bad shape, too many items); ``field`` names what was wrong."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+@dataclass(slots=True)
+class Item:
+    """One checked push item."""
+
+    name: str
+    type: str
+    value: float
+    labels: dict[str, str]
+    help: str
+    t: int | None
+    bounds: tuple[float, ...] | None
+
+
+@dataclass(slots=True)
+class SeriesState:
+    """A pushed series' value (counter total, gauge) or its histogram buckets / summary window."""
+
+    value: float = 0.0
+    counts: list[float] | None = None
+    total: float = 0.0
+    count: float = 0.0
+    window: deque[tuple[int, float]] | None = None
+
+
+@dataclass(slots=True)
+class PushedFamily:
+    name: str
+    type: str
+    help: str
+    bounds: tuple[float, ...] = ()
+    """Histogram upper bounds (without +Inf) or summary quantiles, fixed on first use."""
+    series: dict[Labels, SeriesState] = field(default_factory=dict)
+    """By the labels given (without the name), as a sorted tuple."""
+
+
+@dataclass(slots=True)
+class PushResult:
+    accepted: int = 0
+    rejected: list[Refusal] = field(default_factory=list)
+
+
+class PushStore:
+    """The push API's families, by ``source`` (push, business)."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+        self.families: dict[str, dict[str, PushedFamily]] = {"push": {}, "business": {}}
+        self.dirty = False
+
+    # -- items -------------------------------------------------------------------------------
+
+    def parse_item(self, raw: Any, source: str, now_ms: int, index: int = 0) -> Item | Refusal:
+        """Check one JSON item's shape and values; a Refusal names the field."""
+        if not isinstance(raw, dict):
+            return Refusal("invalid_item", "", "an item must be a JSON object", index)
+        extra = raw.keys() - ITEM_FIELDS
+        if extra:
+            name = sorted(extra)[0]
+            return Refusal("unknown_field", name, f"unknown field {name!r}", index)
+        name = raw.get("name")
+        if not isinstance(name, str):
+            return Refusal("invalid_metric_name", "name", "name: a string is required", index)
+        type_ = raw.get("type")
+        if source == "business":
+            expected = BUSINESS_METRICS.get(name)
+            if expected is None:
+                return Refusal("not_business_metric", "name",
+                               f"{name!r} is not a business metric: {', '.join(BUSINESS_METRICS)} "
+                               "(others go to /api/metrics/custom)", index)
+            if type_ is None:
+                type_ = expected
+            elif type_ != expected:
+                return Refusal("type_conflict", "type", f"{name!r} is a {expected}", index)
+        if type_ not in PUSH_TYPES:
+            return Refusal("invalid_type", "type", f"type: one of {', '.join(PUSH_TYPES)}", index)
+        value = raw.get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return Refusal("invalid_value", "value", "value: a number is required", index)
+        value = float(value)
+        refusal = (self.admission.check_observation(value, type_) if type_ != "gauge"
+                   else None)
+        if refusal is not None:
+            return _at(refusal, index)
+        labels = raw.get("labels") or {}
+        if not isinstance(labels, dict):
+            return Refusal("invalid_labels", "labels", "labels: an object of strings is required", index)
+        reserved = {"histogram": "le", "summary": "quantile"}.get(type_)
+        if reserved in labels:
+            return Refusal("reserved_label_name", f"labels.{reserved}", f"a {type_} sets {reserved!r} itself", index)
+        help_ = raw.get("help", "")
+        if not isinstance(help_, str) or len(help_) > MAX_HELP:
+            return Refusal("invalid_help", "help", f"help: a string of at most {MAX_HELP} characters", index)
+        t = _timestamp(raw.get("timestamp"), now_ms)
+        if isinstance(t, str):
+            return Refusal("invalid_timestamp", "timestamp", t, index)
+        bounds = _bounds(raw, type_)
+        if isinstance(bounds, Refusal):
+            return _at(bounds, index)
+        refusal = self.admission.check_family(name, type_) or self.admission.check_labels(labels)
+        if refusal is not None:
+            return _at(refusal, index)
+        return Item(name, type_, value, labels, help_, t, bounds)
+
+    def push(self, source: str, raw_items: list[Any], now_ms: int, atomic: bool = False) -> PushResult:
+        """Check every item, then apply those that passed (none if ``atomic`` and one did not) and
+        write the touched series once each, at their time."""
+        result = PushResult()
+        items: list[tuple[int, Item]] = []
+        families = self.families[source]
+        batch_types: dict[str, str] = {}
+        batch_bounds: dict[str, tuple[float, ...] | None] = {}
+        batch_last: dict[tuple[str, Labels], int] = {}
+        pending: Counter[str] = Counter()
+        for i, raw in enumerate(raw_items):
+            item = self.parse_item(raw, source, now_ms, i)
+            if isinstance(item, Item):
+                item = self._check_against_state(item, families, batch_types, batch_bounds, batch_last, pending, i)
+            if isinstance(item, Refusal):
+                result.rejected.append(item)
+            else:
+                items.append((i, item))
+        self.admission.count(source, 0, result.rejected)
+        if atomic and result.rejected:
+            return result
+        touched: dict[int, dict[str, set[Labels]]] = {}
+        for _, item in items:
+            key = _key(item.labels)
+            fam = families.get(item.name)
+            if fam is None:
+                fam = families[item.name] = PushedFamily(item.name, item.type, item.help, self._bounds_for(item))
+            elif item.help:
+                fam.help = item.help
+            t = now_ms if item.t is None else item.t
+            _apply(fam, key, item.value, t)
+            touched.setdefault(t, {}).setdefault(item.name, set()).add(key)
+        self.dirty = self.dirty or bool(items)
+        for t, names in sorted(touched.items()):
+            outcome = self.admission.write(source, [_family(families[n], keys, t) for n, keys in names.items()], t)
+            result.rejected.extend(outcome.refused)
+        result.accepted = len(items)
+        return result
+
+    def refresh(self, t: int) -> None:
+        """Re-expose every pushed series at t (each collection cycle), as a scrape of a Pushgateway would."""
+        for source, families in self.families.items():
+            current = [_family(fam, fam.series.keys(), t) for fam in families.values()]
+            self.admission.write(None, current, t, stale_key=f"push:{source}")
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        """The state as JSON-ready data (taken on the loop; encoded and written elsewhere)."""
+        out: dict[str, Any] = {}
+        for source, families in self.families.items():
+            out[source] = [{"name": f.name, "type": f.type, "help": f.help, "bounds": list(f.bounds),
+                            "series": [[dict(k), s.value, s.counts, s.total, s.count,
+                                        None if s.window is None else list(s.window)]
+                                       for k, s in f.series.items()]}
+                           for f in families.values()]
+        return out
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        """Restore what ``dump`` gave (a bad entry is skipped, the rest kept)."""
+        for source, families in self.families.items():
+            for raw in data.get(source) or []:
+                try:
+                    fam = PushedFamily(str(raw["name"]), str(raw["type"]), str(raw["help"]),
+                                       tuple(float(b) for b in raw["bounds"]))
+                    for labels, value, counts, total, count, window in raw["series"]:
+                        fam.series[_key(labels)] = SeriesState(
+                            float(value), None if counts is None else [float(c) for c in counts], float(total),
+                            float(count),
+                            None if window is None else deque(((int(t), float(v)) for t, v in window),
+                                                              maxlen=SUMMARY_WINDOW))
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if fam.type in PUSH_TYPES:
+                    families[fam.name] = fam
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check_against_state(self, item: Item, families: dict[str, PushedFamily], batch_types: dict[str, str],
+                             batch_bounds: dict[str, tuple[float, ...] | None],
+                             batch_last: dict[tuple[str, Labels], int], pending: Counter[str],
+                             index: int) -> Item | Refusal:
+        """What depends on earlier pushes and earlier items: type, declared buckets, order, series room."""
+        known = families.get(item.name)
+        if batch_types.setdefault(item.name, item.type) != item.type:
+            return Refusal("type_conflict", "type", f"{item.name!r} is given twice with different types", index)
+        if item.bounds is not None:
+            declared = known.bounds if known is not None else batch_bounds.setdefault(item.name, item.bounds)
+            if declared != item.bounds:
+                what = "buckets" if item.type == "histogram" else "quantiles"
+                return Refusal("bounds_conflict", what, f"{item.name!r} was declared with other {what}", index)
+        key = _key(item.labels)
+        if item.t is not None:
+            last = self.admission.last_time(make_labels(_main_series(item), item.labels))
+            previous = batch_last.get((item.name, key))
+            if (last is not None and item.t < last) or (previous is not None and item.t < previous):
+                return Refusal("out_of_order", "timestamp", "older than the series' latest sample", index)
+            batch_last[(item.name, key)] = item.t
+        if known is None or key not in known.series:
+            for name, labels in _series_of(item, self._bounds_for(item)):
+                refusal = self.admission.check_new_series(make_labels(name, labels), name, pending)
+                if refusal is not None:
+                    return _at(refusal, index)
+        return item
+
+    def _bounds_for(self, item: Item) -> tuple[float, ...]:
+        if item.bounds is not None:
+            return item.bounds
+        for families in self.families.values():
+            if item.name in families:
+                return families[item.name].bounds
+        if item.type == "histogram":
+            return BUSINESS_BUCKETS.get(item.name, DEFAULT_BUCKETS)
+        return DEFAULT_QUANTILES if item.type == "summary" else ()
+
+
+def _at(refusal: Refusal, index: int) -> Refusal:
+    return Refusal(refusal.reason, refusal.field, refusal.message, index, refusal.samples)
+
+
+def _key(labels: Mapping[str, str]) -> Labels:
+    return tuple(sorted((k, v) for k, v in labels.items() if v != ""))
+
+
+def _timestamp(raw: Any, now_ms: int) -> int | None | str:
+    """ms from Unix seconds or RFC 3339; a string is the refusal."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        try:
+            seconds = datetime.fromisoformat(raw).timestamp()
+        except ValueError:
+            return "timestamp: Unix seconds or RFC 3339 text such as 2026-01-02T03:04:05Z"
+    elif isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
+        seconds = float(raw)
+    else:
+        return "timestamp: Unix seconds or RFC 3339 text"
+    if seconds < 0:
+        return "timestamp: before 1970"
+    t = round(seconds * 1000)
+    if t > now_ms + MAX_FUTURE_MS:
+        return f"timestamp: more than {MAX_FUTURE_MS // 60_000} minutes ahead of the server's clock"
+    return t
+
+
+def _bounds(raw: Mapping[str, Any], type_: str) -> tuple[float, ...] | None | Refusal:
+    """Declared buckets (histogram) or quantiles (summary): sorted, finite, distinct; None if not given."""
+    what = {"histogram": "buckets", "summary": "quantiles"}.get(type_)
+    for other in ("buckets", "quantiles"):
+        if other in raw and other != what:
+            kind = "histogram" if other == "buckets" else "summary"
+            return Refusal("invalid_field", other, f"{other} is for a {kind}")
+    if what is None or raw.get(what) is None:
+        return None
+    values = raw[what]
+    if (not isinstance(values, list) or not 0 < len(values) <= MAX_BUCKETS
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
+        return Refusal("invalid_field", what, f"{what}: a list of 1 to {MAX_BUCKETS} finite numbers")
+    bounds = tuple(sorted({float(v) for v in values}))
+    if what == "quantiles" and not all(0 < q < 1 for q in bounds):
+        return Refusal("invalid_field", what, "quantiles: numbers between 0 and 1")
+    return bounds
+
+
+def _main_series(item: Item) -> str:
+    return item.name + "_count" if item.type in ("histogram", "summary") else item.name
+
+
+def _series_of(item: Item, bounds: tuple[float, ...]) -> list[tuple[str, dict[str, str]]]:
+    """Every series an item's family writes for its labels (what the series limits count)."""
+    if item.type == "counter" or item.type == "gauge":
+        return [(item.name, item.labels)]
+    if item.type == "histogram":
+        out = [(item.name + "_bucket", {**item.labels, "le": _le(b)}) for b in bounds]
+        out.append((item.name + "_bucket", {**item.labels, "le": "+Inf"}))
+    else:
+        out = [(item.name, {**item.labels, "quantile": _le(q)}) for q in bounds]
+    return out + [(item.name + "_sum", item.labels), (item.name + "_count", item.labels)]
+
+
+def _apply(fam: PushedFamily, key: Labels, value: float, t: int) -> None:
+    s = fam.series.get(key)
+    if s is None:
+        s = fam.series[key] = SeriesState()
+        if fam.type == "histogram":
+            s.counts = [0.0] * (len(fam.bounds) + 1)
+        elif fam.type == "summary":
+            s.window = deque(maxlen=SUMMARY_WINDOW)
+    if fam.type == "counter":
+        s.value += value
+    elif fam.type == "gauge":
+        s.value = value
+    else:
+        s.total += value
+        s.count += 1
+        if s.counts is not None:
+            s.counts[bisect_left(fam.bounds, value)] += 1
+        if s.window is not None:
+            s.window.append((t, value))
+
+
+def _family(fam: PushedFamily, keys: Any, t: int) -> Family:
+    """The exposed samples of some of a family's series (histogram buckets cumulative, as exposed)."""
+    out = Family(fam.name, fam.type, fam.help)
+    samples = out.samples
+    for key in keys:
+        s = fam.series[key]
+        labels = dict(key)
+        if fam.type in ("counter", "gauge"):
+            samples.append((fam.name, labels, s.value))
+            continue
+        if s.counts is not None:
+            cumulative = 0.0
+            for bound, c in zip((*fam.bounds, math.inf), s.counts, strict=True):
+                cumulative += c
+                samples.append((fam.name + "_bucket", {**labels, "le": _le(bound)}, cumulative))
+        if s.window is not None:
+            while s.window and s.window[0][0] < t - SUMMARY_MAX_AGE_MS:
+                s.window.popleft()
+            ordered = sorted(v for _, v in s.window)
+            for q in fam.bounds:
+                samples.append((fam.name, {**labels, "quantile": _le(q)}, _quantile(ordered, q)))
+        samples.append((fam.name + "_sum", labels, s.total))
+        samples.append((fam.name + "_count", labels, s.count))
+    return out
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The q-quantile of the window (nearest rank, as client_golang's targeted estimator reports);
+    NaN for an empty window, as an idle Go summary reports."""
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _le(bound: float) -> str:
+    """A bucket bound or quantile as client libraries write it (``0.5``, ``1.0``, ``+Inf``)."""
+    return "+Inf" if bound == math.inf else repr(float(bound))

@@ -1,0 +1,175 @@
+"""Pushgateway-compatible groups: ``PUT``/``POST``/``DELETE /metrics/job/<job>{/<label>/<value>}``.
+
+Semantics follow Pushgateway 1.5 (checked against the Debian binary): the grouping key's labels
+override the pushed ones; PUT replaces the whole group, POST only the families of the same name,
+DELETE removes the group; a push that does not parse, carries timestamps or is inconsistent with
+what is stored (a type change) is refused whole with 400 and recorded in the group's
+``push_failure_time_seconds``; each group also shows ``push_time_seconds``. Groups are re-exposed
+every collection cycle (as Prometheus re-scrapes a Pushgateway) until deleted, and saved with the
+rest of the pushed state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.ingest.admission import Admission, Outcome, Refusal
+from engine.ingest.push import PushError
+from engine.tsdb.types import Family, Labels
+
+SOURCE = "pushgateway"
+TEXT_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram", "summary": "summary",
+              "untyped": "untyped", "unknown": "untyped"}
+
+
+@dataclass(slots=True)
+class Group:
+    labels: dict[str, str]
+    families: dict[str, Family] = field(default_factory=dict)
+    push_time: float = 0.0
+    failure_time: float = 0.0
+
+
+def grouping_key(tail: str) -> dict[str, str]:
+    """Grouping labels from the path after ``/metrics/``: ``job/<job>{/<label>/<value>}``, where a
+    ``<label>@base64`` carries a base64url value (so a value may hold ``/`` or be empty)."""
+    parts = tail.split("/")
+    if len(parts) % 2:
+        raise PushError("path", f"odd number of components in label string {tail!r}")
+    labels: dict[str, str] = {}
+    for name, value in zip(parts[::2], parts[1::2], strict=True):
+        if name.endswith("@base64"):
+            name = name[: -len("@base64")]
+            try:
+                value = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
+            except (binascii.Error, ValueError):
+                raise PushError("path", f"invalid base64 value for label {name!r}") from None
+        if name in labels:
+            raise PushError("path", f"label {name!r} given twice in the grouping key")
+        labels[name] = value
+    if not labels.get("job"):
+        raise PushError("path", "the job label of the grouping key must not be empty")
+    return labels
+
+
+def parse_text(body: str) -> list[Family]:
+    """Families from a text format 0.0.4 body (PushError on a syntax error or a sample timestamp)."""
+    families: list[Family] = []
+    try:
+        for parsed in text_string_to_metric_families(body):
+            type_ = TEXT_TYPES.get(parsed.type, "untyped")
+            name = parsed.name
+            samples = parsed.samples
+            if type_ == "counter" and samples and all(s.name == name + "_total" for s in samples):
+                name += "_total"  # our families keep a counter's name as its TYPE line wrote it
+            fam = Family(name, type_, parsed.documentation)
+            for s in samples:
+                if s.timestamp is not None:
+                    raise PushError("body", f"pushed metrics must not have timestamps ({s.name})")
+                fam.samples.append((s.name, dict(s.labels), float(s.value)))
+            families.append(fam)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise PushError("body", f"text format parsing error: {exc}") from None
+    return families
+
+
+class PushGroups:
+    """Every pushed group, by its grouping key."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+        self.groups: dict[Labels, Group] = {}
+        self.dirty = False
+
+    def check_key(self, labels: Mapping[str, str]) -> Refusal | None:
+        return self.admission.check_labels(labels, "path")
+
+    def push(self, labels: dict[str, str], families: list[Family], replace: bool, now_ms: int) -> Outcome:
+        """Apply a parsed push (PUT when ``replace``, else POST); a refusal leaves the group as it was
+        and records the failure time."""
+        key = tuple(sorted(labels.items()))
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group(dict(labels))
+        pushed = {f.name: _with_grouping(f, labels) for f in families}
+        merged = dict(pushed) if replace else {**group.families, **pushed}
+        self.dirty = True
+        outcome = self.admission.admit_families(SOURCE, [*merged.values(), *_times(group, now_ms / 1000, 0.0)],
+                                                now_ms, stale_key=_stale_key(key), atomic=True)
+        if outcome.refused:
+            group.failure_time = now_ms / 1000
+            self._expose(key, group, now_ms)
+            return outcome
+        group.families = merged
+        group.push_time = now_ms / 1000
+        return outcome
+
+    def fail(self, labels: dict[str, str], now_ms: int) -> None:
+        """Record a push that did not parse (Pushgateway creates the group even then)."""
+        key = tuple(sorted(labels.items()))
+        group = self.groups.setdefault(key, Group(dict(labels)))
+        group.failure_time = now_ms / 1000
+        self.dirty = True
+        self._expose(key, group, now_ms)
+
+    def delete(self, labels: Mapping[str, str], now_ms: int) -> bool:
+        """Remove a group; its series get stale markers. False when there was no such group."""
+        key = tuple(sorted(labels.items()))
+        if self.groups.pop(key, None) is None:
+            return False
+        self.dirty = True
+        self.admission.write(None, [], now_ms, stale_key=_stale_key(key))
+        return True
+
+    def refresh(self, t: int) -> None:
+        """Re-expose every group at t (each collection cycle)."""
+        for key, group in self.groups.items():
+            self._expose(key, group, t)
+
+    def dump(self) -> list[dict[str, Any]]:
+        return [{"labels": g.labels, "pushTime": g.push_time, "failureTime": g.failure_time,
+                 "families": [{"name": f.name, "type": f.type, "help": f.help, "unit": f.unit,
+                               "samples": f.samples} for f in g.families.values()]}
+                for g in self.groups.values()]
+
+    def load(self, data: list[Any]) -> None:
+        """Restore what ``dump`` gave (a bad group is skipped)."""
+        for raw in data:
+            try:
+                group = Group({str(k): str(v) for k, v in raw["labels"].items()}, {},
+                              float(raw["pushTime"]), float(raw["failureTime"]))
+                for f in raw["families"]:
+                    samples = [(str(n), {str(k): str(v) for k, v in ls.items()}, float(v)) for n, ls, v in f["samples"]]
+                    group.families[str(f["name"])] = Family(str(f["name"]), str(f["type"]), str(f["help"]),
+                                                            str(f["unit"]), samples)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+            self.groups[tuple(sorted(group.labels.items()))] = group
+
+    def _expose(self, key: Labels, group: Group, t: int) -> None:
+        self.admission.write(None, [*group.families.values(), *_times(group, group.push_time, group.failure_time)],
+                             t, stale_key=_stale_key(key))
+
+
+def _stale_key(key: Labels) -> str:
+    return SOURCE + ":" + "\xff".join(f"{k}={v}" for k, v in key)
+
+
+def _with_grouping(fam: Family, labels: dict[str, str]) -> Family:
+    return Family(fam.name, fam.type, fam.help, fam.unit, [(n, {**ls, **labels}, v) for n, ls, v in fam.samples])
+
+
+def _times(group: Group, push_time: float, failure_time: float) -> list[Family]:
+    pushed = Family("push_time_seconds", "gauge",
+                    "Last Unix time when changing this group in the Pushgateway succeeded.")
+    pushed.add(push_time, group.labels)
+    failed = Family("push_failure_time_seconds", "gauge",
+                    "Last Unix time when changing this group in the Pushgateway failed.")
+    failed.add(failure_time, group.labels)
+    return [pushed, failed]
