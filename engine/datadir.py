@@ -180,6 +180,30 @@ def raise_if_disk_full(exc: BaseException, path: Path | str) -> None:
         raise StorageFullError(f"disk full: cannot write {path} ({exc})") from exc
 
 
+def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write a temporary file, fsync it, rename it over ``path`` and fsync the directory, so a crash
+    leaves the old file or the new one, never half of one. A full disk raises StorageFullError and
+    leaves no temporary file behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise_if_disk_full(exc, path)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def free_bytes(directory: Path) -> int | None:
     try:
         st = os.statvfs(directory)

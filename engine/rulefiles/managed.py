@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import re
 import threading
 import uuid
@@ -24,7 +23,7 @@ import yaml
 
 from engine.compat.durations import MAX_MS, DurationRangeError, format_duration, seconds_to_ms
 from engine.compat.strconv import NOT_UTF8, invalid_utf8_path
-from engine.datadir import move_aside, raise_if_disk_full
+from engine.datadir import move_aside, write_atomic
 from engine.promql import nodes
 from engine.promql.errors import QueryError
 from engine.promql.parse import parse as parse_promql
@@ -181,7 +180,7 @@ class ManagedRules:
                "rules": [{"group": group, **dataclasses.asdict(rule)} for group, rule in rules]}
         self.dir.mkdir(parents=True, exist_ok=True)
         before = self.store_path.read_text(encoding="utf-8") if self.store_path.exists() else None
-        _write_atomic(self.store_path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(self.store_path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n", 0o644)
         try:
             self._write_yaml(rules)
         except BaseException:
@@ -189,7 +188,7 @@ class ManagedRules:
                 if before is None:
                     self.store_path.unlink()
                 else:
-                    _write_atomic(self.store_path, before)
+                    write_atomic(self.store_path, before, 0o644)
             raise
         self._rules = rules
 
@@ -198,7 +197,7 @@ class ManagedRules:
         if self.path.exists() and self.path.read_text(encoding="utf-8", errors="replace") == text:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.path, text)
+        write_atomic(self.path, text, 0o644)
 
 
 def _groups(rules: list[tuple[str, Rule]], source: str) -> list[RuleGroup]:
@@ -292,29 +291,6 @@ def _same_rule(group: str, rule: Rule, side: list[tuple[str, Rule]], used: set[s
 def _file_rule_id(group: str, rule: Rule, before: list[tuple[str, Rule]]) -> str:
     same = sum(1 for g, r in before if (g, r.kind, r.name, r.labels) == (group, rule.kind, rule.name, rule.labels))
     return rule_id(MANAGED_FILE, group, rule, same + 1)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write a temporary file, fsync it, rename it over ``path`` and fsync the directory.
-
-    A full disk raises StorageFullError and leaves no temporary file behind."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise_if_disk_full(exc, path)
-        raise
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- request bodies ----------------------------------------------------------------------------------

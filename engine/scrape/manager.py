@@ -1,0 +1,360 @@
+"""The scrape loops: one asyncio task per target, HTTP on the event loop, parsing and relabelling on a
+worker thread, samples through admission (Engine.ingest_families) at the scrape's time.
+
+Targets come from the config's jobs (static and file_sd) and from API entries; ``sync`` turns them
+into the set of running targets, starting loops for new ones and stopping removed ones, whose series
+then get stale markers. Each target is scraped at an offset within its interval taken from its hash,
+as Prometheus spreads its targets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from engine import __version__
+from engine.clock import Clock, to_ms
+from engine.compat.durations import format_duration
+from engine.ingest.admission import Outcome
+from engine.netpolicy import BlockedTarget, NetPolicy, PolicyResolver
+from engine.scrape.config import ScrapeConfig, TargetGroup
+from engine.scrape.discovery import FileSD
+from engine.scrape.entries import MAX_ENTRIES, Entry, EntryError, EntryFile, new_id, parse_entry
+from engine.scrape.exposition import ParseError, is_openmetrics, parse
+from engine.scrape.target import Processed, ScrapeFailed, Target, discovered_labels, populate, process
+from engine.timefmt import rfc3339
+from engine.tsdb.types import Family
+
+log = logging.getLogger(__name__)
+
+ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+          "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+"""The Accept header Prometheus 2.42 sends (OpenMetrics first)."""
+USER_AGENT = f"metrics-service/{__version__}"
+FILE_SD_POLL_S = 5.0
+ZERO_TIME = "0001-01-01T00:00:00Z"
+"""What Prometheus shows as ``lastScrape`` before the first scrape (Go's zero time)."""
+
+Ingest = Callable[[list[Family], int, str], Outcome]
+"""Admit one scrape's families at time t (ms) as one cycle of a stale key."""
+
+
+class ScrapeManager:
+    """Owns the targets, their loops and the API's entries."""
+
+    def __init__(self, configs: tuple[ScrapeConfig, ...], data_dir: str, policy: NetPolicy, clock: Clock,
+                 ingest: Ingest, interval: float, timeout: float) -> None:
+        """``interval``/``timeout``: the global defaults for API entries that give none."""
+        self.configs = configs
+        self.policy = policy
+        self.clock = clock
+        self._ingest = ingest
+        self._interval = interval
+        self._timeout = timeout
+        self.file_sd = {c.job_name: FileSD(c.file_sd_configs) for c in configs if c.file_sd_configs}
+        self.entry_file = EntryFile(data_dir)
+        self.entries: dict[str, Entry] = {}
+        self.targets: dict[str, Target] = {}
+        self.dropped: list[tuple[str, dict[str, str]]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scrape")
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}
+        self._running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the API's entries (blocking, at open)."""
+        self.entries = {e.id: e for e in self.entry_file.load(self._interval, self._timeout, self.policy)}
+
+    async def start(self) -> None:
+        """Read file_sd files, then start a loop per target."""
+        self._running = True
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._refresh_files)
+        self.sync()
+
+    async def stop(self) -> None:
+        """Stop every loop (a scrape in progress is cancelled) and close the HTTP clients."""
+        self._running = False
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+
+    def close(self) -> None:
+        """Release the worker thread (after ``stop``, or when the loop is gone)."""
+        for task in self._tasks.values():
+            task.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def poll_files(self) -> None:
+        """Re-read file_sd files that changed; resync targets when their groups did."""
+        if self.file_sd and await asyncio.get_running_loop().run_in_executor(self._pool, self._refresh_files):
+            self.sync()
+
+    def _refresh_files(self) -> bool:
+        changed = False
+        for sd in self.file_sd.values():
+            changed |= sd.refresh()
+        return changed
+
+    # -- targets -----------------------------------------------------------------------------
+
+    def _groups(self) -> Iterator[tuple[ScrapeConfig, TargetGroup, str, str | None]]:
+        for config in self.configs:
+            for group in config.static_configs:
+                yield config, group, "config", None
+            sd = self.file_sd.get(config.job_name)
+            if sd is not None:
+                for path in sorted(sd.groups):
+                    for group in sd.groups[path]:
+                        yield config, group, "file_sd", None
+        for entry in self.entries.values():
+            for group in entry.config.static_configs:
+                yield entry.config, group, "api", entry.id
+
+    def sync(self) -> None:
+        """Make the running loops match the targets the config, the SD files and the entries give."""
+        desired: dict[str, Target] = {}
+        dropped: list[tuple[str, dict[str, str]]] = []
+        for config, group, origin, entry_id in self._groups():
+            for address in group.targets:
+                discovered = discovered_labels(config, group, address)
+                try:
+                    result = populate(config, discovered)
+                except ValueError as exc:
+                    log.warning("scrape target dropped", extra={"fields": {"job": config.job_name,
+                                                                           "address": address, "error": str(exc)}})
+                    result = None
+                if result is None:
+                    dropped.append((config.job_name, discovered))
+                    continue
+                target = Target(config, discovered, result[0], result[1], origin, entry_id)
+                desired.setdefault(target.id, target)
+        self.dropped = dropped
+        now = to_ms(self.clock.now())
+        for tid in [t for t in self.targets if t not in desired]:
+            del self.targets[tid]
+            task = self._tasks.pop(tid, None)
+            if task is not None:
+                task.cancel()
+            self._ingest([], now, stale_key(tid))  # everything it gave goes stale now
+        for tid, target in desired.items():
+            if tid not in self.targets:
+                self.targets[tid] = target
+                if self._running:
+                    self._tasks[tid] = asyncio.create_task(self._run(target), name=f"scrape {target.url}")
+
+    # -- API entries -------------------------------------------------------------------------
+
+    def add_entry(self, body: Any) -> Entry:
+        """Validate and store a new entry, then start its targets (EntryError; StorageFullError)."""
+        if len(self.entries) >= MAX_ENTRIES:
+            raise EntryError("body", f"at most {MAX_ENTRIES} entries", "too_many_targets")
+        entry = parse_entry(body, new_id(), self._interval, self._timeout, self.policy)
+        self.entry_file.save([*self.entries.values(), entry])
+        self.entries[entry.id] = entry
+        self.sync()
+        return entry
+
+    def delete_entry(self, entry_id: str) -> Entry:
+        """Remove an entry and stop its targets (KeyError when there is none)."""
+        entry = self.entries[entry_id]
+        self.entry_file.save([e for e in self.entries.values() if e.id != entry_id])
+        del self.entries[entry_id]
+        self.sync()
+        return entry
+
+    # -- one target's loop -------------------------------------------------------------------
+
+    async def _run(self, target: Target) -> None:
+        loop = asyncio.get_running_loop()
+        interval = target.config.interval
+        wall = self.clock.now()
+        await asyncio.sleep((target.offset(interval) - wall % interval) % interval)
+        due = loop.time()
+        while True:
+            try:
+                await self.scrape(target)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not end the loop: logged, the next scrape runs
+                log.exception("scrape failed unexpectedly", extra={"fields": {"url": target.url}})
+            due += interval
+            now = loop.time()
+            if due < now:  # a scrape longer than the interval: skip the missed slots
+                due += (int((now - due) / interval) + 1) * interval
+            await asyncio.sleep(due - now)
+
+    async def scrape(self, target: Target) -> None:
+        """One scrape: fetch, parse and relabel off the loop, admit the samples and the report series."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        wall = self.clock.now()
+        t = to_ms(wall)
+        error = ""
+        processed = None
+        try:
+            body, content_type = await self._fetch(target)
+            processed = await loop.run_in_executor(self._pool, _parse_and_process, target, body, content_type)
+        except ScrapeFailed as exc:
+            error = str(exc)
+        except TimeoutError:
+            error = f'Get "{target.url}": context deadline exceeded'
+        except (aiohttp.ClientError, OSError, BlockedTarget) as exc:
+            error = f'Get "{target.url}": {_describe(exc)}'
+        duration = loop.time() - started
+        families = processed.families if processed is not None else []
+        if processed is not None:
+            target.cache = processed.cache
+        report = _report(target.labels, processed is not None, duration,
+                         processed.scraped if processed else 0, processed.post_relabel if processed else 0,
+                         processed.added if processed else 0)
+        outcome = self._ingest(families + report, t, stale_key(target.id))
+        target.health = "up" if processed is not None else "down"
+        target.last_error = error
+        target.last_scrape = wall
+        target.last_duration = duration
+        target.last_samples = outcome.accepted
+
+    async def _fetch(self, target: Target) -> tuple[bytes, str]:
+        config = target.config
+        headers = {"Accept": ACCEPT, "Accept-Encoding": "gzip", "User-Agent": USER_AGENT,
+                   "X-Prometheus-Scrape-Timeout-Seconds": f"{config.timeout:g}"}
+        auth = None
+        if config.basic_auth is not None:
+            auth = aiohttp.BasicAuth(*config.basic_auth)
+        elif config.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {config.bearer_token}"
+        limit = config.body_size_limit
+        async with asyncio.timeout(config.timeout):
+            async with self._session(target.origin == "api").get(target.url, headers=headers, auth=auth,
+                                                                 allow_redirects=False) as resp:
+                if resp.status != 200:
+                    raise ScrapeFailed(f"server returned HTTP status {resp.status} {resp.reason or ''}".rstrip())
+                if resp.content_length is not None and resp.content_length > limit:
+                    raise ScrapeFailed("body size limit exceeded")
+                chunks = []
+                size = 0
+                async for chunk in resp.content.iter_chunked(1 << 16):
+                    size += len(chunk)
+                    if size > limit:
+                        raise ScrapeFailed("body size limit exceeded")
+                    chunks.append(chunk)
+                return b"".join(chunks), resp.headers.get("Content-Type", "")
+
+    def _session(self, policed: bool) -> aiohttp.ClientSession:
+        """Config targets are the operator's; API targets go through the allow/deny list at every connect."""
+        session = self._sessions.get(policed)
+        if session is None:
+            resolver = PolicyResolver(self.policy) if policed else None
+            connector = aiohttp.TCPConnector(limit=0, resolver=resolver)  # type: ignore[arg-type]
+            session = self._sessions[policed] = aiohttp.ClientSession(connector=connector, trust_env=False)
+        return session
+
+    # -- views -------------------------------------------------------------------------------
+
+    def prometheus_targets(self, state: str = "any") -> dict[str, Any]:
+        """``data`` of Prometheus's GET /api/v1/targets (``state``: active, dropped or any)."""
+        active = [] if state == "dropped" else [{
+            "discoveredLabels": t.discovered,
+            "labels": t.labels,
+            "scrapePool": t.config.job_name,
+            "scrapeUrl": t.url,
+            "globalUrl": global_url(t.url),
+            "lastError": t.last_error,
+            "lastScrape": ZERO_TIME if t.last_scrape is None else rfc3339(t.last_scrape),
+            "lastScrapeDuration": round(t.last_duration, 6),
+            "health": t.health,
+            "scrapeInterval": format_duration(int(t.config.interval * 1000)),
+            "scrapeTimeout": format_duration(int(t.config.timeout * 1000)),
+        } for t in self.targets.values()]
+        dropped = [] if state == "active" else [{"discoveredLabels": d} for _, d in self.dropped]
+        return {"activeTargets": active, "droppedTargets": dropped}
+
+    def target_list(self) -> dict[str, Any]:
+        """Our shape for the console's Targets view: every target with its health and last scrape,
+        the API entries, and how many discovered targets relabelling dropped."""
+        targets = [{
+            "id": t.id,
+            "entryId": t.entry_id,
+            "origin": t.origin,
+            "job": t.config.job_name,
+            "url": t.url,
+            "labels": t.labels,
+            "health": t.health,
+            "lastScrape": None if t.last_scrape is None else rfc3339(t.last_scrape),
+            "lastScrapeDuration": round(t.last_duration, 6),
+            "lastError": t.last_error or None,
+            "lastSamples": t.last_samples,
+            "interval": t.config.interval,
+            "timeout": t.config.timeout,
+        } for t in self.targets.values()]
+        targets.sort(key=lambda x: (x["job"], x["url"]))
+        sd_errors = {path: err for sd in self.file_sd.values() for path, err in sd.errors.items()}
+        return {"targets": targets, "entries": [e.public() for e in self.entries.values()],
+                "droppedTargets": len(self.dropped), "fileSdErrors": sd_errors}
+
+
+def global_url(url: str) -> str:
+    """The scrape URL as seen from elsewhere: a loopback host becomes this machine's name (Prometheus's
+    ``globalURL``)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host != "localhost" and not _is_loopback_ip(host):
+        return url
+    netloc = socket.gethostname() + (f":{parts.port}" if parts.port is not None else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _is_loopback_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def stale_key(target_id: str) -> str:
+    return f"scrape/{target_id}"
+
+
+def _parse_and_process(target: Target, body: bytes, content_type: str) -> Processed:
+    """Worker-thread half of a scrape: decode, parse and map through the target's cache."""
+    try:
+        families = parse(body.decode("utf-8", "surrogateescape"), is_openmetrics(content_type))
+    except ParseError as exc:
+        raise ScrapeFailed(str(exc)) from None
+    return process(target, families)
+
+
+def _report(labels: dict[str, str], up: bool, duration: float, scraped: int, post: int, added: int) -> list[Family]:
+    """The series Prometheus adds for every scrape, with the target's labels."""
+    out = []
+    for name, help_text, value in (
+            ("up", "1 when the last scrape of the target succeeded, else 0.", 1.0 if up else 0.0),
+            ("scrape_duration_seconds", "How long the last scrape took.", duration),
+            ("scrape_samples_scraped", "Samples the target exposed in the last scrape.", scraped),
+            ("scrape_samples_post_metric_relabeling", "Samples left after metric relabelling.", post),
+            ("scrape_series_added", "Series not seen in the previous scrape of the target.", added)):
+        fam = Family(name, "gauge", help_text)
+        fam.add(value, labels)
+        out.append(fam)
+    return out
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"dial tcp {exc.host}:{exc.port}: connect: {exc.os_error.strerror or exc.os_error}"
+    return str(exc) or type(exc).__name__
