@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from engine import __version__
 from engine.alerts.book import AlertBook
 from engine.alerts.db import AlertDB
+from engine.alerts.model import AlertInstance
 from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
 from engine.collectors.system import ProcessCollector, SystemCollector
@@ -22,17 +24,20 @@ from engine.datadir import DataDirLock, DiskHealth, StorageFullError
 from engine.evaluation.manager import Ruler
 from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_json
 from engine.events import EventBus
-from engine.notify.notifier import Notifier
 from engine.health.service import HealthService
 from engine.ingest import remote_write, state
 from engine.ingest.admission import Admission, Outcome, SeriesLimits
 from engine.ingest.push import PushError, PushResult, PushStore
 from engine.ingest.pushgateway import PushGroups, grouping_key, parse_text
-from engine.promql import QueryEngine
+from engine.netpolicy import NetPolicy
+from engine.notify.notifier import Notifier
+from engine.promql import QueryEngine, QueryResult
 from engine.promql.guard import Limits as ParseLimits
 from engine.promql.parse import close as close_parser
 from engine.promql.parse import configure as configure_parser
+from engine.promql.parse import series_selector
 from engine.rulefiles.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundError
+from engine.scrape.manager import FILE_SD_POLL_S, ScrapeManager
 from engine.service_views import (
     DEFAULT_APPLICATION_RANGE_S,
     DEFAULT_BUSINESS_RANGE_S,
@@ -54,6 +59,8 @@ FamilySource = Callable[[], list[Family]]
 Selectors = Iterable[Iterable[Matcher]]
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules.yaml"
 RULE_FILE_POLL_S = 5.0
+QUERY_DRAIN_S = 5.0
+"""How long ``close`` waits for running queries (told to stop) before it closes storage."""
 T = TypeVar("T")
 
 
@@ -89,6 +96,9 @@ class Engine:
         self.admission = Admission(self.store, SeriesLimits(settings.max_series, settings.max_series_per_metric))
         self.pushed = PushStore(self.admission)
         self.push_groups = PushGroups(self.admission)
+        self.scraper = ScrapeManager(settings.scrape_configs, str(settings.data_dir),
+                                     NetPolicy.from_entries(settings.health_check_allow), self.clock,
+                                     self._admit_scrape, settings.scrape_interval, settings.scrape_timeout)
         self._ingest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")  # body decoding
         self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
                                                        "ingest": self.admission.families}
@@ -103,6 +113,8 @@ class Engine:
         # probes ever wait behind a user's query.
         self._query_pool = ThreadPoolExecutor(max_workers=settings.query_max_concurrency, thread_name_prefix="query")
         self._probe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe")
+        self._queries_running = 0
+        self._queries_idle = threading.Condition()
         self._flush_lock = asyncio.Lock()
         self._collect_lock = asyncio.Lock()
         self._views_task: asyncio.Task[None] | None = None
@@ -128,6 +140,7 @@ class Engine:
         state.load(self.settings.data_dir, self.pushed, self.push_groups)
         self.health.open()
         self.notifier.open(list(self.book.live.values()))
+        self.scraper.load()
 
     def serving_at(self, url: str) -> None:
         """The address the server listens on: what $externalURL and generator links point at, and
@@ -153,8 +166,11 @@ class Engine:
                                 next_run_time=start)
         self._scheduler.add_job(self.purge_notifications, "interval", hours=1, id="notifications-purge",
                                 coalesce=True, next_run_time=start)
+        self._scheduler.add_job(self.scraper.poll_files, "interval", seconds=FILE_SD_POLL_S, id="file-sd-watch",
+                                coalesce=True, max_instances=1)
         self.ruler.start(self._scheduler)
         self._scheduler.start()
+        await self.scraper.start()
         self.health.start()
         await self.notifier.start()
 
@@ -173,30 +189,40 @@ class Engine:
             await self.reload_rules()
 
     async def stop(self) -> None:
-        """Stop schedules, persist everything pending, then ``close``."""
-        self._stop_schedules()
-        async with self._collect_lock:  # let a cycle in progress finish rather than cancel it
-            pass
-        await self.health.stop()
-        await self.notifier.stop()
-        if self._views_task is not None:
-            self._views_task.cancel()  # views for subscribers who are going away
-        async with self._flush_lock:
-            await asyncio.get_running_loop().run_in_executor(self._writer, self.store.close, self.now_ms())
-            await self._save_pushed()
-        self.close()
+        """Stop schedules, persist everything pending, then ``close``, even when persisting fails
+        (a full disk): the data-dir lock and the files are released either way."""
+        try:
+            self._stop_schedules()
+            async with self._collect_lock:  # let a cycle in progress finish rather than cancel it
+                pass
+            await self.health.stop()
+            await self.notifier.stop()
+            await self.scraper.stop()
+            if self._views_task is not None:
+                self._views_task.cancel()  # views for subscribers who are going away
+            async with self._flush_lock:
+                await asyncio.get_running_loop().run_in_executor(self._writer, self.store.close, self.now_ms())
+                await self._save_pushed()
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Release every part without persisting: schedules, pools, the metrics and alert databases
         and the data-dir lock. Safe after a failed ``open`` (what was not opened is skipped) and twice."""
         self._stop_schedules()
-        self._query_pool.shutdown(wait=False, cancel_futures=True)  # running ones stop at their deadline
+        self.query.close()  # running queries and lookups stop at their next deadline check
+        self._query_pool.shutdown(wait=False, cancel_futures=True)
+        with self._queries_idle:
+            if not self._queries_idle.wait_for(lambda: not self._queries_running, QUERY_DRAIN_S):
+                log.warning("queries still running at shutdown; closing storage under them",
+                            extra={"fields": {"queries": self._queries_running}})
         for pool in (self._writer, self._collector_pool, self._rules_pool, self._probe_pool, self._ingest_pool):
             pool.shutdown(wait=True)
         close_parser()
         self.store.backend.close()
         self.book.db.close()
         self.health.close()
+        self.scraper.close()
         self.notifier.close()
         self.lock.release()
 
@@ -228,6 +254,41 @@ class Engine:
     async def purge_notifications(self) -> None:
         """Drop delivery-log entries older than ALERTS_TTL (pending ones stay until sent or given up)."""
         await self.notifier.purge(self.clock.now() - self.settings.alerts_ttl)
+
+    # -- notifications (engine/notify/): ChannelError for refusals ---------------------------------
+
+    def notification_channels(self) -> list[dict[str, Any]]:
+        """Every channel without its secrets, with health and queue length."""
+        return self.notifier.channels()
+
+    def notification_channel(self, name: str) -> dict[str, Any]:
+        return self.notifier.channel(name)
+
+    async def create_notification_channel(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.notifier.create_channel(body)
+
+    async def update_notification_channel(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.notifier.update_channel(name, body)
+
+    async def delete_notification_channel(self, name: str) -> None:
+        await self.notifier.delete_channel(name)
+
+    async def test_notification_channel(self, name: str) -> dict[str, Any]:
+        """Send a test message to a channel now; the receiver's answer."""
+        return await self.notifier.test_channel(name)
+
+    async def notifications(self, channel: str | None = None, status: str | None = None, alert: str | None = None,
+                            since: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The delivery log, newest first."""
+        return await self.notifier.deliveries(channel=channel, status=status, alert=alert, since=since, limit=limit)
+
+    async def notification(self, entry_id: int) -> dict[str, Any] | None:
+        """One delivery-log entry with the payload sent and the receiver's response."""
+        return await self.notifier.delivery_entry(entry_id)
+
+    def notification_routing(self) -> dict[str, Any]:
+        """The route tree, inhibition rules and the aggregation groups waiting."""
+        return self.notifier.routing()
 
     # -- schedules ---------------------------------------------------------------------------
 
@@ -298,9 +359,30 @@ class Engine:
         return self.admission.admit_families(source, families, self.now_ms() if t is None else t,
                                              stale_key=stale_key, atomic=atomic)
 
+    def _admit_scrape(self, families: list[Family], t: int, target_key: str) -> Outcome:
+        return self.admission.admit_families("scrape", families, t, stale_key=target_key)
+
     def ingest_series(self, source: str, series: Iterable[tuple[Labels, list[int], list[float]]]) -> Outcome:
         """Admit timestamped samples of whole label sets (remote write)."""
         return self.admission.admit_series(source, series, self.now_ms())
+
+    # -- scrape targets (engine/scrape/) ------------------------------------------------------
+
+    def prometheus_targets(self, state: str = "any") -> dict[str, Any]:
+        """``data`` of Prometheus's GET /api/v1/targets (``state``: active, dropped or any)."""
+        return self.scraper.prometheus_targets(state)
+
+    def scrape_targets(self) -> dict[str, Any]:
+        """Every target with health and last scrape, and the API's entries (GET /api/targets)."""
+        return self.scraper.target_list()
+
+    def add_scrape_target(self, body: Any) -> dict[str, Any]:
+        """Store an API entry and start scraping it (EntryError naming the field; StorageFullError)."""
+        return self.scraper.add_entry(body).public()
+
+    def delete_scrape_target(self, entry_id: str) -> dict[str, Any]:
+        """Remove an API entry: its targets stop and their series go stale (KeyError when unknown)."""
+        return self.scraper.delete_entry(entry_id).public()
 
     def push_metrics(self, source: str, items: list[Any], atomic: bool = False) -> PushResult:
         """The JSON push API (source ``push`` or ``business``): apply the items that pass, or none
@@ -532,16 +614,36 @@ class Engine:
 
     # -- series, labels, metadata (the Prometheus API's lookups; blocking: call from a thread) --
 
-    def series(self, selectors: Selectors | None = None, window: tuple[int, int] | None = None) -> list[Labels]:
-        """Series matching any selector with a sample in the closed ms window (None: no condition)."""
-        return self.store.series_in_range(selectors, window)
+    def series(self, selectors: Selectors | None = None, window: tuple[int, int] | None = None,
+               deadline: float | None = None) -> list[Labels]:
+        """Series matching any selector with a sample in the closed ms window (None: no condition).
+        ``deadline`` (``time.monotonic()`` seconds, capped at QUERY_TIMEOUT): QueryError(timeout)."""
+        return self.store.series_in_range(selectors, window, self.query.deadline(deadline))
 
-    def label_names(self, selectors: Selectors | None = None, window: tuple[int, int] | None = None) -> list[str]:
-        return self.store.label_names(selectors, window)
+    def label_names(self, selectors: Selectors | None = None, window: tuple[int, int] | None = None,
+                    deadline: float | None = None) -> list[str]:
+        return self.store.label_names(selectors, window, self.query.deadline(deadline))
 
     def label_values(self, name: str, selectors: Selectors | None = None,
-                     window: tuple[int, int] | None = None) -> list[str]:
-        return self.store.label_values(name, selectors, window)
+                     window: tuple[int, int] | None = None, deadline: float | None = None) -> list[str]:
+        return self.store.label_values(name, selectors, window, self.query.deadline(deadline))
+
+    def series_selector(self, text: str) -> tuple[Matcher, ...]:
+        """The matchers of a plain series selector (a ``match[]``); QueryError(bad_data). Blocking."""
+        return series_selector(text)
+
+    def check_query(self, expr: str) -> None:
+        """Parse a PromQL expression; QueryError(bad_data) if it is not one we can run. Blocking."""
+        self.query.parse(expr)
+
+    def instant_query(self, expr: str, t: float, deadline: float | None = None) -> QueryResult:
+        """PromQL at one time (Unix seconds); ``deadline`` as for ``series``. Blocking: ``run_query``."""
+        return self.query.instant(expr, t, deadline)
+
+    def range_query(self, expr: str, start: float, end: float, step: float,
+                    deadline: float | None = None) -> QueryResult:
+        """PromQL from ``start`` to ``end`` every ``step`` seconds. Blocking: ``run_query``."""
+        return self.query.range(expr, start, end, step, deadline)
 
     def metadata(self) -> dict[str, Metadata]:
         """Every metric family the store has seen, by name."""
@@ -563,8 +665,19 @@ class Engine:
         at most QUERY_MAX_CONCURRENCY at once, the rest queue. ``TimeoutError`` after ``timeout``
         seconds, waiting included: a queued job is dropped, a running query stops at the deadline
         it was given (see ``QueryEngine.instant``)."""
-        future = asyncio.get_running_loop().run_in_executor(self._query_pool, job)
+        future = asyncio.get_running_loop().run_in_executor(self._query_pool, self._tracked, job)
         return await (future if timeout is None else asyncio.wait_for(future, timeout))
+
+    def _tracked(self, job: Callable[[], T]) -> T:
+        """A query job, counted so that ``close`` can wait for running ones before closing storage."""
+        with self._queries_idle:
+            self._queries_running += 1
+        try:
+            return job()
+        finally:
+            with self._queries_idle:
+                self._queries_running -= 1
+                self._queries_idle.notify_all()
 
     def write_problem(self) -> str | None:
         """Why writes to the data dir fail (a full disk), or None; readiness fails while it is set."""

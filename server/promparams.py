@@ -17,9 +17,6 @@ from multidict import MultiDict
 from engine.compat.durations import DurationError
 from engine.compat.durations import parse_duration as parse_prometheus_duration
 from engine.compat.strconv import NumError, parse_float, quote
-from engine.promql.errors import QueryError
-from engine.promql.parse import series_selector
-from engine.tsdb.matchers import Matcher
 
 BAD_DATA = "bad_data"
 
@@ -178,11 +175,3 @@ def label_name(name: str) -> str:
     return name
 
 
-def series_selectors(texts: list[str]) -> list[tuple[Matcher, ...]]:
-    """The matchers of each ``match[]``, which must be a plain series selector; ValueError.
-
-    ``(up)`` and ``up offset 5m`` are refused, as Prometheus does."""
-    try:
-        return [series_selector(text) for text in texts]
-    except QueryError as exc:
-        raise ValueError(exc.message) from None

@@ -5,13 +5,15 @@ from __future__ import annotations
 BAD_DATA = "bad_data"
 EXECUTION = "execution"
 TIMEOUT = "timeout"
+CANCELED = "canceled"
 
 
 class QueryError(Exception):
     """A query that cannot be answered.
 
     ``error_type`` is the Prometheus API ``errorType``: ``bad_data`` for parse and validation
-    problems, ``execution`` for evaluation failures (too many samples included), ``timeout``.
+    problems, ``execution`` for evaluation failures (too many samples included), ``timeout``,
+    ``canceled`` (the server shuts down).
     """
 
     def __init__(self, error_type: str, message: str) -> None:

@@ -9,6 +9,7 @@ are checked as the tree is walked, the deadline also inside the loops over serie
 from __future__ import annotations
 
 import math
+import threading
 import time
 from array import array
 from collections.abc import Iterator
@@ -308,15 +309,25 @@ class QueryEngine:
         self.lookback_ms = lookback_ms
         self.max_samples = max_samples
         self.timeout_s = timeout_s
+        self.closing = threading.Event()
+        """Set by ``close``: every running evaluation and lookup stops at its next deadline check."""
 
     def parse(self, expr: str) -> n.Node:
         """Parse and validate; raises ``QueryError(bad_data)`` for bad or unsupported input."""
         return parse(expr)
 
+    def deadline(self, at: float | None = None) -> Deadline:
+        """The deadline of one piece of work: the caller's ``at`` (``time.monotonic()`` seconds)
+        when sooner than the engine's timeout; it also ends when the engine closes."""
+        limit = time.monotonic() + self.timeout_s
+        return Deadline(limit if at is None else min(limit, at), self.closing)
+
+    def close(self) -> None:
+        """Stop running queries at their next check (shutdown); later ones stop at once."""
+        self.closing.set()
+
     def _evaluation(self, steps: list[int], deadline: float | None) -> _Evaluation:
-        at = time.monotonic() + self.timeout_s
-        return _Evaluation(self.store, steps, self.lookback_ms, self.max_samples,
-                           Deadline(at if deadline is None else min(at, deadline)))
+        return _Evaluation(self.store, steps, self.lookback_ms, self.max_samples, self.deadline(deadline))
 
     def instant(self, expr: str, t: float, deadline: float | None = None) -> QueryResult:
         """Evaluate at one time (unix seconds); ``deadline`` (``time.monotonic()`` seconds) is the

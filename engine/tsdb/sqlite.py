@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -13,6 +14,8 @@ from pathlib import Path
 from engine.datadir import open_sqlite, raise_if_disk_full
 from engine.tsdb.backend import FlushBatch, StoredState, StoreError, WalBatch
 from engine.tsdb.types import Metadata
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -202,6 +205,8 @@ class SQLiteBackend:
             if self._conn is not None:
                 try:
                     self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.OperationalError as exc:  # a full disk: the journal is replayed at the next start
+                    log.warning("checkpoint at close failed; the journal stays for the next start: %s", exc)
                 finally:
                     self._conn.close()
                     self._conn = None

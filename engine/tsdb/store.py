@@ -9,7 +9,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from itertools import compress, islice
 from operator import le
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from engine.tsdb.backend import Backend, EncodedChunk, FlushBatch, WalBatch
 from engine.tsdb.chunks import decode_chunk, encode_chunk
@@ -17,6 +17,9 @@ from engine.tsdb.head import MemSeries
 from engine.tsdb.index import LabelIndex
 from engine.tsdb.matchers import Matcher
 from engine.tsdb.types import STALE_NAN, Family, Labels, Metadata, is_stale, make_labels
+
+if TYPE_CHECKING:
+    from engine.promql.deadline import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -236,17 +239,19 @@ class Store:
     # -- which series exist: the questions /series, /labels and /label/.../values ask ----------
 
     def series_in_range(self, selectors: Iterable[Iterable[Matcher]] | None = None,
-                        window: tuple[int, int] | None = None) -> list[Labels]:
+                        window: tuple[int, int] | None = None, deadline: Deadline | None = None) -> list[Labels]:
         """Label sets of the series matching any selector (every series for None) with a sample in
         the closed ms window (every series the store keeps for None), sorted as Prometheus sorts them.
 
         Answered without decoding samples: the head settles most series, read under the trim lock so
         a flush cannot cut it meanwhile; only the part of the window older than a series' head is
         looked up on disk, at chunk granularity (a chunk overlapping the window counts, as a block
-        does in Prometheus)."""
+        does in Prometheus). ``deadline`` (a request's) is checked between selectors and series."""
+        check = deadline.check if deadline is not None else _no_check
         refs: set[int] = set()
-        with self._index_lock:
-            for matchers in (((),) if selectors is None else selectors):
+        for matchers in (((),) if selectors is None else selectors):
+            check()
+            with self._index_lock:
                 refs |= self.index.select(matchers)
         series = self._series
         found: list[Labels] = []
@@ -255,7 +260,7 @@ class Store:
         disk_upto = lo
         with self._trim_lock:
             persisted = self.persisted_upto  # chunks below it are written before the head is cut
-            for ref in refs:
+            for ref in refs if deadline is None else deadline.paced(refs, 1):
                 s = series.get(ref)
                 if s is None:  # dropped by a retention purge since the index answered
                     continue
@@ -272,25 +277,28 @@ class Store:
                     on_disk[ref] = s.labels
                     disk_upto = max(disk_upto, min(hi, first - 1))
         if on_disk:
+            check()
             hits = {ref for ref, _ in self.backend.read_chunks(list(on_disk), lo - 1, disk_upto)}
             found.extend(on_disk[ref] for ref in hits)
         return sorted(found)
 
     def label_names(self, selectors: Iterable[Iterable[Matcher]] | None = None,
-                    window: tuple[int, int] | None = None) -> list[str]:
+                    window: tuple[int, int] | None = None, deadline: Deadline | None = None) -> list[str]:
         """Label names of the series ``series_in_range`` finds, sorted."""
         if selectors is None and window is None:
             with self._index_lock:
                 return self.index.label_names()
-        return sorted({name for labels in self.series_in_range(selectors, window) for name, _ in labels})
+        found = self.series_in_range(selectors, window, deadline)
+        return sorted({name for labels in found for name, _ in labels})
 
     def label_values(self, name: str, selectors: Iterable[Iterable[Matcher]] | None = None,
-                     window: tuple[int, int] | None = None) -> list[str]:
+                     window: tuple[int, int] | None = None, deadline: Deadline | None = None) -> list[str]:
         """Values of one label over the series ``series_in_range`` finds, sorted."""
         if selectors is None and window is None:
             with self._index_lock:
                 return self.index.label_values(name)
-        return sorted({v for labels in self.series_in_range(selectors, window) for n, v in labels if n == name})
+        found = self.series_in_range(selectors, window, deadline)
+        return sorted({v for labels in found for n, v in labels if n == name})
 
     def ping(self) -> None:
         """Raise if storage cannot answer a trivial read (readiness)."""
@@ -432,6 +440,10 @@ class Store:
                 self.index.remove(ref, s.labels)
             for refs in self._sources.values():
                 refs.discard(ref)
+
+
+def _no_check() -> None:
+    """A lookup without a deadline (the engine's own callers)."""
 
 
 def _concat(first: WalBatch, second: WalBatch) -> WalBatch:

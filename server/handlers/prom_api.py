@@ -21,7 +21,8 @@ from multidict import MultiDict
 
 from engine import __version__
 from engine.engine import Engine, Selectors
-from engine.promql import QueryEngine, QueryError
+from engine.promql import QueryError
+from engine.tsdb.matchers import Matcher
 from server import promparams as p
 from server.errors import log_unhandled
 from server.keys import ENGINE
@@ -102,16 +103,17 @@ def _time_limit(engine: Engine, values: MultiDict[str]) -> tuple[float, float]:
     return seconds, time.monotonic() + seconds
 
 
-def _instant(qe: QueryEngine, expr: str, t_ms: int, deadline: float) -> bytes:
+def _instant(engine: Engine, expr: str, t_ms: int, deadline: float) -> bytes:
     try:
-        qe.parse(expr)
+        engine.check_query(expr)
     except QueryError as exc:
         raise PromApiError(exc.error_type, f'invalid parameter "query": {exc.message}') from None
-    return _success(qe.instant(expr, t_ms / 1000, deadline).to_prometheus())
+    return _success(engine.instant_query(expr, t_ms / 1000, deadline).to_prometheus())
 
 
-def _range(qe: QueryEngine, expr: str, start_ms: int, end_ms: int, step_ms: int, deadline: float) -> bytes:
-    return _success(qe.range(expr, start_ms / 1000, end_ms / 1000, step_ms / 1000, deadline).to_prometheus())
+def _range(engine: Engine, expr: str, start_ms: int, end_ms: int, step_ms: int, deadline: float) -> bytes:
+    result = engine.range_query(expr, start_ms / 1000, end_ms / 1000, step_ms / 1000, deadline)
+    return _success(result.to_prometheus())
 
 
 @_endpoint("/api/v1/query")
@@ -120,7 +122,7 @@ async def query(request: web.Request) -> web.Response:
     values = await p.form(request)
     t = p.time_param(values, "time", engine.now_ms())
     timeout, deadline = _time_limit(engine, values)
-    job = functools.partial(_instant, engine.query, values.get("query", ""), t, deadline)
+    job = functools.partial(_instant, engine, values.get("query", ""), t, deadline)
     return _respond(await _in_thread(engine, job, timeout))
 
 
@@ -141,8 +143,7 @@ async def query_range(request: web.Request) -> web.Response:
     if step_ns < 1_000_000:  # Prometheus fails ("integer divide by zero") on a step under 1 ms
         raise p.invalid_parameter("step", ZERO_STEP)
     timeout, deadline = _time_limit(engine, values)
-    job = functools.partial(_range, engine.query, values.get("query", ""), start, end, step_ns // 1_000_000,
-                            deadline)
+    job = functools.partial(_range, engine, values.get("query", ""), start, end, step_ns // 1_000_000, deadline)
     return _respond(await _in_thread(engine, job, timeout))
 
 
@@ -164,32 +165,45 @@ async def series(request: web.Request) -> web.Response:
     if not texts:
         raise PromApiError(BAD_DATA, "no match[] parameter provided")
     window = _window(values)
-    try:
-        selectors = p.series_selectors(texts)
-    except ValueError as exc:
-        raise p.invalid_parameter("match[]", str(exc)) from None
+    timeout, deadline = _time_limit(engine, values)
 
     def job() -> bytes:
-        return _success([dict(labels) for labels in engine.series(selectors, window)])
+        try:
+            selectors = _selectors(engine, texts)
+        except QueryError as exc:
+            raise p.invalid_parameter("match[]", exc.message) from None
+        return _success([dict(labels) for labels in engine.series(selectors, window, deadline)])
 
-    return _respond(await _in_thread(engine, job))
+    return _respond(await _in_thread(engine, job, timeout))
 
 
-Lookup = Callable[[Selectors | None, tuple[int, int] | None], list[str]]
+def _selectors(engine: Engine, texts: list[str]) -> list[tuple[Matcher, ...]]:
+    """The matchers of each ``match[]`` (parsed on the query thread: a long one costs time); each
+    must be a plain series selector: ``(up)`` and ``up offset 5m`` are refused, as Prometheus does."""
+    return [engine.series_selector(text) for text in texts]
+
+
+Lookup = Callable[[Selectors | None, tuple[int, int] | None, float | None], list[str]]
 
 
 async def _label_lookup(request: web.Request, lookup: Lookup) -> web.Response:
     """Labels and label values share their parameters: optional start, end and match[]."""
+    engine: Engine = request.app[ENGINE]
     values = await p.form(request)
     window = _window(values)
     texts = values.getall("match[]", [])
-    try:
-        selectors = p.series_selectors(texts) if texts else None
-    except ValueError as exc:
-        raise PromApiError(BAD_DATA, str(exc)) from None
-    if selectors is None and window is None:  # straight from the index: cheap enough for the loop
-        return _respond(_success(lookup(None, None)))
-    return _respond(await _in_thread(request.app[ENGINE], lambda: _success(lookup(selectors, window))))
+    if not texts and window is None:  # straight from the index: cheap enough for the loop
+        return _respond(_success(lookup(None, None, None)))
+    timeout, deadline = _time_limit(engine, values)
+
+    def job() -> bytes:
+        try:
+            selectors = _selectors(engine, texts) if texts else None
+        except QueryError as exc:
+            raise PromApiError(BAD_DATA, exc.message) from None
+        return _success(lookup(selectors, window, deadline))
+
+    return _respond(await _in_thread(engine, job, timeout))
 
 
 @_endpoint("/api/v1/labels")

@@ -15,6 +15,10 @@ import httpx
 import pytest
 
 from engine.alerts.db import AlertDB
+from engine.datadir import StorageFullError
+from engine.engine import Engine
+from engine.tsdb.types import Family
+from tests.integration.conftest import make_settings
 from tests.integration.test_cli_process import (
     Server,
     _evaluated_after,
@@ -206,3 +210,20 @@ def test_a_full_disk_fails_readiness_refuses_writes_and_keeps_samples_until_spac
     messages = [e["message"] for e in log_entries(srv)]
     assert sum(m.startswith("disk full") for m in messages) == 1
     assert messages.count("disk writable again, pending samples written") == 1
+
+
+async def test_stopping_on_a_full_disk_still_releases_the_data_dir(small_disk):
+    """The last flush fails: the error is raised, and the files and the lock are released anyway."""
+    settings = make_settings(small_disk)
+    engine = Engine(settings, collect_system=False)
+    engine.open()
+    family = Family("pending_total", "counter", "Samples the full disk keeps from being written.")
+    family.add(1.0, {"job": "x"})
+    engine.ingest_families("push", [family])
+    fill(small_disk)
+    with pytest.raises(StorageFullError):
+        await engine.stop()
+    (small_disk / "filler").unlink()
+    again = Engine(settings, collect_system=False)
+    again.open()  # the lock was released
+    again.close()

@@ -146,6 +146,15 @@ def test_queries_stop_at_the_callers_deadline(make_engine):
     timed_out(lambda: e.range("rate(up[2m])", 0, 240, 60, deadline=time.monotonic() - 1))
 
 
+def test_queries_stop_when_their_engine_closes(make_engine):
+    """Shutdown: a query still running on a pool thread stops at its next check."""
+    e = make_engine({'up{job="api"}': "1 1 1 0 0"})
+    e.close()
+    with pytest.raises(QueryError) as err:
+        e.range("rate(up[2m])", 0, 240, 60)
+    assert err.value.error_type == "canceled"
+
+
 def test_only_texts_the_size_of_real_queries_are_kept_in_the_parse_cache():
     short = 'sum(rate(http_requests_total{job="api"}[5m]))'
     assert parse(short) is parse(short)

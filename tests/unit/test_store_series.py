@@ -4,9 +4,12 @@ head and disk, including while another thread appends, flushes and trims the hea
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+from engine.promql.deadline import Deadline
+from engine.promql.errors import QueryError
 from engine.tsdb.matchers import Matcher
 from engine.tsdb.sqlite import SQLiteBackend
 from engine.tsdb.store import Store
@@ -123,4 +126,24 @@ def test_a_lookup_racing_with_appends_flushes_and_head_trims_stays_right(tmp_pat
     assert store.series(refs[0]).ts[0] > window[1]  # the window's samples did move to disk
     assert answers and all(a == (everyone, everyone) for a in answers), answers[:3]
     assert sorted(dict(s)["i"] for s in store.series_in_range(name_is("m"), window)) == everyone
+    store.backend.close()
+
+
+def test_series_and_label_lookups_stop_at_their_deadline(tmp_path):
+    """/api/v1/series, /labels and /label/…/values run on the query pool with the request's limit."""
+    store = Store(SQLiteBackend(tmp_path))
+    store.open()
+    store.ref(make_labels("up", {"job": "api"}))
+    passed = Deadline(time.monotonic() - 1)
+    for lookup in (lambda: store.series_in_range(None, (0, MIN), passed),
+                   lambda: store.label_names(None, (0, MIN), passed),
+                   lambda: store.label_values("job", None, (0, MIN), passed)):
+        with pytest.raises(QueryError) as info:
+            lookup()
+        assert info.value.error_type == "timeout"
+    closing = threading.Event()
+    closing.set()  # the engine shuts down: lookups stop too
+    with pytest.raises(QueryError) as info:
+        store.series_in_range(None, (0, MIN), Deadline(time.monotonic() + 60, closing))
+    assert info.value.error_type == "canceled"
     store.backend.close()
