@@ -36,7 +36,8 @@ async def test_push_pushadd_delete_with_the_real_client(server, client):
     key = "instance=db 1,job=nightly,path=/var/x"
     assert await query(client, "batch_last_success") == {key: 1234.0}
     assert await query(client, "batch_records_total") == {"instance=db 1,job=nightly,kind=a,path=/var/x": 7.0}
-    assert await query(client, 'batch_seconds_bucket{le="5.0"}') == {key + ",le=5.0": 1.0}
+    bucket = "instance=db 1,job=nightly,le=5.0,path=/var/x"
+    assert await query(client, 'batch_seconds_bucket{le="5.0"}') == {bucket: 1.0}
     assert list(await query(client, "push_time_seconds")) == [key]
     assert await query(client, "push_failure_time_seconds") == {key: 0.0}
     text = await exposition(client)
