@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from engine import __version__
-from engine.alerts.book import AlertBook
+from engine.alerts.book import AlertActionError, AlertBook
 from engine.alerts.db import AlertDB
 from engine.alerts.model import AlertInstance
 from engine.charts import chart
@@ -22,8 +22,8 @@ from engine.clock import Clock, SystemClock, to_ms
 from engine.collectors.system import ProcessCollector, SystemCollector
 from engine.datadir import DataDirLock, DiskHealth, StorageFullError
 from engine.evaluation.manager import Ruler
-from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_json
-from engine.events import EventBus
+from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_json, sort_alerts
+from engine.events import EventBus, Subscription
 from engine.health.service import HealthService
 from engine.ingest import remote_write, state
 from engine.ingest.admission import Admission, Outcome, SeriesLimits
@@ -44,7 +44,7 @@ from engine.service_views import (
     application_view,
     business_view,
 )
-from engine.settings import Settings
+from engine.settings import Settings, parse_duration
 from engine.system_view import system_view
 from engine.timefmt import rfc3339
 from engine.tsdb.head import MemSeries
@@ -503,6 +503,10 @@ class Engine:
     """Topics whose payload is a set of PromQL queries: computed on the query pool, at default ranges."""
     TOPICS = ("system", "metrics", "alerts", "health", "notifications", *VIEW_TOPICS)
 
+    def subscribe(self, topics: Iterable[str] = ()) -> Subscription:
+        """A bounded queue of the bus's events on ``topics`` (a WebSocket client's); its ``close`` ends it."""
+        return self.bus.subscribe(topics)
+
     async def snapshot(self, topic: str) -> Any:
         """Current state of a stream topic, sent on subscription and after each cycle."""
         if topic == "application":
@@ -580,6 +584,60 @@ class Engine:
         return [prometheus_alert(a.labels, a.annotations, a.state, a.active_at, a.value)
                 for g in self.ruler.groups.values() for rr in g.rules if rr.alerting is not None
                 for a in rr.alerting.live_alerts()]
+
+    # -- alerts and silences: the lifecycle beyond Prometheus (engine/alerts/) ------------------
+
+    RESOLVED_DEFAULT_S = 86400.0
+    """How far back resolved alerts are listed when the caller gives no ``since``."""
+
+    def alerts(self, states: Iterable[str] = ("pending", "firing"), since: float | None = None,
+               severities: Iterable[str] | None = None, sort: str = "severity") -> list[dict[str, Any]]:
+        """Alerts in ``states`` (resolved ones from the last 24 h unless ``since``), active or
+        resolved since ``since`` (Unix seconds), of the given severities, sorted by severity or age."""
+        wanted_states = set(states)
+        found = [a for a in self.book.live.values() if a.state in wanted_states]
+        if "resolved" in wanted_states:
+            found += self.book.recent_resolved(self.clock.now() - self.RESOLVED_DEFAULT_S if since is None else since)
+        if since is not None:
+            found = [a for a in found if a.active_at >= since or (a.resolved_at or 0) >= since]
+        if severities is not None:
+            wanted = set(severities)
+            found = [a for a in found if a.severity in wanted]
+        return [a.to_json(rfc3339) for a in sort_alerts(found, sort)]
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        """One alert with its timeline, or None."""
+        inst = self.book.get(alert_id)
+        if inst is None:
+            return None
+        return {**inst.to_json(rfc3339), "timeline": [e.to_json(rfc3339) for e in self.book.timeline(alert_id)]}
+
+    def acknowledge(self, alert_id: str, by: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Acknowledge from a request body (``comment``, ``expiresIn`` as a duration); AlertActionError."""
+        expires = body.get("expiresIn")
+        try:
+            expires_in = None if expires is None else parse_duration(str(expires))
+        except ValueError as exc:
+            raise AlertActionError("invalid_body", f"expiresIn: {exc}", field="expiresIn") from None
+        return self.book.acknowledge(alert_id, by, _comment(body), expires_in).to_json(rfc3339)
+
+    def resolve(self, alert_id: str, by: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Resolve by hand from a request body (``comment``); AlertActionError."""
+        return self.book.resolve(alert_id, by, _comment(body)).to_json(rfc3339)
+
+    def silences(self) -> list[dict[str, Any]]:
+        """Every silence, newest first."""
+        now = self.clock.now()
+        return [s.to_json(now, rfc3339)
+                for s in sorted(self.book.silences.values(), key=lambda s: s.starts_at, reverse=True)]
+
+    def add_silence(self, body: Any, by: str) -> dict[str, Any]:
+        """A new silence from a request body (SilenceError naming the field)."""
+        return self.book.add_silence(body, by).to_json(self.clock.now(), rfc3339)
+
+    def expire_silence(self, silence_id: str) -> dict[str, Any]:
+        """End a silence now (AlertActionError when there is none)."""
+        return self.book.expire_silence(silence_id).to_json(self.clock.now(), rfc3339)
 
     async def create_rule(self, body: Any) -> tuple[dict[str, Any], str | None]:
         """Save a new API rule (RuleValidationError) and reload: the rule, and the reload's error if any.
@@ -688,3 +746,11 @@ class Engine:
         step_ms = max(1, int(step_s * 1000))
         end = self.now_ms() // step_ms * step_ms
         return chart(self.query, chart_type, end - int(range_s * 1000), end, step_ms)
+
+
+def _comment(body: dict[str, Any]) -> str:
+    """The ``comment`` of an alert action's body (AlertActionError when it is not a string)."""
+    comment = body.get("comment", "")
+    if not isinstance(comment, str):
+        raise AlertActionError("invalid_body", "comment: must be a string", field="comment")
+    return comment

@@ -11,7 +11,6 @@ from engine.alerts.book import AlertActionError
 from engine.alerts.silences import SilenceError
 from engine.compat.strconv import NOT_UTF8, is_valid_utf8
 from engine.engine import Engine
-from engine.evaluation.views import sort_alerts
 from engine.rulefiles.managed import ReadOnlyRuleError, RuleNotFoundError, RuleValidationError
 from engine.settings import parse_duration
 from engine.timefmt import rfc3339
@@ -54,18 +53,11 @@ async def list_alerts(request: web.Request) -> web.Response:
         if s not in STATES:
             raise bad_parameter("state", q["state"], f"unknown state {s!r} (expected {', '.join(STATES)})")
     since = _since(q.get("since"), engine.clock.now())
-    alerts = [a for a in engine.book.live.values() if a.state in states]
-    if "resolved" in states:
-        alerts += engine.book.recent_resolved(since if since is not None else engine.clock.now() - 86400)
-    if since is not None:
-        alerts = [a for a in alerts if a.active_at >= since or (a.resolved_at or 0) >= since]
-    if "severity" in q:
-        wanted = set(q["severity"].split(","))
-        alerts = [a for a in alerts if a.severity in wanted]
     sort = q.get("sort", "severity")
     if sort not in ("severity", "age"):
         raise bad_parameter("sort", sort, "expected severity or age")
-    return web.json_response({"alerts": [a.to_json(rfc3339) for a in sort_alerts(alerts, sort)]})
+    severities = q["severity"].split(",") if "severity" in q else None
+    return web.json_response({"alerts": engine.alerts(states, since, severities, sort)})
 
 
 def _since(raw: str | None, now: float) -> float | None:
@@ -83,31 +75,26 @@ def _since(raw: str | None, now: float) -> float | None:
 
 @routes.get("/api/alerts/silences")
 async def list_silences(request: web.Request) -> web.Response:
-    engine = _engine(request)
-    now = engine.clock.now()
-    silences = sorted(engine.book.silences.values(), key=lambda s: s.starts_at, reverse=True)
-    return web.json_response({"silences": [s.to_json(now, rfc3339) for s in silences]})
+    return web.json_response({"silences": _engine(request).silences()})
 
 
 @routes.post("/api/alerts/silences")
 async def create_silence(request: web.Request) -> web.Response:
-    engine = _engine(request)
     body = await json_body(request)
     try:
-        silence = engine.book.add_silence(body, requester(request))
+        silence = _engine(request).add_silence(body, requester(request))
     except SilenceError as exc:
         raise ApiError(400, "invalid_silence", str(exc), {"field": exc.field}) from None
-    return web.json_response({"silence": silence.to_json(engine.clock.now(), rfc3339)}, status=201)
+    return web.json_response({"silence": silence}, status=201)
 
 
 @routes.delete("/api/alerts/silences/{id}")
 async def delete_silence(request: web.Request) -> web.Response:
-    engine = _engine(request)
     try:
-        silence = engine.book.expire_silence(request.match_info["id"])
+        silence = _engine(request).expire_silence(request.match_info["id"])
     except AlertActionError as exc:
         raise _action_error(exc) from None
-    return web.json_response({"silence": silence.to_json(engine.clock.now(), rfc3339)})
+    return web.json_response({"silence": silence})
 
 
 # -- rules -----------------------------------------------------------------------------------------
@@ -197,49 +184,31 @@ async def delete_rule(request: web.Request) -> web.Response:
 
 @routes.get("/api/alerts/{id}")
 async def get_alert(request: web.Request) -> web.Response:
-    engine = _engine(request)
     alert_id = request.match_info["id"]
-    inst = engine.book.get(alert_id)
-    if inst is None:
+    alert = _engine(request).alert(alert_id)
+    if alert is None:
         raise ApiError(404, "not_found", f"no alert with id {alert_id!r}")
-    return web.json_response({"alert": {**inst.to_json(rfc3339),
-                                        "timeline": [e.to_json(rfc3339) for e in engine.book.timeline(alert_id)]}})
+    return web.json_response({"alert": alert})
 
 
 @routes.post("/api/alerts/{id}/acknowledge")
 async def acknowledge(request: web.Request) -> web.Response:
-    engine = _engine(request)
     body = await json_body(request, required=False)
-    comment = body.get("comment", "")
-    if not isinstance(comment, str):
-        raise ApiError(400, "invalid_body", "comment: must be a string", {"field": "comment"})
-    expires_in = None
-    if body.get("expiresIn") is not None:
-        try:
-            expires_in = parse_duration(str(body["expiresIn"]))
-        except ValueError as exc:
-            raise ApiError(400, "invalid_body", f"expiresIn: {exc}", {"field": "expiresIn"}) from None
-        if expires_in <= 0:
-            raise ApiError(400, "invalid_body", "expiresIn: must be greater than zero", {"field": "expiresIn"})
     try:
-        inst = engine.book.acknowledge(request.match_info["id"], requester(request), comment, expires_in)
+        alert = _engine(request).acknowledge(request.match_info["id"], requester(request), body)
     except AlertActionError as exc:
         raise _action_error(exc) from None
-    return web.json_response({"alert": inst.to_json(rfc3339)})
+    return web.json_response({"alert": alert})
 
 
 @routes.post("/api/alerts/{id}/resolve")
 async def resolve(request: web.Request) -> web.Response:
-    engine = _engine(request)
     body = await json_body(request, required=False)
-    comment = body.get("comment", "")
-    if not isinstance(comment, str):
-        raise ApiError(400, "invalid_body", "comment: must be a string", {"field": "comment"})
     try:
-        inst = engine.book.resolve(request.match_info["id"], requester(request), comment)
+        alert = _engine(request).resolve(request.match_info["id"], requester(request), body)
     except AlertActionError as exc:
         raise _action_error(exc) from None
-    return web.json_response({"alert": inst.to_json(rfc3339)})
+    return web.json_response({"alert": alert})
 
 
 # -- Prometheus-compatible ------------------------------------------------------------------------

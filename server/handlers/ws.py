@@ -57,7 +57,7 @@ class Session:
         self.ws = ws
         rate = engine.settings.ws_max_messages_per_second
         self.bucket = TokenBucket(rate, burst=max(rate, 1 + len(engine.TOPICS)))  # a full subscribe fits
-        self.sub: Subscription = engine.bus.subscribe(())
+        self.sub: Subscription = engine.subscribe()
 
     def reply(self, text: str, topic: str = "") -> None:
         """Queue a message for this client only, in order with its events."""
