@@ -137,18 +137,22 @@ class DemoPlatform:
 
     async def _register_targets(self) -> None:
         assert self._client is not None
+        listed = await self._client.get("/api/targets")
+        if listed.status_code in (404, 405):
+            self._warn_once("targets", "the server has no targets API (POST /api/targets): services not scraped")
+            return
+        for entry in listed.json().get("entries", []) if listed.status_code == 200 else []:
+            if entry.get("labels") == DEMO_LABEL:  # an earlier demo run that could not unregister
+                await self._client.delete(f"/api/targets/{entry['id']}")
         for name, service in self.services.items():
             body = {"job": name, "targets": [service.address], "labels": DEMO_LABEL,
-                    "scrapeInterval": self.options.scrape_interval}
+                    "interval": self.options.scrape_interval}
             r = await self._client.post("/api/targets", json=body)
-            if r.status_code in (404, 405):
-                self._warn_once("targets", "the server has no targets API (POST /api/targets): services not scraped")
-                return
             if r.status_code >= 400:
                 log.warning("the server refused a scrape target", extra={"fields": {
                     "job": name, "status": r.status_code, "answer": r.text[:500]}})
                 continue
-            self._targets.append(str(r.json().get("id", "")))
+            self._targets.append(r.json()["entry"]["id"])
 
     async def _register_checks(self) -> None:
         assert self._client is not None

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 SERVICES = ("booking", "payment", "inventory", "notification")
 HOST = "127.0.0.1"
 DOWNSTREAM_TIMEOUT_S = 3.0
+PAUSE_GRACE_S = 0.5
 _UNCOUNTED = frozenset({"/metrics", "/health"})  # scrapes and probes are not the platform's traffic
 _DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -86,10 +87,12 @@ class DemoService:
         await self.resume()
 
     async def pause(self) -> None:
-        """Stop answering: the port is closed and connections are refused until ``resume``."""
-        if self._site is not None:
+        """Stop answering: the port is closed, open (keep-alive) connections are dropped, and new ones
+        are refused until ``resume``."""
+        if self._site is not None and self._runner is not None and self._runner.server is not None:
             site, self._site = self._site, None
             await site.stop()
+            await self._runner.server.shutdown(PAUSE_GRACE_S)
 
     async def resume(self) -> None:
         if self._site is not None or self._runner is None:

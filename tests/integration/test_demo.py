@@ -100,18 +100,20 @@ async def test_an_outage_closes_the_port_and_booking_fails_until_it_comes_back_o
     inventory = services["inventory"]
     port = inventory.port
     async with aiohttp.ClientSession() as session:
+        async with session.post(services["booking"].url + "/bookings", json={"amount": 10}) as r:
+            assert r.status == 201  # booking now holds a keep-alive connection to inventory
         await inventory.pause()
         assert refused(port)
         async with session.post(services["booking"].url + "/bookings", json={"amount": 10}) as r:
-            assert r.status == 503
+            assert r.status == 503  # the open connection was dropped too: no answer at all
         await inventory.resume()
         assert inventory.port == port and not refused(port)
         async with session.post(services["booking"].url + "/bookings", json={"amount": 10}) as r:
             assert r.status == 201
         booking = await scrape(session, services["booking"])
-        statuses = sorted(s.labels["status"] for s in booking["http_requests"].samples
-                          if s.name == "http_requests_total")
-        assert statuses == ["201", "503"]
+        statuses = {s.labels["status"]: s.value for s in booking["http_requests"].samples
+                    if s.name == "http_requests_total"}
+        assert statuses == {"201": 2.0, "503": 1.0}
 
 
 def test_the_same_seed_makes_the_same_customers_and_another_seed_others():
@@ -192,14 +194,15 @@ async def test_a_short_run_pushes_the_business_metrics(demo_server, platform):
     async with httpx.AsyncClient(base_url=demo_server.url, timeout=10) as client:
         await needs(client, "POST", "/api/metrics/batch", "engineer P")
 
-        async def bookings_created() -> bool:
-            return bool(await query(client, 'bookings_total{service="booking",status="created"} > 0'))
+        for expr in ('bookings_total{service="booking",status="created"} > 0',
+                     'bookings_total{service="booking",status="completed"} > 0',
+                     'revenue_total{service="payment",currency="EUR"} > 0', 'active_users{service="booking"} > 0',
+                     'conversion_funnel_step_total{funnel="booking",step="search"} > 0',
+                     'customer_satisfaction_score_bucket{le="5.0"} > 0'):
+            async def present(expr: str = expr) -> bool:
+                return bool(await query(client, expr))
 
-        await eventually(bookings_created, "bookings_total{status=created}")
-        for expr in ('revenue_total{service="payment"}', 'active_users{service="booking"}',
-                     'conversion_funnel_step_total{funnel="booking",step="search"}',
-                     "customer_satisfaction_score_count"):
-            assert await query(client, expr), expr
+            await eventually(present, expr)
         assert platform.pushed_items > 0
 
 
@@ -241,10 +244,33 @@ async def test_a_payment_episode_makes_payment_errors(demo_server, platform):
         assert platform.services["payment"].fault.error_rate == 0.0
 
 
-async def test_the_demo_registers_health_checks_for_its_services_and_dependencies(demo_server, platform):
+async def test_the_demo_registers_health_checks_and_an_outage_takes_its_check_down(demo_server, platform):
     async with httpx.AsyncClient(base_url=demo_server.url, timeout=10) as client:
         await needs(client, "GET", "/api/health/services", "engineer H")
-        r = await client.get("/api/health/services")
-        assert r.status_code == 200
-        names = {c["name"] for c in (r.json().get("services") or r.json().get("checks") or [])}
-        assert names >= {*SERVICES, "redis", "postgres"}
+
+        async def states() -> dict[str, str]:
+            r = await client.get("/api/health/services")
+            assert r.status_code == 200, r.text
+            return {c["name"]: c["state"] for c in r.json()["services"]}
+
+        async def all_up() -> bool:
+            return await states() == dict.fromkeys([*SERVICES, "redis", "postgres"], "up")
+
+        await eventually(all_up, "every demo check (services, Redis, PostgreSQL) to be up")
+        booking = (await client.get("/api/health/services/booking")).json()["service"]
+        assert booking["labels"] == {"demo": "true"}
+        assert set(booking["dependsOn"]) == {"inventory", "payment", "redis", "postgres"}
+        episode = asyncio.create_task(platform.episode("inventory-outage", duration_s=60))
+        try:
+            async def inventory_down() -> bool:
+                got = await states()
+                return got["inventory"] == "down" and got["booking"] == "degraded"
+
+            await eventually(inventory_down, "inventory down and booking degraded")
+        finally:
+            episode.cancel()
+            await asyncio.gather(episode, return_exceptions=True)
+        await eventually(all_up, "every check up again after the outage")
+    await platform.stop()
+    async with httpx.AsyncClient(base_url=demo_server.url, timeout=10) as client:
+        assert (await client.get("/api/health/services")).json()["services"] == []  # stop unregisters them
