@@ -25,8 +25,9 @@ from engine.health.scheduler import Scheduler
 from engine.health.state import RANK, CheckState, effective
 from engine.netpolicy import BlockedTarget, NetPolicy
 from engine.promql import QueryEngine
-from engine.settings import Settings, SettingsError
+from engine.settings import Settings
 from engine.timefmt import rfc3339
+from engine.tsdb.backend import StoreError
 from engine.tsdb.store import Store
 from engine.tsdb.types import Family
 
@@ -37,6 +38,11 @@ TOPIC = "health"
 HISTORY_FLUSH_S = 1.0
 UPTIME_WINDOWS = {"24h": 30.0, "7d": 300.0, "30d": 300.0}
 """Uptime windows and how long each computed figure is reused (seconds)."""
+
+
+class HealthConfigError(StoreError):
+    """A bad HEALTH_CHECKS_FILE or a dependency on no check, found when opening: start-up stops with
+    one line naming it, as it does for a storage problem."""
 
 
 class CheckNotFound(KeyError):
@@ -78,14 +84,13 @@ class HealthService:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open the history and load every source (SettingsError for a bad HEALTH_CHECKS_FILE)."""
+        """Open the history and load every source (HealthConfigError for a bad HEALTH_CHECKS_FILE)."""
         self.db.open()
         for spec in self.settings.health_checks:
             self._add(spec)
         for spec in self._file_checks():
             if spec.name in self.specs:
-                raise SettingsError(f"HEALTH_CHECKS_FILE: check {spec.name!r} is also in the config",
-                                    "HEALTH_CHECKS_FILE")
+                raise HealthConfigError(f"HEALTH_CHECKS_FILE: check {spec.name!r} is also in the config")
             self._add(spec)
         for spec in self.definitions.load():
             if spec.name in self.specs:
@@ -96,8 +101,8 @@ class HealthService:
         for spec in self.specs.values():
             missing = [d for d in spec.depends_on if d not in self.specs]
             if missing and spec.source != "api":
-                raise SettingsError(f"HEALTH_CHECKS: {spec.name}.dependsOn: no check named {missing[0]!r}",
-                                    "HEALTH_CHECKS")
+                where = "HEALTH_CHECKS_FILE" if spec.source == "file" else "HEALTH_CHECKS"
+                raise HealthConfigError(f"{where}: {spec.name}.dependsOn: no check named {missing[0]!r}")
 
     def _file_checks(self) -> tuple[CheckSpec, ...]:
         path = self.settings.health_checks_file
@@ -106,13 +111,13 @@ class HealthService:
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise SettingsError(f"HEALTH_CHECKS_FILE: {path}: {exc}", "HEALTH_CHECKS_FILE") from None
+            raise HealthConfigError(f"HEALTH_CHECKS_FILE: {path}: {' '.join(str(exc).split())}") from None
         if isinstance(data, dict):
             data = data.get("health_checks")
         try:
             specs = parse_check_list(data, "file", commands_allowed=self.settings.health_commands_enabled)
         except CheckError as exc:
-            raise SettingsError(f"HEALTH_CHECKS_FILE: {path}: {exc}", "HEALTH_CHECKS_FILE") from None
+            raise HealthConfigError(f"HEALTH_CHECKS_FILE: {path}: {exc}") from None
         return specs
 
     def _add(self, spec: CheckSpec) -> None:

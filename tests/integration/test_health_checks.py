@@ -11,6 +11,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import uuid
 
@@ -441,3 +442,31 @@ async def wait_for(client: httpx.AsyncClient, predicate, name: str, timeout: flo
         await asyncio.sleep(0.1)
 
 
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("health_checks:\n  - {name: a, type: tcp, host: 127.0.0.1}\n", "HEALTH_CHECKS_FILE: "),
+    ("- {name: a, url: 'http://127.0.0.1/', dependsOn: [b]}\n", "a.dependsOn: no check named 'b'"),
+    ("- {name: a, url: [unclosed\n", "HEALTH_CHECKS_FILE: "),
+])
+def test_a_bad_health_checks_file_stops_serve_with_one_line(tmp_path, content, expected):
+    checks = tmp_path / "checks.yaml"
+    checks.write_text(content)
+    env = {**os.environ, "HEALTH_CHECKS_FILE": str(checks), "PORT": str(free_port())}
+    r = subprocess.run([sys.executable, "-c", "import sys; from console.cli import main; sys.exit(main())", "serve",
+                        "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], r.stderr
+
+
+async def test_checks_from_a_file_run_on_schedule(tmp_path, peer):
+    checks = tmp_path / "checks.yaml"
+    checks.write_text(f"health_checks:\n  - {{name: from-file, url: '{peer.url}/ok', interval: 1s}}\n")
+    running = await start_server(make_settings(tmp_path, health_checks_file=str(checks)), collect_system=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            service = await wait_for(client, lambda s: s["state"] == "up", "from-file")
+            assert service["source"] == "file" and service["editable"] is False
+    finally:
+        await running.stop()
