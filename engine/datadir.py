@@ -19,7 +19,8 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,21 @@ def raise_if_disk_full(exc: BaseException, path: Path | str) -> None:
     """Turn a full-disk failure into StorageFullError (the caller re-raises anything else)."""
     if is_disk_full(exc):
         raise StorageFullError(f"disk full: cannot write {path} ({exc})") from exc
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, path: Path | str) -> Iterator[sqlite3.Connection]:
+    """``BEGIN`` … ``COMMIT``: on any failure the transaction is rolled back (unless SQLite already
+    did, as after SQLITE_FULL) and a full disk is raised as StorageFullError naming ``path``."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise_if_disk_full(exc, path)
+        raise
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from engine.alerts.model import AlertInstance, TimelineEvent
 from engine.alerts.silences import Silence, SilenceMatcher
-from engine.datadir import open_sqlite, raise_if_disk_full
+from engine.datadir import open_sqlite, transaction
 from engine.logs import log_fields
 from engine.timefmt import rfc3339
 from engine.tsdb.backend import StoreError
@@ -102,9 +102,7 @@ class AlertDB:
         """One transaction for everything an operation changed."""
         if not (instances or events or silences or deleted_silences):
             return
-        conn = self.conn
-        conn.execute("BEGIN")
-        try:
+        with transaction(self.conn, self.path) as conn:
             conn.executemany("INSERT OR REPLACE INTO instances (id, state, resolved_at, record) VALUES (?, ?, ?, ?)",
                              [(i.id, i.state, i.resolved_at, json.dumps(i.to_record())) for i in instances])
             conn.executemany("INSERT INTO events (instance_id, ts, kind, by, detail) VALUES (?, ?, ?, ?, ?)",
@@ -112,28 +110,14 @@ class AlertDB:
             conn.executemany("INSERT OR REPLACE INTO silences (id, ends_at, record) VALUES (?, ?, ?)",
                              [(s.id, s.ends_at, json.dumps(_silence_record(s))) for s in silences])
             conn.executemany("DELETE FROM silences WHERE id=?", [(i,) for i in deleted_silences])
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:  # SQLite already rolled back after SQLITE_FULL
-                conn.execute("ROLLBACK")
-            raise_if_disk_full(exc, self.path)
-            raise
 
     def purge(self, before: float) -> None:
         """Forget resolved instances, their timelines and expired silences older than ALERTS_TTL."""
-        conn = self.conn
-        conn.execute("BEGIN")
-        try:
+        with transaction(self.conn, self.path) as conn:
             conn.execute("DELETE FROM events WHERE instance_id IN (SELECT id FROM instances WHERE state='resolved'"
                          " AND resolved_at < ?)", (before,))
             conn.execute("DELETE FROM instances WHERE state='resolved' AND resolved_at < ?", (before,))
             conn.execute("DELETE FROM silences WHERE ends_at < ?", (before,))
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise_if_disk_full(exc, self.path)
-            raise
 
     def close(self) -> None:
         if self._conn is not None:

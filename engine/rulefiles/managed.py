@@ -86,9 +86,6 @@ class ManagedRules:
     def get(self, rule_id: str) -> Rule:
         return self._rules[self._index(rule_id)][1]
 
-    def group_of(self, rule_id: str) -> str:
-        return self._rules[self._index(rule_id)][0]
-
     def groups(self) -> list[RuleGroup]:
         """The rules as groups in file order, disabled ones included (the evaluator skips them)."""
         return _groups(self._rules, str(self.path))

@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from engine.datadir import open_sqlite, raise_if_disk_full
+from engine.datadir import open_sqlite, transaction
 from engine.tsdb.backend import FlushBatch, StoredState, StoreError, WalBatch
 from engine.tsdb.types import Metadata
 
@@ -108,43 +108,34 @@ class SQLiteBackend:
                 continue  # a torn WAL row cannot exist under SQLite's atomic commit; skip defensively
 
     def write(self, batch: FlushBatch) -> None:
-        with self._lock:
-            conn = self.conn
-            conn.execute("BEGIN")
-            try:
-                if batch.new_series:
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO series (id, labels) VALUES (?, ?)",
-                        ((ref, json.dumps(labels, separators=(",", ":"))) for ref, labels in batch.new_series),
-                    )
-                if batch.metadata:
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO metadata (name, type, help, unit) VALUES (?, ?, ?, ?)",
-                        ((n, m.type, m.help, m.unit) for n, m in batch.metadata.items()),
-                    )
-                if len(batch.wal):
-                    conn.execute(
-                        "INSERT INTO wal (max_t, data) VALUES (?, ?)", (max(batch.wal.ts), _encode_wal(batch.wal))
-                    )
-                if batch.chunks:
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO chunks (series_id, min_t, max_t, data) VALUES (?, ?, ?, ?)",
-                        ((c.ref, c.min_t, c.max_t, c.data) for c in batch.chunks),
-                    )
-                if batch.persisted_upto is not None:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('persisted_upto', ?)",
-                        (str(batch.persisted_upto),),
-                    )
-                    conn.execute("DELETE FROM wal WHERE max_t < ?", (batch.persisted_upto,))
-                if batch.purge_before is not None:
-                    conn.execute("DELETE FROM chunks WHERE max_t < ?", (batch.purge_before,))
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:  # SQLite already rolled back after SQLITE_FULL
-                    conn.execute("ROLLBACK")
-                raise_if_disk_full(exc, self.path)
-                raise
+        with self._lock, transaction(self.conn, self.path) as conn:
+            if batch.new_series:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO series (id, labels) VALUES (?, ?)",
+                    ((ref, json.dumps(labels, separators=(",", ":"))) for ref, labels in batch.new_series),
+                )
+            if batch.metadata:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO metadata (name, type, help, unit) VALUES (?, ?, ?, ?)",
+                    ((n, m.type, m.help, m.unit) for n, m in batch.metadata.items()),
+                )
+            if len(batch.wal):
+                conn.execute(
+                    "INSERT INTO wal (max_t, data) VALUES (?, ?)", (max(batch.wal.ts), _encode_wal(batch.wal))
+                )
+            if batch.chunks:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO chunks (series_id, min_t, max_t, data) VALUES (?, ?, ?, ?)",
+                    ((c.ref, c.min_t, c.max_t, c.data) for c in batch.chunks),
+                )
+            if batch.persisted_upto is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('persisted_upto', ?)",
+                    (str(batch.persisted_upto),),
+                )
+                conn.execute("DELETE FROM wal WHERE max_t < ?", (batch.persisted_upto,))
+            if batch.purge_before is not None:
+                conn.execute("DELETE FROM chunks WHERE max_t < ?", (batch.purge_before,))
 
     def read_chunks(self, refs: Iterable[int], mint: int, maxt: int) -> Iterator[tuple[int, bytes]]:
         ordered = sorted(refs)
