@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -290,16 +291,20 @@ class Admission:
                 name = v
             else:
                 rest[k] = v
-        if len(rest) + 1 != len(labels):
+        if len(rest) + (name != "") != len(labels):
             return Refusal("duplicate_label_name", "labels", "a label name appears twice"), name
         refusal = self.check_metric_name(name, "labels.__name__") or self.check_labels(rest)
         return refusal, name
 
     def _append(self, ref: int, t: int, v: float) -> bool:
+        """Append, taking a sample identical to one already in memory as delivered (a retry)."""
         s = self.store.series(ref)
-        if s.ts and s.ts[-1] == t:
-            last = s.vals[-1]
-            return last == v or (last != last and v != v and is_stale(last) == is_stale(v))
+        ts = s.ts
+        if ts and t <= ts[-1]:
+            i = bisect_left(ts, t)
+            if i < len(ts) and ts[i] == t:
+                old = s.vals[i]
+                return old == v or (old != old and v != v and is_stale(old) == is_stale(v))
         return self.store.append(ref, t, v)
 
     def _count(self, source: str, accepted: int, refused: Iterable[Refusal]) -> None:
