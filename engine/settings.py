@@ -156,8 +156,14 @@ def _optional_text(value: Any) -> str | None:
 
 
 def _notifications(value: Any) -> Any:
-    """The ``notifications`` section (channels, route, inhibit_rules) of the YAML config."""
+    """The ``notifications`` section (channels, route, inhibit_rules) of the YAML config (a YAML/JSON
+    text when set in the environment)."""
     from engine.notify.config import NotifyConfigError, parse_notifications
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError("is not a YAML or JSON mapping") from None
     try:
         return parse_notifications(value)
     except NotifyConfigError as exc:
@@ -193,6 +199,12 @@ def _flag(value: Any) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"{value!r} is not true or false")
+
+
+def _scrape_configs(value: Any) -> tuple[Any, ...]:
+    """The ``scrape_configs`` section (Prometheus's format; a YAML/JSON text when set in the environment)."""
+    from engine.scrape.config import parse_scrape_configs
+    return parse_scrape_configs(value)
 
 
 def _net_policy(value: Any) -> tuple[str, ...]:
@@ -239,6 +251,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "mongodb_uri": _uri("mongodb://", "mongodb+srv://"),
     "redis_url": _uri("redis://", "rediss://", "unix://"),
     "rules_files": _list,
+    "scrape_interval": _seconds,
+    "scrape_timeout": _seconds,
+    "scrape_configs": _scrape_configs,
     "demo": _flag,
     "notifications": _notifications,
     "notify_max_age": _seconds,
@@ -294,6 +309,10 @@ class Settings:
     mongodb_uri: str | None = None
     redis_url: str | None = None
     rules_files: tuple[str, ...] = ()
+    scrape_interval: float = 60.0
+    """Prometheus's global ``scrape_interval``: for jobs that set none."""
+    scrape_timeout: float = 10.0
+    scrape_configs: tuple[Any, ...] = ()
     demo: bool = False
     """Set when the demo starts this server: its data is the simulated platform's (shown on screen)."""
     notifications: Any = None
@@ -318,6 +337,12 @@ class Settings:
         if not self.health_commands_enabled and any(c.type == "command" for c in self.health_checks):
             raise SettingsError("HEALTH_CHECKS: command checks are disabled (set HEALTH_COMMANDS_ENABLED to allow "
                                 "them)", "HEALTH_CHECKS")
+        from engine.scrape.config import resolve
+        try:
+            object.__setattr__(self, "scrape_configs", resolve(self.scrape_configs, self.scrape_interval,
+                                                               self.scrape_timeout))
+        except ValueError as exc:
+            raise SettingsError(f"SCRAPE_CONFIGS: {exc}", "SCRAPE_CONFIGS") from None
 
     def redacted(self) -> dict[str, object]:
         """All settings as JSON-safe values with URI passwords hidden, fit for logs and status pages."""
@@ -328,6 +353,8 @@ class Settings:
                 value = "***"
             elif f.name == "health_checks":
                 value = [c.public() for c in value]
+            elif f.name == "scrape_configs":
+                value = [c.redacted() for c in value]
             elif f.name == "notifications":
                 value = {"channels": [c.public() for c in value.channels]}
             elif isinstance(value, Path):

@@ -8,7 +8,19 @@ from engine.engine import Engine
 from server.bodies import MAX_BODY_BYTES
 from server.errors import error_middleware
 from server.guards import RequestGuards, check_route_policies
-from server.handlers import alerts, dashboard, health, ingest, metrics, probes, prom_api, service_views, ws
+from server.handlers import (
+    alerts,
+    dashboard,
+    health,
+    ingest,
+    metrics,
+    notifications,
+    probes,
+    prom_api,
+    service_views,
+    targets,
+    ws,
+)
 from server.instrumentation import HttpMetrics
 from server.keys import ENGINE, HTTP_METRICS
 from server.requestids import send_request_id
@@ -22,7 +34,8 @@ def create_app(engine: Engine) -> web.Application:
     app.on_response_prepare.append(send_request_id)
     app[ENGINE] = engine
     app[HTTP_METRICS] = http_metrics
-    for module in (metrics, dashboard, probes, ws, prom_api, alerts, service_views, health, ingest):
+    for module in (metrics, dashboard, probes, ws, prom_api, alerts, service_views, health, notifications,
+                   targets, ingest):
         app.add_routes(module.routes)
     check_route_policies(app)
     app[ws.OPEN_SOCKETS] = set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from engine.settings import parse_duration
@@ -20,3 +22,17 @@ def duration_param(request: web.Request, name: str, default: str, *, maximum: fl
     if maximum is not None and seconds > maximum:
         raise bad_parameter(name, raw, f"must be at most {maximum:g} seconds")
     return seconds
+
+
+def since_param(raw: str | None, now: float) -> float | None:
+    """A ``since`` query parameter: a duration back from now (``1h``) or an RFC 3339 time; None if absent."""
+    if raw is None:
+        return None
+    try:
+        return now - parse_duration(raw)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise bad_parameter("since", raw, "expected an RFC 3339 time or a duration such as 1h") from None

@@ -40,8 +40,10 @@ class AlertActionError(ValueError):
 
 class AlertBook:
     def __init__(self, db: AlertDB, bus: EventBus, clock_now: Callable[[], float], ttl_s: float, *,
-                 forget: Callable[[str, str], None]) -> None:
-        """``forget(rule_id, fingerprint)``: the ruler drops an alert resolved by hand."""
+                 forget: Callable[[str, str], None],
+                 on_change: Callable[[str, AlertInstance], None] | None = None) -> None:
+        """``forget(rule_id, fingerprint)``: the ruler drops an alert resolved by hand. ``on_change(kind,
+        instance)``: told of each timeline event once it is committed (the notifier)."""
         self.db = db
         self.bus = bus
         self.now = clock_now
@@ -49,6 +51,7 @@ class AlertBook:
         self.live: dict[str, AlertInstance] = {}
         self.silences: dict[str, Silence] = {}
         self.forget = forget
+        self.on_change = on_change
         self._dirty: dict[str, AlertInstance] = {}
         self._events: list[TimelineEvent] = []
 
@@ -127,6 +130,8 @@ class AlertBook:
             if inst is not None:
                 self.bus.publish("alerts", ev.ts, {"event": ev.kind, "by": ev.by, "detail": ev.detail,
                                                    "alert": inst.to_json(rfc3339)})
+                if self.on_change is not None:
+                    self.on_change(ev.kind, inst)
 
     # -- user actions ------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -12,11 +11,11 @@ from engine.alerts.silences import SilenceError
 from engine.compat.strconv import NOT_UTF8, is_valid_utf8
 from engine.engine import Engine
 from engine.rulefiles.managed import ReadOnlyRuleError, RuleNotFoundError, RuleValidationError
-from engine.settings import parse_duration
 from engine.timefmt import rfc3339
 from server.bodies import json_body
 from server.errors import ApiError, bad_parameter
 from server.keys import ENGINE
+from server.params import since_param
 
 routes = web.RouteTableDef()
 
@@ -52,25 +51,12 @@ async def list_alerts(request: web.Request) -> web.Response:
     for s in states:
         if s not in STATES:
             raise bad_parameter("state", q["state"], f"unknown state {s!r} (expected {', '.join(STATES)})")
-    since = _since(q.get("since"), engine.clock.now())
+    since = since_param(q.get("since"), engine.clock.now())
     sort = q.get("sort", "severity")
     if sort not in ("severity", "age"):
         raise bad_parameter("sort", sort, "expected severity or age")
     severities = q["severity"].split(",") if "severity" in q else None
     return web.json_response({"alerts": engine.alerts(states, since, severities, sort)})
-
-
-def _since(raw: str | None, now: float) -> float | None:
-    if raw is None:
-        return None
-    try:
-        return now - parse_duration(raw)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise bad_parameter("since", raw, "expected an RFC 3339 time or a duration such as 1h") from None
 
 
 @routes.get("/api/alerts/silences")

@@ -1,0 +1,257 @@
+"""Notifications end to end: rules fire on a fixed clock, alerts are routed, grouped, committed to the
+outbox and delivered to real receivers on 127.0.0.1 (recording HTTP servers as webhook and Slack)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import httpx
+import pytest
+
+from engine.clock import FixedClock
+from engine.tsdb.types import Family
+from server.runner import start_server
+from tests.integration.conftest import make_settings
+from tests.integration.receivers import Recorder
+
+T0 = 1_800_000_000.0
+
+
+def config(hook: str, am: str) -> str:
+    """The issue's example, as written, with the receivers' real addresses."""
+    return ('{channels: [{name: ops-hook, type: webhook, url: "' + hook + '/hook", secret: "s3cret"}, '
+            '{name: am, type: alertmanager, url: "' + am + '"}], route: {receiver: ops-hook, group_by: [alertname], '
+            'group_wait: 0s, group_interval: 1s, routes: [{receiver: am, matchers: [\'severity=~"critical|warning"\'], '
+            'continue: true}]}}')
+
+
+@pytest.fixture
+async def receivers():
+    made = []
+
+    async def make(**kw) -> Recorder:
+        rec = await Recorder(**kw).start()
+        made.append(rec)
+        return rec
+    yield make
+    for rec in made:
+        await rec.stop()
+
+
+@pytest.fixture
+async def start(tmp_path):
+    running = []
+
+    async def go(**env):
+        clock = FixedClock(T0)
+        server = await start_server(make_settings(tmp_path, **env), clock, collect_system=False,
+                                    start_schedules=False)
+        await server.engine.notifier.start()
+        client = httpx.AsyncClient(base_url=server.url, timeout=10, headers={"X-User": "alice@ops"})
+        running.append((server, client))
+        return server, client, clock
+    yield go
+    for server, client in running:
+        await client.aclose()
+        await server.stop()
+
+
+def temp(server, clock, value, room="a"):
+    fam = Family("temp_celsius", "gauge", "Room temperature.")
+    fam.add(value, {"room": room})
+    server.engine.store.ingest(f"test:{room}", [fam], int(clock.now() * 1000))
+
+
+async def step(server, clock, seconds=10.0):
+    clock.advance(seconds)
+    await server.engine.ruler.evaluate_all(clock.now())
+    await server.engine.notifier.flush_due()
+
+
+async def make_rule(client, **overrides):
+    body = {"name": "HighTemp", "metricName": "temp_celsius", "condition": ">", "threshold": 50,
+            "duration": "0s", "severity": "critical", "annotations": {"summary": "{{ $labels.room }} is hot"}}
+    body.update(overrides)
+    r = await client.post("/api/alerts/rules", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["rule"]
+
+
+async def test_the_issue_config_delivers_signed_webhooks_and_forwards_to_alertmanager(start, receivers):
+    """As in Alertmanager (amtool agrees), the root's receiver gets what no child route matched: the
+    critical alert goes to ``am`` only, the info one to ``ops-hook``."""
+    hook, am = await receivers(), await receivers()
+    server, client, clock = await start(notifications=config(hook.url, am.url))
+    await make_rule(client)
+    await make_rule(client, name="WarmTemp", threshold=30, severity="info")
+    temp(server, clock, 80)
+    await step(server, clock)
+    (got,) = await hook.wait_for(1)
+    body = got.json()
+    assert got.path == "/hook"
+    assert body["version"] == "4" and body["status"] == "firing" and body["receiver"] == "ops-hook"
+    assert body["groupKey"] == '{}:{alertname="WarmTemp"}'
+    assert body["groupLabels"] == {"alertname": "WarmTemp"}
+    (alert,) = body["alerts"]
+    assert alert["labels"] == {"alertname": "WarmTemp", "room": "a", "severity": "info"}
+    assert alert["annotations"] == {"summary": "a is hot"}
+    assert alert["endsAt"] == "0001-01-01T00:00:00Z" and alert["fingerprint"]
+    ours = body["metricsService"]
+    assert ours["idempotencyKey"] and ours["alerts"][0]["acknowledgement"] is None
+    ts = got.headers["X-Metrics-Timestamp"]
+    expected = "sha256=" + hmac.new(b"s3cret", f"{ts}.".encode() + got.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(got.headers["X-Metrics-Signature"], expected)
+    (forwarded,) = await am.wait_for(1)
+    assert forwarded.path == "/api/v2/alerts"
+    assert [a["labels"]["alertname"] for a in forwarded.json()] == ["HighTemp"]
+
+    temp(server, clock, 20)
+    await step(server, clock, 400)  # past the 5 m lookback: the condition clears
+    resolved = (await hook.wait_for(2))[1].json()
+    assert resolved["status"] == "resolved" and resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+    assert resolved["metricsService"]["idempotencyKey"] != ours["idempotencyKey"]
+    ended = (await am.wait_for(2))[1].json()
+    assert ended[0]["endsAt"] == resolved["alerts"][0]["endsAt"] or ended[0]["endsAt"].startswith("2027")
+    log = (await client.get("/api/notifications", params={"channel": "ops-hook"})).json()["notifications"]
+    assert [e["alertStatus"] for e in log] == ["resolved", "firing"]
+    assert all(e["status"] == "sent" and e["attempts"] == 1 for e in log)
+
+
+async def test_the_seed_rule_example_delivers_to_slack(start, receivers):
+    slack = await receivers()
+    server, client, clock = await start(slack_webhook_url=slack.url + "/services/T0/B0/secret")
+    await make_rule(client, notificationChannels=[{"type": "slack", "destination": "#alerts"}])
+    temp(server, clock, 80)
+    await step(server, clock)
+    clock.advance(30)  # the default group_wait
+    await server.engine.notifier.flush_due()
+    (got,) = await slack.wait_for(1)
+    msg = got.json()
+    assert got.path == "/services/T0/B0/secret"
+    assert msg["channel"] == "#alerts"
+    assert msg["text"] == "[FIRING:1] HighTemp"
+    (attachment,) = msg["attachments"]
+    assert attachment["color"] == "#E01E5A"  # critical
+    assert "a is hot" in str(attachment["blocks"])
+    temp(server, clock, 20)
+    await step(server, clock, 400)
+    clock.advance(300)
+    await server.engine.notifier.flush_due()
+    done = (await slack.wait_for(2))[1].json()
+    assert done["text"] == "[RESOLVED] HighTemp" and done["attachments"][0]["color"] == "#2EB886"
+    channels = (await client.get("/api/notifications/channels")).json()["channels"]
+    (ch,) = [c for c in channels if c["name"] == "slack"]
+    assert ch["source"] == "env" and ch["secrets"] == {"url": True} and "url" not in ch["settings"]
+    assert "B0/secret" not in str(channels)
+
+
+async def test_a_failing_receiver_gets_the_notification_after_retries(start, receivers):
+    hook = await receivers(fail_first=2)
+    server, client, clock = await start(webhook_url=hook.url,
+                                        notifications="{route: {receiver: webhook, group_wait: 0s}}")
+    await make_rule(client)
+    temp(server, clock, 80)
+    await step(server, clock)
+    for _ in range(2):
+        while len(hook.requests) < 1 + _:
+            await _settle(server)
+        clock.advance(600)
+        server.engine.notifier.delivery.wake()
+    (got,) = await hook.wait_for(1)
+    assert len(hook.requests) == 3
+    assert all(r.json()["metricsService"]["idempotencyKey"] == got.json()["metricsService"]["idempotencyKey"]
+               for r in hook.requests)
+    (entry,) = (await client.get("/api/notifications")).json()["notifications"]
+    assert entry["status"] == "sent" and entry["attempts"] == 3 and entry["lastError"] is None
+    metrics = (await client.get("/metrics")).text
+    assert 'notifications_total{channel="webhook",status="retry"} 2' in metrics
+    assert 'notifications_total{channel="webhook",status="sent"} 1' in metrics
+
+
+async def _settle(server) -> None:
+    import asyncio
+    await asyncio.sleep(0.02)
+
+
+async def test_silenced_alerts_are_not_notified_and_acknowledged_ones_stop_repeating(start, receivers):
+    hook = await receivers()
+    server, client, clock = await start(
+        webhook_url=hook.url,
+        notifications="{route: {receiver: webhook, group_by: [room], group_wait: 0s, group_interval: 1m, "
+                      "repeat_interval: 5m}}")
+    r = await client.post("/api/alerts/silences", json={"matchers": ['room="b"'], "duration": "1d"})
+    assert r.status_code in (200, 201), r.text
+    await make_rule(client)
+    temp(server, clock, 80, "a")
+    temp(server, clock, 80, "b")
+    await step(server, clock)
+    (first,) = await hook.wait_for(1)
+    assert [a["labels"]["room"] for a in first.json()["alerts"]] == ["a"]
+    for _ in range(6):  # 6 minutes: one repeat after 5 m
+        temp(server, clock, 80, "a")
+        temp(server, clock, 80, "b")
+        await step(server, clock, 60)
+    await hook.wait_for(2)
+    assert hook.accepted[1].json()["notification_reason"] == "repeat interval elapsed"
+    alert_id = hook.accepted[1].json()["metricsService"]["alerts"][0]["id"]
+    r = await client.post(f"/api/alerts/{alert_id}/acknowledge", json={"comment": "on it"})
+    assert r.status_code == 200, r.text
+    for _ in range(11):  # 11 more minutes: no repeat for an acknowledged alert
+        temp(server, clock, 80, "a")
+        temp(server, clock, 80, "b")
+        await step(server, clock, 60)
+    assert len(hook.requests) == 2
+    r = await client.post(f"/api/alerts/{alert_id}/resolve", json={"comment": "fixed"})
+    assert r.status_code == 200, r.text
+    await step(server, clock, 60)
+    after = (await hook.wait_for(3))[2].json()  # the condition still holds: a new instance fires beside it
+    by_id = {a["id"]: a for a in after["metricsService"]["alerts"]}
+    sent = {ours["id"]: a for ours, a in zip(after["metricsService"]["alerts"], after["alerts"], strict=True)}
+    assert sent[alert_id]["status"] == "resolved" and sent[alert_id]["labels"]["room"] == "a"
+    assert len(by_id) == 2 and after["notification_reason"] == "new alerts added"
+    assert all(a["labels"]["room"] != "b" for r in hook.requests for a in r.json()["alerts"])
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"type": "webhook", "url": "http://127.0.0.1:1/x"}, "name"),
+    ({"name": "x", "type": "pager"}, "type"),
+    ({"name": "x", "type": "webhook"}, "url"),
+    ({"name": "x", "type": "webhook", "url": "ftp://example.com"}, "url"),
+    ({"name": "x", "type": "webhook", "url": "http://169.254.169.254/latest"}, "url"),
+    ({"name": "x", "type": "webhook", "url": "http://127.0.0.1:1/", "colour": "red"}, "colour"),
+    ({"name": "x", "type": "email", "to": "a@b", "from": "c@d", "host": "h", "port": 70000}, "port"),
+    ({"name": "x", "type": "slack", "url": "http://127.0.0.1:1/", "title": "{{ .Status"}, "title"),
+    ({"name": "x", "type": "webhook", "url": "http://127.0.0.1:1/", "timeout": "forever"}, "timeout"),
+])
+async def test_bad_channel_definitions_are_400_naming_the_field(start, body, field):
+    _, client, _ = await start()
+    r = await client.post("/api/notifications/channels", json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["details"]["field"] == field
+
+
+async def test_channels_crud_keeps_secrets_write_only_and_test_sends_a_message(start, receivers):
+    hook = await receivers()
+    server, client, _ = await start()
+    r = await client.post("/api/notifications/channels",
+                          json={"name": "team", "type": "webhook", "url": hook.url + "/t", "secret": "hunter2"})
+    assert r.status_code == 201, r.text
+    assert r.json()["channel"]["secrets"] == {"secret": True} and "hunter2" not in r.text
+    assert (await client.post("/api/notifications/channels", json={"name": "team", "type": "webhook",
+                                                                     "url": hook.url})).status_code == 409
+    r = await client.post("/api/notifications/channels/team/test")
+    assert r.json()["ok"] is True and r.json()["status"] == 200 and r.json()["response"] == "ok"
+    (got,) = await hook.wait_for(1)
+    expected = "sha256=" + hmac.new(b"hunter2", f"{got.headers['X-Metrics-Timestamp']}.".encode() + got.body,
+                                    hashlib.sha256).hexdigest()
+    assert got.headers["X-Metrics-Signature"] == expected
+    r = await client.put("/api/notifications/channels/team", json={"type": "webhook", "url": hook.url + "/u"})
+    assert r.status_code == 200 and r.json()["channel"]["settings"]["url"] == hook.url + "/u"
+    await client.post("/api/notifications/channels/team/test")
+    second = (await hook.wait_for(2))[1]
+    assert second.path == "/u" and "X-Metrics-Signature" in second.headers  # the secret was kept
+    listed = (await client.get("/api/notifications/channels")).text
+    assert "hunter2" not in listed
+    assert (await client.delete("/api/notifications/channels/team")).json() == {"deleted": "team"}
+    assert (await client.post("/api/notifications/channels/team/test")).status_code == 404
