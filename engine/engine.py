@@ -120,6 +120,8 @@ class Engine:
         self._views_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.last_collection: float | None = None
+        self._system_view: tuple[float, dict[str, Any]] | None = None
+        """(when, figures) of the last collection's System view."""
         self.last_flush: float | None = None
         self.health = HealthService(settings, self.store, self.query, self.bus, self.clock, self.run_query,
                                     repair=repair)
@@ -308,6 +310,7 @@ class Engine:
         self.push_groups.refresh(t)
         self._ingest_self(t)
         self.last_collection = now
+        await self._refresh_system_view(now)
         for topic in ("system", "metrics"):
             if self.bus.wants(topic):
                 self.bus.publish(topic, now, await self.snapshot(topic))
@@ -453,12 +456,27 @@ class Engine:
     # -- views -------------------------------------------------------------------------------
 
     def system(self) -> dict[str, Any]:
-        return {"timestamp": rfc3339(self.clock.now()), **system_view(self.query, self.now_ms())}
+        """The System panels' figures as of the last collection (see ``_refresh_system_view``)."""
+        taken, view = self._current_system_view()
+        return {"timestamp": rfc3339(taken), **view}
+
+    def _current_system_view(self) -> tuple[float, dict[str, Any]]:
+        if self._system_view is None:  # before the first collection (``start`` collects before serving)
+            self._system_view = (self.clock.now(), system_view(self.query, self.now_ms()))
+        return self._system_view
+
+    async def _refresh_system_view(self, now: float) -> None:
+        """Compute the System figures (about eight PromQL queries) once per collection, on the
+        collector's thread: /api/metrics/system, /api/metrics/summary and the WebSocket's system
+        and metrics snapshots serve this copy, however many clients ask."""
+        view = await asyncio.get_running_loop().run_in_executor(self._collector_pool, system_view, self.query,
+                                                                to_ms(now))
+        self._system_view = (now, view)
 
     def summary(self) -> dict[str, Any]:
         """The one-screen overview: service, store health and the host's headline figures."""
         now = self.clock.now()
-        view = system_view(self.query, to_ms(now))
+        _, view = self._current_system_view()
         filesystems = [f["used_percent"] for f in view["filesystems"] if f.get("used_percent") is not None]
         return {
             "service": self.settings.service_name,

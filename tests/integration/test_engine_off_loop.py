@@ -58,3 +58,21 @@ async def test_template_queries_stop_at_their_budget(engine):
     alert = next(a for a in engine.prometheus_alerts() if a["labels"]["alertname"] == "Hot")
     assert "timed out" in alert["annotations"]["summary"]
     assert engine.rule(rule["id"])["health"] == "ok"  # Prometheus's wording in the text; the rule runs
+
+
+async def test_system_figures_are_computed_once_per_collection_off_the_loop(tmp_path):
+    engine = Engine(make_settings(tmp_path), FixedClock(T0))  # with the host collector
+    engine.open()
+    try:
+        seen = threads_of_queries(engine)
+        await engine.collect()
+        assert seen and {name for _, name in seen} == {"collector_0"}
+        seen.clear()
+        system, summary = engine.system(), engine.summary()
+        snapshots = [await engine.snapshot("system"), await engine.snapshot("metrics")]
+        assert seen == []  # requests and subscriptions read the collection's copy
+        assert system["timestamp"] == summary["timestamp"] == snapshots[0]["timestamp"]
+        assert system["load"]["load1"] == summary["system"]["load1"] is not None
+        assert snapshots == [system, summary]
+    finally:
+        engine.close()
