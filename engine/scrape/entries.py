@@ -30,7 +30,6 @@ from engine.scrape.config import (
     body_limit_field,
     count_field,
     duration_field,
-    labels_of,
     target_group,
 )
 
@@ -102,15 +101,14 @@ def parse_entry(body: Any, entry_id: str, interval: float, timeout: float, polic
     if not isinstance(path, str) or not path.startswith("/"):
         raise EntryError("metricsPath", "a path starting with / is required")
     try:
-        group = target_group({"targets": hosts, "labels": body.get("labels")}, "targets")
+        group = target_group({"targets": hosts, "labels": body.get("labels")}, "group")
         every = duration_field(body["interval"], "interval") if "interval" in body else interval
         limit = duration_field(body["timeout"], "timeout") if "timeout" in body else min(timeout, every)
         sample_limit = count_field(body.get("sampleLimit", 0), "sampleLimit")
         label_limit = count_field(body.get("labelLimit", 0), "labelLimit")
         body_limit = body_limit_field(body.get("bodySizeLimit"), "bodySizeLimit")
-        labels_of(body.get("labels"), "labels")
     except ConfigError as exc:
-        raise EntryError(exc.path.replace("targets.labels", "labels"), exc.problem) from None
+        raise EntryError(exc.path.removeprefix("group."), exc.problem) from None
     if limit > every:
         raise EntryError("timeout", "must not be longer than the interval")
     honor = body.get("honorLabels", False)

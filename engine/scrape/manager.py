@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -356,5 +357,7 @@ def _report(labels: dict[str, str], up: bool, duration: float, scraped: int, pos
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"dial tcp {exc.host}:{exc.port}: connect: {exc.os_error.strerror or exc.os_error}"
+        code = exc.os_error.errno
+        reason = os.strerror(code).lower() if code else str(exc.os_error)
+        return f"dial tcp {exc.host}:{exc.port}: connect: {reason}"
     return str(exc) or type(exc).__name__
