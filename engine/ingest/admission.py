@@ -221,6 +221,25 @@ class Admission:
             self._count(source, outcome.accepted, outcome.refused)
         return outcome
 
+    def write_labelled(self, source: str, families: Sequence[tuple[str, Metadata, Sequence[tuple[Labels, float]]]],
+                       t: int) -> Outcome:
+        """``write`` for samples given as full, checked label sets (the push API's hot path)."""
+        outcome = Outcome()
+        store = self.store
+        accepted = 0
+        for name, metadata, samples in families:
+            store.set_metadata(name, metadata)
+            for labels, value in samples:
+                accepted += self._append(store.ref(labels), t, value)
+        written = sum(len(samples) for _, _, samples in families)
+        outcome.accepted = accepted
+        if accepted < written:
+            outcome.refused.append(Refusal("out_of_order", "timestamp",
+                                           f"{written - accepted} samples not newer than the stored ones", -1,
+                                           written - accepted))
+        self._count(source, accepted, outcome.refused)
+        return outcome
+
     def last_time(self, labels: Labels) -> int | None:
         """The time of a series' latest sample in memory, None for a new series (or one without samples)."""
         ref = self.store.known_ref(labels)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.ingest.admission import MAX_FUTURE_MS, Admission, Refusal
-from engine.tsdb.types import Family, Labels, make_labels
+from engine.ingest.admission import MAX_FUTURE_MS, Admission, Outcome, Refusal
+from engine.tsdb.types import Family, Labels, Metadata, make_labels
 
 PUSH_TYPES = ("counter", "gauge", "histogram", "summary")
 DEFAULT_BUCKETS = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -32,6 +32,9 @@ SUMMARY_MAX_AGE_MS = 600_000
 MAX_BUCKETS = 64
 MAX_HELP = 4096
 ITEM_FIELDS = frozenset({"name", "type", "value", "labels", "help", "timestamp", "buckets", "quantiles"})
+PLAIN_FIELDS = frozenset({"name", "type", "value", "labels"})
+"""An item with only these fields, for a series already pushed, needs only its value checked."""
+KNOWN_MAX = 1_000_000
 
 BUSINESS_METRICS: dict[str, str] = {
     "bookings_total": "counter",
@@ -71,6 +74,8 @@ class SeriesState:
     """A pushed series' value (counter total, gauge) or its histogram buckets / summary window."""
 
     value: float = 0.0
+    labels: Labels = ()
+    """The series' full label set (with ``__name__``) for a counter or gauge: what the store is given."""
     counts: list[float] | None = None
     total: float = 0.0
     count: float = 0.0
@@ -101,6 +106,9 @@ class PushStore:
         self.admission = admission
         self.families: dict[str, dict[str, PushedFamily]] = {"push": {}, "business": {}}
         self.dirty = False
+        self._known: dict[tuple[str, Any, Any, Any], tuple[PushedFamily, Labels]] = {}
+        """(source, name, type, labels as given) of a series already pushed: its family and key, so a
+        repeated item skips the name and label checks it passed once (the push hot path)."""
 
     # -- items -------------------------------------------------------------------------------
 
@@ -166,7 +174,13 @@ class PushStore:
         batch_bounds: dict[str, tuple[float, ...] | None] = {}
         batch_last: dict[tuple[str, Labels], int] = {}
         pending: Counter[str] = Counter()
+        known = self._known
+        repeated: list[tuple[PushedFamily, Labels, float]] = []
         for i, raw in enumerate(raw_items):
+            hit = self._repeat(source, raw, known) if type(raw) is dict and raw.keys() <= PLAIN_FIELDS else None
+            if hit is not None:
+                repeated.append(hit)
+                continue
             item = self.parse_item(raw, source, now_ms, i)
             if isinstance(item, Item):
                 item = self._check_against_state(item, families, batch_types, batch_bounds, batch_last, pending, i)
@@ -177,7 +191,7 @@ class PushStore:
         self.admission.count(source, 0, result.rejected)
         if atomic and result.rejected:
             return result
-        touched: dict[int, dict[str, set[Labels]]] = {}
+        touched: dict[int, dict[str, dict[Labels, SeriesState]]] = {}
         for _, item in items:
             key = _key(item.labels)
             fam = families.get(item.name)
@@ -186,14 +200,57 @@ class PushStore:
             elif item.help:
                 fam.help = item.help
             t = now_ms if item.t is None else item.t
-            _apply(fam, key, item.value, t)
-            touched.setdefault(t, {}).setdefault(item.name, set()).add(key)
-        self.dirty = self.dirty or bool(items)
+            touched.setdefault(t, {}).setdefault(item.name, {})[key] = _apply(fam, key, item.value, t)
+            if item.t is None and len(known) < KNOWN_MAX:
+                known[(source, item.name, item.type, tuple(item.labels.items()))] = (fam, key)
+        if repeated:
+            now_touched = touched.setdefault(now_ms, {})
+            for fam, key, value in repeated:
+                now_touched.setdefault(fam.name, {})[key] = _apply(fam, key, value, now_ms)
+        self.dirty = self.dirty or bool(items) or bool(repeated)
         for t, names in sorted(touched.items()):
-            outcome = self.admission.write(source, [_family(families[n], keys, t) for n, keys in names.items()], t)
+            outcome = self._write(source, names, t)
             result.rejected.extend(outcome.refused)
-        result.accepted = len(items)
+        result.accepted = len(items) + len(repeated)
         return result
+
+    def _repeat(self, source: str, raw: dict[str, Any], known: dict) -> tuple[PushedFamily, Labels, float] | None:
+        """A plain item for a series pushed before with a valid value: (family, key, value); None
+        sends it through the full checks (which also explain any refusal)."""
+        labels = raw.get("labels")
+        if labels is None:
+            labels = {}
+        elif type(labels) is not dict:
+            return None
+        hit = known.get((source, raw.get("name"), raw.get("type"), tuple(labels.items())))
+        if hit is None:
+            return None
+        value = raw.get("value")
+        if type(value) is not float and type(value) is not int:
+            return None
+        fam = hit[0]
+        if fam.type == "gauge" or (0 <= value < math.inf if fam.type == "counter" else math.isfinite(value)):
+            return fam, hit[1], float(value)
+        return None
+
+    def _write(self, source: str, names: dict[str, dict[Labels, SeriesState]], t: int) -> Outcome:
+        """Write the touched series of some families at t: counters and gauges straight by their label
+        sets, histograms and summaries through their exposed families."""
+        families = self.families[source]
+        plain: list[tuple[str, Metadata, list[tuple[Labels, float]]]] = []
+        shaped: list[Family] = []
+        for name, touched in names.items():
+            fam = families[name]
+            if fam.type in ("counter", "gauge"):
+                plain.append((name, Metadata(fam.type, fam.help), [(s.labels, s.value) for s in touched.values()]))
+            else:
+                shaped.append(_family(fam, touched.keys(), t))
+        outcome = self.admission.write_labelled(source, plain, t)
+        if shaped:
+            more = self.admission.write(source, shaped, t)
+            outcome.accepted += more.accepted
+            outcome.refused.extend(more.refused)
+        return outcome
 
     def refresh(self, t: int) -> None:
         """Re-expose every pushed series at t (each collection cycle), as a scrape of a Pushgateway would."""
@@ -222,8 +279,10 @@ class PushStore:
                     fam = PushedFamily(str(raw["name"]), str(raw["type"]), str(raw["help"]),
                                        tuple(float(b) for b in raw["bounds"]))
                     for labels, value, counts, total, count, window in raw["series"]:
-                        fam.series[_key(labels)] = SeriesState(
-                            float(value), None if counts is None else [float(c) for c in counts], float(total),
+                        key = _key(labels)
+                        fam.series[key] = SeriesState(
+                            float(value), tuple(sorted((*key, ("__name__", fam.name)))),
+                            None if counts is None else [float(c) for c in counts], float(total),
                             float(count),
                             None if window is None else deque(((int(t), float(v)) for t, v in window),
                                                               maxlen=SUMMARY_WINDOW))
@@ -336,10 +395,10 @@ def _series_of(item: Item, bounds: tuple[float, ...]) -> list[tuple[str, dict[st
     return out + [(item.name + "_sum", item.labels), (item.name + "_count", item.labels)]
 
 
-def _apply(fam: PushedFamily, key: Labels, value: float, t: int) -> None:
+def _apply(fam: PushedFamily, key: Labels, value: float, t: int) -> SeriesState:
     s = fam.series.get(key)
     if s is None:
-        s = fam.series[key] = SeriesState()
+        s = fam.series[key] = SeriesState(labels=tuple(sorted((*key, ("__name__", fam.name)))))
         if fam.type == "histogram":
             s.counts = [0.0] * (len(fam.bounds) + 1)
         elif fam.type == "summary":
@@ -355,6 +414,7 @@ def _apply(fam: PushedFamily, key: Labels, value: float, t: int) -> None:
             s.counts[bisect_left(fam.bounds, value)] += 1
         if s.window is not None:
             s.window.append((t, value))
+    return s
 
 
 def _family(fam: PushedFamily, keys: Any, t: int) -> Family:

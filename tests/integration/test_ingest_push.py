@@ -156,6 +156,20 @@ async def test_batch_applies_the_valid_items_and_lists_the_others(client):
     assert await query(client, "b_total") == {"i=0": 2.0, "i=1": 2.0, "i=2": 3.0}
 
 
+async def test_a_known_series_still_gets_every_value_check(client):
+    first = [{"name": "k_total", "type": "counter", "value": 1, "labels": {"a": "1"}},
+             {"name": "k_g", "type": "gauge", "value": 1}]
+    assert (await client.post("/api/metrics/batch", json={"metrics": first})).json()["accepted"] == 2
+    again = [{"name": "k_total", "type": "counter", "value": v, "labels": {"a": "1"}} for v in (-1, "1", True, 2)]
+    again.append({"name": "k_g", "type": "gauge", "value": -4.5})
+    body = (await client.post("/api/metrics/batch", json={"metrics": again})).json()
+    assert body["accepted"] == 2
+    assert [(x["index"], x["reason"]) for x in body["rejected"]] == [(0, "invalid_value"), (1, "invalid_value"),
+                                                                     (2, "invalid_value")]
+    assert await query(client, "k_total") == {"a=1": 3.0}
+    assert await query(client, "k_g") == {"": -4.5}
+
+
 async def test_atomic_batch_applies_nothing_when_one_item_is_bad(client):
     items = [{"name": "a_total", "type": "counter", "value": 1}, {"name": "a_total", "type": "counter", "value": "x"}]
     r = await client.post("/api/metrics/batch", params={"atomic": "true"}, json={"metrics": items})
