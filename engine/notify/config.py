@@ -150,9 +150,10 @@ def _value(kind: str, raw: Any, where: str) -> Any:
 
 
 def parse_channel(raw: Any, where: str = "", source: str = "config",
-                  defaults: Mapping[str, Any] | None = None) -> Channel:
+                  defaults: Mapping[str, Any] | None = None, *, env_later: bool = False) -> Channel:
     """A channel from ``{name, type, <settings>}`` (YAML or an API body). ``defaults`` fill fields the
-    body leaves out (the seed's environment variables, or a channel's stored secrets on an update)."""
+    body leaves out (the seed's environment variables, or a channel's stored secrets on an update);
+    ``env_later``: fields the environment can give are not required yet (``with_defaults`` checks)."""
     prefix = f"{where}." if where else ""
     if not isinstance(raw, dict):
         raise NotifyConfigError(where or "body", "must be an object with name, type and settings")
@@ -176,7 +177,7 @@ def parse_channel(raw: Any, where: str = "", source: str = "config",
         if key in allowed and key not in settings and value is not None:
             settings[key] = _value(allowed[key], value, f"{prefix}{key}")
     for key in _REQUIRED.get(kind, ()):
-        if key not in settings:
+        if key not in settings and not (env_later and key in ENV_FIELDS.get(kind, {})):
             raise NotifyConfigError(f"{prefix}{key}", f"is required for a {kind} channel")
     if kind == "email" and "tls" not in settings:
         settings["tls"] = "tls" if settings.get("port") == 465 else "starttls"
@@ -316,7 +317,7 @@ def parse_notifications(raw: Any) -> NotificationsConfig:
     items = raw.get("channels") or []
     if not isinstance(items, list) or len(items) > 256:
         raise NotifyConfigError("notifications.channels", "must be a list of at most 256 channels")
-    channels = [parse_channel(c, f"notifications.channels[{i}]") for i, c in enumerate(items)]
+    channels = [parse_channel(c, f"notifications.channels[{i}]", env_later=True) for i, c in enumerate(items)]
     seen: set[str] = set()
     for i, c in enumerate(channels):
         if c.name in seen:
@@ -335,12 +336,10 @@ def parse_notifications(raw: Any) -> NotificationsConfig:
 
 
 def with_defaults(channel: Channel, env: Mapping[str, Any]) -> Channel:
-    """A configured channel with the fields it leaves out taken from the seed's variables."""
-    extra = env_defaults(channel.type, env)
-    if not extra:
-        return channel
+    """A configured channel with the fields it leaves out taken from the seed's variables, then checked
+    for the fields it requires."""
     return parse_channel({"name": channel.name, "type": channel.type, "settings": dict(channel.settings)},
-                         f"notifications.channels.{channel.name}", channel.source, extra)
+                         f"notifications.channels.{channel.name}", channel.source, env_defaults(channel.type, env))
 
 
 def env_channels(env: Mapping[str, Any], taken: set[str]) -> list[Channel]:

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine.datadir import open_sqlite, raise_if_disk_full
+from engine.datadir import open_sqlite, transaction
 from engine.notify.dispatch import LogEntry
 
 log = logging.getLogger(__name__)
@@ -64,20 +64,11 @@ class Outbox:
     def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[int]:
         """One transaction; the ids of inserted rows."""
         ids = []
-        with self._lock:
-            db = self._db()
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                for sql, args in statements:
-                    cur = db.execute(sql, args)
-                    if sql.startswith("INSERT INTO outbox"):
-                        ids.append(int(cur.lastrowid or 0))
-                db.execute("COMMIT")
-            except BaseException as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise_if_disk_full(exc, self.path)
-                raise
+        with self._lock, transaction(self._db(), self.path) as db:
+            for sql, args in statements:
+                cur = db.execute(sql, args)
+                if sql.startswith("INSERT INTO outbox"):
+                    ids.append(int(cur.lastrowid or 0))
         return ids
 
     # -- outbox -----------------------------------------------------------------------------------

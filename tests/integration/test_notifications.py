@@ -3,6 +3,7 @@ outbox and delivered to real receivers on 127.0.0.1 (recording HTTP servers as w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 
@@ -69,6 +70,19 @@ async def step(server, clock, seconds=10.0):
     await server.engine.notifier.flush_due()
 
 
+async def log_until(client, done, timeout=20.0, **params):
+    """The delivery log once ``done(entries)`` holds (polled: delivery finishes after the receiver answers)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        entries = (await client.get("/api/notifications", params=params)).json()["notifications"]
+        if done(entries):
+            return entries
+        if loop.time() > deadline:
+            pytest.fail(f"delivery log never reached the expected state: {entries}")
+        await asyncio.sleep(0.02)
+
+
 async def make_rule(client, **overrides):
     body = {"name": "HighTemp", "metricName": "temp_celsius", "condition": ">", "threshold": 50,
             "duration": "0s", "severity": "critical", "annotations": {"summary": "{{ $labels.room }} is hot"}}
@@ -113,7 +127,7 @@ async def test_the_issue_config_delivers_signed_webhooks_and_forwards_to_alertma
     assert resolved["metricsService"]["idempotencyKey"] != ours["idempotencyKey"]
     ended = (await am.wait_for(2))[1].json()
     assert ended[0]["endsAt"] == resolved["alerts"][0]["endsAt"] or ended[0]["endsAt"].startswith("2027")
-    log = (await client.get("/api/notifications", params={"channel": "ops-hook"})).json()["notifications"]
+    log = await log_until(client, lambda e: all(x["status"] == "sent" for x in e), channel="ops-hook")
     assert [e["alertStatus"] for e in log] == ["resolved", "firing"]
     assert all(e["status"] == "sent" and e["attempts"] == 1 for e in log)
 
@@ -153,25 +167,19 @@ async def test_a_failing_receiver_gets_the_notification_after_retries(start, rec
     await make_rule(client)
     temp(server, clock, 80)
     await step(server, clock)
-    for _ in range(2):
-        while len(hook.requests) < 1 + _:
-            await _settle(server)
+    for attempt in (1, 2):
+        await log_until(client, lambda e, n=attempt: e and e[0]["attempts"] == n)
         clock.advance(600)
         server.engine.notifier.delivery.wake()
     (got,) = await hook.wait_for(1)
     assert len(hook.requests) == 3
     assert all(r.json()["metricsService"]["idempotencyKey"] == got.json()["metricsService"]["idempotencyKey"]
                for r in hook.requests)
-    (entry,) = (await client.get("/api/notifications")).json()["notifications"]
-    assert entry["status"] == "sent" and entry["attempts"] == 3 and entry["lastError"] is None
+    (entry,) = await log_until(client, lambda e: e[0]["status"] == "sent")
+    assert entry["attempts"] == 3 and entry["lastError"] is None
     metrics = (await client.get("/metrics")).text
     assert 'notifications_total{channel="webhook",status="retry"} 2' in metrics
     assert 'notifications_total{channel="webhook",status="sent"} 1' in metrics
-
-
-async def _settle(server) -> None:
-    import asyncio
-    await asyncio.sleep(0.02)
 
 
 async def test_silenced_alerts_are_not_notified_and_acknowledged_ones_stop_repeating(start, receivers):
