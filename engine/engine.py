@@ -33,9 +33,7 @@ from engine.netpolicy import NetPolicy
 from engine.notify.notifier import Notifier
 from engine.promql import QueryEngine, QueryResult
 from engine.promql.guard import Limits as ParseLimits
-from engine.promql.parse import close as close_parser
-from engine.promql.parse import configure as configure_parser
-from engine.promql.parse import series_selector
+from engine.promql.parse import Parser
 from engine.rulefiles.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundError
 from engine.scrape.manager import FILE_SD_POLL_S, ScrapeManager
 from engine.service_views import (
@@ -80,14 +78,14 @@ class Engine:
             lookback_ms=int(settings.lookback_delta * 1000),
             ttl_ms=int(settings.metrics_ttl * 1000),
         )
-        configure_parser(ParseLimits(settings.query_max_length, settings.query_max_depth))
-        self.query = QueryEngine(self.store, lookback_ms=int(settings.lookback_delta * 1000),
+        parser = Parser(ParseLimits(settings.query_max_length, settings.query_max_depth))
+        self.query = QueryEngine(self.store, parser=parser, lookback_ms=int(settings.lookback_delta * 1000),
                                  max_samples=settings.query_max_samples, timeout_s=settings.query_timeout)
         self.bus = EventBus()
         self.book = AlertBook(AlertDB(settings.data_dir, repair=repair), self.bus, self.clock.now, settings.alerts_ttl,
                               forget=self._forget_alert, on_change=self._alert_changed)
         self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
-        self.managed_rules = ManagedRules(settings.data_dir, repair=repair)
+        self.managed_rules = ManagedRules(settings.data_dir, repair=repair, parser=parser)
         files = [str(DEFAULT_RULES)] if DEFAULT_RULES.exists() else []
         self.ruler = Ruler(self.store, self.query, self.book, self.clock.now, settings.evaluation_interval,
                            files + list(settings.rules_files), self.managed_rules, self._rules_pool)
@@ -220,7 +218,7 @@ class Engine:
                             extra={"fields": {"queries": self._queries_running}})
         for pool in (self._writer, self._collector_pool, self._rules_pool, self._probe_pool, self._ingest_pool):
             pool.shutdown(wait=True)
-        close_parser()
+        self.query.parser.close()
         self.store.backend.close()
         self.book.db.close()
         self.health.close()
@@ -706,7 +704,7 @@ class Engine:
 
     def series_selector(self, text: str) -> tuple[Matcher, ...]:
         """The matchers of a plain series selector (a ``match[]``); QueryError(bad_data). Blocking."""
-        return series_selector(text)
+        return self.query.parser.series_selector(text)
 
     def check_query(self, expr: str) -> None:
         """Parse a PromQL expression; QueryError(bad_data) if it is not one we can run. Blocking."""

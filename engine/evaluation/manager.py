@@ -65,7 +65,7 @@ class Ruler:
     # -- loading -----------------------------------------------------------------------------
 
     def _load_groups(self) -> list[RuleGroup]:
-        ruleset = load_rule_files(self.rule_files)
+        ruleset = load_rule_files(self.rule_files, self.query.parser)
         self._file_stamps = {f: _mtime(f) for f in ruleset.files}
         return ruleset.groups + self.managed.groups()
 

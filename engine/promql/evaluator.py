@@ -36,7 +36,7 @@ from engine.promql.functions import (
 )
 from engine.promql.gomath import INF, round_half_up
 from engine.promql.labels import NAME, drop_name
-from engine.promql.parse import RANGE_FUNCTIONS, SET_OPERATORS, parse
+from engine.promql.parse import RANGE_FUNCTIONS, SET_OPERATORS, Parser, tools_parser
 from engine.promql.rangefuncs import FUNCTIONS as RANGE_FNS
 from engine.promql.rangefuncs import KEEPS_NAME, RangeContext, go_seconds
 from engine.promql.rows import Row, assert_distinct, merge_same_labels, several_names
@@ -304,8 +304,10 @@ class QueryEngine:
     """PromQL over a :class:`Store`, with Prometheus's semantics (lookback, staleness, matching)."""
 
     def __init__(self, store: Store, *, lookback_ms: int = 300_000, max_samples: int = 50_000_000,
-                 timeout_s: float = 120.0) -> None:
+                 timeout_s: float = 120.0, parser: Parser | None = None) -> None:
+        """``parser``: the Engine's (its limits and child process); the command-line tools' otherwise."""
         self.store = store
+        self.parser = parser or tools_parser()
         self.lookback_ms = lookback_ms
         self.max_samples = max_samples
         self.timeout_s = timeout_s
@@ -314,7 +316,7 @@ class QueryEngine:
 
     def parse(self, expr: str) -> n.Node:
         """Parse and validate; raises ``QueryError(bad_data)`` for bad or unsupported input."""
-        return parse(expr)
+        return self.parser.parse(expr)
 
     def deadline(self, at: float | None = None) -> Deadline:
         """The deadline of one piece of work: the caller's ``at`` (``time.monotonic()`` seconds)

@@ -3,8 +3,8 @@
 The parser already checks syntax, argument counts and value types; this module turns its AST into
 our immutable nodes and rejects what the evaluator does not implement, so an unsupported feature
 is always a clear ``bad_data`` error and never a wrong answer. Every PromQL text a user supplies
-is parsed here, behind the guard's limits (``configure`` sets them from Settings) and, for large
-texts, after the parser survived them in a child process.
+is parsed here by a :class:`Parser`, behind the guard's limits (the Engine's come from Settings)
+and, for large texts, after the parser survived them in a child process.
 """
 
 from __future__ import annotations
@@ -68,56 +68,66 @@ _CARDINALITY = {
 _CHILD_FROM_COST = 2_000
 _CHILD_FROM_LENGTH = 4_096
 
-_limits = Limits(Settings.query_max_length, Settings.query_max_depth)
-_child = ParserProcess()
+DEFAULT_LIMITS = Limits(Settings.query_max_length, Settings.query_max_depth)
+CACHE_SIZE = 1024
 
 
-def configure(limits: Limits) -> None:
-    """Set the limits every later parse checks (the Engine does, from its Settings)."""
-    global _limits
-    _limits = limits
-    _cached_parse.cache_clear()
+class Parser:
+    """PromQL parsing behind one set of limits, with its own parser child process and parse cache:
+    each Engine owns one (its query engine's), so engines in one process never share limits and
+    closing one never stops another's child."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._child = ParserProcess()
+        self._cached = lru_cache(maxsize=CACHE_SIZE)(self._parse_new)
+
+    def parse(self, text: str) -> n.Node:
+        """Parse and validate one expression; raises ``QueryError(bad_data)``. Texts the size of real
+        queries are cached; long ones are not, so 1,024 distinct 60 KB queries cannot pin a gigabyte."""
+        if len(text) < _CHILD_FROM_LENGTH:
+            return self._cached(text)
+        return self._parse_new(text)
+
+    def series_selector(self, text: str) -> tuple[Matcher, ...]:
+        """The matchers of a plain series selector such as ``up{job="api"}``; ``QueryError(bad_data)``.
+
+        Unlike :meth:`parse`, ``(up)`` and ``up offset 5m`` are refused, as Prometheus's ``match[]`` is.
+        """
+        tree = self._tree(text)
+        if type(tree) is not pp.VectorSelector or tree.offset is not None or tree.at is not None:
+            raise QueryError(BAD_DATA, "parse error: expected a series selector such as "
+                                       f'up{{job="api"}}, got {quote(text)}')
+        return _selector(tree).matchers
+
+    def close(self) -> None:
+        """Stop the parser's child process (started again when needed)."""
+        self._child.close()
+
+    def _parse_new(self, text: str) -> n.Node:
+        return _convert(self._tree(text))
+
+    def _tree(self, text: str) -> object:
+        """The parser's tree for a text within the limits, or ``QueryError(bad_data)``."""
+        shape = check(text, self.limits)
+        if (shape.cost >= _CHILD_FROM_COST or len(text) >= _CHILD_FROM_LENGTH) and not self._child.survives(text):
+            raise QueryError(BAD_DATA, "parse error: the query could not be parsed (the parser failed on it)")
+        try:
+            return pp.parse(text)
+        except Exception as exc:  # the parser reports every syntax and type error as ValueError
+            raise QueryError(BAD_DATA, f"parse error: {_parser_message(exc)}") from None
 
 
-def close() -> None:
-    """Stop the parser's child process (started again when needed)."""
-    _child.close()
+_tools_parser: Parser | None = None
 
 
-def _parse_tree(text: str) -> object:
-    """The parser's tree for a text within the limits, or ``QueryError(bad_data)``."""
-    shape = check(text, _limits)
-    if (shape.cost >= _CHILD_FROM_COST or len(text) >= _CHILD_FROM_LENGTH) and not _child.survives(text):
-        raise QueryError(BAD_DATA, "parse error: the query could not be parsed (the parser failed on it)")
-    try:
-        return pp.parse(text)
-    except Exception as exc:  # the parser reports every syntax and type error as ValueError
-        raise QueryError(BAD_DATA, f"parse error: {_parser_message(exc)}") from None
-
-
-def parse(text: str) -> n.Node:
-    """Parse and validate one expression; raises ``QueryError(bad_data)``. Texts the size of real
-    queries are cached; long ones are not, so 1,024 distinct 60 KB queries cannot pin a gigabyte."""
-    if len(text) < _CHILD_FROM_LENGTH:
-        return _cached_parse(text)
-    return _convert(_parse_tree(text))
-
-
-@lru_cache(maxsize=1024)
-def _cached_parse(text: str) -> n.Node:
-    return _convert(_parse_tree(text))
-
-
-def series_selector(text: str) -> tuple[Matcher, ...]:
-    """The matchers of a plain series selector such as ``up{job="api"}``; ``QueryError(bad_data)``.
-
-    Unlike :func:`parse`, ``(up)`` and ``up offset 5m`` are refused, as Prometheus's ``match[]`` is.
-    """
-    tree = _parse_tree(text)
-    if type(tree) is not pp.VectorSelector or tree.offset is not None or tree.at is not None:
-        raise QueryError(BAD_DATA, "parse error: expected a series selector such as "
-                                   f'up{{job="api"}}, got {quote(text)}')
-    return _selector(tree).matchers
+def tools_parser() -> Parser:
+    """The parser of what runs without an Engine (``rules check``, ``rules test``, the PromQL
+    benchmarks), with the default limits; created on first use."""
+    global _tools_parser
+    if _tools_parser is None:
+        _tools_parser = Parser()
+    return _tools_parser
 
 
 def _parser_message(exc: Exception) -> str:

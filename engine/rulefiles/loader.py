@@ -18,7 +18,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from engine.compat.durations import DurationError, parse_duration
 from engine.promql.errors import QueryError
-from engine.promql.parse import parse as parse_promql
+from engine.promql.parse import Parser, tools_parser
 from engine.rulefiles.model import ALERTING, RECORDING, Rule, RuleGroup, RuleSet
 from engine.templating import TemplateError, parse_template
 
@@ -43,11 +43,12 @@ class RuleLoadError(ValueError):
         self.errors = errors
 
 
-def load_rule_files(globs: list[str] | tuple[str, ...]) -> RuleSet:
+def load_rule_files(globs: list[str] | tuple[str, ...], parser: Parser | None = None) -> RuleSet:
     """Every group of every file matched by the globs (sorted per glob, each file once).
 
     A pattern without wildcards that names no file is an error: a typo in RULES_FILES must not
-    silently run no rules. Raises RuleLoadError with the problems of all files.
+    silently run no rules. Raises RuleLoadError with the problems of all files. ``parser``: the
+    Engine's (its limits); command-line tools leave it to ``tools_parser``.
     """
     files: list[str] = []
     errors: list[str] = []
@@ -57,7 +58,7 @@ def load_rule_files(globs: list[str] | tuple[str, ...]) -> RuleSet:
             errors.append(f"{pattern}: no such file")
         files.extend(m for m in matches if m not in files)
     try:
-        groups = load_files(files)
+        groups = load_files(files, parser)
     except RuleLoadError as exc:
         errors.extend(exc.errors)
     if errors:
@@ -65,13 +66,13 @@ def load_rule_files(globs: list[str] | tuple[str, ...]) -> RuleSet:
     return RuleSet(groups, files)
 
 
-def load_files(paths: list[str]) -> list[RuleGroup]:
+def load_files(paths: list[str], parser: Parser | None = None) -> list[RuleGroup]:
     """The groups of these files in order; RuleLoadError with the problems of all of them."""
     groups: list[RuleGroup] = []
     errors: list[str] = []
     for path in paths:
         try:
-            groups.extend(load_rule_file(path))
+            groups.extend(load_rule_file(path, parser))
         except RuleLoadError as exc:
             errors.extend(exc.errors)
     if errors:
@@ -79,19 +80,19 @@ def load_files(paths: list[str]) -> list[RuleGroup]:
     return groups
 
 
-def load_rule_file(path: str) -> list[RuleGroup]:
+def load_rule_file(path: str, parser: Parser | None = None) -> list[RuleGroup]:
     """The groups of one rule file; raises RuleLoadError (also for an unreadable file)."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleLoadError([f"{path}: {getattr(exc, 'strerror', None) or exc}"]) from None
-    return parse_rule_file(text, path)
+    return parse_rule_file(text, path, parser)
 
 
-def parse_rule_file(text: str, source: str) -> list[RuleGroup]:
+def parse_rule_file(text: str, source: str, parser: Parser | None = None) -> list[RuleGroup]:
     """The groups of rule-file text; ``source`` names it in errors and rule ids."""
-    reader = _Reader(source)
+    reader = _Reader(source, parser or tools_parser())
     groups = reader.read(text)
     if reader.errors:
         raise RuleLoadError(reader.errors)
@@ -107,7 +108,7 @@ def parse_prometheus_duration(text: str) -> float:
         raise ValueError(f"{exc}{hint}") from None
 
 
-def rule_problems(rule: Rule) -> list[Problem]:
+def rule_problems(rule: Rule, parser: Parser | None = None) -> list[Problem]:
     """What Prometheus would reject in this rule, beyond the file's shape (names, PromQL, templates)."""
     problems: list[Problem] = []
     if rule.kind == RECORDING:
@@ -123,7 +124,7 @@ def rule_problems(rule: Rule) -> list[Problem]:
         problems.append(("expr", "field 'expr' must be set in rule"))
     else:
         try:
-            parse_promql(rule.expr)
+            (parser or tools_parser()).parse(rule.expr)
         except QueryError as exc:
             problems.append(("expr", f"could not parse expression: {exc.message}"))
     problems.extend(label_name_problems(rule.labels))
@@ -182,6 +183,7 @@ class _Reader:
     """One pass over a file's YAML nodes, collecting every problem with its position."""
 
     source: str
+    parser: Parser
     found: list[tuple[int, int, str]] = field(default_factory=list)
 
     @property
@@ -273,7 +275,7 @@ class _Reader:
             labels=self.string_map(fields, "labels", path),
             annotations=self.string_map(fields, "annotations", path),
         )
-        for key, message in rule_problems(rule):
+        for key, message in rule_problems(rule, self.parser):
             self.error(_node_for(fields, key, node), f"{path}.{key}", message)
         return rule
 

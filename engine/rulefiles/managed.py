@@ -26,7 +26,7 @@ from engine.compat.strconv import NOT_UTF8, invalid_utf8_path
 from engine.datadir import move_aside, write_atomic
 from engine.promql import nodes
 from engine.promql.errors import QueryError
-from engine.promql.parse import parse as parse_promql
+from engine.promql.parse import Parser, tools_parser
 from engine.rulefiles.loader import RuleLoadError, parse_rule_file, rule_id, rule_problems
 from engine.rulefiles.model import ALERTING, Rule, RuleGroup, to_prometheus_yaml
 from engine.settings import parse_duration
@@ -67,9 +67,11 @@ class ManagedRules:
     """Create, update, delete and list the API's rules; every change is on disk before it returns.
     Built without touching the disk; ``load`` reads it (once the data dir is the caller's)."""
 
-    def __init__(self, data_dir: Path | str, *, repair: bool = False) -> None:
-        """``repair``: a missing or invalid rule file is moved aside and rebuilt from the side file."""
+    def __init__(self, data_dir: Path | str, *, repair: bool = False, parser: Parser | None = None) -> None:
+        """``repair``: a missing or invalid rule file is moved aside and rebuilt from the side file.
+        ``parser``: the Engine's, whose limits rules are checked against."""
         self.repair = repair
+        self.parser = parser or tools_parser()
         self.dir = Path(data_dir) / "rules"
         self.store_path = self.dir / "managed.json"
         self.path = self.dir / "managed.rules.yaml"
@@ -93,7 +95,7 @@ class ManagedRules:
     def create(self, body: Any) -> Rule:
         """A new rule from the simple or the full form; raises RuleValidationError."""
         with self._lock:
-            group, rule = rule_from_body(body, str(uuid.uuid4()))
+            group, rule = rule_from_body(body, str(uuid.uuid4()), parser=self.parser)
             self._check_unique(group, rule)
             self._save([*self._rules, (group, rule)])
             return rule
@@ -103,7 +105,7 @@ class ManagedRules:
         with self._lock:
             i = self._index(rule_id)
             old_group, old = self._rules[i]
-            group, rule = rule_from_body(body, rule_id, group=old_group, enabled=old.enabled)
+            group, rule = rule_from_body(body, rule_id, group=old_group, enabled=old.enabled, parser=self.parser)
             self._check_unique(group, rule, ignore=rule_id)
             self._save([*self._rules[:i], (group, rule), *self._rules[i + 1:]])
             return rule
@@ -132,7 +134,7 @@ class ManagedRules:
         side = self._read_side()
         try:
             text = self.path.read_text(encoding="utf-8")
-            groups = parse_rule_file(text, str(self.path))
+            groups = parse_rule_file(text, str(self.path), self.parser)
         except FileNotFoundError:
             if not side:
                 return []
@@ -293,12 +295,13 @@ def _file_rule_id(group: str, rule: Rule, before: list[tuple[str, Rule]]) -> str
 # -- request bodies ----------------------------------------------------------------------------------
 
 
-def rule_from_body(body: Any, rule_id: str, *, group: str = DEFAULT_GROUP,
-                   enabled: bool = True) -> tuple[str, Rule]:
+def rule_from_body(body: Any, rule_id: str, *, group: str = DEFAULT_GROUP, enabled: bool = True,
+                   parser: Parser | None = None) -> tuple[str, Rule]:
     """(group, rule) from the seed's simple form or the full PromQL form; raises RuleValidationError.
 
     ``group`` and ``enabled`` are the values used when the body does not give them.
     """
+    parser = parser or tools_parser()
     if not isinstance(body, dict):
         raise RuleValidationError("body", "must be a JSON object")
     bad_text = invalid_utf8_path(body, "body")
@@ -320,7 +323,7 @@ def rule_from_body(body: Any, rule_id: str, *, group: str = DEFAULT_GROUP,
     name = _string(body, "name", required=True)
     labels = _string_map(body, "labels")
     if simple:
-        expr = f"{_selector(body)} {_condition(body)} {_threshold(body)}"
+        expr = f"{_selector(body, parser)} {_condition(body)} {_threshold(body)}"
         for_s, keep_s = _seconds(body, "duration"), 0.0
         severity = _string(body, "severity")
         if severity:
@@ -335,7 +338,7 @@ def rule_from_body(body: Any, rule_id: str, *, group: str = DEFAULT_GROUP,
         annotations=_string_map(body, "annotations"), notification_channels=_channels(body),
         enabled=_bool(body, "enabled", enabled),
     )
-    for key, message in rule_problems(rule):
+    for key, message in rule_problems(rule, parser):
         raise RuleValidationError(_body_field(key, simple, body), message)
     return _string(body, "group") or group, rule
 
@@ -408,10 +411,10 @@ def _seconds(body: dict[str, Any], key: str) -> float:
     return ms / 1000
 
 
-def _selector(body: dict[str, Any]) -> str:
+def _selector(body: dict[str, Any], parser: Parser) -> str:
     text = _string(body, "metricName", required=True)
     try:
-        node = parse_promql(text)
+        node = parser.parse(text)
     except QueryError:
         node = None
     if not isinstance(node, nodes.VectorSelector):

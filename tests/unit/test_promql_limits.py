@@ -13,7 +13,7 @@ from engine.promql.aggregations import aggregate
 from engine.promql.binops import set_operation, vector_scalar
 from engine.promql.deadline import Deadline
 from engine.promql.guard import Limits, check
-from engine.promql.parse import parse
+from engine.promql.parse import Parser
 from engine.promql.parser_process import ParserProcess
 from engine.rulefiles.loader import RuleLoadError, load_rule_files
 
@@ -44,7 +44,7 @@ def refused(text: str, limits: Limits = DEFAULTS) -> str:
 @pytest.mark.parametrize("text", TYPICAL)
 def test_real_queries_pass_the_guard_and_parse(text):
     check(text, DEFAULTS)
-    parse(text)
+    Parser().parse(text)
 
 
 @pytest.mark.parametrize("text", [
@@ -60,7 +60,7 @@ def test_real_queries_pass_the_guard_and_parse(text):
 def test_deep_queries_are_refused_naming_the_depth_limit(text):
     assert "QUERY_MAX_DEPTH=200" in refused(text)
     with pytest.raises(QueryError, match="QUERY_MAX_DEPTH"):
-        parse(text)
+        Parser().parse(text)
 
 
 def test_wide_and_deep_queries_are_refused_on_cost():
@@ -156,7 +156,19 @@ def test_queries_stop_when_their_engine_closes(make_engine):
 
 
 def test_only_texts_the_size_of_real_queries_are_kept_in_the_parse_cache():
+    parse = Parser().parse
     short = 'sum(rate(http_requests_total{job="api"}[5m]))'
     assert parse(short) is parse(short)
     long = "label_join(up, " + ", ".join(f'"l{i}"' for i in range(700)) + ")"  # ~6 KB, a large tree
     assert len(long) > 4096 and parse(long) is not parse(long)  # not pinned by the cache
+
+
+def test_each_parser_keeps_its_own_limits_and_cache():
+    """Two Engines in one process: one's QUERY_MAX_DEPTH is not the other's, and a text one parser
+    refused is not answered from the other's cache."""
+    strict, default = Parser(Limits(DEFAULTS.max_length, 3)), Parser()
+    text = "sum(sum(sum(sum(up))))"
+    assert default.parse(text) is default.parse(text)
+    with pytest.raises(QueryError, match="QUERY_MAX_DEPTH=3"):
+        strict.parse(text)
+    assert default.parse(text) is not None
