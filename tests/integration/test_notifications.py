@@ -44,8 +44,8 @@ async def receivers():
 async def start(tmp_path):
     running = []
 
-    async def go(**env):
-        clock = FixedClock(T0)
+    async def go(t0=T0, **env):
+        clock = FixedClock(t0)
         server = await start_server(make_settings(tmp_path, **env), clock, collect_system=False,
                                     start_schedules=False)
         await server.engine.notifier.start()
