@@ -38,6 +38,7 @@ class TerminalLost(Message):
     """Posted by the driver's output thread (post_message is thread-safe) when writes fail."""
 
 
+VIEW_TOPICS = ("application", "business")
 REFRESH_S = 1.0
 """One flush of coalesced updates (and one tick of the age display) per second."""
 TERMINAL_CHECK_S = 5.0
@@ -81,6 +82,8 @@ class ConsoleApp(App[None]):
         self.theme_name = theme or default_theme()
         self.animation_level = "none"
         self.live = LiveData()
+        self.views: dict[str, dict[str, Any]] = {}
+        """The latest payload of each view topic (application, business), followed by the screens showing them."""
         self.history = HistoryBook()
         self.range_name = DEFAULT_RANGE
         self.link = client.link
@@ -172,7 +175,10 @@ class ConsoleApp(App[None]):
         if isinstance(data, dict):
             self.live.update(kind, ts, data, self.clock.now())
             self.history.extend(ts, data)
-        if isinstance(data, dict) or self.alerts.dirty or self.health.dirty:
+        views = {topic: entry[2] for topic, entry in pending.items()
+                 if topic in VIEW_TOPICS and isinstance(entry[2], dict)}
+        self.views.update(views)
+        if isinstance(data, dict) or views or self.alerts.dirty or self.health.dirty:
             self.alerts.dirty = self.health.dirty = False
             self._redraw()
         self._show_status()
@@ -202,7 +208,7 @@ class ConsoleApp(App[None]):
                            down and self.live.system is not None)
         firing, unacked = self.alerts.counts()
         bar = screen.query_one(TopBar)
-        bar.show_counts(firing, unacked, self.health.counts()["down"], self.address)
+        bar.show_counts(firing, unacked, self.health.counts()["down"])
         bar.show_demo(self.demo)
 
     @work(group="summary", exclusive=True, exit_on_error=False)
@@ -229,6 +235,8 @@ class ConsoleApp(App[None]):
     def screen_shown(self, screen: LiveScreen) -> None:
         """A live screen became visible: bring it up to date and load the charts it needs."""
         screen.show_header([(spec.key, spec.title) for spec in SCREENS], self.address)
+        if screen.TOPICS != self.client.followed:
+            self.run_worker(self.client.follow(screen.TOPICS), group="follow", exit_on_error=False)
         self._show_status()
         with self.batch_update():
             screen.refresh_data()
@@ -252,8 +260,7 @@ class ConsoleApp(App[None]):
     async def _fetch_charts(self, kinds: list[str], range_name: str) -> None:
         rng = RANGE_BY_NAME[range_name]
         try:
-            now = self.clock.now()
-            replies = await asyncio.gather(*(self.client.chart(k, rng.seconds, rng.step, now) for k in kinds))
+            replies = await asyncio.gather(*(self.client.chart(k, rng.seconds, rng.step) for k in kinds))
         finally:
             self.loading.difference_update((k, range_name) for k in kinds)
         errors = []

@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from engine.charts import chart_queries
-
 if TYPE_CHECKING:
     import httpx
 
@@ -140,6 +138,8 @@ class ServerClient:
                  timeout: float = REQUEST_TIMEOUT_S) -> None:
         self.base_url = normalise_url(base_url)
         self.topics = topics
+        self.followed: tuple[str, ...] = ()
+        """The visible screen's own topics (``follow``), subscribed on top of ``topics``."""
         self.backoff = backoff or Backoff()
         self.timeout = timeout
         self.paused = False
@@ -177,20 +177,10 @@ class ServerClient:
         except ValueError:
             return Reply(error=f"{path}: the server did not answer JSON")
 
-    async def chart(self, kind: str, range_s: int, step_s: int, now: float) -> Reply:
-        """One history chart from PromQL range queries, as ``{"end", "series": [{"labels", "points"}]}``."""
-        end = now // step_s * step_s
-        queries = chart_queries(kind, step_s)
-        replies = await asyncio.gather(*(self.prom_query_range(expr, end - range_s, end, step_s)
-                                         for expr, _ in queries))
-        series = []
-        for (_, labeller), reply in zip(queries, replies, strict=True):
-            if not reply.ok:
-                return reply
-            for s in reply.data.get("result") or []:
-                series.append({"labels": labeller(s.get("metric") or {}),
-                               "points": [[float(t), float(v)] for t, v in s.get("values") or []]})
-        return Reply(data={"type": kind, "end": end, "series": series})
+    async def chart(self, kind: str, range_s: int, step_s: int) -> Reply:
+        """One history chart as the server's chart API draws it (the same PromQL, the same points):
+        ``{"type", "start", "end", "step", "series": [{"labels", "points"}]}``."""
+        return await self.get(f"/api/dashboard/charts/{_segment(kind)}", {"range": f"{range_s}s", "step": f"{step_s}s"})
 
     async def stream(self, on_event: EventHandler, on_link: LinkHandler) -> None:
         """Hold the /ws stream open until cancelled, reconnecting with backoff after any failure."""
@@ -246,10 +236,10 @@ class ServerClient:
             if self._on_link is not None:
                 self._on_link(link)
 
-    async def _send(self, kind: str) -> None:
+    async def _send(self, kind: str, topics: tuple[str, ...] | None = None) -> None:
         if self._ws is not None and not self._ws.closed:
             try:
-                await self._ws.send_json({"type": kind, "topics": list(self.topics)})
+                await self._ws.send_json({"type": kind, "topics": list(topics or (*self.topics, *self.followed))})
             except (aiohttp.ClientError, ConnectionError):
                 pass  # the receive loop sees the broken socket and reconnects
 
@@ -264,6 +254,20 @@ class ServerClient:
         await self._send("unsubscribe" if paused else "subscribe")
         if paused:
             self._set_link(Link(LinkState.PAUSED))
+
+    async def follow(self, topics: tuple[str, ...]) -> None:
+        """Make ``topics`` the followed ones: subscribe to the new, unsubscribe from the old. Topics
+        that cost the server a set of queries per cycle (application, business) are followed only
+        while a screen shows them, so a console elsewhere costs the server nothing for them."""
+        old, self.followed = self.followed, tuple(topics)
+        if self._ws is None or self.paused:
+            return  # (re)subscribed with the rest when the stream is back or resumed
+        dropped = tuple(t for t in old if t not in topics and t not in self.topics)
+        added = tuple(t for t in topics if t not in old and t not in self.topics)
+        if dropped:
+            await self._send("unsubscribe", dropped)
+        if added:
+            await self._send("subscribe", added)
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -344,6 +348,10 @@ class ServerClient:
 
     async def rule(self, rule_id: str) -> Reply:
         return await self.get(f"/api/alerts/rules/{rule_id}")
+
+    async def targets(self) -> Reply:
+        """Scrape targets in Prometheus's shape: ``{"activeTargets": [...], "droppedTargets": [...]}``."""
+        return await self.prom_get("/api/v1/targets")
 
     # -- Explore: Prometheus's /api/v1 envelope, its error text shown to the user as is ----------
 

@@ -1,8 +1,8 @@
 """History charts (CPU, memory, disk, network, load) as PromQL range queries.
 
-One definition for both renderers: the chart API evaluates these expressions here, and the console
-sends the same ones through the Prometheus API like any other client, so both draw the same figures
-from the same evaluator as rules, Explore and Grafana. Each result series is named by labels the
+One definition for both renderers: the chart API (``GET /api/dashboard/charts/{type}``) evaluates
+these expressions here and the console draws what it answers, so both show the same figures from the
+same evaluator as rules, Explore and Grafana. Each result series is named by labels the
 charts already use for their live lines (``cpu``, ``kind``, ``device`` + ``direction``, ``window``).
 CPU is a ratio of rates, so it is right even before a full rate window of samples exists.
 """
@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the console imports the expressions without the evaluator
+if TYPE_CHECKING:
     from engine.promql import QueryEngine
 
 CHART_TYPES = ("cpu", "memory", "disk", "network", "load")
