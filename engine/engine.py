@@ -27,7 +27,7 @@ from engine.events import EventBus, Subscription
 from engine.health.service import HealthService
 from engine.ingest import remote_write, state
 from engine.ingest.admission import Admission, Outcome, SeriesLimits
-from engine.ingest.push import PushError, PushResult, PushStore
+from engine.ingest.push import PushError, PushResult, PushStore, run_steps
 from engine.ingest.pushgateway import PushGroups, grouping_key, parse_text
 from engine.netpolicy import NetPolicy
 from engine.notify.notifier import Notifier
@@ -304,8 +304,8 @@ class Engine:
         if self.system_collector is not None:
             families = await loop.run_in_executor(self._collector_pool, self.system_collector.collect)
             self.store.ingest("system", families, t)
-        self.pushed.refresh(t)
-        self.push_groups.refresh(t)
+        await run_steps(self.pushed.refresh(t))
+        await run_steps(self.push_groups.refresh(t))
         self._ingest_self(t)
         self.last_collection = now
         await self._refresh_system_view(now)
@@ -385,10 +385,10 @@ class Engine:
         """Remove an API entry: its targets stop and their series go stale (KeyError when unknown)."""
         return self.scraper.delete_entry(entry_id).public()
 
-    def push_metrics(self, source: str, items: list[Any], atomic: bool = False) -> PushResult:
+    async def push_metrics(self, source: str, items: list[Any], atomic: bool = False) -> PushResult:
         """The JSON push API (source ``push`` or ``business``): apply the items that pass, or none
-        of them when ``atomic`` and one does not."""
-        return self.pushed.push(source, items, self.now_ms(), atomic)
+        of them when ``atomic`` and one does not; big batches in steps, other requests served between."""
+        return await run_steps(self.pushed.push(source, items, self.now_ms(), atomic))
 
     async def push_group(self, path: str, body: bytes, replace: bool) -> Outcome:
         """A Pushgateway push to ``/metrics/<path>`` (PUT when ``replace``, POST otherwise); the text

@@ -221,8 +221,8 @@ class Admission:
             self._count(source, outcome.accepted, outcome.refused)
         return outcome
 
-    def write_labelled(self, source: str, families: Sequence[tuple[str, Metadata, Sequence[tuple[Labels, float]]]],
-                       t: int) -> Outcome:
+    def write_labelled(self, source: str | None,
+                       families: Sequence[tuple[str, Metadata, Sequence[tuple[Labels, float]]]], t: int) -> Outcome:
         """``write`` for samples given as full, checked label sets (the push API's hot path)."""
         outcome = Outcome()
         store = self.store
@@ -237,7 +237,8 @@ class Admission:
             outcome.refused.append(Refusal("out_of_order", "timestamp",
                                            f"{written - accepted} samples not newer than the stored ones", -1,
                                            written - accepted))
-        self._count(source, accepted, outcome.refused)
+        if source is not None:
+            self._count(source, accepted, outcome.refused)
         return outcome
 
     def last_time(self, labels: Labels) -> int | None:

@@ -9,13 +9,15 @@ queryable until replaced), and is saved with the pushed groups (see ``PushState`
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from bisect import bisect_left
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.ingest.admission import MAX_FUTURE_MS, Admission, Outcome, Refusal
 from engine.tsdb.types import Family, Labels, Metadata, make_labels
@@ -35,6 +37,10 @@ ITEM_FIELDS = frozenset({"name", "type", "value", "labels", "help", "timestamp",
 PLAIN_FIELDS = frozenset({"name", "type", "value", "labels"})
 """An item with only these fields, for a series already pushed, needs only its value checked."""
 KNOWN_MAX = 1_000_000
+STEP_S = 0.004
+"""Work done between two returns to the event loop when ingesting a big request."""
+STEP_SAMPLES = 500
+"""Samples written between two returns to the event loop (~5 ms when each creates a series)."""
 
 BUSINESS_METRICS: dict[str, str] = {
     "bookings_total": "counter",
@@ -46,6 +52,21 @@ BUSINESS_METRICS: dict[str, str] = {
 """What ``POST /api/metrics/business`` takes: the names the Business view reads, with their types."""
 BUSINESS_BUCKETS = {"customer_satisfaction_score": (1.0, 2.0, 3.0, 4.0, 5.0)}
 """Defaults for business histograms: a satisfaction score is a 1-5 rating."""
+
+
+T = TypeVar("T")
+Steps = Generator[None, None, T]
+"""Work that yields between bounded chunks so the event loop serves others meanwhile."""
+
+
+async def run_steps(steps: Steps[T]) -> T:
+    """Drive stepped work on the event loop, letting other tasks run between its steps."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+        await asyncio.sleep(0)
 
 
 class PushError(ValueError):
@@ -164,10 +185,12 @@ class PushStore:
             return _at(refusal, index)
         return Item(name, type_, value, labels, help_, t, bounds)
 
-    def push(self, source: str, raw_items: list[Any], now_ms: int, atomic: bool = False) -> PushResult:
+    def push(self, source: str, raw_items: list[Any], now_ms: int, atomic: bool = False) -> Steps[PushResult]:
         """Check every item, then apply those that passed (none if ``atomic`` and one did not) and
-        write the touched series once each, at their time."""
+        write the touched series once each, at their time. A generator that yields every STEP_S of
+        work (a 10,000-item batch of new series is ~0.2 s of it); ``run_steps`` drives it."""
         result = PushResult()
+        pace = Pacer()
         items: list[tuple[int, Item]] = []
         families = self.families[source]
         batch_types: dict[str, str] = {}
@@ -175,11 +198,13 @@ class PushStore:
         batch_last: dict[tuple[str, Labels], int] = {}
         pending: Counter[str] = Counter()
         known = self._known
-        repeated: list[tuple[PushedFamily, Labels, float]] = []
+        repeated: list[tuple[int, PushedFamily, Labels, float]] = []
         for i, raw in enumerate(raw_items):
+            if pace.due():
+                yield
             hit = self._repeat(source, raw, known) if type(raw) is dict and raw.keys() <= PLAIN_FIELDS else None
             if hit is not None:
-                repeated.append(hit)
+                repeated.append((i, *hit))
                 continue
             item = self.parse_item(raw, source, now_ms, i)
             if isinstance(item, Item):
@@ -192,27 +217,52 @@ class PushStore:
         if atomic and result.rejected:
             return result
         touched: dict[int, dict[str, dict[Labels, SeriesState]]] = {}
-        for _, item in items:
+        applied = 0
+        for i, item in items:
+            if pace.due():
+                yield
             key = _key(item.labels)
             fam = families.get(item.name)
             if fam is None:
                 fam = families[item.name] = PushedFamily(item.name, item.type, item.help, self._bounds_for(item))
+            elif fam.type != item.type or (item.bounds is not None and item.bounds != fam.bounds):
+                # another request created the family differently while this one waited between steps
+                result.rejected.append(Refusal("type_conflict", "type", f"{item.name!r} changed meanwhile", i))
+                continue
             elif item.help:
                 fam.help = item.help
             t = now_ms if item.t is None else item.t
             touched.setdefault(t, {}).setdefault(item.name, {})[key] = _apply(fam, key, item.value, t)
+            applied += 1
             if item.t is None and len(known) < KNOWN_MAX:
                 known[(source, item.name, item.type, tuple(item.labels.items()))] = (fam, key)
-        if repeated:
-            now_touched = touched.setdefault(now_ms, {})
-            for fam, key, value in repeated:
-                now_touched.setdefault(fam.name, {})[key] = _apply(fam, key, value, now_ms)
-        self.dirty = self.dirty or bool(items) or bool(repeated)
+        now_touched = touched.setdefault(now_ms, {})
+        for _, fam, key, value in repeated:
+            if pace.due():
+                yield
+            now_touched.setdefault(fam.name, {})[key] = _apply(fam, key, value, now_ms)
+        self.dirty = self.dirty or bool(applied) or bool(repeated)
         for t, names in sorted(touched.items()):
-            outcome = self._write(source, names, t)
-            result.rejected.extend(outcome.refused)
-        result.accepted = len(items) + len(repeated)
+            for name, series in names.items():
+                keys = list(series)
+                step = _write_step(families[name])
+                for at in range(0, len(keys), step):
+                    yield
+                    outcome = self._write(source, {name: {k: series[k] for k in keys[at:at + step]}}, t)
+                    result.rejected.extend(outcome.refused)
+        result.accepted = applied + len(repeated)
         return result
+
+    def refresh(self, t: int) -> Steps[None]:
+        """Re-expose every pushed series at t (each collection cycle), as a scrape of a Pushgateway
+        would, in steps of STEP_SAMPLES samples. No staleness to track: a pushed series is never removed."""
+        for source, families in self.families.items():
+            for fam in list(families.values()):
+                keys = list(fam.series)
+                step = _write_step(fam)
+                for at in range(0, len(keys), step):
+                    yield
+                    self._write(None, {fam.name: {k: fam.series[k] for k in keys[at:at + step]}}, t, source)
 
     def _repeat(self, source: str, raw: dict[str, Any], known: dict) -> tuple[PushedFamily, Labels, float] | None:
         """A plain item for a series pushed before with a valid value: (family, key, value); None
@@ -233,10 +283,12 @@ class PushStore:
             return fam, hit[1], float(value)
         return None
 
-    def _write(self, source: str, names: dict[str, dict[Labels, SeriesState]], t: int) -> Outcome:
+    def _write(self, source: str | None, names: dict[str, dict[Labels, SeriesState]], t: int,
+               family_source: str | None = None) -> Outcome:
         """Write the touched series of some families at t: counters and gauges straight by their label
-        sets, histograms and summaries through their exposed families."""
-        families = self.families[source]
+        sets, histograms and summaries through their exposed families. Counted under ``source``
+        unless None (a re-exposure); the families are ``family_source``'s (default ``source``)."""
+        families = self.families[family_source or source or ""]
         plain: list[tuple[str, Metadata, list[tuple[Labels, float]]]] = []
         shaped: list[Family] = []
         for name, touched in names.items():
@@ -251,12 +303,6 @@ class PushStore:
             outcome.accepted += more.accepted
             outcome.refused.extend(more.refused)
         return outcome
-
-    def refresh(self, t: int) -> None:
-        """Re-expose every pushed series at t (each collection cycle), as a scrape of a Pushgateway would."""
-        for source, families in self.families.items():
-            current = [_family(fam, fam.series.keys(), t) for fam in families.values()]
-            self.admission.write(None, current, t, stale_key=f"push:{source}")
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -329,6 +375,32 @@ class PushStore:
         if item.type == "histogram":
             return BUSINESS_BUCKETS.get(item.name, DEFAULT_BUCKETS)
         return DEFAULT_QUANTILES if item.type == "summary" else ()
+
+
+class Pacer:
+    """Tells stepped work when STEP_S has passed since it last resumed (then it should yield)."""
+
+    __slots__ = ("until",)
+
+    def __init__(self) -> None:
+        self.until: float | None = None
+
+    def due(self) -> bool:
+        now = time.perf_counter()
+        if self.until is None:
+            self.until = now + STEP_S
+            return False
+        if now < self.until:
+            return False
+        self.until = None
+        return True
+
+
+def _write_step(fam: PushedFamily) -> int:
+    """Series of a family written in one step: STEP_SAMPLES samples' worth."""
+    if fam.type in ("counter", "gauge"):
+        return STEP_SAMPLES
+    return max(1, STEP_SAMPLES // (len(fam.bounds) + 3))
 
 
 def _at(refusal: Refusal, index: int) -> Refusal:

@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.ingest.admission import Admission, Outcome, Refusal
-from engine.ingest.push import PushError
+from engine.ingest.push import STEP_SAMPLES, PushError, Steps
 from engine.tsdb.types import Family, Labels
 
 SOURCE = "pushgateway"
@@ -127,10 +127,15 @@ class PushGroups:
         self.admission.write(None, [], now_ms, stale_key=_stale_key(key))
         return True
 
-    def refresh(self, t: int) -> None:
-        """Re-expose every group at t (each collection cycle)."""
-        for key, group in self.groups.items():
-            self._expose(key, group, t)
+    def refresh(self, t: int) -> Steps[None]:
+        """Re-expose every group at t (each collection cycle), in steps of STEP_SAMPLES samples; the
+        groups' stale markers were written when they changed."""
+        for group in list(self.groups.values()):
+            for fam in [*group.families.values(), *_times(group, group.push_time, group.failure_time)]:
+                for at in range(0, len(fam.samples), STEP_SAMPLES):
+                    yield
+                    part = Family(fam.name, fam.type, fam.help, fam.unit, fam.samples[at:at + STEP_SAMPLES])
+                    self.admission.write(None, [part], t)
 
     def dump(self) -> list[dict[str, Any]]:
         return [{"labels": g.labels, "pushTime": g.push_time, "failureTime": g.failure_time,

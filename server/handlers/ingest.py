@@ -32,7 +32,7 @@ def _refused(refusal: Refusal, extra: dict[str, Any] | None = None) -> ApiError:
 async def _push_one(request: web.Request, source: str) -> web.Response:
     engine: Engine = request.app[ENGINE]
     body = await json_body(request)
-    result = engine.push_metrics(source, [body])
+    result = await engine.push_metrics(source, [body])
     if result.rejected:
         raise _refused(result.rejected[0])
     return web.json_response({"accepted": result.accepted})
@@ -66,7 +66,7 @@ async def push_batch(request: web.Request) -> web.Response:
     if len(items) > MAX_BATCH_ITEMS:
         raise ApiError(413, "too_many_items", f"metrics: at most {MAX_BATCH_ITEMS} items a request",
                        {"field": "metrics", "limit": MAX_BATCH_ITEMS, "count": len(items)})
-    result = engine.push_metrics("push", items, atomic)
+    result = await engine.push_metrics("push", items, atomic)
     answer = {"accepted": result.accepted, "rejected": [r.to_json() for r in result.rejected]}
     if result.rejected and not result.accepted:
         what = "one item was refused, so none was applied" if atomic else "every item was refused"
