@@ -51,20 +51,36 @@ async def fed(tmp_path):
 
 @pytest.mark.parametrize("kind", CHART_TYPES)
 async def test_the_chart_api_and_the_console_agree(fed, kind):
-    now = fed.engine.clock.now()
     async with httpx.AsyncClient(base_url=fed.url, timeout=10) as http:
         r = await http.get(f"/api/dashboard/charts/{kind}", params={"range": "15m", "step": "15s"})
     assert r.status_code == 200, r.text
     api = r.json()
     console = ServerClient(fed.url)
     try:
-        reply = await console.chart(kind, 900, 15, now)
+        reply = await console.chart(kind, 900, 15)
     finally:
         await console.aclose()
     assert reply.ok, reply.error
     assert api["end"] == reply.data["end"] == (T0 + 5 * 239 + 2) // 15 * 15
     assert api["series"] == reply.data["series"]
     assert sum(len(s["points"]) for s in api["series"]) >= 50
+
+
+async def test_the_console_draws_no_point_the_chart_api_leaves_out(tmp_path):
+    """CPU that did not move is 0/0: no point in the API's chart, and none in the console's."""
+    clock = FixedClock(T0)
+    running = await start_server(make_settings(tmp_path), clock, collect_system=False, start_schedules=False)
+    console = ServerClient(running.url)
+    try:
+        for k in range(60):
+            running.engine.store.ingest("system", [host(0)[0]], to_ms(T0 + 5 * k))
+        clock.set(T0 + 5 * 59)
+        reply = await console.chart("cpu", 300, 15)
+    finally:
+        await console.aclose()
+        await running.stop()
+    assert reply.ok, reply.error
+    assert reply.data["series"] and all(s["points"] == [] for s in reply.data["series"])
 
 
 async def test_a_chart_over_the_sample_limit_is_a_422_not_a_500(tmp_path):
