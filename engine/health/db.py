@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.datadir import open_sqlite, raise_if_disk_full
+from engine.datadir import open_sqlite, transaction
 from engine.tsdb.backend import StoreError
 
 DB_FILE = "health.db"
@@ -60,18 +60,10 @@ class HealthDB:
     def write(self, events: list[HistoryEvent]) -> None:
         if not events:
             return
-        conn = self.conn
-        conn.execute("BEGIN")
-        try:
+        with transaction(self.conn, self.path) as conn:
             conn.executemany("INSERT INTO events (service, ts, kind, state, previous, error, duration)"
                              " VALUES (?, ?, ?, ?, ?, ?, ?)",
                              [(e.service, e.ts, e.kind, e.state, e.previous, e.error, e.duration) for e in events])
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise_if_disk_full(exc, self.path)
-            raise
 
     def history(self, service: str, limit: int = 100) -> list[HistoryEvent]:
         """The newest events of one check, newest first."""

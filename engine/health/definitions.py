@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
-from engine.datadir import raise_if_disk_full
+from engine.datadir import write_atomic
 from engine.health.model import CheckError, CheckSpec, parse_check
 
 log = logging.getLogger(__name__)
@@ -40,17 +39,4 @@ class DefinitionFile:
 
     def save(self, specs: list[CheckSpec]) -> None:
         """Write every API check (secrets included: the file is private to the server's user)."""
-        text = json.dumps({"checks": [s.record() for s in specs]}, indent=1)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise_if_disk_full(exc, self.path)
-            raise
+        write_atomic(self.path, json.dumps({"checks": [s.record() for s in specs]}, indent=1))

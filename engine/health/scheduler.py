@@ -10,7 +10,7 @@ import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-LATENESS_SAMPLES = 20_000
+LATENESS_SAMPLES = 5_000
 
 
 class Scheduler:

@@ -148,9 +148,16 @@ class HealthService:
         self._writer.shutdown(wait=True)
         self.db.close()
 
-    def scheduling_lateness(self) -> list[float]:
-        """Recent delays between checks' due times and their starts, in seconds (benchmarks)."""
-        return list(self._scheduler.lateness) if self._scheduler is not None else []
+    def scheduler_stats(self) -> dict[str, Any]:
+        """How late checks start against their schedule (recent runs), and runs skipped because the
+        previous one was still going: what tells an operator the checker is overloaded."""
+        lateness = sorted(self._scheduler.lateness) if self._scheduler is not None else []
+
+        def quantile(q: float) -> float | None:
+            return round(lateness[min(len(lateness) - 1, int(q * len(lateness)))] * 1000, 3) if lateness else None
+
+        return {"latenessP50Ms": quantile(0.5), "latenessP99Ms": quantile(0.99), "latenessMaxMs": quantile(1.0),
+                "skippedRuns": self._scheduler.skipped if self._scheduler is not None else 0}
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -398,7 +405,8 @@ class HealthService:
         for st in self.states.values():
             counts[st.shown] += 1
         worst = max((st.shown for st in self.states.values()), key=RANK.__getitem__, default="up")
-        return {"status": worst, "counts": counts, "total": len(self.specs), "timestamp": rfc3339(self.clock.now())}
+        return {"status": worst, "counts": counts, "total": len(self.specs), "timestamp": rfc3339(self.clock.now()),
+                "scheduler": self.scheduler_stats()}
 
     def snapshot(self) -> dict[str, Any]:
         """The WebSocket topic's snapshot: each check's state, and the counts."""
