@@ -68,13 +68,16 @@ def runtime_for(group: Any, previous: dict[str, RuleRuntime]) -> GroupRuntime:
 
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_ALERT_SERIES = ("ALERTS", "ALERTS_FOR_STATE")
+"""What an alerting rule writes, which a later rule of its group may read at the same time."""
 
 
 def independent_batches(rules: list[RuleRuntime]) -> list[list[RuleRuntime]]:
     """Split rules, in order, into runs whose queries can all be answered before any of their outputs
-    is written: a run ends before a rule that reads a recording rule of the same run. Reading is
-    judged on the expression's words (a recorded name, or any ``__name__`` matcher), which can only
-    over-split, never let a rule miss an earlier rule's output."""
+    is written: a run ends before a rule that reads a recording rule, or the ALERTS series of an
+    alerting rule, of the same run. Reading is judged on the expression's words (and templates that
+    query: a recorded name, or any ``__name__`` matcher), which can only over-split, never let a rule
+    miss an earlier rule's output."""
     batches: list[list[RuleRuntime]] = []
     current: list[RuleRuntime] = []
     recorded: set[str] = set()
@@ -85,8 +88,7 @@ def independent_batches(rules: list[RuleRuntime]) -> list[list[RuleRuntime]]:
                 batches.append(current)
                 current, recorded = [], set()
         current.append(rr)
-        if rr.rule.kind == "recording":
-            recorded.add(rr.rule.name)
+        recorded.update((rr.rule.name,) if rr.rule.kind == "recording" else _ALERT_SERIES)
     if current:
         batches.append(current)
     return batches

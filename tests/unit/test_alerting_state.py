@@ -128,3 +128,21 @@ def test_rules_reading_a_recording_of_the_same_run_start_a_new_batch():
              rr("alerting", "D", "job:errors:rate5m_total > 1")]
     names = [[r.rule.name for r in batch] for batch in independent_batches(rules)]
     assert names == [["job:errors:rate5m", "A"], ["B", "x"], ["C", "D"]]
+
+
+def test_rules_reading_alerts_or_querying_a_recording_in_a_template_start_a_new_batch():
+    from types import SimpleNamespace
+
+    from engine.evaluation.group import RuleRuntime, independent_batches
+
+    def rr(kind, name, expr, summary=""):
+        rule = SimpleNamespace(kind=kind, name=name, expr=expr)
+        state = AlertingRuleState(name, 0, 0, {}, {"summary": summary}) if kind == "alerting" else None
+        return RuleRuntime(rule, alerting=state)
+
+    rules = [rr("alerting", "A", "up == 0"),
+             rr("recording", "firing:count", 'count(ALERTS{alertstate="firing"})'),
+             rr("alerting", "B", "vector(1)", '{{ with query "firing:count" }}{{ . | first | value }}{{ end }}'),
+             rr("alerting", "C", "vector(1)", "firing:count is not queried here")]
+    names = [[r.rule.name for r in batch] for batch in independent_batches(rules)]
+    assert names == [["A"], ["firing:count"], ["B", "C"]]
