@@ -7,6 +7,7 @@ import pytest
 
 from engine.charts import chart, chart_queries, rate_window
 from engine.promql import QueryEngine
+from engine.promql.parse import Parser
 from engine.system_view import system_view
 from engine.tsdb.sqlite import SQLiteBackend
 from engine.tsdb.store import Store
@@ -104,4 +105,4 @@ def test_rate_windows_are_valid_promql_durations_for_any_step():
     assert [rate_window(s) for s in (0.1, 10, 15, 10.25, 3600)] == ["20s", "20s", "30s", "20500ms", "7200s"]
     for step in (0.1, 10.25, 3600):
         for expr, _ in chart_queries("cpu", step):
-            QueryEngine.parse(None, expr)  # type: ignore[arg-type]
+            Parser().parse(expr)
