@@ -261,13 +261,15 @@ class Admission:
         pending: Counter[str] = Counter()
         store = self.store
         for i, (labels, ts, vals) in enumerate(series):
-            refusal, name = self._check_series_labels(labels)
-            if refusal is None:
-                refusal = self.check_new_series(labels, name, pending)
-            if refusal is not None:
-                outcome.refused.append(_at(refusal, i, len(ts)))
-                continue
-            ref = store.ref(labels)
+            ref = store.known_ref(labels)
+            if ref is None:  # a stored series passed these checks when it was created
+                refusal, name = self._check_series_labels(labels)
+                if refusal is None:
+                    refusal = self.check_new_series(labels, name, pending)
+                if refusal is not None:
+                    outcome.refused.append(_at(refusal, i, len(ts)))
+                    continue
+                ref = store.ref(labels)
             for t, v in zip(ts, vals, strict=True):
                 if t > horizon:
                     outcome.refused.append(Refusal("too_far_in_future", "timestamp",
