@@ -219,8 +219,9 @@ def _duration(data: dict[str, Any], key: str, default: float, low: float, high: 
     else:
         seconds = float(value) / 1000
     if not math.isfinite(seconds) or not low <= seconds <= high:
+        unit = "" if isinstance(value, str) else " (a number is milliseconds)"
         raise CheckError(key, f"must be between {format_duration(_ms(low))} and {format_duration(_ms(high))}, "
-                              f"got {value!r}")
+                              f"got {value!r}{unit}")
     return seconds
 
 

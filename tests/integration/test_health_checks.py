@@ -470,3 +470,37 @@ async def test_checks_from_a_file_run_on_schedule(tmp_path, peer):
             assert service["source"] == "file" and service["editable"] is False
     finally:
         await running.stop()
+
+
+async def test_the_policy_judges_resolved_addresses_and_trusts_config_checks(tmp_path, peer):
+    settings = make_settings(tmp_path, health_check_allow="10.0.0.0/8",
+                             health_checks=json.dumps([{"name": "cfg", "url": f"{peer.url}/ok"}]))
+    running = await start_server(settings, collect_system=False, start_schedules=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url) as client:
+            r = await client.post("/api/health/services", json={"name": "x", "url": f"{peer.url}/ok"})
+            assert r.status_code == 400 and "not in HEALTH_CHECK_ALLOW" in r.json()["error"]["message"]
+            port = peer.url.rsplit(":", 1)[1]
+            await add(client, name="by-name", url=f"http://localhost:{port}/ok")  # a name: judged when used
+            by_name = await check(client, "by-name")
+            assert by_name["state"] == "down" and "not in HEALTH_CHECK_ALLOW" in by_name["lastError"]
+            assert (await check(client, "cfg"))["state"] == "up"  # the operator's own checks are trusted
+    finally:
+        await running.stop()
+
+
+async def test_bodies_are_read_up_to_a_limit(api):
+    app = web.Application()
+    app.router.add_get("/big", lambda r: web.Response(body=b"x" * (512 * 1024) + b"NEEDLE"))
+    app.router.add_get("/small", lambda r: web.Response(body=b"x" * 1024 + b"NEEDLE"))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        await add(api, name="small", url=f"http://127.0.0.1:{port}/small", bodyContains="NEEDLE")
+        await add(api, name="big", url=f"http://127.0.0.1:{port}/big", bodyContains="NEEDLE")
+        assert (await check(api, "small"))["state"] == "up"
+        assert (await check(api, "big"))["lastError"] == "the body does not contain 'NEEDLE'"
+    finally:
+        await runner.cleanup()

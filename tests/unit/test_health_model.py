@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 
 import pytest
@@ -151,3 +152,59 @@ async def test_a_name_is_judged_by_the_addresses_it_resolves_to():
     with pytest.raises(BlockedTarget):
         await NetPolicy.from_entries(["10.0.0.0/8"]).resolve("localhost", 80)
     assert "127.0.0.1" in await NetPolicy.from_entries(()).resolve("localhost", 80)
+
+
+def test_a_number_too_small_for_milliseconds_says_so():
+    with pytest.raises(CheckError, match=r"got 30 \(a number is milliseconds\)"):
+        parse_check({"name": "a", "url": "http://a", "interval": 30})
+
+
+async def test_the_scheduler_caps_checks_in_flight_and_skips_a_run_still_going():
+    from engine.health.scheduler import Scheduler
+
+    release = asyncio.Event()
+    in_flight, most, runs = 0, 0, []
+
+    async def run(name: str) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        runs.append(name)
+        try:
+            await release.wait()
+        finally:
+            in_flight -= 1
+
+    scheduler = Scheduler(run, concurrency=2)
+    for i in range(5):
+        scheduler.set(f"c{i}", 1.0)
+    scheduler.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while scheduler.skipped < 5:  # every check came due again while its first run still waited
+            assert asyncio.get_running_loop().time() < deadline, (runs, scheduler.skipped)
+            await asyncio.sleep(0.05)
+        assert most == 2 and len(runs) == 2  # the other three wait for a slot
+        release.set()
+        while len(runs) < 5:
+            assert asyncio.get_running_loop().time() < deadline, runs
+            await asyncio.sleep(0.05)
+        assert most == 2
+        assert len(scheduler.lateness) >= 5
+    finally:
+        await scheduler.stop()
+
+
+def test_history_is_purged_after_the_ttl(tmp_path):
+    from engine.health.db import HealthDB, HistoryEvent
+
+    db = HealthDB(tmp_path)
+    db.open()
+    try:
+        db.write([HistoryEvent("a", 100.0, "failure", error="refused"), HistoryEvent("a", 200.0, "state", "down", "up"),
+                  HistoryEvent("b", 300.0, "failure", error="timed out")])
+        assert db.purge(before=250.0) == 2
+        assert [(e.service, e.ts) for e in db.history("b")] == [("b", 300.0)]
+        assert db.history("a") == []
+    finally:
+        db.close()
