@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, settings.service_name)
     try:
         asyncio.run(serve(settings, repair=args.repair))
-    except (StoreError, OSError) as exc:
+    except (StoreError, OSError, SettingsError) as exc:  # SettingsError: a route naming no channel
         return fail(str(exc))
     except RuleLoadError as exc:
         return fail("rules cannot be loaded:\n  " + "\n  ".join(exc.errors))

@@ -263,3 +263,33 @@ async def test_channels_crud_keeps_secrets_write_only_and_test_sends_a_message(s
     assert "hunter2" not in listed
     assert (await client.delete("/api/notifications/channels/team")).json() == {"deleted": "team"}
     assert (await client.post("/api/notifications/channels/team/test")).status_code == 404
+
+
+async def test_a_notification_is_given_up_after_notify_max_age_and_the_channel_shows_unhealthy(start, receivers):
+    hook = await receivers(fail_first=10**6, fail_status=503)
+    server, client, clock = await start(webhook_url=hook.url, notify_max_age="10m",
+                                        notifications="{route: {receiver: webhook, group_wait: 0s}}")
+    await make_rule(client)
+    temp(server, clock, 80)
+    await step(server, clock)
+    for n in (1, 2):  # attempts at 0, 5 and 10 minutes: the third is the last
+        await log_until(client, lambda e, n=n: e and e[0]["attempts"] == n)
+        clock.advance(300)
+        server.engine.notifier.delivery.wake()
+    (entry,) = await log_until(client, lambda e: e[0]["status"] == "failed")
+    assert entry["attempts"] == 3 and entry["lastError"].startswith("given up after 3 attempts: HTTP 503")
+    (channel,) = (await client.get("/api/notifications/channels")).json()["channels"]
+    assert channel["health"]["healthy"] is False and channel["health"]["consecutiveFailures"] == 3
+    alert_id = entry["alerts"][0]["id"]
+    assert [e["id"] for e in (await client.get("/api/notifications", params={"alert": alert_id})).json()[
+        "notifications"]] == [entry["id"]]
+    assert (await client.get("/api/notifications", params={"alert": "nope"})).json()["notifications"] == []
+    detail = (await client.get(f"/api/notifications/{entry['id']}")).json()["notification"]
+    assert detail["payload"]["version"] == "4" and detail["response"] == {"status": 503, "body": "failing on purpose"}
+
+
+async def test_a_route_naming_no_channel_stops_start_up_naming_it(tmp_path):
+    from engine.settings import SettingsError
+    with pytest.raises(SettingsError, match=r"NOTIFICATIONS: notifications.route.routes\[0\].receiver: no channel"):
+        await start_server(make_settings(tmp_path, webhook_url="http://127.0.0.1:9/",
+                                         notifications="{route: {receiver: webhook, routes: [{receiver: pager}]}}"))
