@@ -504,3 +504,29 @@ async def test_bodies_are_read_up_to_a_limit(api):
         assert (await check(api, "big"))["lastError"] == "the body does not contain 'NEEDLE'"
     finally:
         await runner.cleanup()
+
+
+def test_a_damaged_health_history_stops_start_up_and_repair_moves_it_aside(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "health.db").write_text("not a database " * 200)
+    port = free_port()
+    cli = [sys.executable, "-c", "import sys; from console.cli import main; sys.exit(main())", "serve",
+           "--data-dir", str(data), "--port", str(port)]
+    r = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "not a valid health history database" in r.stderr and "Traceback" not in r.stderr
+    proc = subprocess.Popen([*cli, "--repair"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # serving: past start-up, its signal handlers installed
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/livez", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.1)
+        assert len(list(data.glob("health.db.damaged-*"))) == 1
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert proc.returncode == 0
