@@ -70,14 +70,18 @@ class DemoPlatform:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        if self._client is not None:
-            with contextlib.suppress(httpx.HTTPError):
-                await self.push()
-            await self._unregister()
-            await self._client.aclose()
-            self._client = None
-        for service in self.services.values():
-            await service.stop()
+        try:
+            if self._client is not None:
+                if self.traffic is not None:
+                    with contextlib.suppress(httpx.HTTPError):
+                        await self.push()
+                await self._unregister()
+        finally:
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
+            for service in self.services.values():
+                await service.stop()
 
     def describe(self) -> list[str]:
         """Where everything is, one line each, for the terminal."""
