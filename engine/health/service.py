@@ -36,6 +36,7 @@ T = TypeVar("T")
 QueryRunner = Callable[[Callable[[], T]], Awaitable[T]]
 TOPIC = "health"
 HISTORY_FLUSH_S = 1.0
+VIEW_BATCH = 100
 UPTIME_WINDOWS = {"24h": 30.0, "7d": 300.0, "30d": 300.0}
 """Uptime windows and how long each computed figure is reused (seconds)."""
 
@@ -374,7 +375,7 @@ class HealthService:
             "certDaysLeft": None if expiry is None else round((expiry - now) / 86400, 2),
             "uptime": {w: uptime.get("uptime", {}).get(w, {}).get(name) for w in UPTIME_WINDOWS},
             "responseTimeMs": {k: uptime.get("latency", {}).get(k, {}).get(name) for k in ("mean", "p95")},
-            "latencies": [[rfc3339(t), None if d is None else round(d * 1000, 3)] for t, d in st.latencies],
+            "latencies": [list(p) for p in st.latencies],
             "details": {} if r is None else r.details,
             "dependsOn": list(spec.depends_on),
             "labels": dict(spec.labels),
@@ -384,8 +385,15 @@ class HealthService:
         }
 
     async def services(self) -> list[dict[str, Any]]:
+        """Every check's view, built a hundred at a time so a long listing never holds the loop."""
         figures = await self._figures()
-        return [self._view(n, figures) for n in sorted(self.specs)]
+        views = []
+        for i, name in enumerate(sorted(self.specs)):
+            if i and i % VIEW_BATCH == 0:
+                await asyncio.sleep(0)
+            if name in self.specs:
+                views.append(self._view(name, figures))
+        return views
 
     async def service(self, name: str, history: int = 100) -> dict[str, Any]:
         if name not in self.specs:

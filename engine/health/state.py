@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from engine.health.checkers.base import Result
+from engine.timefmt import rfc3339
 
 RANK = {"up": 0, "unknown": 1, "degraded": 2, "down": 3}
 """Worse is higher: the overall status is the worst state."""
@@ -30,14 +31,16 @@ class CheckState:
     """``own`` after dependencies: up or degraded becomes degraded while a dependency is down."""
     shown_since: float | None = None
     reason: str | None = None
-    latencies: deque[tuple[float, float | None]] = field(default_factory=lambda: deque(maxlen=LATENCY_POINTS))
+    latencies: deque[tuple[str, float | None]] = field(default_factory=lambda: deque(maxlen=LATENCY_POINTS))
+    """The latest results as (RFC 3339 time, milliseconds or None when failed), formatted once here so a
+    listing of many checks stays cheap."""
 
     def observe(self, result: Result, now: float, retries: int) -> bool:
         """Record one result; True when ``own`` changed. From unknown a success counts at once; any
         other change needs ``retries`` consecutive results of the new outcome."""
         self.last_check = now
         self.last_result = result
-        self.latencies.append((now, None if not result.ok else result.duration))
+        self.latencies.append((rfc3339(now), round(result.duration * 1000, 3) if result.ok else None))
         if result.ok:
             self.consecutive_failures = 0
         else:
