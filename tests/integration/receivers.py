@@ -23,10 +23,13 @@ class Received:
 
 @dataclass
 class Recorder:
-    """``fail_first`` requests answer ``fail_status``; every request is recorded."""
+    """``fail_first`` requests answer ``fail_status``; every request is recorded; ``hang`` requests
+    are held until ``release`` is set (a receiver that does not answer)."""
 
     fail_first: int = 0
     fail_status: int = 500
+    hang: bool = False
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     requests: list[Received] = field(default_factory=list)
     accepted: list[Received] = field(default_factory=list)
     url: str = ""
@@ -37,6 +40,8 @@ class Recorder:
         got = Received(request.path, dict(request.headers), await request.read())
         self.requests.append(got)
         self._changed.set()
+        if self.hang:
+            await self.release.wait()
         if len(self.requests) <= self.fail_first:
             return web.Response(status=self.fail_status, text="failing on purpose")
         self.accepted.append(got)

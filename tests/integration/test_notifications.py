@@ -293,3 +293,22 @@ async def test_a_route_naming_no_channel_stops_start_up_naming_it(tmp_path):
     with pytest.raises(SettingsError, match=r"NOTIFICATIONS: notifications.route.routes\[0\].receiver: no channel"):
         await start_server(make_settings(tmp_path, webhook_url="http://127.0.0.1:9/",
                                          notifications="{route: {receiver: webhook, routes: [{receiver: pager}]}}"))
+
+
+async def test_a_receiver_that_does_not_answer_delays_only_its_own_channel(start, receivers):
+    stuck, fine = await receivers(hang=True), await receivers()
+    server, client, clock = await start(
+        notifications="{channels: [{name: stuck, type: webhook, url: '" + stuck.url + "', timeout: 60s}, "
+                      "{name: fine, type: webhook, url: '" + fine.url + "'}], route: {receiver: fine, "
+                      "group_wait: 0s, routes: [{receiver: stuck, continue: true}, {receiver: fine}]}}")
+    await make_rule(client)
+    temp(server, clock, 80, "a")
+    await step(server, clock)
+    await fine.wait_for(1)
+    temp(server, clock, 80, "a")
+    temp(server, clock, 80, "b")
+    await step(server, clock, 300)  # a new alert joins the group: notified again
+    await fine.wait_for(2)
+    assert len(stuck.requests) == 1 and stuck.accepted == []  # still waiting for its first answer
+    stuck.release.set()
+    await stuck.wait_for(2)
