@@ -211,12 +211,13 @@ class HealthService:
             result.slow = True
         return result
 
-    def _refresh(self, now: float, running: str | None = None) -> None:
-        """Recompute every shown state (dependencies included) and announce what changed; the state
-        series of a check changed through its dependencies is written now (``running``'s own run
-        writes its own)."""
-        for name, spec in self.specs.items():
-            state = self.states[name]
+    def _refresh(self, now: float, running: str) -> None:
+        """Recompute the shown state of ``running`` (whose own state changed) and of the checks that
+        depend on it, and announce what changed; the state series of a check changed through its
+        dependencies is written now (``running``'s own run writes its own)."""
+        affected = [running, *(n for n, s in self.specs.items() if running in s.depends_on)]
+        for name in affected:
+            spec, state = self.specs[name], self.states[name]
             down = [d for d in spec.depends_on if d in self.states and self.states[d].own == "down"]
             shown, reason = effective(state.own, down)
             if shown == "degraded" and reason is None and state.last_result is not None and state.last_result.slow:
