@@ -3,8 +3,9 @@
 A static exposition of SERIES series is scraped every second by Prometheus (Debian 2.42) under
 JOBS job names (so JOBS x SERIES samples/s are offered), and remote-written to our server. For each
 offered load the run lasts SECONDS after a warm-up; the figures are our ingested samples/s, what
-Prometheus reports it sent, failed, retried and dropped, and how far its queue lags behind the
-newest scraped sample at the end (a lag that grows means the load is not sustained).
+Prometheus reports it sent, failed, retried and dropped, how far its queue lags behind the newest
+scraped sample at the end (a lag that grows means the load is not sustained), and our server's CPU
+per sample (on a shared 2-core machine Prometheus's own scraping competes for the same cores).
 """
 
 from __future__ import annotations
@@ -79,10 +80,12 @@ remote_write:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(WARMUP)
-            ours0 = scalar(httpx.get(f"http://127.0.0.1:{our_port}/metrics").text, OURS)
+            before = httpx.get(f"http://127.0.0.1:{our_port}/metrics").text
+            ours0, cpu0 = scalar(before, OURS), scalar(before, "process_cpu_seconds_total")
             started = time.monotonic()
             time.sleep(SECONDS)
-            ours1 = scalar(httpx.get(f"http://127.0.0.1:{our_port}/metrics").text, OURS)
+            after = httpx.get(f"http://127.0.0.1:{our_port}/metrics").text
+            ours1, cpu1 = scalar(after, OURS), scalar(after, "process_cpu_seconds_total")
             elapsed = time.monotonic() - started
             prom = httpx.get(f"http://127.0.0.1:{prom_port}/metrics").text
         finally:
@@ -92,6 +95,8 @@ remote_write:
     sent_ts = scalar(prom, "prometheus_remote_storage_queue_highest_sent_timestamp_seconds")
     return {"offered_samples_per_second": jobs * SERIES,
             "ingested_samples_per_second": round((ours1 - ours0) / elapsed),
+            "server_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / elapsed, 1),
+            "server_cpu_us_per_sample": round(1e6 * (cpu1 - cpu0) / max(1.0, ours1 - ours0), 2),
             "prometheus_sent": scalar(prom, "prometheus_remote_storage_samples_total"),
             "prometheus_failed": scalar(prom, "prometheus_remote_storage_samples_failed_total"),
             "prometheus_retried": scalar(prom, "prometheus_remote_storage_samples_retried_total"),

@@ -98,6 +98,7 @@ class Engine:
                                      NetPolicy.from_entries(settings.health_check_allow), self.clock,
                                      self._admit_scrape, settings.scrape_interval, settings.scrape_timeout)
         self._ingest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")  # body decoding
+        self._remote_write = remote_write.Decoder()  # used on the ingest thread only
         self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
                                                        "ingest": self.admission.families}
         self.notifier = Notifier(settings, self.clock.now, self.bus, self._rule_channels, repair=repair)
@@ -411,7 +412,7 @@ class Engine:
 
     async def remote_write(self, body: bytes) -> Outcome:
         """A remote write 1.0 request, decoded off the loop (RemoteWriteError when it cannot be)."""
-        request = await asyncio.get_running_loop().run_in_executor(self._ingest_pool, remote_write.decode, body)
+        request = await asyncio.get_running_loop().run_in_executor(self._ingest_pool, self._remote_write.decode, body)
         for name, metadata in request.metadata:
             self.admission.set_metadata(name, metadata)
         return self.ingest_series("remote_write", request.series)

@@ -7,6 +7,8 @@ package's native (upb) parser decodes it. Exemplars and native histograms are le
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cramjam
@@ -31,7 +33,7 @@ class WriteRequest:
     metadata: list[tuple[str, Metadata]]
 
 
-def _message_class() -> type[message.Message]:
+def _message_classes() -> dict[str, type[message.Message]]:
     f = descriptor_pb2.FieldDescriptorProto
     proto = descriptor_pb2.FileDescriptorProto(name="metrics_service_remote_write.proto",
                                                package="metrics_service.prompb", syntax="proto3")
@@ -52,12 +54,26 @@ def _message_class() -> type[message.Message]:
         ("help", 4, f.TYPE_STRING, opt, ""), ("unit", 5, f.TYPE_STRING, opt, ""))
     add("WriteRequest", ("timeseries", 1, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.TimeSeries"),
         ("metadata", 3, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.MetricMetadata"))
+    # The same wire format with each label and sample left as its encoded bytes: reading fields of
+    # parsed messages from Python costs ~8 us a series, a bytes object is a cache key as it is.
+    add("RawTimeSeries", ("labels", 1, f.TYPE_BYTES, rep, ""), ("samples", 2, f.TYPE_BYTES, rep, ""))
+    add("RawWriteRequest", ("timeseries", 1, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.RawTimeSeries"),
+        ("metadata", 3, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.MetricMetadata"))
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("metrics_service.prompb.WriteRequest"))
+    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"metrics_service.prompb.{name}"))
+            for name in ("Label", "Sample", "WriteRequest", "RawWriteRequest")}
 
 
-_WriteRequest = _message_class()
+_CLASSES = _message_classes()
+WriteRequestMessage = _CLASSES["WriteRequest"]
+"""The typed WriteRequest message, as a sender builds it (tests, benchmarks)."""
+_Label = _CLASSES["Label"]
+_Sample = _CLASSES["Sample"]
+_RawWriteRequest = _CLASSES["RawWriteRequest"]
+_DOUBLE = struct.Struct("<d")
+LABEL_CACHE_MAX = 100_000
+"""Label sets remembered by their encoded bytes (~0.5 KB each); the cache starts over when full."""
 
 
 def decoded_length(body: bytes) -> int:
@@ -73,27 +89,63 @@ def decoded_length(body: bytes) -> int:
     raise RemoteWriteError("snappy: the block does not start with its length")
 
 
-def decode(body: bytes) -> WriteRequest:
-    """Decompress and decode a WriteRequest (RemoteWriteError when it is not one); blocking, call
-    it off the event loop for large bodies."""
-    size = decoded_length(body)
-    if size > MAX_DECODED_BYTES:
-        raise RemoteWriteError(f"snappy: decoded size {size} is over the {MAX_DECODED_BYTES}-byte limit")
-    try:
-        raw = bytes(cramjam.snappy.decompress_raw(body))
-    except cramjam.DecompressionError as exc:
-        raise RemoteWriteError(f"snappy: {exc}") from None
-    req = _WriteRequest()
-    try:
-        req.ParseFromString(raw)
-    except message.DecodeError as exc:
-        raise RemoteWriteError(f"protobuf: {exc}") from None
-    series = []
-    for ts in req.timeseries:
-        labels = tuple(sorted((lb.name, lb.value) for lb in ts.labels if lb.value))
-        samples = ts.samples
-        series.append((labels, [s.timestamp for s in samples], [s.value for s in samples]))
-    metadata = [(m.metric_family_name, Metadata(METADATA_TYPES[m.type] if 0 <= m.type < len(METADATA_TYPES)
-                                                else "untyped", m.help, m.unit))
-                for m in req.metadata]
-    return WriteRequest(series, metadata)
+class Decoder:
+    """Decodes WriteRequests, remembering label sets across requests (a sender repeats its series);
+    used from one thread at a time."""
+
+    def __init__(self) -> None:
+        self._labels: dict[tuple[bytes, ...], Labels] = {}
+        self._times: dict[bytes, int] = {}
+
+    def decode(self, body: bytes) -> WriteRequest:
+        """Decompress and decode a WriteRequest (RemoteWriteError when it is not one); blocking."""
+        size = decoded_length(body)
+        if size > MAX_DECODED_BYTES:
+            raise RemoteWriteError(f"snappy: decoded size {size} is over the {MAX_DECODED_BYTES}-byte limit")
+        try:
+            raw = bytes(cramjam.snappy.decompress_raw(body))
+        except cramjam.DecompressionError as exc:
+            raise RemoteWriteError(f"snappy: {exc}") from None
+        req = _RawWriteRequest()
+        try:
+            req.ParseFromString(raw)
+            series = [(self._label_set(tuple(ts.labels)), *self._samples(ts.samples)) for ts in req.timeseries]
+        except message.DecodeError as exc:
+            raise RemoteWriteError(f"protobuf: {exc}") from None
+        metadata = [(m.metric_family_name, Metadata(METADATA_TYPES[m.type] if 0 <= m.type < len(METADATA_TYPES)
+                                                    else "untyped", m.help, m.unit))
+                    for m in req.metadata]
+        return WriteRequest(series, metadata)
+
+    def _label_set(self, encoded: tuple[bytes, ...]) -> Labels:
+        labels = self._labels.get(encoded)
+        if labels is None:
+            pairs = [_Label.FromString(b) for b in encoded]  # checks the strings are UTF-8
+            labels = tuple(sorted((lb.name, lb.value) for lb in pairs if lb.value))
+            if len(self._labels) >= LABEL_CACHE_MAX:
+                self._labels.clear()
+            self._labels[encoded] = labels
+        return labels
+
+    def _samples(self, encoded: Iterable[bytes]) -> tuple[list[int], list[float]]:
+        """Samples as Prometheus encodes them (value, then timestamp) are read directly, timestamps
+        through a small cache (a request's samples share a few); any other layout by the parser."""
+        ts: list[int] = []
+        vals: list[float] = []
+        times = self._times
+        for b in encoded:
+            if len(b) > 10 and b[0] == 0x09 and b[9] == 0x10:
+                stamp = b[10:]
+                t = times.get(stamp)
+                if t is None:
+                    t = _Sample.FromString(b).timestamp
+                    if len(times) >= 4096:
+                        times.clear()
+                    times[stamp] = t
+                ts.append(t)
+                vals.append(_DOUBLE.unpack_from(b, 1)[0])
+            else:
+                sample = _Sample.FromString(b)
+                ts.append(sample.timestamp)
+                vals.append(sample.value)
+        return ts, vals
