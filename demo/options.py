@@ -15,3 +15,6 @@ class DemoOptions:
     push_interval: float = 5.0
     scrape_interval: str = "5s"
     check_interval: str = "10s"
+    redis_url: str = "redis://127.0.0.1:6379"
+    postgres_url: str = "postgres://postgres@127.0.0.1:5432/postgres"
+    """The platform's databases, as the local Redis and PostgreSQL: health-checked, not used by the services."""

@@ -45,6 +45,10 @@ def add_demo_options(p: argparse.ArgumentParser, defaults: DemoOptions) -> None:
                    help=f"bookings per second on average (default: {defaults.rate:g})")
     p.add_argument("--episode-every", metavar="DURATION", type=duration, default=defaults.episode_every,
                    help=f"time between failure episodes, 0 for none (default: {defaults.episode_every:g}s)")
+    p.add_argument("--redis-url", metavar="URL", default=defaults.redis_url,
+                   help=f"the Redis the platform's health checks watch (default: {defaults.redis_url})")
+    p.add_argument("--postgres-url", metavar="URL", default=defaults.postgres_url,
+                   help=f"the PostgreSQL they watch (default: {defaults.postgres_url})")
 
 
 def server_url(text: str) -> str:
@@ -79,7 +83,8 @@ def positive_number(text: str) -> float:
 
 
 def options_from(args: argparse.Namespace) -> DemoOptions:
-    return dataclasses.replace(DemoOptions(), seed=args.seed, rate=args.rate, episode_every=args.episode_every)
+    return dataclasses.replace(DemoOptions(), seed=args.seed, rate=args.rate, episode_every=args.episode_every,
+                               redis_url=args.redis_url, postgres_url=args.postgres_url)
 
 
 def demo_settings(config: str | None, data_dir: Path | None, port: int = 0) -> Any:
