@@ -69,6 +69,8 @@ class Dispatcher:
     def __init__(self, muted: Callable[[AlertView], bool], send_resolved: Callable[[str], bool],
                  always_repeat: Callable[[str], bool], external_url: Callable[[], str]) -> None:
         self.groups: dict[tuple[str, str, str], Group] = {}
+        self._where: dict[str, set[tuple[str, str, str]]] = {}
+        """alert id -> the groups holding it, so a change touches only those"""
         self.log: dict[str, LogEntry] = {}
         self.muted = muted
         self.send_resolved = send_resolved
@@ -84,15 +86,14 @@ class Dispatcher:
             if group is None:
                 group = self.groups[gid] = Group(target, labels, next_flush=now + target.route.group_wait)
             group.alerts[alert.id] = alert
+            self._where.setdefault(alert.id, set()).add(gid)
 
     def update(self, alert: AlertView) -> bool:
         """A known alert changed (resolved, acknowledged, silenced); False when no group holds it."""
-        found = False
-        for group in self.groups.values():
-            if alert.id in group.alerts:
-                group.alerts[alert.id] = alert
-                found = True
-        return found
+        gids = self._where.get(alert.id, ())
+        for gid in gids:
+            self.groups[gid].alerts[alert.id] = alert
+        return bool(gids)
 
     def save(self) -> Any:
         """The groups and log as they are, for ``restore`` when a flush's notifications could not be committed."""
@@ -100,10 +101,19 @@ class Dispatcher:
 
     def restore(self, saved: Any) -> None:
         groups, self.log = saved
-        self.groups = {}
+        self.groups, self._where = {}, {}
         for gid, (group, alerts, next_flush) in groups.items():
             group.alerts, group.next_flush = alerts, next_flush
             self.groups[gid] = group
+            for alert_id in alerts:
+                self._where.setdefault(alert_id, set()).add(gid)
+
+    def _forget(self, alert_id: str, gid: tuple[str, str, str]) -> None:
+        gids = self._where.get(alert_id)
+        if gids is not None:
+            gids.discard(gid)
+            if not gids:
+                del self._where[alert_id]
 
     def next_due(self) -> float | None:
         return min((g.next_flush for g in self.groups.values()), default=None)
@@ -120,6 +130,7 @@ class Dispatcher:
                 out.append(sent)
             for alert_id in [i for i, a in group.alerts.items() if a.status == "resolved"]:
                 del group.alerts[alert_id]
+                self._forget(alert_id, gid)
             if not group.alerts:
                 del self.groups[gid]
         return out
