@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from engine.compat.regex import quote_meta
 from engine.notify.config import Channel
 from engine.notify.model import ZERO_TIME, Notification
 from engine.notify.transport import Result, post
@@ -25,7 +26,7 @@ TIMESTAMP_HEADER = "X-Metrics-Timestamp"
 def alertmanager_data(n: Notification) -> dict[str, Any]:
     """Alertmanager's template data as its webhook sends it."""
     return {
-        "receiver": n.receiver,
+        "receiver": quote_meta(n.receiver),  # as Alertmanager writes it
         "status": n.status,
         "alerts": [{"status": a.status, "labels": a.labels, "annotations": a.annotations,
                     "startsAt": rfc3339(a.starts_at), "endsAt": ZERO_TIME if a.ends_at is None else rfc3339(a.ends_at),

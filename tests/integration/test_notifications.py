@@ -312,3 +312,23 @@ async def test_a_receiver_that_does_not_answer_delays_only_its_own_channel(start
     assert len(stuck.requests) == 1 and stuck.accepted == []  # still waiting for its first answer
     stuck.release.set()
     await stuck.wait_for(2)
+
+
+async def test_the_notifications_topic_streams_channels_and_delivery_results(start, receivers):
+    import aiohttp
+    hook = await receivers()
+    server, client, clock = await start(webhook_url=hook.url, notifications="{route: {receiver: webhook, "
+                                                                           "group_wait: 0s}}")
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/ws") as ws:
+        await ws.send_json({"type": "subscribe", "topics": ["notifications"]})
+        snapshot = await ws.receive_json(timeout=10)
+        assert [c["name"] for c in snapshot["data"]["channels"]] == ["webhook"]
+        await make_rule(client)
+        temp(server, clock, 80)
+        await step(server, clock)
+        while True:
+            msg = await ws.receive_json(timeout=10)
+            if msg.get("topic") == "notifications" and msg["type"] == "update":
+                break
+        assert msg["data"]["event"] == "delivery"
+        assert msg["data"]["notification"]["status"] == "sent" and msg["data"]["notification"]["channel"] == "webhook"
