@@ -42,8 +42,8 @@ class DemoPlatform:
         self._checks: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._warned: set[str] = set()
-        self._episode_order = list(EPISODES)
-        random.Random(self.options.seed).shuffle(self._episode_order)
+        self.episode_order = list(EPISODES)
+        random.Random(self.options.seed).shuffle(self.episode_order)
 
     async def start(self) -> None:
         """Services listening, registered with the server, traffic and episodes running."""
@@ -107,7 +107,7 @@ class DemoPlatform:
         index = 0
         while True:
             await asyncio.sleep(self.options.episode_every)
-            await self.episode(self._episode_order[index % len(self._episode_order)].name)
+            await self.episode(self.episode_order[index % len(self.episode_order)].name)
             index += 1
 
     # -- business metrics through the push API ---------------------------------------------------

@@ -276,3 +276,23 @@ async def test_the_demo_registers_health_checks_and_an_outage_takes_its_check_do
     await platform.stop()
     async with httpx.AsyncClient(base_url=demo_server.url, timeout=10) as client:
         assert (await client.get("/api/health/services")).json()["services"] == []  # stop unregisters them
+
+
+async def test_episodes_come_in_a_seeded_order_and_stopping_mid_episode_leaves_nothing_broken(demo_server):
+    assert ([e.name for e in DemoPlatform("http://x", DemoOptions(seed=8)).episode_order]
+            == [e.name for e in DemoPlatform("http://x", DemoOptions(seed=8)).episode_order])
+    orders = {tuple(e.name for e in DemoPlatform("http://x", DemoOptions(seed=s)).episode_order) for s in range(8)}
+    assert len(orders) > 1
+    demo = DemoPlatform(demo_server.url, DemoOptions(seed=8, episode_every=0.2, push_interval=0.5))
+    await demo.start()
+    try:
+        async def episode_running() -> bool:
+            return demo.current_episode is not None
+
+        await eventually(episode_running, "the first episode")
+        assert demo.current_episode == demo.episode_order[0]
+    finally:
+        await demo.stop()
+    assert demo.current_episode is None
+    assert all(s.fault.error_rate == 0 and s.fault.extra_latency_s == 0 for s in demo.services.values())
+    assert not any(s.running for s in demo.services.values())
