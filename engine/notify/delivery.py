@@ -73,6 +73,7 @@ class Delivery:
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sent: set[int] = set()
+        """Accepted by their receiver but not yet recorded as sent (the write failed): never sent again."""
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -183,6 +184,7 @@ class Delivery:
         try:
             await self._db(self.outbox.record_attempt, row["id"], status, attempts, now, row["next_attempt_at"],
                            error, response)
+            self._sent.discard(row["id"])
         except Exception:
             log.exception("recording a delivery attempt failed", extra={"fields": {"id": row["id"]}})
             await asyncio.sleep(1.0)  # the disk may be full: do not spin

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from engine.alerts.model import AlertInstance
+from engine.datadir import StorageFullError
 from engine.events import EventBus
 from engine.netpolicy import BlockedTarget, NetPolicy, PolicyResolver
 from engine.notify import alertmanager, mail, slack, webhook
@@ -146,6 +147,8 @@ class Notifier:
             self._wake.clear()
             try:
                 await self.flush_due()
+            except StorageFullError:
+                log.debug("notifications kept in memory: disk full")  # the flush loop reports the full disk
             except Exception:
                 log.exception("committing notifications failed; they are retried on the next tick")
 
