@@ -29,7 +29,7 @@ def test_default_rules_pass_promtool_and_our_check_with_the_same_report():
     ours, theirs = check(REPO / "rules.yaml"), promtool(REPO / "rules.yaml")
     assert theirs.returncode == 0, theirs.stderr
     assert ours.returncode == 0, ours.stderr
-    assert ours.stdout == theirs.stdout == f"Checking {REPO / 'rules.yaml'}\n  SUCCESS: 6 rules found\n\n"
+    assert ours.stdout == theirs.stdout == f"Checking {REPO / 'rules.yaml'}\n  SUCCESS: 7 rules found\n\n"
 
 
 def test_a_bad_file_fails_with_file_line_and_field(tmp_path):
