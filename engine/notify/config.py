@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engine.compat.durations import DurationError, parse_duration
+from engine.compat.strconv import NOT_UTF8, is_valid_utf8
 
 TYPES = ("webhook", "slack", "email", "alertmanager", "websocket")
 SECRETS = {"webhook": ("secret",), "slack": ("url",), "email": ("password",)}
@@ -118,6 +119,8 @@ def redact_url(url: str) -> str:
 
 
 def _value(kind: str, raw: Any, where: str) -> Any:
+    if isinstance(raw, str) and not is_valid_utf8(raw):
+        raise NotifyConfigError(where, NOT_UTF8)
     if kind == "url":
         return _check_url(raw, where)
     if kind in ("text", "template"):

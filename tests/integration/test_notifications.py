@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 
 import httpx
 import pytest
@@ -231,10 +232,13 @@ async def test_silenced_alerts_are_not_notified_and_acknowledged_ones_stop_repea
     ({"name": "x", "type": "email", "to": "a@b", "from": "c@d", "host": "h", "port": 70000}, "port"),
     ({"name": "x", "type": "slack", "url": "http://127.0.0.1:1/", "title": "{{ .Status"}, "title"),
     ({"name": "x", "type": "webhook", "url": "http://127.0.0.1:1/", "timeout": "forever"}, "timeout"),
+    ({"name": "x", "type": "slack", "url": "http://127.0.0.1:1/", "channel": "\udc80"}, "channel"),
+    ({"name": "x", "type": "webhook", "url": "http://127.0.0.1:1/" + "a" * 3000}, "url"),
 ])
 async def test_bad_channel_definitions_are_400_naming_the_field(start, body, field):
     _, client, _ = await start()
-    r = await client.post("/api/notifications/channels", json=body)
+    r = await client.post("/api/notifications/channels", content=json.dumps(body),  # ASCII: "\udc80" escaped
+                          headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["details"]["field"] == field
 
