@@ -306,7 +306,7 @@ def test_default_rules_file_loads_with_severity_and_annotations():
     groups = load_rule_file(str(REPO / "rules.yaml"))
     rules = [r for g in groups for r in g.rules]
     assert {r.name for r in rules} == {"HighCPUUsage", "LowMemoryAvailable", "LowDiskSpace", "HighHTTPErrorRate",
-                                      "HighLatencyP95", "ServiceDown"}
+                                      "HighLatencyP95", "ServiceDown", "TLSCertificateExpiringSoon"}
     for rule in rules:
         assert rule.kind == ALERTING and rule.labels["severity"] in ("warning", "critical")
         assert rule.annotations.keys() >= {"summary", "description"}
