@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from console.embedded import EmbeddedServer
+from console.screens import SCREEN_BY_ID
 from engine.settings import load_settings
 from tests.console.conftest import make_app, settled, wait_for
 from tests.console.test_app import screen_text
+from tests.console.test_cli import Terminal
 
 
 @pytest.fixture
@@ -34,3 +36,27 @@ async def test_real_data_has_no_demo_label(fed_server):
         await wait_for(pilot, lambda: not any(w.group == "summary" for w in app.workers), "the summary request")
         assert app.demo is False
         assert "DEMO DATA" not in screen_text(app)
+
+
+@pytest.fixture
+def demo_terminal(tmp_path):
+    """``metrics-service --demo`` in a real pty, on a data dir of the test's own."""
+    term = Terminal(["--demo", "--data-dir", str(tmp_path), "--episode-every", "0", "--rate", "3"], {}, 120, 40)
+    yield term
+    term.close()
+
+
+def test_console_demo_fills_services_and_business_and_q_stops_everything(demo_terminal, tmp_path):
+    if not {"services", "business"} <= set(SCREEN_BY_ID):
+        pytest.skip("the Services and Business screens (engineer V) are not registered yet")
+    term = demo_terminal
+    term.wait_for("DEMO DATA", "● live", timeout=60)
+    term.press(b"6")
+    term.wait_for("booking", "payment", "inventory", "notification", timeout=60)
+    term.press(b"7")
+    term.wait_for("completed", "EUR", "confirmed", timeout=60)
+    term.press(b"q")
+    assert term.proc.wait(60) == 0
+    assert "Traceback" not in term.text
+    log = (tmp_path / "console.log").read_text()
+    assert "Traceback" not in log and "refused" not in log
