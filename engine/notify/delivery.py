@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from engine.logs import log_fields
 from engine.notify.outbox import Outbox
 from engine.notify.transport import Result
 from engine.timefmt import rfc3339
@@ -124,7 +125,7 @@ class Delivery:
             try:
                 row = await self._db(self.outbox.next_pending, channel)
             except Exception:
-                log.exception("reading the outbox failed", extra={"fields": {"channel": channel}})
+                log.exception("reading the outbox failed", extra=log_fields(channel=channel))
                 await self._wait(channel, IDLE_POLL_S)
                 continue
             if row is None:
@@ -147,7 +148,7 @@ class Delivery:
         except KeyError:
             result = Result(False, error=f"channel {channel!r} no longer exists", permanent=True)
         except Exception as exc:  # a bug in a sender must not stop the channel's queue
-            log.exception("sending a notification failed", extra={"fields": {"channel": channel}})
+            log.exception("sending a notification failed", extra=log_fields(channel=channel))
             result = Result(False, error=f"{type(exc).__name__}: {exc}")
         now = self.now()
         attempts = row["attempts"] + 1
@@ -164,8 +165,7 @@ class Delivery:
         health.consecutive_failures += 1
         health.last_error = result.error
         if health.consecutive_failures == UNHEALTHY_AFTER:
-            log.warning("notification channel unhealthy", extra={"fields": {"channel": channel,
-                                                                           "error": result.error}})
+            log.warning("notification channel unhealthy", extra=log_fields(channel=channel, error=result.error))
         give_up = result.permanent or now - row["created_at"] >= self.max_age
         if give_up:
             self._count(channel, "failed")
@@ -186,7 +186,7 @@ class Delivery:
                            error, response)
             self._sent.discard(row["id"])
         except Exception:
-            log.exception("recording a delivery attempt failed", extra={"fields": {"id": row["id"]}})
+            log.exception("recording a delivery attempt failed", extra=log_fields(id=row["id"]))
             await asyncio.sleep(1.0)  # the disk may be full: do not spin
             return
         row.update(status=status, attempts=attempts, last_attempt_at=now, last_error=error, response=response,

@@ -19,6 +19,7 @@ import aiohttp
 from engine.alerts.model import AlertInstance
 from engine.datadir import StorageFullError
 from engine.events import EventBus
+from engine.logs import log_fields
 from engine.netpolicy import BlockedTarget, NetPolicy, PolicyResolver
 from engine.notify import alertmanager, mail, slack, webhook
 from engine.notify.config import (
@@ -107,7 +108,7 @@ class Notifier:
             try:
                 self.api[name] = parse_channel({"name": name, "type": kind, "settings": settings}, name, "api")
             except NotifyConfigError as exc:
-                log.warning("stored channel skipped", extra={"fields": {"channel": name, "problem": exc.message}})
+                log.warning("stored channel skipped", extra=log_fields(channel=name, problem=exc.message))
         self.dispatcher.log = self.outbox.load_log()
         now = self.now()
         for inst in live:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.datadir import open_sqlite, transaction
+from engine.logs import log_fields
 from engine.notify.dispatch import LogEntry
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class Outbox:
             try:
                 out[key] = LogEntry(set(json.loads(firing)), set(json.loads(resolved)), float(sent_at))
             except (ValueError, TypeError):
-                log.warning("unreadable notification log entry skipped", extra={"fields": {"key": key}})
+                log.warning("unreadable notification log entry skipped", extra=log_fields(key=key))
         return out
 
     # -- API channels ---------------------------------------------------------------------------
@@ -160,7 +161,7 @@ class Outbox:
             try:
                 out.append((name, kind, json.loads(settings)))
             except ValueError:
-                log.warning("unreadable stored channel skipped", extra={"fields": {"channel": name}})
+                log.warning("unreadable stored channel skipped", extra=log_fields(channel=name))
         return out
 
     def put_channel(self, name: str, kind: str, settings: dict[str, Any]) -> None:
