@@ -130,6 +130,11 @@ async def test_the_issue_config_delivers_signed_webhooks_and_forwards_to_alertma
     assert ended[0]["endsAt"] == resolved["alerts"][0]["endsAt"] or ended[0]["endsAt"].startswith("2027")
     log = await log_until(client, lambda e: all(x["status"] == "sent" for x in e), channel="ops-hook")
     assert [e["alertStatus"] for e in log] == ["resolved", "firing"]
+    routing = (await client.get("/api/notifications/routing")).json()
+    assert routing["route"]["receiver"] == "ops-hook" and routing["route"]["groupWait"] == 0
+    (child,) = routing["route"]["routes"]
+    assert child["receiver"] == "am" and child["matchers"] == ['severity=~"critical|warning"'] and child["continue"]
+    assert child["groupBy"] == ["alertname"] and child["repeatInterval"] == 14400  # inherited, defaulted
     assert all(e["status"] == "sent" and e["attempts"] == 1 for e in log)
 
 
