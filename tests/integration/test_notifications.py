@@ -341,3 +341,21 @@ async def test_the_notifications_topic_streams_channels_and_delivery_results(sta
                 break
         assert msg["data"]["event"] == "delivery"
         assert msg["data"]["notification"]["status"] == "sent" and msg["data"]["notification"]["channel"] == "webhook"
+
+
+async def test_api_channels_are_judged_by_the_network_policy_at_each_connection(start, receivers):
+    hook = await receivers()
+    port = hook.url.rsplit(":", 1)[1]
+    server, client, _ = await start(health_check_allow="!127.0.0.0/8", webhook_url=hook.url)
+    r = await client.post("/api/notifications/channels", json={"name": "x", "type": "webhook",
+                                                                 "url": f"http://127.0.0.1:{port}/"})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "url"
+    # a name is judged by the addresses it resolves to when it is used
+    r = await client.post("/api/notifications/channels", json={"name": "x", "type": "webhook",
+                                                                 "url": f"http://localhost:{port}/"})
+    assert r.status_code == 201, r.text
+    result = (await client.post("/api/notifications/channels/x/test")).json()
+    assert result["ok"] is False and "HEALTH_CHECK_ALLOW" in result["error"]
+    assert hook.requests == []
+    # channels from the operator's own config are trusted
+    assert (await client.post("/api/notifications/channels/webhook/test")).json()["ok"] is True
