@@ -359,3 +359,20 @@ async def test_api_channels_are_judged_by_the_network_policy_at_each_connection(
     assert hook.requests == []
     # channels from the operator's own config are trusted
     assert (await client.post("/api/notifications/channels/webhook/test")).json()["ok"] is True
+
+
+async def test_inhibited_alerts_are_not_notified_while_their_source_fires(start, receivers):
+    hook = await receivers()
+    server, client, clock = await start(
+        webhook_url=hook.url,
+        notifications="{route: {receiver: webhook, group_by: [alertname], group_wait: 0s, group_interval: 1m}, "
+                      "inhibit_rules: [{source_matchers: ['severity=critical'], target_matchers: ['severity=warning'], "
+                      "equal: [room]}]}")
+    await make_rule(client)
+    await make_rule(client, name="WarmTemp", threshold=30, severity="warning")
+    temp(server, clock, 80, "a")  # both fire in room a: the warning is muted
+    temp(server, clock, 40, "b")  # only the warning fires in room b: nothing mutes it
+    await step(server, clock)
+    await hook.wait_for(2)
+    sent = sorted((a["labels"]["alertname"], a["labels"]["room"]) for r in hook.accepted for a in r.json()["alerts"])
+    assert sent == [("HighTemp", "a"), ("WarmTemp", "b")]
