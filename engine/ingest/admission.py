@@ -199,10 +199,12 @@ class Admission:
         return outcome
 
     def write(self, source: str | None, families: Sequence[Family], t: int, *,
-              stale_key: str | None = None) -> Outcome:
+              stale_key: str | None = None, latest: bool = False) -> Outcome:
         """Write families the caller has checked (with this class's checks) at t; counted under
         ``source`` unless None (a re-exposure of samples already counted). ``stale_key`` as in
-        ``admit_families``. Samples not newer than the stored ones come back as one refusal."""
+        ``admit_families``. Samples not newer than the stored ones come back as one refusal, unless
+        ``latest``: the values are current values rather than points at exact times (pushed state),
+        so one meeting a newer sample is written 1 ms after it, or not at all when it equals it."""
         outcome = Outcome()
         if stale_key is not None:
             outcome.accepted = self.store.ingest(stale_key, families, t)
@@ -211,7 +213,7 @@ class Admission:
             for fam in families:
                 store.set_metadata(fam.name, fam.metadata)
                 for name, labels, value in fam.samples:
-                    outcome.accepted += self._append(store.ref(make_labels(name, labels)), t, value)
+                    outcome.accepted += self._append(store.ref(make_labels(name, labels)), t, value, latest)
         written = sum(len(f.samples) for f in families)
         if outcome.accepted < written:
             missing = written - outcome.accepted
@@ -222,7 +224,8 @@ class Admission:
         return outcome
 
     def write_labelled(self, source: str | None,
-                       families: Sequence[tuple[str, Metadata, Sequence[tuple[Labels, float]]]], t: int) -> Outcome:
+                       families: Sequence[tuple[str, Metadata, Sequence[tuple[Labels, float]]]], t: int,
+                       latest: bool = False) -> Outcome:
         """``write`` for samples given as full, checked label sets (the push API's hot path)."""
         outcome = Outcome()
         store = self.store
@@ -230,7 +233,7 @@ class Admission:
         for name, metadata, samples in families:
             store.set_metadata(name, metadata)
             for labels, value in samples:
-                accepted += self._append(store.ref(labels), t, value)
+                accepted += self._append(store.ref(labels), t, value, latest)
         written = sum(len(samples) for _, _, samples in families)
         outcome.accepted = accepted
         if accepted < written:
@@ -318,11 +321,17 @@ class Admission:
         refusal = self.check_metric_name(name, "labels.__name__") or self.check_labels(rest)
         return refusal, name
 
-    def _append(self, ref: int, t: int, v: float) -> bool:
-        """Append, taking a sample identical to one already in memory as delivered (a retry)."""
+    def _append(self, ref: int, t: int, v: float, latest: bool = False) -> bool:
+        """Append, taking a sample identical to one already in memory as delivered (a retry); see
+        ``write`` for ``latest``."""
         s = self.store.series(ref)
         ts = s.ts
         if ts and t <= ts[-1]:
+            if latest:
+                last = s.vals[-1]
+                if last == v or (last != last and v != v and not is_stale(last)):
+                    return True
+                return self.store.append(ref, ts[-1] + 1, v)
             i = bisect_left(ts, t)
             if i < len(ts) and ts[i] == t:
                 old = s.vals[i]

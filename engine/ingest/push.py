@@ -35,7 +35,9 @@ MAX_BUCKETS = 64
 MAX_HELP = 4096
 ITEM_FIELDS = frozenset({"name", "type", "value", "labels", "help", "timestamp", "buckets", "quantiles"})
 PLAIN_FIELDS = frozenset({"name", "type", "value", "labels"})
-"""An item with only these fields, for a series already pushed, needs only its value checked."""
+"""An item with only these fields, for a series already pushed, needs only its value checked: a
+value that fails it goes through the full checks, which explain the refusal."""
+EMPTY: dict[str, str] = {}
 KNOWN_MAX = 1_000_000
 STEP_S = 0.004
 """Work done between two returns to the event loop when ingesting a big request."""
@@ -202,10 +204,17 @@ class PushStore:
         for i, raw in enumerate(raw_items):
             if pace.due():
                 yield
-            hit = self._repeat(source, raw, known) if type(raw) is dict and raw.keys() <= PLAIN_FIELDS else None
-            if hit is not None:
-                repeated.append((i, *hit))
-                continue
+            if type(raw) is dict and raw.keys() <= PLAIN_FIELDS:  # the hot path: a series pushed before
+                labels = raw.get("labels") or EMPTY
+                hit = known.get((source, raw.get("name"), raw.get("type"),
+                                 tuple(labels.items()) if type(labels) is dict else labels))
+                if hit is not None:
+                    value = raw.get("value")
+                    if (type(value) is float or type(value) is int) and (
+                            0 <= value < math.inf if hit[0].type == "counter"
+                            else hit[0].type == "gauge" or math.isfinite(value)):
+                        repeated.append((i, hit[0], hit[1], float(value)))
+                        continue
             item = self.parse_item(raw, source, now_ms, i)
             if isinstance(item, Item):
                 item = self._check_against_state(item, families, batch_types, batch_bounds, batch_last, pending, i)
@@ -248,7 +257,8 @@ class PushStore:
                 step = _write_step(families[name])
                 for at in range(0, len(keys), step):
                     yield
-                    outcome = self._write(source, {name: {k: series[k] for k in keys[at:at + step]}}, t)
+                    outcome = self._write(source, {name: {k: series[k] for k in keys[at:at + step]}}, t,
+                                          latest=t == now_ms)
                     result.rejected.extend(outcome.refused)
         result.accepted = applied + len(repeated)
         return result
@@ -262,32 +272,15 @@ class PushStore:
                 step = _write_step(fam)
                 for at in range(0, len(keys), step):
                     yield
-                    self._write(None, {fam.name: {k: fam.series[k] for k in keys[at:at + step]}}, t, source)
-
-    def _repeat(self, source: str, raw: dict[str, Any], known: dict) -> tuple[PushedFamily, Labels, float] | None:
-        """A plain item for a series pushed before with a valid value: (family, key, value); None
-        sends it through the full checks (which also explain any refusal)."""
-        labels = raw.get("labels")
-        if labels is None:
-            labels = {}
-        elif type(labels) is not dict:
-            return None
-        hit = known.get((source, raw.get("name"), raw.get("type"), tuple(labels.items())))
-        if hit is None:
-            return None
-        value = raw.get("value")
-        if type(value) is not float and type(value) is not int:
-            return None
-        fam = hit[0]
-        if fam.type == "gauge" or (0 <= value < math.inf if fam.type == "counter" else math.isfinite(value)):
-            return fam, hit[1], float(value)
-        return None
+                    self._write(None, {fam.name: {k: fam.series[k] for k in keys[at:at + step]}}, t, source,
+                                latest=True)
 
     def _write(self, source: str | None, names: dict[str, dict[Labels, SeriesState]], t: int,
-               family_source: str | None = None) -> Outcome:
+               family_source: str | None = None, latest: bool = False) -> Outcome:
         """Write the touched series of some families at t: counters and gauges straight by their label
         sets, histograms and summaries through their exposed families. Counted under ``source``
-        unless None (a re-exposure); the families are ``family_source``'s (default ``source``)."""
+        unless None (a re-exposure); the families are ``family_source``'s (default ``source``);
+        ``latest`` as in ``Admission.write`` (for values pushed without a timestamp)."""
         families = self.families[family_source or source or ""]
         plain: list[tuple[str, Metadata, list[tuple[Labels, float]]]] = []
         shaped: list[Family] = []
@@ -297,9 +290,9 @@ class PushStore:
                 plain.append((name, Metadata(fam.type, fam.help), [(s.labels, s.value) for s in touched.values()]))
             else:
                 shaped.append(_family(fam, touched.keys(), t))
-        outcome = self.admission.write_labelled(source, plain, t)
+        outcome = self.admission.write_labelled(source, plain, t, latest)
         if shaped:
-            more = self.admission.write(source, shaped, t)
+            more = self.admission.write(source, shaped, t, latest=latest)
             outcome.accepted += more.accepted
             outcome.refused.extend(more.refused)
         return outcome

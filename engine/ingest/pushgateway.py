@@ -102,6 +102,8 @@ class PushGroups:
         self.dirty = True
         outcome = self.admission.admit_families(SOURCE, [*merged.values(), *_times(group, now_ms / 1000, 0.0)],
                                                 now_ms, stale_key=_stale_key(key), atomic=True)
+        # a sample not newer than one just re-exposed (the same millisecond) is shown at the next cycle
+        outcome.refused = [r for r in outcome.refused if r.reason != "out_of_order"]
         if outcome.refused:
             group.failure_time = now_ms / 1000
             self._expose(key, group, now_ms)
@@ -135,7 +137,7 @@ class PushGroups:
                 for at in range(0, len(fam.samples), STEP_SAMPLES):
                     yield
                     part = Family(fam.name, fam.type, fam.help, fam.unit, fam.samples[at:at + STEP_SAMPLES])
-                    self.admission.write(None, [part], t)
+                    self.admission.write(None, [part], t, latest=True)
 
     def dump(self) -> list[dict[str, Any]]:
         return [{"labels": g.labels, "pushTime": g.push_time, "failureTime": g.failure_time,

@@ -69,11 +69,11 @@ remote_write:
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert asyncio.get_running_loop().time() < deadline, "no remote-written samples within 60 s"
             await asyncio.sleep(0.2)
-        assert up == {f"instance=127.0.0.1:{port},job=prometheus": 1.0}
+        assert up == {f"instance=127.0.0.1:{port},job=prometheus": 1.0}, up
         text = await exposition(client)
         assert 'ingested_samples_total{source="remote_write"}' in text
         sent = await query(client, "prometheus_remote_storage_samples_failed_total")
-        assert all(v == 0 for v in sent.values())  # Prometheus saw no refusal from us
+        assert all(v == 0 for v in sent.values()), sent  # Prometheus saw no refusal from us
     finally:
         proc.terminate()
         proc.wait(timeout=30)
