@@ -183,7 +183,7 @@ async def test_bad_stored_rows_are_skipped_and_the_server_starts(tmp_path, caplo
     finally:
         await server.stop()
     skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
-    assert sorted(r.row_id for r in skipped) == ["broken", "far", "junk", "lookahead", "old"]
+    assert sorted(r.fields["row_id"] for r in skipped) == ["broken", "far", "junk", "lookahead", "old"]
 
 
 async def test_a_requester_name_that_is_not_utf8_is_refused(env):
