@@ -266,7 +266,7 @@ class Admission:
         for i, (labels, ts, vals) in enumerate(series):
             ref = store.known_ref(labels)
             if ref is None:  # a stored series passed these checks when it was created
-                refusal, name = self._check_series_labels(labels)
+                refusal, name = self.check_label_set(labels)
                 if refusal is None:
                     refusal = self.check_new_series(labels, name, pending)
                 if refusal is not None:
@@ -306,9 +306,9 @@ class Admission:
         """Count samples refused before reaching admission's writers (a push item that did not parse)."""
         self._count(source, accepted, refused)
 
-    # -- internals ---------------------------------------------------------------------------
-
-    def _check_series_labels(self, labels: Labels) -> tuple[Refusal | None, str]:
+    def check_label_set(self, labels: Labels) -> tuple[Refusal | None, str]:
+        """A whole label set (``__name__`` included, as remote write and relabelled scrapes give
+        them): the refusal if any, and the metric name."""
         name = ""
         rest: dict[str, str] = {}
         for k, v in labels:
@@ -320,6 +320,8 @@ class Admission:
             return Refusal("duplicate_label_name", "labels", "a label name appears twice"), name
         refusal = self.check_metric_name(name, "labels.__name__") or self.check_labels(rest)
         return refusal, name
+
+    # -- internals ---------------------------------------------------------------------------
 
     def _append(self, ref: int, t: int, v: float, latest: bool = False) -> bool:
         """Append, taking a sample identical to one already in memory as delivered (a retry); see
