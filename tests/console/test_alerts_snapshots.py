@@ -41,6 +41,6 @@ def test_alerts_screen(snap_compare, alerting_server, size):
 def test_rules_screen(snap_compare, alerting_server, size):
     async def run_before(pilot) -> None:
         await on("3", AlertsScreen, lambda s: s.table.row_count == 3)(pilot)  # the top bar's counts are in
-        await on("4", RulesScreen, lambda s: s.table.row_count == 7)(pilot)  # six default rules + DiskSeen
+        await on("4", RulesScreen, lambda s: s.table.row_count == 8)(pilot)  # seven default rules + DiskSeen
 
     assert snap_compare(make_app(alerting_server.url), terminal_size=size, run_before=run_before)
