@@ -38,7 +38,8 @@ PLAIN_FIELDS = frozenset({"name", "type", "value", "labels"})
 """An item with only these fields, for a series already pushed, needs only its value checked: a
 value that fails it goes through the full checks, which explain the refusal."""
 EMPTY: dict[str, str] = {}
-KNOWN_MAX = 1_000_000
+KNOWN_MAX = 65_536
+"""Entries of the hot path's cache (a few hundred bytes each); it starts over when full."""
 STEP_S = 0.004
 """Work done between two returns to the event loop when ingesting a big request."""
 STEP_SAMPLES = 500
@@ -243,7 +244,9 @@ class PushStore:
             t = now_ms if item.t is None else item.t
             touched.setdefault(t, {}).setdefault(item.name, {})[key] = _apply(fam, key, item.value, t)
             applied += 1
-            if item.t is None and len(known) < KNOWN_MAX:
+            if item.t is None:
+                if len(known) >= KNOWN_MAX:
+                    known.clear()
                 known[(source, item.name, item.type, tuple(item.labels.items()))] = (fam, key)
         now_touched = touched.setdefault(now_ms, {})
         for _, fam, key, value in repeated:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine.ingest.admission import Admission, Outcome, Refusal
 from engine.ingest.push import STEP_SAMPLES, PushError, Steps
-from engine.tsdb.types import Family, Labels
+from engine.tsdb.types import Family, Labels, make_labels
 
 SOURCE = "pushgateway"
 TEXT_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram", "summary": "summary",
@@ -105,6 +106,9 @@ class PushGroups:
         # a sample not newer than one just re-exposed (the same millisecond) is shown at the next cycle
         outcome.refused = [r for r in outcome.refused if r.reason != "out_of_order"]
         if outcome.refused:
+            if group.push_time == 0 and not group.families and not self._room_for(group):
+                del self.groups[key]  # a failed first push keeps no group past the series limits
+                return outcome
             group.failure_time = now_ms / 1000
             self._expose(key, group, now_ms)
             return outcome
@@ -115,7 +119,12 @@ class PushGroups:
     def fail(self, labels: dict[str, str], now_ms: int) -> None:
         """Record a push that did not parse (Pushgateway creates the group even then)."""
         key = tuple(sorted(labels.items()))
-        group = self.groups.setdefault(key, Group(dict(labels)))
+        group = self.groups.get(key)
+        if group is None:
+            group = Group(dict(labels))
+            if not self._room_for(group):
+                return
+            self.groups[key] = group
         group.failure_time = now_ms / 1000
         self.dirty = True
         self._expose(key, group, now_ms)
@@ -158,6 +167,13 @@ class PushGroups:
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
             self.groups[tuple(sorted(group.labels.items()))] = group
+
+    def _room_for(self, group: Group) -> bool:
+        """Whether a new group's two time series fit under the series limits (a failed push would
+        otherwise add them unchecked, one group per made-up grouping key)."""
+        pending: Counter[str] = Counter()
+        return all(self.admission.check_new_series(make_labels(name, group.labels), name, pending) is None
+                   for name in ("push_time_seconds", "push_failure_time_seconds"))
 
     def _expose(self, key: Labels, group: Group, t: int) -> None:
         self.admission.write(None, [*group.families.values(), *_times(group, group.push_time, group.failure_time)],

@@ -16,8 +16,9 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message, message_fa
 
 from engine.tsdb.types import Labels, Metadata
 
-MAX_DECODED_BYTES = 32 << 20
-"""Largest WriteRequest accepted once decompressed (Prometheus sends a few hundred KiB at most)."""
+MAX_DECODED_BYTES = 16 << 20
+"""Largest WriteRequest accepted once decompressed (Prometheus sends a few hundred KiB at most; 16 MiB
+of the smallest series decode to ~0.8M of them, a few hundred MB of Python objects at worst)."""
 METADATA_TYPES = ("untyped", "counter", "gauge", "histogram", "histogram", "summary", "gauge", "gauge")
 """MetricMetadata.MetricType by number: UNKNOWN, COUNTER, GAUGE, HISTOGRAM, GAUGEHISTOGRAM, SUMMARY,
 INFO, STATESET, as our types."""

@@ -127,3 +127,18 @@ async def test_groups_survive_a_restart(tmp_path):
             assert await query(client, "more") == {"job=kept": 1.0}
     finally:
         await running.stop()
+
+
+async def test_failed_pushes_cannot_create_groups_past_the_series_limit(tmp_path):
+    running = await start_server(make_settings(tmp_path, max_series_per_metric=2), collect_system=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            for job in ("a", "b", "c", "d"):
+                r = await client.put(f"/metrics/job/{job}", content="x{ 1\n", headers={"Content-Type": "text/plain"})
+                assert r.status_code == 400
+            assert sorted(await query(client, "push_failure_time_seconds")) == ["job=a", "job=b"]
+            r = await client.put("/metrics/job/e", content="x 1\n", headers={"Content-Type": "text/plain"})
+            assert r.status_code == 400 and r.json()["error"]["code"] == "metric_series_limit"
+            assert sorted(await query(client, "push_time_seconds")) == ["job=a", "job=b"]
+    finally:
+        await running.stop()
