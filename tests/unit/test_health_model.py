@@ -208,3 +208,15 @@ def test_history_is_purged_after_the_ttl(tmp_path):
         assert db.history("a") == []
     finally:
         db.close()
+
+
+async def test_plain_text_driver_urls_are_pinned_to_the_judged_address():
+    from engine.health.checkers.base import pinned_url
+
+    policy = NetPolicy.from_entries(())
+    pinned = await pinned_url("redis://:pw@localhost:6390/0", policy, 6379, ("rediss",))
+    assert pinned in ("redis://:pw@127.0.0.1:6390/0", "redis://:pw@[::1]:6390/0")
+    assert await pinned_url("rediss://:pw@localhost/0", policy, 6379, ("rediss",)) == "rediss://:pw@localhost/0"
+    assert await pinned_url("redis://localhost/0", None, 6379, ()) == "redis://localhost/0"  # config: trusted
+    with pytest.raises(BlockedTarget):
+        await pinned_url("redis://localhost/0", NetPolicy.from_entries(["10.0.0.0/8"]), 6379, ())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from engine.netpolicy import NetPolicy
 from engine.settings import redact_uris
@@ -57,3 +58,20 @@ def short_error(exc: BaseException) -> str:
         text = "timed out"
     text = redact_uris(" ".join(text.split()))
     return text[:MAX_ERROR_CHARS]
+
+
+async def pinned_url(url: str, policy: NetPolicy | None, default_port: int, tls_schemes: tuple[str, ...]) -> str:
+    """``url`` after the policy judged every address its host resolves to; for a plain-text scheme
+    the host is replaced by the address judged, so the driver cannot resolve the name again to
+    another address (DNS rebinding). A TLS URL keeps its name, which the certificate must match."""
+    if policy is None:
+        return url
+    parts = urlsplit(url)
+    addresses = await policy.resolve(parts.hostname or "", parts.port or default_port)
+    if parts.scheme in tls_schemes or not addresses:
+        return url
+    address = addresses[0]
+    host = f"[{address}]" if ":" in address else address
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{host}{port}"))

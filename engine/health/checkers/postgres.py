@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import asyncpg
 
-from engine.health.checkers.base import CheckFailed, Context, Result
+from engine.health.checkers.base import CheckFailed, Context, Result, pinned_url
 from engine.health.model import CheckSpec
 
 
 async def check(spec: CheckSpec, ctx: Context) -> Result:
     url = spec.params["url"]
-    if ctx.policy is not None:
-        parts = urlsplit(url)
-        await ctx.policy.resolve(parts.hostname or "", parts.port or 5432)
+    verify_name = ("postgres", "postgresql") if "sslmode=verify" in url else ()  # verify-full checks the name
+    url = await pinned_url(url, ctx.policy, 5432, verify_name)
     conn = await asyncpg.connect(url, timeout=spec.timeout, command_timeout=spec.timeout)
     try:
         if await conn.fetchval("SELECT 1") != 1:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import redis.asyncio as aioredis
 
-from engine.health.checkers.base import CheckFailed, Context, Result
+from engine.health.checkers.base import CheckFailed, Context, Result, pinned_url
 from engine.health.model import CheckSpec
 
 INFO_FIELDS = ("redis_version", "uptime_in_seconds", "connected_clients", "used_memory", "role")
 
 
 async def check(spec: CheckSpec, ctx: Context) -> Result:
-    url = spec.params["url"]
-    if ctx.policy is not None:
-        parts = urlsplit(url)
-        await ctx.policy.resolve(parts.hostname or "", parts.port or 6379)
+    url = await pinned_url(spec.params["url"], ctx.policy, 6379, ("rediss",))
     client = aioredis.from_url(url, socket_timeout=spec.timeout, socket_connect_timeout=spec.timeout,
                                retry_on_timeout=False, single_connection_client=True)
     try:
