@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             except (StoreError, OSError, TimeoutError) as exc:
                 return fail(str(exc))
         address = f"embedded {url.removeprefix('http://')}" if server is not None else None
-        if args.demo:
+        if args.demo and (server is not None or args.server):  # a busy demo dir: its own demo is running
             import httpx
 
             from demo.runner import DemoThread

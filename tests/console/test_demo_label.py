@@ -60,3 +60,36 @@ def test_console_demo_fills_services_and_business_and_q_stops_everything(demo_te
     assert "Traceback" not in term.text
     log = (tmp_path / "console.log").read_text()
     assert "Traceback" not in log and "refused" not in log
+
+
+def test_console_demo_on_a_running_demo_joins_it_instead_of_starting_a_second_platform(tmp_path):
+    import re
+    import subprocess
+    import time
+
+    import httpx
+
+    from tests.console.test_cli import CLI
+
+    demo = subprocess.Popen([*CLI, "demo", "--data-dir", str(tmp_path), "--episode-every", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    term = None
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("Ctrl-C stops") for line in lines):
+            assert time.monotonic() < deadline and demo.poll() is None, lines
+            lines.append(demo.stdout.readline())
+        server = re.search(r"^  server\s+(\S+)", "".join(lines), re.M).group(1)
+        term = Terminal(["--demo", "--data-dir", str(tmp_path)], {}, 120, 40)
+        term.wait_for("DEMO DATA", server.removeprefix("http://"), "● live", timeout=60)
+        targets = httpx.get(server + "/api/targets", timeout=10).json()["entries"]
+        assert sorted(t["job"] for t in targets) == ["booking", "inventory", "notification", "payment"]
+        term.press(b"q")
+        assert term.proc.wait(60) == 0
+        assert len(httpx.get(server + "/api/targets", timeout=10).json()["entries"]) == 4  # the demo's, untouched
+    finally:
+        if term is not None:
+            term.close()
+        demo.terminate()
+        demo.wait(60)
