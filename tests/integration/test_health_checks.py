@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -530,3 +531,31 @@ def test_a_damaged_health_history_stops_start_up_and_repair_moves_it_aside(tmp_p
         proc.terminate()
         proc.wait(30)
     assert proc.returncode == 0
+
+
+async def test_command_checks_from_the_config_exit_status_and_timeout(tmp_path):
+    pidfile = tmp_path / "pid"
+    checks = [{"name": "ok", "type": "command", "command": ["true"]},
+              {"name": "fails", "type": "command", "command": "sh -c 'echo first; echo boom >&2; exit 3'"},
+              {"name": "hangs", "type": "command", "timeout": "300ms",
+               "command": ["sh", "-c", f"sleep 30 & echo $! > {pidfile}; wait"]}]
+    settings = make_settings(tmp_path, health_commands_enabled="true", health_checks=json.dumps(checks))
+    running = await start_server(settings, collect_system=False, start_schedules=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+            got = {s["name"]: s for s in (await client.post("/api/health/check")).json()["services"]}
+            assert got["ok"]["state"] == "up"
+            assert got["fails"]["state"] == "down" and got["fails"]["lastError"] == "exit status 3: boom"
+            assert got["hangs"]["lastError"] == "timed out after 0.3s"
+            assert not running_process(int(pidfile.read_text()))  # the command's own child was killed too
+    finally:
+        await running.stop()
+
+
+def running_process(pid: int) -> bool:
+    """Alive and not a zombie waiting for a parent to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 
 from engine.health.checkers.base import MAX_ERROR_CHARS, Context, Result
 from engine.health.model import CheckSpec
@@ -17,9 +19,11 @@ async def check(spec: CheckSpec, ctx: Context) -> Result:
         output = await proc.stdout.read(64 * 1024) if proc.stdout is not None else b""
         code = await proc.wait()
     finally:
-        if proc.returncode is None:  # cancelled at the timeout: the command does not outlive its check
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+        # Cancelled at the timeout, or done: nothing the command started outlives its check (it leads
+        # its own process group, start_new_session).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.returncode is None:
             await proc.wait()
     if code == 0:
         return Result(ok=True, duration=0.0)
