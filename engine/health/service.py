@@ -327,7 +327,13 @@ class HealthService:
         spec = self._validated(raw)
         await self._save([spec if s.name == name else s for s in self._api_specs()])
         self.specs[name] = spec
+        previous = self.states[name].shown
         self.states[name] = CheckState()
+        if previous != "unknown":  # the new definition has not been checked yet
+            now = self.clock.now()
+            self._pending.append(HistoryEvent(name, now, "state", "unknown", previous, "definition changed"))
+            self.bus.publish(TOPIC, now, {"service": name, "state": "unknown", "previous": previous,
+                                          "since": rfc3339(now), "reason": "definition changed"})
         self._reschedule(spec)
         return self._view(name)
 

@@ -307,6 +307,7 @@ async def test_create_update_delete_and_secrets(api, peer):
     edited = dict(created["check"], retries=2)  # what the API showed, secrets as ***
     r = await api.put("/api/health/services/web", json=edited)
     assert r.status_code == 200 and r.json()["service"]["check"]["retries"] == 2
+    assert r.json()["service"]["state"] == "unknown"  # the new definition is not checked yet
     assert (await check(api, "web"))["state"] == "up"  # *** kept the stored secret
     listing = (await api.get("/api/health/services")).text
     assert "s3cret" not in listing
