@@ -101,7 +101,8 @@ async def _booking_recovers(services: dict[str, DemoService]) -> None:
 
 EPISODES = (
     Episode("payment-errors", "payment answers 5xx and slowly", 45.0, _payment_errors, _payment_recovers),
-    Episode("inventory-outage", "inventory stops answering", 40.0, _inventory_down, _inventory_back),
+    # longer than ServiceDown's "for: 1m" after a 10 s check, so the alert fires and resolves
+    Episode("inventory-outage", "inventory stops answering", 100.0, _inventory_down, _inventory_back),
     Episode("booking-latency", "booking's database is slow", 30.0, _booking_slow, _booking_recovers),
 )
 EPISODE_BY_NAME = {e.name: e for e in EPISODES}
