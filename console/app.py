@@ -28,6 +28,7 @@ from console.screens.alerts import AlertBook
 from console.screens.base import LiveScreen
 from console.screens.health import HealthBook
 from console.screens.help import HelpScreen, help_sections
+from console.screens.notifications import NotificationBook
 from console.state import LiveData
 from console.themes import THEMES, default_theme, next_theme, no_color
 from console.widgets.topbar import TopBar
@@ -99,6 +100,7 @@ class ConsoleApp(App[None]):
         self.demo = False
         if "health" not in client.topics:
             client.topics = (*client.topics, "health")
+        self.notifications = NotificationBook()
 
     def on_load(self) -> None:
         """Theme before the first styling pass; connect while the screen is being built, so the
@@ -154,6 +156,11 @@ class ConsoleApp(App[None]):
             if kind == "snapshot":
                 self.call_later(self.flush)
             return
+        if topic == "notifications":  # each delivery attempt counts; redrawn at the flush
+            self.notifications.take(kind, data)
+            if kind == "snapshot":
+                self.call_later(self.flush)
+            return
         self._pending[topic] = (kind, ts, data)
         if kind == "snapshot":
             self.call_later(self.flush)  # a (re)subscription: show it now rather than at the next tick
@@ -178,8 +185,8 @@ class ConsoleApp(App[None]):
         views = {topic: entry[2] for topic, entry in pending.items()
                  if topic in VIEW_TOPICS and isinstance(entry[2], dict)}
         self.views.update(views)
-        if isinstance(data, dict) or views or self.alerts.dirty or self.health.dirty:
-            self.alerts.dirty = self.health.dirty = False
+        if isinstance(data, dict) or views or self.alerts.dirty or self.health.dirty or self.notifications.dirty:
+            self.alerts.dirty = self.health.dirty = self.notifications.dirty = False
             self._redraw()
         self._show_status()
         self._load_charts()  # after the figures are on screen: history may take a moment longer

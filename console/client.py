@@ -421,6 +421,26 @@ class ServerClient:
         """Run one named check (or all of them) now and answer with the result."""
         return await self.request("POST", "/api/health/check", {"name": name} if name else {})
 
+    # -- notifications: channels, the test message and the delivery log -------------------------
+
+    async def notification_channels(self) -> Reply:
+        """Channels with their health and queue length (secrets never come back)."""
+        return await self.get("/api/notifications/channels")
+
+    async def test_channel(self, name: str) -> Reply:
+        """Send a test message through one channel now; the receiver's answer (``ok``, ``status``,
+        ``response``, ``error``, ``durationSeconds``)."""
+        return await self.request("POST", f"/api/notifications/channels/{_segment(name)}/test")
+
+    async def notifications(self, alert: str | None = None, limit: int = 100) -> Reply:
+        """The delivery log, newest first; ``alert`` (an id or fingerprint) keeps that alert's deliveries."""
+        params = {"limit": str(limit), **({"alert": alert} if alert else {})}
+        return await self.get("/api/notifications", params)
+
+    async def notification(self, entry_id: int) -> Reply:
+        """One delivery with the payload sent and the receiver's response."""
+        return await self.get(f"/api/notifications/{int(entry_id)}")
+
 
 def _segment(name: str) -> str:
     from urllib.parse import quote

@@ -18,6 +18,7 @@ from textual.widgets import Button, Input, Label
 
 from console import plot
 from console.client import ServerClient
+from console.widgets.delivery_state import deliveries_text
 from console.widgets.field import Field
 
 DIALOG_CSS = """
@@ -177,7 +178,8 @@ def parse_matchers(text: str) -> list[dict[str, Any]]:
 
 
 class AlertDetails(Dialog):
-    """``enter``: labels, annotations, timeline and the rule's expression charted around the alert."""
+    """``enter``: labels, annotations, timeline, where the alert was notified and when, and the rule's
+    expression charted around the alert."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="AlertDetails") + """
     AlertDetails > Vertical { width: 100; height: 90%; }
@@ -198,6 +200,7 @@ class AlertDetails(Dialog):
                 yield Field(self._facts(self.alert), id="facts")
                 yield Field("", id="chart")
                 yield Field("loading the timeline…", id="timeline")
+                yield Field("", id="sent")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="cancel")
 
@@ -229,7 +232,16 @@ class AlertDetails(Dialog):
         else:
             timeline.append(reply.error, style="red")
         self.query_one("#timeline", Field).show(timeline)
+        await self._notifications()
         await self._chart()
+
+    async def _notifications(self) -> None:
+        reply = await self.client.notifications(alert=str(self.alert["id"]))
+        sent = self.query_one("#sent", Field)
+        if reply.ok:
+            sent.show(deliveries_text(list(reply.data.get("notifications") or []), self.now))
+        else:
+            sent.show(Text.assemble(("Notifications\n", "bold"), (reply.error, "red")))
 
     async def _chart(self) -> None:
         rule = await self.client.rule(str(self.alert.get("ruleId", "")))

@@ -109,11 +109,12 @@ class HostModel:
 class FedServer:
     """An EmbeddedServer on a FixedClock, with the host model's history up to T0 already stored."""
 
-    def __init__(self, data_dir: Path, port: int = 0) -> None:
+    def __init__(self, data_dir: Path, port: int = 0, env: dict[str, str] | None = None) -> None:
+        """``env``: more settings (e.g. a ``NOTIFICATIONS`` section)."""
         self.clock = FixedClock(T0 - HISTORY_S)
         self.host = HostModel(T0 - HISTORY_S - STEP_S)
         settings = load_settings(env={"DATA_DIR": str(data_dir), "PORT": str(port), "COLLECTION_INTERVAL": "5",
-                                      "FLUSH_INTERVAL": "3600"}, dotenv_path=None)
+                                      "FLUSH_INTERVAL": "3600", **(env or {})}, dotenv_path=None)
         self.embedded = EmbeddedServer(settings, self.clock, collect_system=False, start_schedules=False)
 
     def start(self) -> FedServer:
