@@ -90,11 +90,20 @@ async def json_body(request: web.Request, required: bool = True, limit: int = MA
         if required:
             raise ApiError(400, "invalid_body", "a JSON object body is required")
         return {}
-    raw = await read_body(request, limit)
-    charset = (request.charset or "utf-8").lower()
+    return json_object(await read_body(request, limit), request.charset)
+
+
+def check_charset(charset: str | None) -> None:
+    """415 unless a JSON body's declared charset is UTF-8 (or none)."""
+    charset = (charset or "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise ApiError(415, "unsupported_media_type", f"JSON bodies are UTF-8, not {charset}",
                        {"charset": charset})
+
+
+def json_object(raw: bytes, charset: str | None) -> dict[str, Any]:
+    """A body already read as a JSON object (see ``json_body``)."""
+    check_charset(charset)
     body = parse_json(raw)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "body must be a JSON object")

@@ -233,7 +233,9 @@ class Admission:
         for name, metadata, samples in families:
             store.set_metadata(name, metadata)
             for labels, value in samples:
-                accepted += self._append(store.ref(labels), t, value, latest)
+                ref = store.ref(labels)
+                # newer than the series' last sample is the rule; the rest is sorted out by _append
+                accepted += store.append(ref, t, value) or self._append(ref, t, value, latest)
         written = sum(len(samples) for _, _, samples in families)
         outcome.accepted = accepted
         if accepted < written:

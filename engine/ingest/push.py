@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+import msgspec
+
 from engine.ingest.admission import MAX_FUTURE_MS, Admission, Outcome, Refusal
 from engine.tsdb.types import Family, Labels, Metadata, make_labels
 
@@ -42,8 +44,8 @@ KNOWN_MAX = 65_536
 """Entries of the hot path's cache (a few hundred bytes each); it starts over when full."""
 STEP_S = 0.004
 """Work done between two returns to the event loop when ingesting a big request."""
-STEP_SAMPLES = 500
-"""Samples written between two returns to the event loop (~5 ms when each creates a series)."""
+STEP_SAMPLES = 200
+"""Samples written between two returns to the event loop (~4 ms when each creates a series)."""
 
 BUSINESS_METRICS: dict[str, str] = {
     "bookings_total": "counter",
@@ -70,6 +72,32 @@ async def run_steps(steps: Steps[T]) -> T:
         except StopIteration as done:
             return done.value
         await asyncio.sleep(0)
+
+
+class PlainItem(msgspec.Struct, forbid_unknown_fields=True):
+    """An item with only name, type, value and labels, the shape of nearly every pushed item."""
+
+    name: str
+    type: str
+    value: float
+    labels: dict[str, str] = {}
+
+
+class PlainBatch(msgspec.Struct):
+    metrics: list[PlainItem]
+
+
+_PLAIN_BATCH = msgspec.json.Decoder(PlainBatch)
+
+
+def plain_batch(raw: bytes) -> list[PlainItem] | None:
+    """A batch body of plain items only, decoded with its types checked in one pass (~5x cheaper
+    than JSON into dicts and checking each); None when the body is anything else, which the general
+    path then reads and, item by item, explains."""
+    try:
+        return _PLAIN_BATCH.decode(raw).metrics
+    except msgspec.MsgspecError:
+        return None
 
 
 class PushError(ValueError):
@@ -203,9 +231,18 @@ class PushStore:
         known = self._known
         repeated: list[tuple[int, PushedFamily, Labels, float]] = []
         for i, raw in enumerate(raw_items):
-            if pace.due():
+            if not i & 63 and pace.due():
                 yield
-            if type(raw) is dict and raw.keys() <= PLAIN_FIELDS:  # the hot path: a series pushed before
+            if type(raw) is PlainItem:  # the hot path: a series pushed before
+                hit = known.get((source, raw.name, raw.type, tuple(raw.labels.items())))
+                if hit is not None:
+                    value = raw.value
+                    if (0 <= value < math.inf if hit[0].type == "counter"
+                            else hit[0].type == "gauge" or math.isfinite(value)):
+                        repeated.append((i, hit[0], hit[1], value))
+                        continue
+                raw = msgspec.structs.asdict(raw)
+            elif type(raw) is dict and raw.keys() <= PLAIN_FIELDS:
                 labels = raw.get("labels") or EMPTY
                 hit = known.get((source, raw.get("name"), raw.get("type"),
                                  tuple(labels.items()) if type(labels) is dict else labels))
@@ -228,8 +265,8 @@ class PushStore:
             return result
         touched: dict[int, dict[str, dict[Labels, SeriesState]]] = {}
         applied = 0
-        for i, item in items:
-            if pace.due():
+        for n, (i, item) in enumerate(items):
+            if not n & 63 and pace.due():
                 yield
             key = _key(item.labels)
             fam = families.get(item.name)
@@ -249,8 +286,8 @@ class PushStore:
                     known.clear()
                 known[(source, item.name, item.type, tuple(item.labels.items()))] = (fam, key)
         now_touched = touched.setdefault(now_ms, {})
-        for _, fam, key, value in repeated:
-            if pace.due():
+        for n, (_, fam, key, value) in enumerate(repeated):
+            if not n & 63 and pace.due():
                 yield
             now_touched.setdefault(fam.name, {})[key] = _apply(fam, key, value, now_ms)
         self.dirty = self.dirty or bool(applied) or bool(repeated)

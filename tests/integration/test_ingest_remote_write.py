@@ -62,7 +62,7 @@ remote_write:
     try:
         deadline = asyncio.get_running_loop().time() + 60
         while True:
-            up = await query(client, 'up{job="prometheus"}')
+            up = await query(client, 'up{job="prometheus"} == 1')  # a first scrape may time out on a busy machine
             head = await query(client, 'prometheus_tsdb_head_series{job="prometheus"}')
             if up and head:
                 break
