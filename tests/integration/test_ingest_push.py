@@ -170,6 +170,19 @@ async def test_a_known_series_still_gets_every_value_check(client):
     assert await query(client, "k_g") == {"": -4.5}
 
 
+async def test_a_batch_of_plain_items_is_checked_like_any_other(client):
+    # every item has the plain shape (decoded in one typed pass), yet each is checked
+    items = [{"name": "p_total", "type": "counter", "value": 2, "labels": {"a": "1"}},
+             {"name": "p_total", "type": "counter", "value": -2, "labels": {"a": "1"}},
+             {"name": "p_total", "type": "counter", "value": 1, "labels": {"b-c": "1"}},
+             {"name": "p_total", "type": "gauge", "value": 1, "labels": {"a": "2"}}]
+    for _ in range(2):  # the second time the series is known
+        body = (await client.post("/api/metrics/batch", json={"metrics": items})).json()
+        assert [(x["index"], x["reason"]) for x in body["rejected"]] == [
+            (1, "invalid_value"), (2, "invalid_label_name"), (3, "type_conflict")]
+    assert await query(client, "p_total") == {"a=1": 4.0}
+
+
 async def test_atomic_batch_applies_nothing_when_one_item_is_bad(client):
     items = [{"name": "a_total", "type": "counter", "value": 1}, {"name": "a_total", "type": "counter", "value": "x"}]
     r = await client.post("/api/metrics/batch", params={"atomic": "true"}, json={"metrics": items})
