@@ -7,7 +7,6 @@ pressed, so a live re-sort never sends a delete or a "check now" to a neighbouri
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rich.text import Text
@@ -29,30 +28,33 @@ from console.widgets.health_state import STATES, SYMBOL, latency_text, state_lab
 from console.widgets.table import Column, LiveTable, RowFilter
 
 COLUMNS = (Column("state", "State"), Column("name", "Service"), Column("since", "Since", True),
-           Column("latency", "Latency", True), Column("trend", "30m trend"), Column("up24h", "24h", True),
+           Column("latency", "Latency", True), Column("trend", "Trend"), Column("up24h", "24h", True),
            Column("up7d", "7d", True), Column("up30d", "30d", True), Column("cert", "Cert", True),
-           Column("error", "Last error"), Column("type", "Type"))
+           Column("type", "Type"), Column("error", "Last error"))
 TREND_CELLS = 10
-TREND_S = 1800
-TREND_RELOAD_S = 60.0
-"""The trend is PromQL over `probe_duration_seconds`; asked again at most this often while shown."""
+"""The latest results in the trend column, one cell each (a failed check is ``·``)."""
+RELOAD_S = 30.0
+"""The listing (uptime, latency) is asked again this often while the screen is shown, and after a change."""
 
 
-def trend_text(values: list[float | None]) -> str:
-    """One cell per time bucket, scaled to the row's own peak (the latency column gives the figure)."""
+def trend_text(latencies: Any) -> str:
+    """The latest results' latencies, scaled to the row's own peak (the latency column gives the figure)."""
+    values = [p[1] if isinstance(p[1], (int, float)) else None
+              for p in (latencies if isinstance(latencies, list) else [])[-TREND_CELLS:]
+              if isinstance(p, list) and len(p) == 2]
     top = max((v for v in values if v is not None), default=0.0)
     return "".join(level(None if v is None else v / top if top > 0 else 0.0) for v in values)
 
 
-def service_row(service: dict[str, Any], trend: list[float | None] | None, now: float) -> list[str]:
+def service_row(service: dict[str, Any], now: float) -> list[str]:
     since = parse_time(service.get("since"))
     uptime = service.get("uptime") or {}
     days = service.get("certDaysLeft")
     return [state_of(service), str(service.get("name", "")),
-            fmt.DASH if since is None else fmt.age(now - since), latency_text(service.get("latency")),
-            trend_text(trend) if trend else "", uptime_text(uptime.get("24h")), uptime_text(uptime.get("7d")),
+            fmt.DASH if since is None else fmt.age(now - since), latency_text(service.get("latencyMs")),
+            trend_text(service.get("latencies")), uptime_text(uptime.get("24h")), uptime_text(uptime.get("7d")),
             uptime_text(uptime.get("30d")), fmt.DASH if not isinstance(days, (int, float)) else f"{days:.0f}d",
-            str(service.get("lastError") or ""), str(service.get("type", ""))]
+            str(service.get("type", "")), str(service.get("lastError") or "")]
 
 
 def sort_services(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,35 +63,36 @@ def sort_services(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class HealthBook:
-    """The checks by name as the `health` stream and the API report them; the screen redraws from
+    """The checks by name, from the API's listing and the `health` stream; the screen redraws from
     here once per flush, and the top bar counts the services down."""
 
     def __init__(self) -> None:
         self.services: dict[str, dict[str, Any]] = {}
         self.dirty = False
+        self.stale = False
+        """A state changed since the last listing: its uptime and latency figures are older than it."""
 
     def take(self, kind: str, data: Any) -> None:
-        """Apply a snapshot (every check) or an update (one check's change)."""
+        """Apply the topic's snapshot (every check's state) or update (one check's change)."""
         if not isinstance(data, dict):
             return
         if kind == "snapshot":
-            self.load(data.get("services"))
-            return
-        service = data.get("service")
-        if not isinstance(service, dict) or not service.get("name"):
-            return
-        name = str(service["name"])
-        if data.get("event") == "deleted":
-            self.services.pop(name, None)
-        else:
-            self.services[name] = {**self.services.get(name, {}), **service}
-        self.dirty = True
+            items = [s for s in data.get("services") or [] if isinstance(s, dict) and s.get("service")]
+            self.services = {str(s["service"]): {**self.services.get(str(s["service"]), {}), **_change(s)}
+                             for s in items}
+        elif data.get("service"):
+            name = str(data["service"])
+            if data.get("state") == "deleted":
+                self.services.pop(name, None)
+            else:
+                self.services[name] = {**self.services.get(name, {}), **_change(data)}
+        self.dirty = self.stale = True
 
     def load(self, services: Any) -> None:
-        """Replace every check (a snapshot, or the full listing from the API)."""
+        """Replace every check with the API's listing."""
         if isinstance(services, list):
             self.services = {str(s["name"]): s for s in services if isinstance(s, dict) and s.get("name")}
-            self.dirty = True
+            self.dirty, self.stale = True, False
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
@@ -98,25 +101,30 @@ class HealthBook:
         return out
 
 
+def _change(event: dict[str, Any]) -> dict[str, Any]:
+    """A stream message's fields in the listing's shape."""
+    return {"name": str(event["service"]), "state": event.get("state"), "reason": event.get("reason"),
+            "since": event.get("since")}
+
+
 def dependency_view(services: dict[str, dict[str, Any]]) -> Text:
-    """Which services are down because of which: each check that is down or degraded with the
-    checks that depend on it under it, so the cause reads first and its consequences below."""
+    """Which services are down because of which: each failing check that depends on no failing
+    check, with the failing checks that depend on it under it (the cause first, its consequences
+    below), then every declared dependency with its state."""
     dependents: dict[str, list[str]] = {}
     for name, service in services.items():
         for dep in service.get("dependsOn") or []:
             dependents.setdefault(str(dep), []).append(name)
     bad = {n for n, s in services.items() if state_of(s) in ("down", "degraded")}
-
-    def is_cause(name: str) -> bool:
-        deps = [str(d) for d in services[name].get("dependsOn") or []]
-        return not any(d in bad for d in deps)
-
+    causes = [n for n in bad if not any(str(d) in bad for d in services[n].get("dependsOn") or [])]
     text = Text()
-    roots = sorted((n for n in bad if is_cause(n)), key=lambda n: (STATES.index(state_of(services[n])), n))
     if not bad:
         text.append("No service is down or degraded.\n", style="bold")
-    for root in roots:
-        _branch(text, services, dependents, root, "", set())
+    drawn: set[str] = set()
+    rank = {n: (STATES.index(state_of(services[n])), n) for n in bad}
+    for root in sorted(causes, key=rank.__getitem__) + sorted(bad, key=rank.__getitem__):
+        if root not in drawn:  # the second pass draws what only a cycle of failures reaches
+            _branch(text, services, {k: [c for c in v if c in bad] for k, v in dependents.items()}, root, "", drawn)
     chains = sorted(n for n in services if services[n].get("dependsOn"))
     if chains:
         text.append("\nDependencies\n", style="bold")
@@ -124,18 +132,17 @@ def dependency_view(services: dict[str, dict[str, Any]]) -> Text:
             text.append_text(state_label(state_of(services[name])))
             text.append(f" {name} ← ")
             for i, dep in enumerate(str(d) for d in services[name]["dependsOn"]):
-                if i:
-                    text.append(", ")
                 known = services.get(dep)
-                text.append(f"{SYMBOL[state_of(known)] if known else '?'} {dep}"
+                text.append(f"{', ' if i else ''}{SYMBOL[state_of(known)] if known else '?'} {dep}"
                             f"{'' if known else ' (no such check)'}")
             text.append("\n")
     return text
 
 
 def _branch(text: Text, services: dict[str, dict[str, Any]], dependents: dict[str, list[str]], name: str,
-            indent: str, seen: set[str]) -> None:
+            indent: str, drawn: set[str]) -> None:
     service = services[name]
+    drawn.add(name)
     text.append(indent + ("└ " if indent else ""))
     text.append_text(state_label(state_of(service)))
     text.append(f" {name}", style="bold")
@@ -143,10 +150,9 @@ def _branch(text: Text, services: dict[str, dict[str, Any]], dependents: dict[st
     if why:
         text.append(f"  {why}")
     text.append("\n")
-    seen = seen | {name}
     for child in sorted(dependents.get(name, [])):
-        if child in services and child not in seen:  # a cycle is drawn once, not forever
-            _branch(text, services, dependents, child, indent + "  ", seen)
+        if child in services and child not in drawn:  # a cycle is drawn once, not forever
+            _branch(text, services, dependents, child, indent + "  ", drawn)
 
 
 class HealthTable(LiveTable):
@@ -181,7 +187,8 @@ class HealthScreen(LiveScreen):
     HealthScreen #checks { height: 1fr; border: round $primary 60%; border-title-color: $text;
                            border-subtitle-color: $text-muted; }
     HealthScreen #checks:focus { border: round $accent; }
-    HealthScreen #deps-view { display: none; height: 1fr; border: round $accent; border-title-color: $text; }
+    HealthScreen #deps-view { display: none; height: 1fr; border: round $accent; border-title-color: $text;
+                              padding: 0 1; }
     HealthScreen.-deps #deps-view { display: block; }
     HealthScreen.-deps #checks { display: none; }
     HealthScreen #selected { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
@@ -191,8 +198,7 @@ class HealthScreen(LiveScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.trends: dict[str, list[float | None]] = {}
-        self._trend_at: float | None = None
+        self._loaded_at: float | None = None
 
     def compose_body(self) -> ComposeResult:
         yield HealthTable("Checks", COLUMNS, id="checks")
@@ -211,14 +217,10 @@ class HealthScreen(LiveScreen):
     def book(self) -> HealthBook:
         return self.console.health
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        self.action_reload()
-
     def refresh_data(self) -> None:
         now = self.console.clock.now()
         services = sort_services(list(self.book.services.values()))
-        self.table.show([(str(s["name"]), service_row(s, self.trends.get(str(s["name"])), now)) for s in services])
+        self.table.show([(str(s["name"]), service_row(s, now)) for s in services])
         counts = self.book.counts()
         title = "Checks · " + " · ".join(f"{counts[s]} {s}" for s in STATES if counts[s]) if services \
             else "Checks · none yet: n adds one"
@@ -227,41 +229,19 @@ class HealthScreen(LiveScreen):
         if self.has_class("-deps"):
             self.query_one("#deps", Field).show(dependency_view(self.book.services))
         self._show_selected()
-        if self._trend_at is None or now - self._trend_at >= TREND_RELOAD_S:
-            self._load_trends()
+        if self.book.stale or self._loaded_at is None or now - self._loaded_at >= RELOAD_S:
+            self.action_reload()
 
     @work(group="health", exclusive=True, exit_on_error=False)
     async def action_reload(self) -> None:
         """The full listing (uptime, latency, certificates): the stream carries state changes only."""
+        self._loaded_at = self.console.clock.now()
+        self.book.stale = False
         reply = await self.console.client.health_services()
         if not reply.ok:
             self.say(reply.error, error=True)
             return
         self.book.load(reply.data.get("services"))
-        self.refresh_data()
-
-    @work(group="health-trend", exclusive=True, exit_on_error=False)
-    async def _load_trends(self) -> None:
-        now = self.console.clock.now()
-        self._trend_at = now
-        step = TREND_S // TREND_CELLS
-        end = now // step * step
-        reply = await self.console.client.prom_query_range(
-            f"avg_over_time(probe_duration_seconds[{step}s])", end - TREND_S + step, end, step)
-        if not reply.ok:
-            return  # the column stays empty; the latency figure is still there
-        trends: dict[str, list[float | None]] = {}
-        for series in reply.data.get("result") or []:
-            name = (series.get("metric") or {}).get("service")
-            if not name:
-                continue
-            cells: list[float | None] = [None] * TREND_CELLS
-            for t, v in series.get("values") or []:
-                index = round((float(t) - (end - TREND_S + step)) / step)
-                if 0 <= index < TREND_CELLS and math.isfinite(float(v)):
-                    cells[index] = float(v)
-            trends[str(name)] = cells
-        self.trends = trends
         self.refresh_data()
 
     def selected(self) -> dict[str, Any] | None:
@@ -296,9 +276,15 @@ class HealthScreen(LiveScreen):
     def action_new(self) -> None:
         self.app.push_screen(CheckEditor(self.console.client, None, sorted(self.book.services)), self._saved)
 
+    def _editable(self, service: dict[str, Any]) -> bool:
+        if service.get("editable") is False:
+            self.say(f"{service['name']} comes from the {service.get('source')}: change it there", error=True)
+            return False
+        return True
+
     def action_edit(self) -> None:
         service = self.selected()
-        if service is not None:
+        if service is not None and self._editable(service):
             self.app.push_screen(CheckEditor(self.console.client, service, sorted(self.book.services)),
                                  self._saved)
 
@@ -309,7 +295,7 @@ class HealthScreen(LiveScreen):
 
     def action_delete(self) -> None:
         service = self.selected()
-        if service is None:
+        if service is None or not self._editable(service):
             return
         name = str(service["name"])
         question = Text.assemble("Delete the health check ", (name, "bold"), "?\nIts history is kept until it expires.")
@@ -339,7 +325,7 @@ class HealthScreen(LiveScreen):
         if not reply.ok:
             self.say(reply.error, error=True)
             return
-        results = [r for r in reply.data.get("results") or [] if isinstance(r, dict)]
+        results = [r for r in reply.data.get("services") or [] if isinstance(r, dict)]
         if name is not None and len(results) == 1:
             self.say(check_result(results[0]))
         else:
@@ -399,8 +385,8 @@ def check_result(result: dict[str, Any]) -> Text:
     """One check's answer to "check now", as a line: state, name, latency and error."""
     text = state_label(state_of(result))
     text.append(f" {result.get('name')}", style="bold")
-    text.append(f" in {latency_text(result.get('latency'))}")
-    error = result.get("error") or result.get("lastError")
-    if error:
-        text.append(f": {error}")
+    text.append(f" in {latency_text(result.get('latencyMs'))}")
+    why = result.get("reason") or result.get("lastError")
+    if why and state_of(result) != "up":
+        text.append(f": {why}")
     return text

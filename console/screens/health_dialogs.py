@@ -125,7 +125,7 @@ class CheckEditor(Dialog):
         self.form = form_of(str((check or {}).get("type") or "http"))
 
     def compose(self) -> ComposeResult:
-        check = self.check or {}
+        check = (self.check or {}).get("check") or {}
         with Vertical():
             yield Field(f"Edit health check {check['name']}" if check else "New health check", classes="title")
             yield Field("ctrl+s saves · esc cancels · tab moves between fields", classes="hint")
@@ -153,10 +153,11 @@ class CheckEditor(Dialog):
                     yield Checkbox("space toggles", bool(f.default) if value is None else bool(value),
                                    id=f"{form}-{f.key}", compact=True)
                 else:
-                    text = (pairs(value) if f.kind == "pairs" and isinstance(value, dict)
+                    text = (f.default if value is None
+                            else pairs(value) if f.kind == "pairs" and isinstance(value, dict)
                             else ", ".join(map(str, value)) if f.kind == "list" and isinstance(value, list)
                             else json.dumps(value) if f.kind == "json" and not isinstance(value, str)
-                            else f.default if value is None else str(value))
+                            else str(value))
                     yield Input(str(text), placeholder=f.placeholder, id=f"{form}-{f.key}", compact=True,
                                 disabled=bool(self.check) and f.key == "name")
             yield Field(id=f"{form}-{f.key}-error", classes="field-error")
@@ -285,36 +286,41 @@ class CheckDetails(Dialog):
         self.load()
         self.chart()
 
-    def _facts(self, check: dict[str, Any]) -> Text:
+    def _facts(self, view: dict[str, Any]) -> Text:
         text = Text()
 
         def fact(name: str, value: Any) -> None:
             if value not in (None, "", [], {}):
-                text.append(f"{name:<14}", style="cyan")
+                text.append(f"{name:<13}", style="cyan")
                 text.append(f"{value}\n")
 
-        fact("target", check.get("url") or check.get("target") or (
-            f"{check['host']}:{check['port']}" if check.get("host") and check.get("port") else check.get("host")))
-        fact("state since", check.get("since"))
-        fact("why", check.get("reason"))
-        fact("last check", check.get("lastCheck"))
-        fact("last error", check.get("lastError"))
-        fact("latency", " · ".join(f"{k} {latency_text(check.get(key))}" for k, key in
-                                   (("now", "latency"), ("mean", "latencyMean"), ("p95", "latencyP95"))
-                                   if check.get(key) is not None))
-        uptime = check.get("uptime") or {}
-        fact("uptime", " · ".join(f"{w} {uptime_text(uptime.get(w))}" for w in ("24h", "7d", "30d") if w in uptime))
-        if check.get("certExpiry") or check.get("certDaysLeft") is not None:
-            fact("certificate", f"expires {check.get('certExpiry') or '?'} ({check.get('certDaysLeft')} days left)")
-        fact("every", " · ".join(f"{k} {check[k]}" for k in ("interval", "timeout", "retries") if k in check))
-        fact("labels", ", ".join(f"{k}={v}" for k, v in sorted((check.get("labels") or {}).items())))
-        name = check.get("name")
-        deps = [str(d) for d in check.get("dependsOn") or []]
-        fact("depends on", ", ".join(f"{SYMBOL[state_of(self.services[d])] if d in self.services else '?'} {d}"
-                                     for d in deps))
-        users = sorted(n for n, s in self.services.items() if name in (s.get("dependsOn") or []))
-        fact("needed by", ", ".join(f"{SYMBOL[state_of(self.services[n])]} {n}" for n in users))
+        check = view.get("check") or {}
+        fact("target", check.get("url") or (f"{check.get('host')}:{check['port']}" if check.get("port")
+                                            else check.get("host")))
+        fact("state since", view.get("since"))
+        fact("why", view.get("reason"))
+        fact("last check", view.get("lastCheck"))
+        fact("last error", f"{view['lastError']} (at {view.get('lastErrorAt')})" if view.get("lastError") else "")
+        times = view.get("responseTimeMs") or {}
+        fact("latency", f"last {latency_text(view.get('latencyMs'))} · 24h mean {latency_text(times.get('mean'))}"
+                        f" · p95 {latency_text(times.get('p95'))}")
+        uptime = view.get("uptime") or {}
+        fact("uptime", " · ".join(f"{w} {uptime_text(uptime.get(w))}" for w in ("24h", "7d", "30d")))
+        if view.get("certExpiry"):
+            fact("certificate", f"expires {view['certExpiry']} ({view.get('certDaysLeft'):.0f} days left)")
+        fact("schedule", " · ".join(f"{k} {check[k]}" for k in ("interval", "timeout", "retries") if k in check))
+        fact("labels", ", ".join(f"{k}={v}" for k, v in sorted((view.get("labels") or {}).items())))
+        fact("source", view.get("source"))
+        name = view.get("name")
+        fact("depends on", self._names(view.get("dependsOn") or []))
+        fact("needed by", self._names(view.get("dependents") or sorted(
+            n for n, s in self.services.items() if name in (s.get("dependsOn") or []))))
         return text
+
+    def _names(self, names: list[Any]) -> str:
+        """Check names with their states' symbols (``?`` for a name with no check)."""
+        return ", ".join(f"{SYMBOL[state_of(self.services[n])] if n in self.services else '?'} {n}"
+                         for n in map(str, names))
 
     @work(group="details", exit_on_error=False)
     async def load(self) -> None:
@@ -330,9 +336,14 @@ class CheckDetails(Dialog):
         if not history:
             timeline.append("  no state change or failure recorded yet\n", style="dim")
         for event in history:
-            at = parse_time(event.get("at"))
-            timeline.append(f"  {event.get('at') if at is None else _clock(at)}  ")
-            timeline.append_text(state_label(str(event.get("state") or "unknown")))
+            at = parse_time(event.get("ts"))
+            timeline.append(f"  {event.get('ts') if at is None else _clock(at)}  ")
+            if event.get("kind") == "state":
+                timeline.append_text(state_label(str(event.get("state") or "unknown")))
+                timeline.append(f" (was {event.get('previous')})" if event.get("previous") else "")
+            else:
+                timeline.append(f"{SYMBOL['down']} failed", style="red")
+                timeline.append(f" after {latency_text(event.get('durationMs'))}")
             if event.get("error"):
                 timeline.append(f"  {event['error']}")
             timeline.append("\n")

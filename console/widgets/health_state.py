@@ -27,10 +27,11 @@ def state_label(state: str) -> Text:
     return Text(f"{SYMBOL.get(state, '?')} {state}", style=STATE_STYLE.get(state, ""))
 
 
-def latency_text(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+def latency_text(ms: Any) -> str:
+    """Milliseconds as the API gives them: ``12ms``, ``1.5s``."""
+    if not isinstance(ms, (int, float)) or not math.isfinite(ms):
         return fmt.DASH
-    return f"{seconds * 1000:.0f}ms" if seconds < 10 else f"{seconds:.1f}s"
+    return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
 
 
 def uptime_text(percent: Any) -> str:

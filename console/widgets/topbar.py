@@ -18,7 +18,9 @@ class TopBar(Horizontal):
     DEFAULT_CSS = """
     TopBar { height: 1; background: $panel; color: $foreground; }
     TopBar > Field { width: auto; padding: 0 1; }
-    TopBar #address { width: 1fr; text-align: right; color: $text-muted; }
+    TopBar #address { width: 1fr; text-align: right; color: $text-muted; text-wrap: nowrap;
+                      text-overflow: ellipsis; }
+    TopBar #counts { display: none; }
     TopBar #link.-live { color: $success; }
     TopBar #link.-paused { color: $warning; }
     TopBar #link.-down { color: $error; text-style: bold; }
@@ -31,6 +33,7 @@ class TopBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Field(id="tabs")
         yield Field(" DEMO DATA ", id="demo")
+        yield Field(id="counts")
         yield Field(id="address")
         yield Field(id="link")
         yield Field(id="age")
@@ -44,19 +47,22 @@ class TopBar(Horizontal):
             text.append(f"{key} {title}", style="reverse bold" if title == current else "")
         self.query_one("#tabs", Field).show(text)
 
-    def show_address(self, address: str | Text) -> None:
+    def show_address(self, address: str) -> None:
         self.query_one("#address", Field).show(address)
 
-    def show_counts(self, firing: int, unacked: int, down: int, address: str) -> None:
-        """Firing alerts and services down before the address, each only when there are some."""
+    def show_counts(self, firing: int, unacked: int, down: int) -> None:
+        """Services down and firing alerts, each only when there are some; they keep their room
+        when the address has to give way."""
         text = Text()
         if down:
             text.append(f"✖ {down} down", style="bold red")
-            text.append("  ")
         if firing:
+            text.append("  " if text else "")
             text.append(f"{firing} firing", style="bold red")
-            text.append(f" · {unacked} unacked  ")
-        self.show_address(Text.assemble(text, address) if text else address)
+            text.append(f" · {unacked} unacked")
+        counts = self.query_one("#counts", Field)
+        counts.display = bool(text)
+        counts.show(text)
 
     def show_demo(self, demo: bool) -> None:
         """Label simulated data (the server says it was started by the demo) so nobody takes it for real."""
