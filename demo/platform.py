@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 DEMO_LABEL = {"demo": "true"}
 """On every target and check the demo registers: what it may replace or remove on a server."""
 SERVER_TIMEOUT_S = 10.0
+MAX_BATCH_ITEMS = 10_000
+"""The push API's batch limit: business figures kept across failed pushes never grow past it."""
 
 
 class DemoPlatform:
@@ -37,6 +39,7 @@ class DemoPlatform:
         self.traffic: TrafficGenerator | None = None
         self.current_episode: Episode | None = None
         self.pushed_items = 0
+        self._unsent: list[dict[str, Any]] = []
         self._client: httpx.AsyncClient | None = None
         self._targets: list[str] = []
         self._checks: list[str] = []
@@ -113,10 +116,17 @@ class DemoPlatform:
     # -- business metrics through the push API ---------------------------------------------------
 
     async def push(self) -> None:
-        """Push the business figures gathered since the last push."""
+        """Push the business figures gathered since the last push, with those a failed push kept
+        (a server restarting or busy loses no bookings; refused items are not sent again)."""
         assert self._client is not None and self.traffic is not None
-        items = self.traffic.business.drain()
+        items = (self._unsent + self.traffic.business.drain())[-MAX_BATCH_ITEMS:]
+        self._unsent = items
         r = await self._client.post("/api/metrics/batch", json={"metrics": items})
+        if r.status_code >= 500:
+            log.warning("the server could not take business metrics; kept for the next push",
+                        extra={"fields": {"status": r.status_code, "items": len(items)}})
+            return
+        self._unsent = []
         if r.status_code in (404, 405):
             self._warn_once("push", "the server has no push API (POST /api/metrics/batch): business metrics dropped")
             return

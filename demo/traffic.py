@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0
 MAX_IN_FLIGHT = 32
 REQUEST_TIMEOUT_S = 5.0
+DRAIN_TIMEOUT_S = 2.0
 CURRENCIES = (("EUR", 0.7), ("USD", 0.2), ("GBP", 0.1))
 FUNNEL = ("search", "select", "checkout", "confirmed")
 SATISFACTION_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0)
@@ -133,7 +134,9 @@ class TrafficGenerator:
                 self.tick()
                 next_tick += TICK_S
                 await asyncio.sleep(max(0.0, next_tick - loop.time()))
-        finally:
+        finally:  # customers already in the shop finish (briefly), so their outcome is counted
+            if self._in_flight:
+                await asyncio.wait(list(self._in_flight), timeout=DRAIN_TIMEOUT_S)
             for task in list(self._in_flight):
                 task.cancel()
             await asyncio.gather(*self._in_flight, return_exceptions=True)

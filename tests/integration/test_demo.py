@@ -4,6 +4,7 @@ server that must bring its metrics in through the scrape and push paths."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -22,14 +23,20 @@ from tests.integration.conftest import make_settings
 DEADLINE_S = 30.0
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, deadline_s: float = DEADLINE_S) -> None:
-    """Poll ``check`` until it holds; fail naming ``what`` once the deadline passes."""
+async def eventually(check: Callable[[], Awaitable[bool] | bool], what: str, deadline_s: float = DEADLINE_S) -> None:
+    """Poll ``check`` (a predicate, or a coroutine function) until it holds; fail naming ``what``
+    once the deadline passes."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
-    while not await check():
+    while not await _holds(check):
         if loop.time() > end:
             pytest.fail(f"timed out after {deadline_s:g} s waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+async def _holds(check: Callable[[], Awaitable[bool] | bool]) -> bool:
+    result = check()
+    return await result if inspect.isawaitable(result) else result
 
 
 def refused(port: int) -> bool:
@@ -296,3 +303,35 @@ async def test_episodes_come_in_a_seeded_order_and_stopping_mid_episode_leaves_n
     assert demo.current_episode is None
     assert all(s.fault.error_rate == 0 and s.fault.extra_latency_s == 0 for s in demo.services.values())
     assert not any(s.running for s in demo.services.values())
+
+
+async def test_business_figures_survive_a_server_restart_and_add_up_to_the_bookings_made(tmp_path):
+    first = await start_server(make_settings(tmp_path, demo="true"))
+    port = first.url.rsplit(":", 1)[1]
+    demo = DemoPlatform(first.url, DemoOptions(seed=9, rate=5.0, episode_every=0, push_interval=0.3))
+    await demo.start()
+    try:
+        await eventually(lambda: (demo.pushed_items > 0), "a first push")
+        await first.stop()
+        pushed = demo.pushed_items
+        booking = demo.services["booking"].registry
+
+        def made() -> float:
+            return booking.get_sample_value("http_requests_total", {
+                "service": "booking", "method": "POST", "route": "/bookings", "status": "201"}) or 0.0
+
+        before = made()
+        await eventually(lambda: (made() > before + 5), "bookings made while the server is away")
+        assert demo.pushed_items == pushed
+        second = await start_server(make_settings(tmp_path, demo="true", port=port))
+        try:
+            await eventually(lambda: (demo.pushed_items > pushed), "a push once the server is back")
+            await demo.stop()
+            async with httpx.AsyncClient(base_url=second.url) as client:
+                got = await query(client, 'bookings_total{service="booking",status="created"}')
+            assert [float(r["value"][1]) for r in got] == [made()]
+        finally:
+            await second.stop()
+    finally:
+        await demo.stop()
+
