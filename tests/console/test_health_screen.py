@@ -4,6 +4,7 @@ count, delete with confirmation, the server's 400 shown at the field it names, t
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import httpx
@@ -75,6 +76,41 @@ async def test_a_check_added_from_the_form_goes_down_and_the_top_bar_counts_it(o
     (service,) = (await api(server, "GET", "/api/health/services"))["services"]
     assert (service["name"], service["type"], service["state"]) == ("postgres", "tcp", "down")
     assert service["check"]["port"] == closed_port and service["check"]["retries"] == 1
+
+
+async def test_a_service_that_stops_goes_down_and_its_uptime_drops(own_server):
+    """The new user's path: a service that answers is up; stopped, it is down at the next check, the
+    top bar counts it, its uptime falls and the details' history records the failure."""
+    server = own_server()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    booking = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = booking.sockets[0].getsockname()[1]
+    await api(server, "POST", "/api/health/services",
+              json={"name": "booking", "type": "http", "url": f"http://127.0.0.1:{port}/health"})
+    app = make_app(server.url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_health(pilot, 1)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: str(screen.table.get_row("booking")[0]) == "● up", "booking up")
+        assert "✖" not in top_bar(app)
+        booking.close()
+        await booking.wait_closed()
+        await server.advance(60)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: str(screen.table.get_row("booking")[0]) == "✖ down", "booking down")
+        await wait_for(pilot, lambda: "✖ 1 down" in top_bar(app), "the top bar's count")
+        assert str(screen.table.get_row("booking")[5]) == "50.0%"  # 24h: one success, one failure
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckDetails), "the details")
+        timeline = app.screen.query_one("#timeline")
+        await wait_for(pilot, lambda: "✖ down (was up)" in str(timeline.content), "the history")
+        assert "✖ failed" in str(timeline.content)
 
 
 async def test_the_servers_400_is_shown_next_to_the_field_it_names(own_server):
