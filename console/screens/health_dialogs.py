@@ -276,7 +276,7 @@ class CheckDetails(Dialog):
             yield Field(title, classes="title")
             with VerticalScroll():
                 yield Field(self._facts(self.check), id="facts")
-                yield Field(Text(f"Latency (probe_duration_seconds), last {self.range.name}", style="bold"))
+                yield Field(Text(f"Latency in ms (probe_duration_seconds), last {self.range.name}", style="bold"))
                 yield SeriesChart(id="latency")
                 yield Field("loading the history…", id="timeline")
             with Horizontal(classes="buttons"):
@@ -284,7 +284,7 @@ class CheckDetails(Dialog):
 
     def on_mount(self) -> None:
         self.load()
-        self.chart()
+        self.call_after_refresh(self.chart)  # its width sets the query's step
 
     def _facts(self, view: dict[str, Any]) -> Text:
         text = Text()
@@ -325,7 +325,7 @@ class CheckDetails(Dialog):
     @work(group="details", exit_on_error=False)
     async def load(self) -> None:
         reply = await self.client.health_service(str(self.check["name"]))
-        timeline = Text("History\n", style="bold")
+        timeline = Text("\nHistory\n", style="bold")
         if not reply.ok:
             timeline.append(reply.error, style="red")
             self.query_one("#timeline", Field).show(timeline)
@@ -354,13 +354,13 @@ class CheckDetails(Dialog):
         chart = self.query_one(SeriesChart)
         width = max(10, chart.size.width - AXIS_W)
         step = max(1, math.ceil(self.range.seconds / (2 * width)))
-        end = math.floor(self.now / step) * step
-        expr = f"probe_duration_seconds{{service={quote(str(self.check['name']))}}}"
+        end = math.ceil(self.now / step) * step  # the latest result falls inside the range
+        expr = f"1000 * probe_duration_seconds{{service={quote(str(self.check['name']))}}}"
         reply = await self.client.prom_query_range(expr, end - self.range.seconds, end, step)
         if not reply.ok:
             chart.show_note(reply.error)
             return
-        series = [Series("seconds", [(float(t), float(v)) for t, v in item.get("values") or []
+        series = [Series("ms", [(float(t), float(v)) for t, v in item.get("values") or []
                                      if math.isfinite(float(v))])
                   for item in reply.data.get("result") or []]
         chart.show(series[:1], end - self.range.seconds, end, step)
