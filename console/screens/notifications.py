@@ -193,6 +193,11 @@ class NotificationsScreen(LiveScreen):
         super().__init__()
         self._loaded_at: float | None = None
 
+    def on_screen_resume(self) -> None:
+        """Deliveries made while another screen was shown came by no event: ask for the log again."""
+        self._loaded_at = None
+        super().on_screen_resume()
+
     def compose_body(self) -> ComposeResult:
         yield ChannelTable("Channels", CHANNEL_COLUMNS, id="channels")
         yield Field(id="answer")

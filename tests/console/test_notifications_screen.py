@@ -266,6 +266,15 @@ async def test_a_firing_alerts_delivery_appears_live_and_in_the_alerts_details(n
         assert any(line.startswith("  ") and "pager  … pending  firing  3 attempts  HTTP 500" in line
                    for line in lines)
 
+        # a retry made while another screen is shown (the topic is not followed then) is there on return
+        await pilot.press("escape")
+        await notify_server.retry()
+        await asyncio.to_thread(notify_server.wait_log, lambda e: attempts(e, "pager") == 4)
+        await pilot.press("9")
+        await wait_for(pilot, lambda: pilot.app.screen is screen and any(
+            cells(screen.log_table, k)[2:5] == ["pager", "… pending", "4"] for k in screen.log_table.visible_keys),
+            "the fourth attempt")
+
 
 @SIZES
 def test_notifications_screen(snap_compare, delivered, size):
