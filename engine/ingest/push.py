@@ -152,11 +152,13 @@ class PushResult:
 
 
 class PushStore:
-    """The push API's families, by ``source`` (push, business)."""
+    """The push API's families and their series' state."""
 
     def __init__(self, admission: Admission) -> None:
         self.admission = admission
-        self.families: dict[str, dict[str, PushedFamily]] = {"push": {}, "business": {}}
+        self.families: dict[str, PushedFamily] = {}
+        """By name, whichever endpoint pushed them: a series has one state (``source`` only labels
+        the ingestion counters and restricts the business endpoint's names)."""
         self.dirty = False
         self._known: dict[tuple[str, Any, Any, Any], tuple[PushedFamily, Labels]] = {}
         """(source, name, type, labels as given) of a series already pushed: its family and key, so a
@@ -223,7 +225,7 @@ class PushStore:
         result = PushResult()
         pace = Pacer()
         items: list[tuple[int, Item]] = []
-        families = self.families[source]
+        families = self.families
         batch_types: dict[str, str] = {}
         batch_bounds: dict[str, tuple[float, ...] | None] = {}
         batch_last: dict[tuple[str, Labels], int] = {}
@@ -306,22 +308,20 @@ class PushStore:
     def refresh(self, t: int) -> Steps[None]:
         """Re-expose every pushed series at t (each collection cycle), as a scrape of a Pushgateway
         would, in steps of STEP_SAMPLES samples. No staleness to track: a pushed series is never removed."""
-        for source, families in self.families.items():
-            for fam in list(families.values()):
-                keys = list(fam.series)
-                step = _write_step(fam)
-                for at in range(0, len(keys), step):
-                    yield
-                    self._write(None, {fam.name: {k: fam.series[k] for k in keys[at:at + step]}}, t, source,
-                                latest=True)
+        for fam in list(self.families.values()):
+            keys = list(fam.series)
+            step = _write_step(fam)
+            for at in range(0, len(keys), step):
+                yield
+                self._write(None, {fam.name: {k: fam.series[k] for k in keys[at:at + step]}}, t, latest=True)
 
     def _write(self, source: str | None, names: dict[str, dict[Labels, SeriesState]], t: int,
-               family_source: str | None = None, latest: bool = False) -> Outcome:
+               latest: bool = False) -> Outcome:
         """Write the touched series of some families at t: counters and gauges straight by their label
         sets, histograms and summaries through their exposed families. Counted under ``source``
-        unless None (a re-exposure); the families are ``family_source``'s (default ``source``);
-        ``latest`` as in ``Admission.write`` (for values pushed without a timestamp)."""
-        families = self.families[family_source or source or ""]
+        unless None (a re-exposure); ``latest`` as in ``Admission.write`` (for values pushed without
+        a timestamp)."""
+        families = self.families
         plain: list[tuple[str, Metadata, list[tuple[Labels, float]]]] = []
         shaped: list[Family] = []
         for name, touched in names.items():
@@ -339,36 +339,30 @@ class PushStore:
 
     # -- persistence -------------------------------------------------------------------------
 
-    def dump(self) -> dict[str, Any]:
+    def dump(self) -> list[dict[str, Any]]:
         """The state as JSON-ready data (taken on the loop; encoded and written elsewhere)."""
-        out: dict[str, Any] = {}
-        for source, families in self.families.items():
-            out[source] = [{"name": f.name, "type": f.type, "help": f.help, "bounds": list(f.bounds),
-                            "series": [[dict(k), s.value, s.counts, s.total, s.count,
-                                        None if s.window is None else list(s.window)]
-                                       for k, s in f.series.items()]}
-                           for f in families.values()]
-        return out
+        return [{"name": f.name, "type": f.type, "help": f.help, "bounds": list(f.bounds),
+                 "series": [[dict(k), s.value, s.counts, s.total, s.count, None if s.window is None else list(s.window)]
+                            for k, s in f.series.items()]}
+                for f in self.families.values()]
 
-    def load(self, data: Mapping[str, Any]) -> None:
+    def load(self, data: list[Any]) -> None:
         """Restore what ``dump`` gave (a bad entry is skipped, the rest kept)."""
-        for source, families in self.families.items():
-            for raw in data.get(source) or []:
-                try:
-                    fam = PushedFamily(str(raw["name"]), str(raw["type"]), str(raw["help"]),
-                                       tuple(float(b) for b in raw["bounds"]))
-                    for labels, value, counts, total, count, window in raw["series"]:
-                        key = _key(labels)
-                        fam.series[key] = SeriesState(
-                            float(value), tuple(sorted((*key, ("__name__", fam.name)))),
-                            None if counts is None else [float(c) for c in counts], float(total),
-                            float(count),
-                            None if window is None else deque(((int(t), float(v)) for t, v in window),
-                                                              maxlen=SUMMARY_WINDOW))
-                except (KeyError, TypeError, ValueError):
-                    continue
-                if fam.type in PUSH_TYPES:
-                    families[fam.name] = fam
+        for raw in data:
+            try:
+                fam = PushedFamily(str(raw["name"]), str(raw["type"]), str(raw["help"]),
+                                   tuple(float(b) for b in raw["bounds"]))
+                for labels, value, counts, total, count, window in raw["series"]:
+                    key = _key(labels)
+                    fam.series[key] = SeriesState(
+                        float(value), tuple(sorted((*key, ("__name__", fam.name)))),
+                        None if counts is None else [float(c) for c in counts], float(total), float(count),
+                        None if window is None else deque(((int(t), float(v)) for t, v in window),
+                                                          maxlen=SUMMARY_WINDOW))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+            if fam.type in PUSH_TYPES:
+                self.families[fam.name] = fam
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -402,9 +396,8 @@ class PushStore:
     def _bounds_for(self, item: Item) -> tuple[float, ...]:
         if item.bounds is not None:
             return item.bounds
-        for families in self.families.values():
-            if item.name in families:
-                return families[item.name].bounds
+        if item.name in self.families:
+            return self.families[item.name].bounds
         if item.type == "histogram":
             return BUSINESS_BUCKETS.get(item.name, DEFAULT_BUCKETS)
         return DEFAULT_QUANTILES if item.type == "summary" else ()

@@ -56,5 +56,5 @@ def load(data_dir: Path, push: PushStore, groups: PushGroups) -> None:
                   extra={"fields": {"path": str(path), "error": str(exc)}})
         os.replace(path, aside)
         return
-    push.load(data.get("push") or {})
+    push.load(data.get("push") or [])
     groups.load(data.get("groups") or [])

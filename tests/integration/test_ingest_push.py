@@ -142,6 +142,16 @@ async def test_business_endpoint_takes_the_business_names_only(client):
     assert counter_value(text, 'rejected_samples_total{reason="not_business_metric",source="business"}') == 1
 
 
+async def test_a_series_pushed_through_both_endpoints_has_one_state(client):
+    labels = {"service": "booking", "status": "created"}
+    await client.post("/api/metrics/custom", json={"name": "bookings_total", "type": "counter", "value": 1,
+                                                   "labels": labels})
+    await client.post("/api/metrics/business", json={"name": "bookings_total", "value": 2, "labels": labels})
+    await client.post("/api/metrics/batch", json={"metrics": [{"name": "bookings_total", "type": "counter",
+                                                               "value": 4, "labels": labels}]})
+    assert await query(client, "bookings_total") == {"service=booking,status=created": 7.0}
+
+
 async def test_batch_applies_the_valid_items_and_lists_the_others(client):
     items = [{"name": "b_total", "type": "counter", "value": 1, "labels": {"i": str(i % 3)}} for i in range(9)]
     items[4] = {"name": "b_total", "type": "counter", "value": -5}
