@@ -283,3 +283,13 @@ def test_notifications_screen(snap_compare, delivered, size):
 
     assert snap_compare(notify_app(delivered.url), terminal_size=size, run_before=run_before)
 
+
+
+def test_notifications_screen_without_colour(snap_compare, delivered, monkeypatch):
+    """NO_COLOR: health and status still read apart by their symbols."""
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def run_before(pilot) -> None:
+        await open_notifications(pilot, 2)
+
+    assert snap_compare(notify_app(delivered.url), terminal_size=(80, 24), run_before=run_before)
