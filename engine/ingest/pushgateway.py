@@ -18,15 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from engine.ingest.admission import Admission, Outcome, Refusal
 from engine.ingest.push import STEP_SAMPLES, PushError, Steps
+from engine.scrape.exposition import ParseError, parse, parse_series
 from engine.tsdb.types import Family, Labels, make_labels
 
 SOURCE = "pushgateway"
-TEXT_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram", "summary": "summary",
-              "untyped": "untyped", "unknown": "untyped"}
 
 
 @dataclass(slots=True)
@@ -60,23 +57,30 @@ def grouping_key(tail: str) -> dict[str, str]:
 
 
 def parse_text(body: str) -> list[Family]:
-    """Families from a text format 0.0.4 body (PushError on a syntax error or a sample timestamp)."""
+    """Families from a text format 0.0.4 body, read by the scrape's parser (PushError on a syntax
+    error, a sample timestamp or a series given twice, as Pushgateway refuses them)."""
     families: list[Family] = []
+    seen: set[str] = set()
     try:
-        for parsed in text_string_to_metric_families(body):
-            type_ = TEXT_TYPES.get(parsed.type, "untyped")
-            name = parsed.name
-            samples = parsed.samples
-            if type_ == "counter" and samples and all(s.name == name + "_total" for s in samples):
-                name += "_total"  # our families keep a counter's name as its TYPE line wrote it
-            fam = Family(name, type_, parsed.documentation)
-            for s in samples:
-                if s.timestamp is not None:
-                    raise PushError("body", f"pushed metrics must not have timestamps ({s.name})")
-                fam.samples.append((s.name, dict(s.labels), float(s.value)))
+        for scraped in parse(body):
+            if not scraped.samples:
+                continue
+            fam = Family(scraped.name, scraped.type, scraped.help, scraped.unit)
+            for key, value in scraped.samples:
+                if key in seen:
+                    raise PushError("body", f"sample {key[:200]} given twice")
+                seen.add(key)
+                name, labels = parse_series(key)
+                fam.samples.append((name, labels, value))
             families.append(fam)
-    except (ValueError, TypeError, IndexError) as exc:
+    except ParseError as exc:
         raise PushError("body", f"text format parsing error: {exc}") from None
+    for line in body.split("\n"):
+        if line and line[0] != "#":
+            labelled = "{" in line
+            tail = line[line.rfind("}") + 1:] if labelled else line
+            if len(tail.split()) > (1 if labelled else 2):
+                raise PushError("body", f"pushed metrics must not have timestamps ({line[:200]})")
     return families
 
 
