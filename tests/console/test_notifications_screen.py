@@ -215,6 +215,18 @@ async def test_a_failing_receiver_shows_the_channel_failing_with_its_error(deliv
         assert cells(screen.log_table, str(pager["id"]))[2:] == ["pager", "… pending", "3", "HTTP 500"]
 
 
+async def test_the_filter_keeps_one_channel_in_both_tables(delivered):
+    pager = next(e for e in delivered.log() if e["channel"] == "pager")
+    async with notify_app(delivered.url).run_test(size=(80, 24)) as pilot:
+        screen = await open_notifications(pilot, 2)
+        await pilot.press("slash", *"pager", "enter")
+        assert screen.channels.visible_keys == ["pager"] and screen.log_table.visible_keys == [str(pager["id"])]
+        await pilot.press("t")  # the selected channel is the one left in view
+        answer = screen.query_one("#answer", Field)
+        await wait_for(pilot, lambda: "HTTP 500" in str(answer.content), "the pager's answer")
+        await pilot.press("x")
+        assert screen.channels.visible_keys == ["hook", "pager"] and screen.log_table.row_count == 2
+
 async def test_enter_on_a_delivery_shows_the_payload_sent_and_the_response(delivered):
     hook = next(e for e in delivered.log() if e["channel"] == "hook")
     async with notify_app(delivered.url).run_test(size=(120, 40)) as pilot:
