@@ -184,6 +184,39 @@ class Store:
         self._sources[source] = seen
         return accepted
 
+    def ingest_refs(self, source: str, refs: list[int], vals: list[float], t: int) -> int:
+        """``ingest`` for a caller that already holds the series refs (a scrape target's cache): one
+        cycle of appends at t, then stale markers for the source's series missing from it. Samples
+        not newer than a series' last are counted as rejected. Returns the samples appended."""
+        series = self._series
+        rejected: list[int] = []
+        if t >= self.persisted_upto:
+            for i, ref in enumerate(refs):  # the hot loop of scraping: one append per series, nothing else
+                s = series[ref]
+                ts = s.ts
+                if ts and t <= ts[-1]:
+                    rejected.append(i)
+                    continue
+                ts.append(t)
+                s.vals.append(vals[i])
+        else:
+            rejected = list(range(len(refs)))
+        kept_refs, kept_vals = array("q", refs), array("d", vals)
+        if rejected:
+            gone = set(rejected)
+            kept_refs = array("q", (r for i, r in enumerate(refs) if i not in gone))
+            kept_vals = array("d", (v for i, v in enumerate(vals) if i not in gone))
+        p = self._pending
+        p.refs.extend(kept_refs)
+        p.ts.extend(array("q", [t]) * len(kept_refs))
+        p.vals.extend(kept_vals)
+        self.rejected_samples += len(rejected)
+        seen = set(refs)
+        for ref in self._sources.get(source, set()) - seen:
+            self.append(ref, t, STALE_NAN)
+        self._sources[source] = seen
+        return len(kept_refs)
+
     # -- reading -----------------------------------------------------------------------------
 
     def select_refs(self, matchers: Iterable[Matcher]) -> set[int]:
@@ -353,7 +386,8 @@ class Store:
     def complete_flush(self, batch: FlushBatch, now_ms: int, ok: bool) -> None:
         """After a write: trim the head on success, or keep everything for the next attempt."""
         if not ok:
-            self._pending = _concat(batch.wal, self._pending)
+            batch.wal.extend(self._pending)  # the failed batch is no longer the writer's: grow it in place
+            self._pending = batch.wal
             self._new_series = batch.new_series + self._new_series
             self._new_metadata = {**batch.metadata, **self._new_metadata}
             self._drop_unpersisted_before(now_ms - self.head_retention_ms, now_ms)
@@ -444,10 +478,3 @@ class Store:
 
 def _no_check() -> None:
     """A lookup without a deadline (the engine's own callers)."""
-
-
-def _concat(first: WalBatch, second: WalBatch) -> WalBatch:
-    out = WalBatch()
-    out.extend(first)
-    out.extend(second)
-    return out
