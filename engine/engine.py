@@ -400,7 +400,7 @@ class Engine:
             raise PushError(refusal.field, refusal.message)
         try:
             families = await asyncio.get_running_loop().run_in_executor(
-                self._ingest_pool, parse_text, body.decode("utf-8", "replace"))
+                self._ingest_pool, parse_text, body)
         except PushError:
             self.push_groups.fail(labels, self.now_ms())
             raise

@@ -56,9 +56,14 @@ def grouping_key(tail: str) -> dict[str, str]:
     return labels
 
 
-def parse_text(body: str) -> list[Family]:
-    """Families from a text format 0.0.4 body, read by the scrape's parser (PushError on a syntax
-    error, a sample timestamp or a series given twice, as Pushgateway refuses them)."""
+def parse_text(raw: bytes) -> list[Family]:
+    """Families from a text format 0.0.4 body, read by the scrape's parser (PushError on text that
+    is not UTF-8, a syntax error, a sample timestamp or a series given twice, as Pushgateway
+    refuses them)."""
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PushError("body", f"the body is not UTF-8 text: {exc}") from None
     families: list[Family] = []
     seen: set[str] = set()
     try:

@@ -80,6 +80,7 @@ async def test_groups_are_separate_and_grouping_labels_win(server, client):
     ("/metrics/job/j", "x{ 1\n", "body"),
     ("/metrics/job/j", "x 1 1234\n", "body"),
     ("/metrics/job/j", 'x{a="1"} 1\nx{a="1"} 2\n', "body"),
+    ("/metrics/job/j", b'x{a="\xff"} 1\n', "body"),
 ])
 async def test_bad_pushes_are_400_naming_the_field(client, path, body, field):
     r = await client.put(path, content=body, headers={"Content-Type": "text/plain"})
