@@ -48,10 +48,12 @@ def body(target: int, generation: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def serve_targets(ports: list[int], ready: multiprocessing.Event) -> None:
-    """The 100 exporters: a minimal HTTP/1.1 responder per port, two bodies alternating."""
+def serve_targets(targets: int, ports: multiprocessing.Queue) -> None:
+    """The exporters: a minimal HTTP/1.1 responder per port (ports the OS picks, sent back), two
+    bodies alternating."""
     async def main() -> None:
-        for i, port in enumerate(ports):
+        bound = []
+        for i in range(targets):
             bodies = [body(i, 0), body(i, 1)]
             heads = [b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
                      b"Content-Length: %d\r\n\r\n" % len(b) for b in bodies]
@@ -73,8 +75,9 @@ def serve_targets(ports: list[int], ready: multiprocessing.Event) -> None:
                 finally:
                     writer.close()
 
-            await asyncio.start_server(handle, "127.0.0.1", port)
-        ready.set()
+            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            bound.append(server.sockets[0].getsockname()[1])
+        ports.put(bound)
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -138,15 +141,15 @@ class Poller(threading.Thread):
 def main() -> None:
     if not shutil.which(PROMETHEUS):
         raise SystemExit("prometheus is not installed (Debian package 'prometheus')")
-    ports = [free_port() for _ in range(TARGETS)]
-    ready = multiprocessing.Event()
-    exporters = multiprocessing.Process(target=serve_targets, args=(ports, ready), daemon=True)
+    bound: multiprocessing.Queue = multiprocessing.Queue()
+    exporters = multiprocessing.Process(target=serve_targets, args=(TARGETS, bound), daemon=True)
     exporters.start()
-    ready.wait(30)
+    ports = bound.get(timeout=60)
     jobs = scrape_config(ports)
     prom_port = free_port()
-    with tempfile.TemporaryDirectory() as tmp, \
-            serve(SCRAPE_CONFIGS=yaml.safe_dump(jobs), COLLECTION_INTERVAL="15") as (ours, port):
+    # 100k series of one name: above MAX_SERIES_PER_METRIC's default (Prometheus has no such limit)
+    settings = {"SCRAPE_CONFIGS": yaml.safe_dump(jobs), "COLLECTION_INTERVAL": "15", "MAX_SERIES_PER_METRIC": "1000000"}
+    with tempfile.TemporaryDirectory() as tmp, serve(**settings) as (ours, port):
         config = Path(tmp) / "prometheus.yml"
         config.write_text(yaml.safe_dump({"global": {"scrape_interval": f"{INTERVAL_S}s"}, "scrape_configs": jobs}))
         prometheus = subprocess.Popen([PROMETHEUS, f"--config.file={config}",

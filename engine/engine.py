@@ -96,7 +96,7 @@ class Engine:
         self.push_groups = PushGroups(self.admission)
         self.scraper = ScrapeManager(settings.scrape_configs, str(settings.data_dir),
                                      NetPolicy.from_entries(settings.health_check_allow), self.clock,
-                                     self._admit_scrape, settings.scrape_interval, settings.scrape_timeout)
+                                     self.admission, settings.scrape_interval, settings.scrape_timeout)
         self._ingest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")  # body decoding
         self._remote_write = remote_write.Decoder()  # used on the ingest thread only
         self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
@@ -313,19 +313,19 @@ class Engine:
         for topic in ("system", "metrics"):
             if self.bus.wants(topic):
                 self.bus.publish(topic, now, await self.snapshot(topic))
-        if self._views_task is None or self._views_task.done():
-            self._views_task = asyncio.create_task(self._publish_views(now))
+        wanted = [t for t in self.VIEW_TOPICS if self.bus.wants(t)]
+        if wanted and (self._views_task is None or self._views_task.done()):
+            self._views_task = asyncio.create_task(self._publish_views(now, wanted))
 
-    async def _publish_views(self, now: float) -> None:
+    async def _publish_views(self, now: float, topics: list[str]) -> None:
         """The application and business views of this cycle, for their subscribers only. They run on
         the query pool in a task of their own, so a busy pool never delays collection; a cycle that
         finds the previous publication still running skips (the next one brings the newest figures)."""
-        for topic in self.VIEW_TOPICS:
-            if self.bus.wants(topic):
-                try:
-                    self.bus.publish(topic, now, await self.snapshot(topic))
-                except Exception:
-                    log.exception("computing the %s view failed", topic)
+        for topic in topics:
+            try:
+                self.bus.publish(topic, now, await self.snapshot(topic))
+            except Exception:
+                log.exception("computing the %s view failed", topic)
 
     def _ingest_self(self, t: int) -> None:
         """Record the process's and the server's own metrics: once per collection, never per request,
@@ -360,9 +360,6 @@ class Engine:
         target): its series missing from it get stale markers. ``atomic``: all or nothing."""
         return self.admission.admit_families(source, families, self.now_ms() if t is None else t,
                                              stale_key=stale_key, atomic=atomic)
-
-    def _admit_scrape(self, families: list[Family], t: int, target_key: str) -> Outcome:
-        return self.admission.admit_families("scrape", families, t, stale_key=target_key)
 
     def ingest_series(self, source: str, series: Iterable[tuple[Labels, list[int], list[float]]]) -> Outcome:
         """Admit timestamped samples of whole label sets (remote write)."""

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from engine.compat.strconv import parse_float
+from engine.tsdb.types import Metadata
 
 METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.ASCII)
 _LABEL_RE = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\\n]|\\.)*)"[ \t]*(,?)[ \t]*', re.ASCII)
@@ -29,6 +30,8 @@ _OM_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram", "
 _SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
              "summary": ("_sum", "_count", "_created"), "gauge": (), "untyped": ()}
 _OM_EXTRA = {"info": ("_info",), "gaugehistogram": ("_bucket", "_gsum", "_gcount")}
+_OM_EXTRA_ALL = ("_info", "_gsum", "_gcount")
+_ALL_SUFFIXES = ("_total", "_created", "_bucket", "_sum", "_count", "_info", "_gsum", "_gcount")
 
 OPENMETRICS = "application/openmetrics-text"
 
@@ -47,6 +50,107 @@ class ScrapedFamily:
     unit: str = ""
     samples: list[tuple[str, float]] = field(default_factory=list)
     suffixes: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Samples:
+    """A scrape body as the scrape loop needs it: each sample's raw series text and value, in body
+    order, and the metadata of each family that declares any (TYPE, HELP, UNIT)."""
+
+    keys: list[str]
+    values: list[float]
+    metadata: dict[str, Metadata]
+    openmetrics: bool
+
+    def family_of(self, name: str) -> tuple[str, Metadata]:
+        """The family a series name belongs to (``x_bucket`` to a histogram ``x``), and its metadata;
+        an undeclared name is its own untyped family."""
+        meta = self.metadata.get(name)
+        if meta is not None:
+            return name, meta
+        for suffix in _ALL_SUFFIXES:
+            if name.endswith(suffix):
+                base = name[: -len(suffix)]
+                meta = self.metadata.get(base)
+                if meta is not None and suffix in _SUFFIXES[meta.type] + (_OM_EXTRA_ALL if self.openmetrics else ()):
+                    return base, meta
+        return name, Metadata()
+
+
+def read_samples(body: str, openmetrics: bool = False) -> Samples:
+    """Every sample of a body, as fast as the common case allows (``_read_regular``); anything
+    irregular goes through ``parse``, which names the faulty line. Raises ParseError."""
+    fast = _read_regular(body, openmetrics)
+    return fast if fast is not None else read_strictly(body, openmetrics)
+
+
+def read_strictly(body: str, openmetrics: bool = False) -> Samples:
+    """``read_samples`` through the full parser only."""
+    families = parse(body, openmetrics)
+    return Samples([k for f in families for k, _ in f.samples], [v for f in families for _, v in f.samples],
+                   {f.name: Metadata(f.type, f.help, f.unit) for f in families}, openmetrics)
+
+
+def _read_regular(body: str, openmetrics: bool) -> Samples | None:
+    """The common case in one pass of cheap string operations: a sample line is split at its last
+    space. None for whatever needs the full parser (timestamps, tabs, exemplars, odd metadata); a
+    series text that is not really one (a timestamp taken into it) fails later in ``parse_series``,
+    and the scrape loop then reads the body with ``parse``."""
+    if openmetrics:
+        body = body.rstrip("\n")
+        if " # " in body or not body.endswith("\n# EOF"):
+            return None
+        body = body[: -len("\n# EOF")]
+    keys: list[str] = []
+    texts: list[str] = []
+    comments: list[str] = []
+    for line in body.split("\n"):
+        if not line:
+            if openmetrics:
+                return None
+        elif line[0] == "#":
+            comments.append(line)
+        else:
+            key, _, text = line.rpartition(" ")
+            keys.append(key)
+            texts.append(text)
+    joined = "".join(texts)
+    if "" in keys or "_" in joined or "\t" in joined:
+        return None
+    try:
+        values = list(map(float, texts))
+    except ValueError:
+        return None
+    metadata = _metadata(comments, openmetrics)
+    return None if metadata is None else Samples(keys, values, metadata, openmetrics)
+
+
+def _metadata(comments: list[str], openmetrics: bool) -> dict[str, Metadata] | None:
+    """TYPE, HELP and UNIT lines by family; None when one is malformed or repeated (``parse`` says which)."""
+    types = _OM_TYPES if openmetrics else _TEXT_TYPES
+    metadata: dict[str, Metadata] = {}
+    seen: set[tuple[str, str]] = set()
+    for line in comments:
+        parts = line.split(" ", 3)
+        if len(parts) < 3 or parts[0] != "#" or parts[1] not in ("HELP", "TYPE", "UNIT"):
+            if openmetrics:
+                return None
+            continue
+        keyword, name = parts[1], parts[2]
+        text = parts[3] if len(parts) > 3 else ""
+        if (keyword, name) in seen or not METRIC_NAME_RE.fullmatch(name):
+            return None
+        seen.add((keyword, name))
+        old = metadata.get(name, Metadata())
+        if keyword == "TYPE":
+            if text.strip() not in types:
+                return None
+            metadata[name] = Metadata(types[text.strip()], old.help, old.unit)
+        elif keyword == "HELP":
+            metadata[name] = Metadata(old.type, _unescape(text, strict=openmetrics) if "\\" in text else text, old.unit)
+        else:
+            metadata[name] = Metadata(old.type, old.help, text.strip())
+    return metadata
 
 
 def is_openmetrics(content_type: str) -> bool:
@@ -118,6 +222,8 @@ def parse_series(key: str) -> tuple[str, dict[str, str]]:
     labels: dict[str, str] = {}
     if brace < 0:
         return name, labels
+    if not key.endswith("}"):
+        raise ParseError(f"invalid label set in {key[:200]!r}")
     pos = brace + 1
     end = len(key) - 1
     while pos < end:

@@ -14,7 +14,8 @@ import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,15 +25,24 @@ import aiohttp
 from engine import __version__
 from engine.clock import Clock, to_ms
 from engine.compat.durations import format_duration
-from engine.ingest.admission import Outcome
+from engine.ingest.admission import Admission, Refusal
 from engine.netpolicy import BlockedTarget, NetPolicy, PolicyResolver
 from engine.scrape.config import ScrapeConfig, TargetGroup
 from engine.scrape.discovery import FileSD
 from engine.scrape.entries import MAX_ENTRIES, Entry, EntryError, EntryFile, new_id, parse_entry
-from engine.scrape.exposition import ParseError, is_openmetrics, parse
-from engine.scrape.target import Processed, ScrapeFailed, Target, discovered_labels, populate, process
+from engine.scrape.exposition import ParseError, is_openmetrics, read_samples, read_strictly
+from engine.scrape.target import (
+    DROPPED,
+    REFUSED,
+    Processed,
+    ScrapeFailed,
+    Target,
+    discovered_labels,
+    populate,
+    process,
+)
 from engine.timefmt import rfc3339
-from engine.tsdb.types import Family
+from engine.tsdb.types import Labels, Metadata, make_labels
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +51,34 @@ ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-te
 """The Accept header Prometheus 2.42 sends (OpenMetrics first)."""
 USER_AGENT = f"metrics-service/{__version__}"
 FILE_SD_POLL_S = 5.0
+IDLE_CONNECTION_S = 300.0
+SOURCE = "scrape"
+"""The ``source`` label of the ingestion counters for scraped samples."""
 ZERO_TIME = "0001-01-01T00:00:00Z"
 """What Prometheus shows as ``lastScrape`` before the first scrape (Go's zero time)."""
 
-Ingest = Callable[[list[Family], int, str], Outcome]
-"""Admit one scrape's families at time t (ms) as one cycle of a stale key."""
+REPORT_SERIES = (
+    ("up", "1 when the last scrape of the target succeeded, else 0."),
+    ("scrape_duration_seconds", "How long the last scrape took."),
+    ("scrape_samples_scraped", "Samples the target exposed in the last scrape."),
+    ("scrape_samples_post_metric_relabeling", "Samples left after metric relabelling."),
+    ("scrape_series_added", "Series not seen in the previous scrape of the target."),
+)
+"""The series Prometheus adds for every scrape, with the target's labels."""
 
 
 class ScrapeManager:
     """Owns the targets, their loops and the API's entries."""
 
     def __init__(self, configs: tuple[ScrapeConfig, ...], data_dir: str, policy: NetPolicy, clock: Clock,
-                 ingest: Ingest, interval: float, timeout: float) -> None:
-        """``interval``/``timeout``: the global defaults for API entries that give none."""
+                 admission: Admission, interval: float, timeout: float) -> None:
+        """``interval``/``timeout``: the global defaults for API entries that give none. New series
+        pass ``admission``'s checks and limits; samples of known series go to its store by ref."""
         self.configs = configs
         self.policy = policy
         self.clock = clock
-        self._ingest = ingest
+        self.admission = admission
+        self.store = admission.store
         self._interval = interval
         self._timeout = timeout
         self.file_sd = {c.job_name: FileSD(c.file_sd_configs) for c in configs if c.file_sd_configs}
@@ -151,7 +172,7 @@ class ScrapeManager:
             task = self._tasks.pop(tid, None)
             if task is not None:
                 task.cancel()
-            self._ingest([], now, stale_key(tid))  # everything it gave goes stale now
+            self.store.ingest_refs(stale_key(tid), [], [], now)  # everything it gave goes stale now
         for tid, target in desired.items():
             if tid not in self.targets:
                 self.targets[tid] = target
@@ -200,7 +221,8 @@ class ScrapeManager:
             await asyncio.sleep(due - now)
 
     async def scrape(self, target: Target) -> None:
-        """One scrape: fetch, parse and relabel off the loop, admit the samples and the report series."""
+        """One scrape: fetch, parse and map through the cache off the loop, then admit new series and
+        append every sample and the report series in one cycle of the target's stale key."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         wall = self.clock.now()
@@ -217,18 +239,89 @@ class ScrapeManager:
         except (aiohttp.ClientError, OSError, BlockedTarget) as exc:
             error = f'Get "{target.url}": {_describe(exc)}'
         duration = loop.time() - started
-        families = processed.families if processed is not None else []
+        refusals: list[Refusal] = []
+        refs: list[int] = []
+        values: list[float] = []
+        added = 0
         if processed is not None:
-            target.cache = processed.cache
-        report = _report(target.labels, processed is not None, duration,
-                         processed.scraped if processed else 0, processed.post_relabel if processed else 0,
-                         processed.added if processed else 0)
-        outcome = self._ingest(families + report, t, stale_key(target.id))
+            refs, values, added = self._admit(target, processed, refusals)
+        report = [1.0 if processed else 0.0, duration, len(processed.keys) if processed else 0,
+                  processed.post_relabel if processed else 0, added]
+        report_refs = self._report_refs(target, refusals)
+        if len(report_refs) == len(report):
+            refs = refs + report_refs
+            values = values + report
+        accepted = self.store.ingest_refs(stale_key(target.id), refs, values, t)
+        if accepted < len(refs):
+            refusals.append(Refusal("out_of_order", "timestamp", "samples not newer than the stored ones", -1,
+                                    len(refs) - accepted))
+        self.admission.count(SOURCE, accepted, refusals)
         target.health = "up" if processed is not None else "down"
         target.last_error = error
         target.last_scrape = wall
         target.last_duration = duration
-        target.last_samples = outcome.accepted
+        target.last_samples = accepted
+
+    def _admit(self, target: Target, processed: Processed, refusals: list[Refusal]) -> tuple[list[int], list[float],
+                                                                                             int]:
+        """Give each new series a ref through admission's checks and limits; refresh the cache.
+        Returns the refs and values to append and how many series were added."""
+        refs = processed.refs
+        pending: Counter[str] = Counter()
+        added = 0
+        for miss in processed.misses:
+            if miss.labels is None:
+                refs[miss.index] = DROPPED
+                continue
+            result = self._new_series(miss.labels, miss.family, miss.metadata, pending)
+            if isinstance(result, Refusal):
+                refs[miss.index] = REFUSED
+                refusals.append(result)
+            else:
+                refs[miss.index] = result
+                added += 1
+        cache = dict(zip(processed.keys, refs, strict=True))
+        if REFUSED in refs:
+            for miss in processed.misses:
+                if refs[miss.index] == REFUSED:
+                    cache.pop(processed.keys[miss.index], None)
+        target.cache = cache  # type: ignore[assignment]
+        values = processed.values
+        if DROPPED in refs or REFUSED in refs:
+            kept = [(r, v) for r, v in zip(refs, values, strict=True) if r >= 0]  # type: ignore[operator]
+            return [r for r, _ in kept], [v for _, v in kept], added
+        return refs, values, added  # type: ignore[return-value]
+
+    def _new_series(self, labels: Labels, family: str, metadata: Metadata, pending: Counter[str]) -> int | Refusal:
+        """The ref of a series admission takes (created on first sight), or why it refuses it."""
+        adm = self.admission
+        name = ""
+        rest: dict[str, str] = {}
+        for k, v in labels:
+            if k == "__name__":
+                name = v
+            else:
+                rest[k] = v
+        refusal = (adm.check_family(family, metadata.type) or adm.check_metric_name(name) or adm.check_labels(rest)
+                   or adm.check_new_series(labels, name, pending))
+        if refusal is not None:
+            return refusal
+        self.store.set_metadata(family, metadata)
+        return self.store.ref(labels)
+
+    def _report_refs(self, target: Target, refusals: list[Refusal]) -> list[int]:
+        if not target.report_refs:
+            pending: Counter[str] = Counter()
+            refs = []
+            for name, help_text in REPORT_SERIES:
+                labels = make_labels(name, target.labels)
+                result = self._new_series(labels, name, Metadata("gauge", help_text), pending)
+                if isinstance(result, Refusal):
+                    refusals.append(result)
+                    return []
+                refs.append(result)
+            target.report_refs = refs
+        return target.report_refs
 
     async def _fetch(self, target: Target) -> tuple[bytes, str]:
         config = target.config
@@ -261,7 +354,9 @@ class ScrapeManager:
         session = self._sessions.get(policed)
         if session is None:
             resolver = PolicyResolver(self.policy) if policed else None
-            connector = aiohttp.TCPConnector(limit=0, resolver=resolver)  # type: ignore[arg-type]
+            # Connections stay open between scrapes (as Prometheus's, 5 min idle): a reconnect per scrape
+            # would cost more than the scrape itself.
+            connector = aiohttp.TCPConnector(limit=0, resolver=resolver, keepalive_timeout=IDLE_CONNECTION_S)  # type: ignore[arg-type]
             session = self._sessions[policed] = aiohttp.ClientSession(connector=connector, trust_env=False)
         return session
 
@@ -333,26 +428,15 @@ def stale_key(target_id: str) -> str:
 
 def _parse_and_process(target: Target, body: bytes, content_type: str) -> Processed:
     """Worker-thread half of a scrape: decode, parse and map through the target's cache."""
+    text = body.decode("utf-8", "surrogateescape")
+    openmetrics = is_openmetrics(content_type)
     try:
-        families = parse(body.decode("utf-8", "surrogateescape"), is_openmetrics(content_type))
+        try:
+            return process(target, read_samples(text, openmetrics))
+        except ParseError:  # a series text the quick split got wrong (a timestamp): read it fully
+            return process(target, read_strictly(text, openmetrics))
     except ParseError as exc:
         raise ScrapeFailed(str(exc)) from None
-    return process(target, families)
-
-
-def _report(labels: dict[str, str], up: bool, duration: float, scraped: int, post: int, added: int) -> list[Family]:
-    """The series Prometheus adds for every scrape, with the target's labels."""
-    out = []
-    for name, help_text, value in (
-            ("up", "1 when the last scrape of the target succeeded, else 0.", 1.0 if up else 0.0),
-            ("scrape_duration_seconds", "How long the last scrape took.", duration),
-            ("scrape_samples_scraped", "Samples the target exposed in the last scrape.", scraped),
-            ("scrape_samples_post_metric_relabeling", "Samples left after metric relabelling.", post),
-            ("scrape_series_added", "Series not seen in the previous scrape of the target.", added)):
-        fam = Family(name, "gauge", help_text)
-        fam.add(value, labels)
-        out.append(fam)
-    return out
 
 
 def _describe(exc: BaseException) -> str:

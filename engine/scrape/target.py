@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlencode
 
 from engine.compat.durations import format_duration
 from engine.scrape import relabel
 from engine.scrape.config import ScrapeConfig, TargetGroup
-from engine.scrape.exposition import ParseError, ScrapedFamily, parse_series
-from engine.tsdb.types import Family
+from engine.scrape.exposition import Samples, parse_series
+from engine.tsdb.types import Labels, Metadata
 
 RESERVED_PREFIX = "__"
 
@@ -34,9 +35,11 @@ class Target:
     last_scrape: float | None = None
     last_duration: float = 0.0
     last_samples: int = 0
-    cache: dict[str, tuple[str, dict[str, str]] | None] = field(default_factory=dict, repr=False)
+    cache: dict[str, int] = field(default_factory=dict, repr=False)
+    """Series text -> store ref (or DROPPED), for the series of the last scrape."""
+    report_refs: list[int] = field(default_factory=list, repr=False)
 
-    @property
+    @cached_property
     def id(self) -> str:
         """Stable over restarts and equal for equal targets (job, labels, URL and API entry), as
         Prometheus's hash of a target."""
@@ -99,69 +102,72 @@ class ScrapeFailed(Exception):
     """A scrape that yields no samples (limit, parse error): the message becomes the target's lastError."""
 
 
-Series = tuple[str, dict[str, str]]
-"""A stored series as admission takes it: the metric name and the other labels."""
+DROPPED = -1
+"""The cached ref of a series that metric relabelling drops."""
+REFUSED = -2
+"""A series admission refused this scrape (not cached: it is judged again next time)."""
+
+
+@dataclass(slots=True)
+class Miss:
+    """A series text the target's cache did not know: its final labels (None when metric
+    relabelling drops it) and its family, for admission on the loop."""
+
+    index: int
+    name: str
+    labels: Labels | None
+    family: str
+    metadata: Metadata
 
 
 @dataclass(slots=True)
 class Processed:
-    """A scrape's families with their final series, and the figures Prometheus reports for it."""
+    """A scrape mapped through the target's cache: a ref per sample (None for a miss), the misses
+    to admit, and how many samples are left after metric relabelling."""
 
-    families: list[Family]
-    scraped: int
+    keys: list[str]
+    refs: list[int | None]
+    values: list[float]
+    misses: list[Miss]
     post_relabel: int
-    added: int
-    cache: dict[str, Series | None]
 
 
-def process(target: Target, families: list[ScrapedFamily]) -> Processed:
-    """Map each scraped series through the target's cache (labels are parsed, merged with the
-    target's and relabelled only for a series text not seen in the previous scrape); enforce
-    ``label_limit`` and ``sample_limit``. Pure: runs on a worker thread. Raises ScrapeFailed."""
-    old = target.cache
-    cache: dict[str, Series | None] = {}
-    out: list[Family] = []
-    scraped = post = added = 0
-    for fam in families:
-        rows: list[tuple[str, dict[str, str], float]] = []
-        for key, value in fam.samples:
-            if key in old:
-                series = old[key]
-            elif key in cache:
-                series = cache[key]
-            else:
-                series = _series_labels(key, target)
-                added += series is not None
-            cache[key] = series
-            if series is not None:
-                rows.append((series[0], series[1], value))
-        scraped += len(fam.samples)
-        post += len(rows)
-        if rows:
-            out.append(Family(fam.name, fam.type, fam.help, fam.unit, rows))
+def process(target: Target, samples: Samples) -> Processed:
+    """Map each scraped series text to its ref through the target's cache, at C speed when every
+    text is known (as Prometheus's scrape cache does); only new texts are parsed, merged with the
+    target's labels and relabelled. Enforces ``label_limit`` and ``sample_limit``. Pure: runs on a
+    worker thread. Raises ScrapeFailed, or ParseError for a series text that does not parse."""
+    keys = samples.keys
+    refs: list[int | None] = list(map(target.cache.get, keys))
+    misses: list[Miss] = []
+    if None in refs:
+        for i, ref in enumerate(refs):
+            if ref is None:
+                name, labels = _series_labels(keys[i], target)
+                family, metadata = samples.family_of(name)
+                misses.append(Miss(i, name, labels, family, metadata))
+    dropped = refs.count(DROPPED) + sum(1 for m in misses if m.labels is None)
+    post = len(refs) - dropped
     limit = target.config.sample_limit
     if limit and post > limit:
         raise ScrapeFailed("sample limit exceeded")
-    return Processed(out, scraped, post, added, cache)
+    return Processed(keys, refs, samples.values, misses, post)
 
 
-def _series_labels(key: str, target: Target) -> Series | None:
-    """The stored name and labels of one scraped series text; None when metric relabelling drops it."""
-    try:
-        name, scraped = parse_series(key)
-    except ParseError as exc:
-        raise ScrapeFailed(str(exc)) from None
+def _series_labels(key: str, target: Target) -> tuple[str, Labels | None]:
+    """The scraped name and the stored label set of one series text; None when metric relabelling
+    drops it. ParseError for a text that is not a series."""
+    name, scraped = parse_series(key)
     scraped["__name__"] = name
     lb = merge_target_labels(scraped, target.labels, target.config.honor_labels)
     lb = relabel.process(lb, target.config.metric_relabel_configs)
     if lb is None or not lb.get("__name__"):
-        return None
+        return name, None
     limit = target.config.label_limit
     if limit and len(lb) > limit:
         raise ScrapeFailed(f"label_limit exceeded (metric: {lb['__name__'][:50]}, number of labels: {len(lb)}, "
                            f"limit: {limit})")
-    name = lb.pop("__name__")
-    return name, lb
+    return name, tuple(sorted(lb.items()))
 
 
 def merge_target_labels(scraped: dict[str, str], target: dict[str, str], honor: bool) -> dict[str, str]:

@@ -244,6 +244,12 @@ class Misbehaving:
             await asyncio.sleep(5)
         if request.path == "/big":
             return web.Response(text="a 1\n" * 5000, content_type="text/plain")
+        if request.path == "/stamped":
+            return web.Response(text='stamped{x="1"} 5 1700000000000\nplain 2\n', content_type="text/plain")
+        if request.path == "/exemplar":
+            return web.Response(body=b'# TYPE h histogram\nh_bucket{le="1"} 3 # {trace_id="t"} 0.5\n'
+                                b'h_bucket{le="+Inf"} 3\nh_count 3\nh_sum 1.5\n# EOF\n',
+                                headers={"Content-Type": "application/openmetrics-text; version=1.0.0"})
         if request.path == "/many":
             return web.Response(text="".join(f'm{{i="{i}"}} 1\n' for i in range(20)), content_type="text/plain")
         return web.Response(text="a 1\n", content_type="text/plain")
@@ -288,6 +294,25 @@ async def _errors(client: httpx.AsyncClient, jobs: set[str]) -> dict[str, str] |
     targets = (await client.get("/api/targets")).json()["targets"]
     found = {t["job"]: t["lastError"] for t in targets if t["lastError"]}
     return found if set(found) == jobs else None
+
+
+async def test_timestamps_and_exemplars_take_the_full_parser(tmp_path):
+    exporter = Misbehaving()
+    address = await exporter.start()
+    jobs = [{"job_name": path, "scrape_interval": "200ms", "metrics_path": f"/{path}",
+             "static_configs": [{"targets": [address]}]} for path in ("stamped", "exemplar")]
+    running = await start_server(settings_for(tmp_path, jobs), collect_system=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            stamped = await eventually(lambda: query(client, 'stamped{job="stamped"}'))
+            assert stamped[0]["metric"]["x"] == "1" and stamped[0]["value"][1] == "5"
+            bucket = await eventually(lambda: query(client, 'h_bucket{job="exemplar",le="1"}'))
+            assert bucket[0]["value"][1] == "3"
+            await eventually(lambda: query(client, "scrape_series_added == 0"))  # later scrapes hit the cache
+            assert len(await query(client, "up == 1")) == 2
+    finally:
+        await running.stop()
+        await exporter.runner.cleanup()
 
 
 def test_bad_scrape_config_stops_start_up_with_exit_2(tmp_path):

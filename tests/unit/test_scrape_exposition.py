@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from engine.scrape.exposition import ParseError, is_openmetrics, parse, parse_series
+from engine.scrape.exposition import ParseError, is_openmetrics, parse, parse_series, read_samples, read_strictly
 
 
 @pytest.fixture
@@ -74,3 +75,41 @@ def test_content_type_decides_the_format():
     assert is_openmetrics("application/openmetrics-text; version=1.0.0; charset=utf-8")
     assert not is_openmetrics("text/plain; version=0.0.4; charset=utf-8")
     assert not is_openmetrics("")
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_quick_reader_agrees_with_the_full_parser(registry, openmetrics):
+    body = (generate_openmetrics if openmetrics else generate_latest)(registry).decode()
+    quick, full = read_samples(body, openmetrics), read_strictly(body, openmetrics)
+    assert sorted(zip(quick.keys, quick.values, strict=True)) == sorted(zip(full.keys, full.values, strict=True))
+    assert quick.metadata == full.metadata
+    assert quick.family_of("latency_seconds_bucket") == ("latency_seconds", full.metadata["latency_seconds"])
+    assert quick.family_of("unknown_thing")[1].type == "untyped"
+
+
+@pytest.mark.parametrize(("body", "openmetrics"), [
+    ("a 1 1700000000000\n", False),  # a timestamp: the quick split takes it into the key
+    ('a{b="1"}\t2\n', False),
+    ("# TYPE a gauge\n# TYPE a gauge\na 1\n", False),
+    ('h_bucket{le="1"} 3 # {trace_id="x"} 0.5\n# EOF\n', True),
+])
+def test_irregular_bodies_read_like_the_full_parser_says(body, openmetrics):
+    try:
+        full = read_strictly(body, openmetrics)
+    except ParseError as exc:
+        with pytest.raises(ParseError, match=re.escape(str(exc))):
+            read_samples(body, openmetrics)
+        return
+    samples = read_samples(body, openmetrics)
+    keys = samples.keys
+    if any(not _parses(k) for k in keys):  # what the scrape loop does on such a key
+        samples = read_strictly(body, openmetrics)
+    assert (samples.keys, samples.values) == (full.keys, full.values)
+
+
+def _parses(key: str) -> bool:
+    try:
+        parse_series(key)
+    except ParseError:
+        return False
+    return True
