@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cramjam
-from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
+from google.protobuf import message
 
+from engine.ingest.protobuf import message_classes
 from engine.tsdb.types import Labels, Metadata
 
 MAX_DECODED_BYTES = 16 << 20
@@ -34,39 +35,20 @@ class WriteRequest:
     metadata: list[tuple[str, Metadata]]
 
 
-def _message_classes() -> dict[str, type[message.Message]]:
-    f = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(name="metrics_service_remote_write.proto",
-                                               package="metrics_service.prompb", syntax="proto3")
-
-    def add(name: str, *fields: tuple[str, int, int, int, str]) -> None:
-        m = proto.message_type.add(name=name)
-        for field_name, number, type_, label, type_name in fields:
-            fd = m.field.add(name=field_name, number=number, type=type_, label=label)
-            if type_name:
-                fd.type_name = type_name
-
-    opt, rep = f.LABEL_OPTIONAL, f.LABEL_REPEATED
-    add("Label", ("name", 1, f.TYPE_STRING, opt, ""), ("value", 2, f.TYPE_STRING, opt, ""))
-    add("Sample", ("value", 1, f.TYPE_DOUBLE, opt, ""), ("timestamp", 2, f.TYPE_INT64, opt, ""))
-    add("TimeSeries", ("labels", 1, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.Label"),
-        ("samples", 2, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.Sample"))
-    add("MetricMetadata", ("type", 1, f.TYPE_INT32, opt, ""), ("metric_family_name", 2, f.TYPE_STRING, opt, ""),
-        ("help", 4, f.TYPE_STRING, opt, ""), ("unit", 5, f.TYPE_STRING, opt, ""))
-    add("WriteRequest", ("timeseries", 1, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.TimeSeries"),
-        ("metadata", 3, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.MetricMetadata"))
+_CLASSES = message_classes("metrics_service.prompb", {
+    "Label": [("name", 1, "string", False, ""), ("value", 2, "string", False, "")],
+    "Sample": [("value", 1, "double", False, ""), ("timestamp", 2, "int64", False, "")],
+    "TimeSeries": [("labels", 1, "message", True, "Label"), ("samples", 2, "message", True, "Sample")],
+    "MetricMetadata": [("type", 1, "int32", False, ""), ("metric_family_name", 2, "string", False, ""),
+                       ("help", 4, "string", False, ""), ("unit", 5, "string", False, "")],
+    "WriteRequest": [("timeseries", 1, "message", True, "TimeSeries"),
+                     ("metadata", 3, "message", True, "MetricMetadata")],
     # The same wire format with each label and sample left as its encoded bytes: reading fields of
     # parsed messages from Python costs ~8 us a series, a bytes object is a cache key as it is.
-    add("RawTimeSeries", ("labels", 1, f.TYPE_BYTES, rep, ""), ("samples", 2, f.TYPE_BYTES, rep, ""))
-    add("RawWriteRequest", ("timeseries", 1, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.RawTimeSeries"),
-        ("metadata", 3, f.TYPE_MESSAGE, rep, ".metrics_service.prompb.MetricMetadata"))
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"metrics_service.prompb.{name}"))
-            for name in ("Label", "Sample", "WriteRequest", "RawWriteRequest")}
-
-
-_CLASSES = _message_classes()
+    "RawTimeSeries": [("labels", 1, "bytes", True, ""), ("samples", 2, "bytes", True, "")],
+    "RawWriteRequest": [("timeseries", 1, "message", True, "RawTimeSeries"),
+                        ("metadata", 3, "message", True, "MetricMetadata")],
+})
 WriteRequestMessage = _CLASSES["WriteRequest"]
 """The typed WriteRequest message, as a sender builds it (tests, benchmarks)."""
 _Label = _CLASSES["Label"]
