@@ -28,7 +28,7 @@ from engine.health.service import HealthService
 from engine.ingest import remote_write, state
 from engine.ingest.admission import Admission, Outcome, SeriesLimits
 from engine.ingest.push import PushError, PushResult, PushStore, run_steps
-from engine.ingest.pushgateway import PushGroups, grouping_key, parse_text
+from engine.ingest.pushgateway import PushGroups, grouping_key, parse_protobuf, parse_text
 from engine.netpolicy import NetPolicy
 from engine.notify.notifier import Notifier
 from engine.promql import QueryEngine, QueryResult
@@ -388,16 +388,17 @@ class Engine:
         of them when ``atomic`` and one does not; big batches in steps, other requests served between."""
         return await run_steps(self.pushed.push(source, items, self.now_ms(), atomic))
 
-    async def push_group(self, path: str, body: bytes, replace: bool) -> Outcome:
-        """A Pushgateway push to ``/metrics/<path>`` (PUT when ``replace``, POST otherwise); the text
-        is parsed off the loop. PushError for a bad path or body (the group records the failure)."""
+    async def push_group(self, path: str, body: bytes, replace: bool, protobuf: bool = False) -> Outcome:
+        """A Pushgateway push to ``/metrics/<path>`` (PUT when ``replace``, POST otherwise), text or
+        ``protobuf`` (delimited MetricFamily messages), parsed off the loop. PushError for a bad path
+        or body (the group records the failure)."""
         labels = grouping_key(path)
         refusal = self.push_groups.check_key(labels)
         if refusal is not None:
             raise PushError(refusal.field, refusal.message)
         try:
             families = await asyncio.get_running_loop().run_in_executor(
-                self._ingest_pool, parse_text, body)
+                self._ingest_pool, parse_protobuf if protobuf else parse_text, body)
         except PushError:
             self.push_groups.fail(labels, self.now_ms())
             raise

@@ -50,10 +50,11 @@ PROMETHEUS_READ = RoutePolicy(body_types=FORM, max_url_bytes=MAX_REQUEST_LINE)
 """Read-only, and POSTed as forms by Grafana and promtool; long GET queries as Prometheus allows."""
 PUSH_BATCH = RoutePolicy(max_body_bytes=8 << 20)
 """10,000 items of a few hundred bytes each."""
-PUSHGATEWAY = RoutePolicy(body_types=frozenset({"text/plain", "application/x-www-form-urlencoded"}),
-                          max_body_bytes=4 << 20)
+PUSHGATEWAY = RoutePolicy(body_types=frozenset({"text/plain", "application/x-www-form-urlencoded",
+                                                 "application/vnd.google.protobuf"}), max_body_bytes=4 << 20)
 """Text format 0.0.4 as prometheus_client sends it, and as ``curl --data-binary`` does (a form type)
-in Pushgateway's own examples; the Origin check keeps browser pages from using it."""
+in Pushgateway's own examples, or the protobuf format Go clients send; the Origin check keeps browser
+pages from using it."""
 REMOTE_WRITE = RoutePolicy(body_types=frozenset({"application/x-protobuf"}), max_body_bytes=8 << 20)
 """Snappy-compressed protobuf; Prometheus sends a few hundred KiB at most."""
 

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf import message
+
+from engine.compat.strconv import format_float
 from engine.ingest.admission import Admission, Outcome, Refusal
+from engine.ingest.protobuf import message_classes
 from engine.ingest.push import STEP_SAMPLES, PushError, Steps
 from engine.scrape.exposition import ParseError, parse, parse_series
 from engine.tsdb.types import Family, Labels, make_labels
@@ -87,6 +92,96 @@ def parse_text(raw: bytes) -> list[Family]:
             if len(tail.split()) > (1 if labelled else 2):
                 raise PushError("body", f"pushed metrics must not have timestamps ({line[:200]})")
     return families
+
+
+_CLIENT = message_classes("io.prometheus.client", {
+    "LabelPair": [("name", 1, "string", False, ""), ("value", 2, "string", False, "")],
+    "Gauge": [("value", 1, "double", False, "")],
+    "Counter": [("value", 1, "double", False, "")],
+    "Quantile": [("quantile", 1, "double", False, ""), ("value", 2, "double", False, "")],
+    "Summary": [("sample_count", 1, "uint64", False, ""), ("sample_sum", 2, "double", False, ""),
+                ("quantile", 3, "message", True, "Quantile")],
+    "Untyped": [("value", 1, "double", False, "")],
+    "Bucket": [("cumulative_count", 1, "uint64", False, ""), ("upper_bound", 2, "double", False, ""),
+               ("cumulative_count_float", 4, "double", False, "")],
+    "Histogram": [("sample_count", 1, "uint64", False, ""), ("sample_sum", 2, "double", False, ""),
+                  ("bucket", 3, "message", True, "Bucket"), ("sample_count_float", 4, "double", False, "")],
+    "Metric": [("label", 1, "message", True, "LabelPair"), ("gauge", 2, "message", False, "Gauge"),
+               ("counter", 3, "message", False, "Counter"), ("summary", 4, "message", False, "Summary"),
+               ("untyped", 5, "message", False, "Untyped"), ("timestamp_ms", 6, "int64", False, ""),
+               ("histogram", 7, "message", False, "Histogram")],
+    "MetricFamily": [("name", 1, "string", False, ""), ("help", 2, "string", False, ""),
+                     ("type", 3, "int32", False, ""), ("metric", 4, "message", True, "Metric")],
+})["MetricFamily"]
+"""io.prometheus.client.MetricFamily (metrics.proto, classic histograms), what Go clients push."""
+PROTOBUF_TYPES = ("counter", "gauge", "summary", "untyped", "histogram", "histogram")
+"""MetricType by number: COUNTER, GAUGE, SUMMARY, UNTYPED, HISTOGRAM, GAUGE_HISTOGRAM."""
+
+
+def parse_protobuf(raw: bytes) -> list[Family]:
+    """Families from length-delimited MetricFamily messages (Pushgateway's protobuf format, what
+    client_golang's push package sends); PushError as for text."""
+    families: list[Family] = []
+    pos, end = 0, len(raw)
+    try:
+        while pos < end:
+            size, pos = _varint(raw, pos)
+            if pos + size > end:
+                raise PushError("body", "protobuf: a message runs past the end of the body")
+            mf = _CLIENT.FromString(raw[pos:pos + size])
+            pos += size
+            families.append(_family_of(mf))
+    except message.DecodeError as exc:
+        raise PushError("body", f"protobuf: {exc}") from None
+    return families
+
+
+def _varint(raw: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while pos < len(raw) and shift < 64:
+        byte = raw[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+    raise PushError("body", "protobuf: a truncated length prefix")
+
+
+def _family_of(mf: Any) -> Family:
+    type_ = PROTOBUF_TYPES[mf.type] if 0 <= mf.type < len(PROTOBUF_TYPES) else "untyped"
+    fam = Family(mf.name, type_, mf.help)
+    for m in mf.metric:
+        if m.timestamp_ms:
+            raise PushError("body", f"pushed metrics must not have timestamps ({mf.name})")
+        labels = {lp.name: lp.value for lp in m.label}
+        if type_ == "counter":
+            fam.add(m.counter.value, labels)
+        elif type_ == "gauge":
+            fam.add(m.gauge.value, labels)
+        elif type_ == "untyped":
+            fam.add(m.untyped.value, labels)
+        elif type_ == "summary":
+            for q in m.summary.quantile:
+                fam.add(q.value, {**labels, "quantile": _go_float(q.quantile)})
+            fam.add(m.summary.sample_sum, labels, "_sum")
+            fam.add(m.summary.sample_count, labels, "_count")
+        else:
+            h = m.histogram
+            count = h.sample_count or h.sample_count_float
+            for b in h.bucket:
+                fam.add(b.cumulative_count or b.cumulative_count_float, {**labels, "le": _go_float(b.upper_bound)},
+                        "_bucket")
+            if not h.bucket or h.bucket[-1].upper_bound != math.inf:
+                fam.add(count, {**labels, "le": "+Inf"}, "_bucket")
+            fam.add(h.sample_sum, labels, "_sum")
+            fam.add(count, labels, "_count")
+    return fam
+
+
+def _go_float(v: float) -> str:
+    """A bucket bound or quantile as Go clients write it in the text format (``0.005``, ``1``, ``+Inf``)."""
+    return format_float(v, "g", -1)
 
 
 class PushGroups:

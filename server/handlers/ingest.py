@@ -20,6 +20,7 @@ routes = web.RouteTableDef()
 MAX_BATCH_ITEMS = 10_000
 CONFLICTS = frozenset({"type_conflict", "bounds_conflict"})
 GROUPING_PATH = "/metrics/{grouping:job(?:@base64)?/.+}"
+PROTOBUF = "application/vnd.google.protobuf"
 
 
 def _refused(refusal: Refusal, extra: dict[str, Any] | None = None) -> ApiError:
@@ -81,7 +82,7 @@ async def _push_group(request: web.Request, replace: bool) -> web.Response:
     engine: Engine = request.app[ENGINE]
     body = await read_body(request, body_limit(request))
     try:
-        outcome = await engine.push_group(request.match_info["grouping"], body, replace)
+        outcome = await engine.push_group(request.match_info["grouping"], body, replace, _is_protobuf(request))
     except PushError as exc:
         raise ApiError(400, "invalid_push", str(exc), {"field": exc.field}) from None
     if outcome.refused:
@@ -90,6 +91,14 @@ async def _push_group(request: web.Request, replace: bool) -> web.Response:
                        f"pushed metrics are invalid or inconsistent with existing metrics: {first.message}",
                        {"field": first.field, "refused": [r.to_json() for r in outcome.refused[:100]]})
     return web.Response(status=200)
+
+
+def _is_protobuf(request: web.Request) -> bool:
+    """Pushgateway's choice: delimited MetricFamily messages when the Content-Type says so, else text."""
+    media, *params = request.headers.get("Content-Type", "").split(";")
+    given = {k.strip().lower(): v.strip().strip('"') for k, _, v in (p.partition("=") for p in params)}
+    return (media.strip().lower() == PROTOBUF and given.get("proto") == "io.prometheus.client.MetricFamily"
+            and given.get("encoding") == "delimited")
 
 
 @routes.put(GROUPING_PATH)

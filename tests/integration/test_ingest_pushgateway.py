@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import urllib.error
 
 import httpx
@@ -13,6 +15,7 @@ from prometheus_client.exposition import delete_from_gateway, push_to_gateway, p
 from server.runner import start_server
 from tests.integration.conftest import make_settings
 from tests.integration.test_ingest_push import exposition, query
+from tests.integration.test_ingest_remote_write import free_port
 
 
 def gateway(server) -> str:
@@ -144,3 +147,50 @@ async def test_failed_pushes_cannot_create_groups_past_the_series_limit(tmp_path
             assert sorted(await query(client, "push_time_seconds")) == ["job=a", "job=b"]
     finally:
         await running.stop()
+
+
+PROTOBUF_ACCEPT = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+SAME_SHAPE = 'go_gc_duration_seconds|prometheus_build_info|prometheus_tsdb_compaction_chunk_range_seconds_bucket'
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs the prometheus binary (Debian prometheus)")
+async def test_protobuf_pushes_read_like_their_text_form(client, tmp_path):
+    # the real Prometheus serves its own metrics in both formats (Go's client library encodes them)
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global: {}\n")
+    proc = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as prom:
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                try:
+                    proto = await prom.get("/metrics", headers={"Accept": PROTOBUF_ACCEPT})
+                    break
+                except httpx.TransportError:
+                    assert asyncio.get_running_loop().time() < deadline and proc.poll() is None
+                    await asyncio.sleep(0.1)
+            text = await prom.get("/metrics")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proto.headers["Content-Type"].startswith("application/vnd.google.protobuf")
+    r = await client.put("/metrics/job/proto", content=proto.content,
+                         headers={"Content-Type": proto.headers["Content-Type"]})
+    assert r.status_code == 200, r.text
+    r = await client.put("/metrics/job/text", content=text.content, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200, r.text
+
+    async def shape(job: str) -> set[str]:
+        got = await query(client, f'{{job="{job}", __name__=~"{SAME_SHAPE}"}}')
+        return {labels.replace(f"job={job}", "") for labels in got}
+
+    from_proto = await shape("proto")
+    assert len(from_proto) > 15 and any("quantile=0.25" in s for s in from_proto)  # Go's float format
+    assert from_proto == await shape("text")
+    assert await query(client, 'prometheus_build_info{job="proto"}') != {}
+    r = await client.put("/metrics/job/proto", content=b"\x10\x0a\x03abc",  # longer than the body
+                         headers={"Content-Type": proto.headers["Content-Type"]})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "body"
