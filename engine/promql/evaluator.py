@@ -170,6 +170,8 @@ class _Evaluation:
         args = node.args
         if name == "time":
             return [t / 1000 for t in self.steps]
+        if name == "pi":
+            return [math.pi] * self.size
         if name == "vector":
             return [((), list(self.eval(args[0])))]
         if name == "scalar":

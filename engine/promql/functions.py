@@ -13,6 +13,7 @@ from engine.compat.regex import RegexError, ResultTooLarge, compile_anchored
 from engine.compat.strconv import NumError, parse_float
 from engine.promql import gomath
 from engine.promql.errors import execution
+from engine.promql.gomath import INF, NAN
 from engine.promql.labels import BUCKET, NAME, drop_name, get, is_valid_label_name, set_label
 from engine.promql.rows import Row
 from engine.promql.stats import bucket_quantile
@@ -27,7 +28,41 @@ def _sgn(v: float) -> float:
     return v
 
 
+def _go_math(fn: Callable[[float], float], overflow: Callable[[float], float]) -> Callable[[float], float]:
+    """A Python math function with Go's answers where Python raises: NaN outside the domain,
+    ``overflow(x)`` when the result does not fit a float."""
+    def call(x: float) -> float:
+        try:
+            return fn(x)
+        except ValueError:
+            return NAN
+        except OverflowError:
+            return overflow(x)
+    return call
+
+
+def _atanh(x: float) -> float:
+    if x in (1.0, -1.0):
+        return math.copysign(INF, x)
+    return _go_math(math.atanh, abs)(x)
+
+
+def _signed_inf(x: float) -> float:
+    return math.copysign(INF, x)
+
+
+def _inf(_: float) -> float:
+    return INF
+
+
 MATH: dict[str, Callable[[float], float]] = {
+    **{name: _go_math(getattr(math, name), _inf)
+       for name in ("sin", "cos", "tan", "asin", "acos", "atan", "tanh", "asinh", "acosh")},
+    "sinh": _go_math(math.sinh, _signed_inf),
+    "cosh": _go_math(math.cosh, _inf),
+    "atanh": _atanh,
+    "deg": lambda v: v * 180 / math.pi,
+    "rad": lambda v: v * math.pi / 180,
     "abs": abs,
     "ceil": gomath.ceil,
     "floor": gomath.floor,

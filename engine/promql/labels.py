@@ -17,11 +17,15 @@ def get(labels: Labels, name: str) -> str:
     return ""
 
 
+_DROPPED_WITH_NAME = frozenset((NAME, "__type__", "__unit__"))
+
+
 def drop_name(labels: Labels) -> Labels:
-    """The label set without ``__name__`` (usually its first pair, so a cheap slice)."""
-    if labels and labels[0][0] == NAME:
+    """The label set without ``__name__`` and, as Prometheus ≥ 3.5 does, without the metadata
+    labels ``__type__``/``__unit__`` that go with it (usually a cheap slice)."""
+    if labels and labels[0][0] == NAME and (len(labels) == 1 or labels[1][0] not in _DROPPED_WITH_NAME):
         return labels[1:]
-    return tuple(p for p in labels if p[0] != NAME)
+    return tuple(p for p in labels if p[0] not in _DROPPED_WITH_NAME)
 
 
 def metric_name(labels: Labels) -> str:

@@ -31,7 +31,8 @@ RANGE_FUNCTIONS = {
     for name in (
         "rate", "irate", "increase", "delta", "idelta", "deriv", "predict_linear", "resets", "changes",
         "avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
-        "last_over_time", "stddev_over_time", "stdvar_over_time", "present_over_time", "absent_over_time",
+        "last_over_time", "first_over_time", "mad_over_time",
+        "stddev_over_time", "stdvar_over_time", "present_over_time", "absent_over_time",
     )
 } | {"quantile_over_time": 1}
 
@@ -39,10 +40,11 @@ INSTANT_FUNCTIONS = frozenset((
     "absent", "histogram_quantile", "abs", "ceil", "floor", "round", "clamp", "clamp_min", "clamp_max",
     "exp", "ln", "log2", "log10", "sqrt", "sgn", "time", "timestamp", "vector", "scalar", "label_replace",
     "label_join", "sort", "sort_desc", "minute", "hour", "day_of_week", "day_of_month", "day_of_year",
-    "days_in_month", "month", "year",
+    "days_in_month", "month", "year", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
+    "asinh", "acosh", "atanh", "deg", "rad", "pi",
 ))
 
-SCALAR_FUNCTIONS = frozenset(("time", "scalar"))
+SCALAR_FUNCTIONS = frozenset(("time", "scalar", "pi"))
 
 AGGREGATIONS = frozenset((
     "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile",

@@ -326,6 +326,18 @@ def last_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> l
     return [vals[hi - 1] if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
 
 
+def first_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return [vals[lo] if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+
+
+def _mad(values: array) -> float:
+    """Median absolute deviation, as Prometheus's ``mad_over_time`` (NaN if a value is NaN)."""
+    if any(v != v for v in values):
+        return math.nan
+    median = quantile(0.5, values.tolist())
+    return quantile(0.5, [abs(v - median) for v in values])
+
+
 def present_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
     return [1.0 if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
 
@@ -353,10 +365,12 @@ FUNCTIONS: dict[str, RangeFunction] = {
     "stdvar_over_time": per_series(_over_time(_variance)),
     "count_over_time": per_series(count_over_time),
     "last_over_time": per_series(last_over_time),
+    "first_over_time": per_series(first_over_time),
+    "mad_over_time": per_series(_over_time(_mad)),
     "present_over_time": per_series(present_over_time),
     "quantile_over_time": per_series(quantile_over_time),
     "absent_over_time": per_series(present_over_time),
 }
 
 # Functions whose result keeps the metric name (they act like a selector with offset).
-KEEPS_NAME = frozenset(("last_over_time",))
+KEEPS_NAME = frozenset(("last_over_time", "first_over_time"))

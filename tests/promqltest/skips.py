@@ -47,30 +47,22 @@ SKIPS: dict[str, str] = {
         "at_modifier.test:218", "at_modifier.test:235", "at_modifier.test:238",
         "at_modifier.test:241", "at_modifier.test:244", "at_modifier.test:247",
         "at_modifier.test:260", "at_modifier.test:262", "at_modifier.test:264",
-        "at_modifier.test:266", "at_modifier.test:268", "at_modifier.test:272",
-        "at_modifier.test:274", "at_modifier.test:276", "at_modifier.test:278",
-        "at_modifier.test:280", "at_modifier.test:282", "at_modifier.test:284",
-        "at_modifier.test:286", "functions.test:1794", "functions.test:1810", "functions.test:1842",
-        "functions.test:1871", "functions.test:1886", "functions.test:1914",
-        "name_label_dropping.test:56", "subquery.test:10", "subquery.test:13", "subquery.test:17",
-        "subquery.test:22", "subquery.test:25", "subquery.test:28", "subquery.test:39",
-        "subquery.test:43", "subquery.test:56", "subquery.test:61", "subquery.test:65",
-        "subquery.test:69", "subquery.test:72", "subquery.test:75", "subquery.test:78",
-        "subquery.test:81", "subquery.test:84", "subquery.test:87", "subquery.test:90",
-        "subquery.test:93", "subquery.test:96", "subquery.test:100", "subquery.test:103",
-        "subquery.test:106", "subquery.test:109", "subquery.test:124", "subquery.test:128",
-        "subquery.test:136", "subquery.test:139", "subquery.test:163",
+        "at_modifier.test:266", "at_modifier.test:268", "at_modifier.test:270",
+        "at_modifier.test:272", "at_modifier.test:274", "at_modifier.test:276",
+        "at_modifier.test:278", "at_modifier.test:280", "at_modifier.test:282",
+        "at_modifier.test:284", "at_modifier.test:286", "at_modifier.test:288",
+        "functions.test:1794", "functions.test:1810", "functions.test:1842", "functions.test:1871",
+        "functions.test:1886", "functions.test:1914", "name_label_dropping.test:56",
+        "subquery.test:10", "subquery.test:13", "subquery.test:17", "subquery.test:22",
+        "subquery.test:25", "subquery.test:28", "subquery.test:39", "subquery.test:43",
+        "subquery.test:56", "subquery.test:61", "subquery.test:65", "subquery.test:69",
+        "subquery.test:72", "subquery.test:75", "subquery.test:78", "subquery.test:81",
+        "subquery.test:84", "subquery.test:87", "subquery.test:90", "subquery.test:93",
+        "subquery.test:96", "subquery.test:100", "subquery.test:103", "subquery.test:106",
+        "subquery.test:109", "subquery.test:124", "subquery.test:128", "subquery.test:136",
+        "subquery.test:139", "subquery.test:163",
     ], (
         "subqueries: not implemented yet")),
-    **dict.fromkeys([
-        "at_modifier.test:270", "name_label_dropping.test:52",
-    ], (
-        "function first_over_time(): not implemented yet")),
-    **dict.fromkeys([
-        "at_modifier.test:288", "functions.test:1292", "functions.test:1297", "functions.test:1302",
-        "functions.test:1307", "functions.test:1312",
-    ], (
-        "function mad_over_time(): not implemented yet")),
     **dict.fromkeys([
         "functions.test:528",
     ], (
@@ -172,72 +164,10 @@ SKIPS: dict[str, str] = {
         "divergence: expected error 'found duplicate series for the match group {} on the right "
         "hand-side of the operatio")),
     **dict.fromkeys([
-        "trig_functions.test:13",
-    ], (
-        "function sin(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:18",
-    ], (
-        "function cos(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:23",
-    ], (
-        "function tan(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:28",
-    ], (
-        "function asin(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:33",
-    ], (
-        "function acos(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:38",
-    ], (
-        "function atan(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:43",
-    ], (
-        "function sinh(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:48",
-    ], (
-        "function cosh(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:53",
-    ], (
-        "function tanh(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:58",
-    ], (
-        "function asinh(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:63",
-    ], (
-        "function acosh(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:68",
-    ], (
-        "function atanh(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:73", "trig_functions.test:78", "trig_functions.test:83",
-    ], (
-        "function rad(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:88", "trig_functions.test:93", "trig_functions.test:98",
-    ], (
-        "function deg(): not implemented yet")),
-    **dict.fromkeys([
-        "trig_functions.test:105",
-    ], (
-        "function pi(): not implemented yet")),
-    **dict.fromkeys([
-        "type_and_unit.test:44", "type_and_unit.test:58", "type_and_unit.test:61",
-        "type_and_unit.test:68", "type_and_unit.test:82", "type_and_unit.test:97",
-        "type_and_unit.test:127", "type_and_unit.test:145", "type_and_unit.test:186",
-        "type_and_unit.test:200", "type_and_unit.test:203", "type_and_unit.test:213",
+        "type_and_unit.test:82", "type_and_unit.test:97", "type_and_unit.test:127",
         "type_and_unit.test:223", "type_and_unit.test:227", "type_and_unit.test:231",
-        "type_and_unit.test:242", "type_and_unit.test:284",
+        "type_and_unit.test:242",
     ], (
-        "__type__/__unit__ are not dropped with __name__ yet")),
+        "vector matching that ignores __type__/__unit__ (Prometheus: --enable-feature=type-and-"
+        "unit-labels), not implemented")),
 }

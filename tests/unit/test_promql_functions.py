@@ -273,3 +273,28 @@ def test_date_functions_in_utc(make_engine):
     assert instant(e, "days_in_month(vector(1900000000))", 0) == {"{}": 31}  # 2030-03
     assert instant(e, "year(vector(-1))", 0) == {"{}": 1969}
     assert instant(e, "day_of_week()", 86400 * 3) == {"{}": 0}  # 1970-01-04 was a Sunday
+
+
+def test_trigonometry_answers_as_go_does_outside_the_domains(make_engine):
+    e = make_engine({'v{k="half"}': "0.5", 'v{k="two"}': "2", 'v{k="one"}': "1", 'v{k="big"}': "1000"})
+    assert instant(e, "asin(v)", 0)['{k="two"}'] != instant(e, "asin(v)", 0)['{k="two"}']  # NaN, not an error
+    assert instant(e, "atanh(v)", 0)['{k="one"}'] == math.inf
+    assert instant(e, "cosh(v)", 0)['{k="big"}'] == math.inf
+    assert instant(e, "sinh(-v)", 0)['{k="big"}'] == -math.inf
+    assert instant(e, "deg(v)", 0)['{k="one"}'] == 180 / math.pi
+    assert instant(e, "sin(v)", 0)['{k="half"}'] == math.sin(0.5)
+    assert scalar(e, "pi()", 0) == math.pi
+
+
+def test_first_and_mad_over_time(make_engine):
+    e = make_engine({"m": "1 2 4 8 16", "n": "1 NaN 3"})
+    # (90 s, 270 s] holds the samples at 120, 180, 240; the name stays, as with last_over_time
+    assert instant(e, "first_over_time(m[3m])", 270) == {"m{}": 4}
+    # median of 1 2 4 8 16 is 4; of the deviations 3 2 0 4 12, 3
+    assert instant(e, "mad_over_time(m[5m])", 270) == {"{}": 3}
+    assert math.isnan(instant(e, "mad_over_time(n[5m])", 150)["{}"])
+
+
+def test_type_and_unit_labels_go_with_the_name(make_engine):
+    e = make_engine({'m{__type__="counter", __unit__="bytes", a="1"}': "5"})
+    assert instant(e, "-m", 0) == {'{a="1"}': -5}
