@@ -54,3 +54,26 @@ def age(seconds: float | None) -> str:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
+
+
+def seconds(x: float | None) -> str:
+    """A latency: ``0.4ms``, ``138ms``, ``1.25s``, ``12.0s``."""
+    if x is None:
+        return DASH
+    if x < 0.01:
+        return f"{x * 1000:.1f}ms"
+    if x < 1:
+        return f"{x * 1000:.0f}ms"
+    return f"{x:.2f}s" if x < 10 else f"{x:.1f}s"
+
+
+def ratio(x: float | None) -> str:
+    """A share of a whole (0..1) as a percentage."""
+    return DASH if x is None else percent(100 * x)
+
+
+def amount(x: float | None) -> str:
+    """A count or sum of money: thousands separated, decimals only when small."""
+    if x is None:
+        return DASH
+    return f"{x:,.2f}" if abs(x) < 100 else f"{x:,.0f}"

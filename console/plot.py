@@ -74,3 +74,11 @@ def level(fraction: float | None) -> str:
     if fraction is None:
         return "·"
     return _LEVELS[max(1, min(8, round(fraction * 8)))]
+
+
+def sparkline(values: Sequence[float | None], width: int) -> str:
+    """The last ``width`` values as one row of levels scaled to their own peak (the figure beside it
+    gives the scale); a missing value is ``·``."""
+    tail = list(values)[-width:] if width > 0 else []
+    top = max((v for v in tail if v is not None), default=0.0)
+    return "".join(level(None if v is None else v / top if top > 0 else 0.0) for v in tail)

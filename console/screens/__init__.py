@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from console.screens.alerts import AlertsScreen
 from console.screens.base import LiveScreen
+from console.screens.business import BusinessScreen
 from console.screens.explore import ExploreScreen
 from console.screens.health import HealthScreen
 from console.screens.notifications import NotificationsScreen
 from console.screens.overview import OverviewScreen
 from console.screens.rules import RulesScreen
+from console.screens.services import ServicesScreen
 from console.screens.system import SystemScreen
 
 
@@ -34,6 +36,8 @@ SCREENS = (
     ScreenSpec("3", "alerts", AlertsScreen, "firing, pending and resolved alerts: acknowledge, resolve, silence"),
     ScreenSpec("4", "rules", RulesScreen, "alerting rules: state, errors; create, edit, enable, delete"),
     ScreenSpec("5", "explore", ExploreScreen, "PromQL: instant results as a table, ranges as a chart, history"),
+    ScreenSpec("6", "services", ServicesScreen, "per service: up, requests, errors, latency; details; scrape targets"),
+    ScreenSpec("7", "business", BusinessScreen, "bookings, revenue, active users, conversion funnels, satisfaction"),
     ScreenSpec("8", "health", HealthScreen, "health checks: state, latency, uptime, certificates; add, check now"),
     ScreenSpec("9", "notifications", NotificationsScreen,
                "channels and their health, the delivery log; test a channel, see what was sent"),

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from console.client import Link
 from console.widgets.field import Field
+from console.widgets.filterbar import FilterBar
+from console.widgets.table import LiveTable, RowFilter
 from console.widgets.topbar import TopBar
 
 if TYPE_CHECKING:
@@ -23,6 +26,8 @@ class LiveScreen(Screen):
 
     TITLE: ClassVar[str] = ""
     CHART_KINDS: ClassVar[tuple[str, ...]] = ()
+    TOPICS: ClassVar[tuple[str, ...]] = ()
+    """Stream topics only this screen shows: subscribed while it is visible (``ServerClient.follow``)."""
     DEFAULT_CSS = """
     LiveScreen #banner { height: auto; display: none; background: $error 20%; color: $text; padding: 0 1; }
     LiveScreen.-down #banner { display: block; }
@@ -62,3 +67,23 @@ class LiveScreen(Screen):
         self.set_class(bool(banner), "-down")
         self.set_class(stale, "-stale")
         self.query_one("#banner", Field).show(banner)
+
+
+class FilteredScreen(LiveScreen):
+    """A screen whose tables all follow the ``/`` filter (a FilterBar in its body); ``c`` clears it."""
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).edit()
+
+    def action_clear_filter(self) -> None:
+        self.query_one(FilterBar).clear()
+        self._set_filter("")
+
+    @on(FilterBar.Changed)
+    def _filter_changed(self, event: FilterBar.Changed) -> None:
+        self._set_filter(event.text)
+
+    def _set_filter(self, text: str) -> None:
+        row_filter = RowFilter(text)
+        for table in self.query(LiveTable):
+            table.set_filter(row_filter)

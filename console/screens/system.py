@@ -12,11 +12,11 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.widgets import DataTable
 
 from console import format as fmt
-from console.screens.base import LiveScreen
+from console.screens.base import FilteredScreen
 from console.screens.overview import DISK_IO, NETWORK
 from console.widgets.filterbar import FilterBar
 from console.widgets.panels import CoresPanel, CpuPanel, MemoryPanel, ThroughputPanel
-from console.widgets.table import Column, LiveTable, RowFilter
+from console.widgets.table import Column, LiveTable
 
 FILESYSTEMS = (Column("mount", "Mount"), Column("device", "Device"), Column("fstype", "Type"),
                Column("size", "Size", True), Column("used", "Used", True), Column("avail", "Avail", True),
@@ -57,7 +57,7 @@ def device_rows(system: dict[str, Any]) -> list[tuple[str, list[str]]]:
         fmt.percent(d.get("busy_percent"))]) for d in system.get("disks") or []]
 
 
-class SystemScreen(LiveScreen):
+class SystemScreen(FilteredScreen):
     TITLE = "System"
     AUTO_FOCUS = "#system"
     CHART_KINDS = ("cpu", "memory", "network", "disk")
@@ -126,24 +126,6 @@ class SystemScreen(LiveScreen):
 
     def on_descendant_blur(self) -> None:
         self.call_after_refresh(self._follow)
-
-    # -- filter ----------------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).edit()
-
-    def action_clear_filter(self) -> None:
-        self.query_one(FilterBar).clear()
-        self._set_filter("")
-
-    @on(FilterBar.Changed)
-    def _filter_changed(self, event: FilterBar.Changed) -> None:
-        self._set_filter(event.text)
-
-    def _set_filter(self, text: str) -> None:
-        row_filter = RowFilter(text)
-        for table in self.query(LiveTable):
-            table.set_filter(row_filter)
 
     def action_back(self) -> None:
         """esc: stop editing the filter (it stays applied), else leave the focused table."""

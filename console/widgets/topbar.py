@@ -30,6 +30,9 @@ class TopBar(Horizontal):
     TopBar #age.-late { color: $warning; text-style: bold; }
     """
 
+    _tabs: tuple[list[tuple[str, str]], str] | None = None
+    _tabs_shown: Text | None = None
+
     def compose(self) -> ComposeResult:
         yield Field(id="tabs")
         yield Field(" DEMO DATA ", id="demo")
@@ -39,16 +42,49 @@ class TopBar(Horizontal):
         yield Field(id="age")
 
     def show_tabs(self, tabs: Iterable[tuple[str, str]], current: str) -> None:
-        """``tabs`` are (key, title); the current one is highlighted."""
-        text = Text()
-        for key, title in tabs:
-            if text:
-                text.append(" ")
-            text.append(f"{key} {title}", style="reverse bold" if title == current else "")
-        self.query_one("#tabs", Field).show(text)
+        """``tabs`` are (key, title); the current one is highlighted. When the titles do not all fit
+        beside the rest of the bar, the tabs farthest from the current one show their key only, so the
+        current one and its neighbours stay readable (80 columns hold about five titles)."""
+        self._tabs = (list(tabs), current)
+        self._draw_tabs()
+
+    def on_resize(self) -> None:
+        self._draw_tabs()
+
+    def _natural_width(self, field: Field) -> int:
+        """The cells a field takes when it is not squeezed: its text, padding and minimum width."""
+        width = field.get_content_width(self.app.size, self.app.size) + field.styles.gutter.width
+        if field.styles.min_width is not None:
+            width = max(width, int(field.styles.min_width.resolve(self.app.size, self.app.size)))
+        return width
+
+    def _draw_tabs(self) -> None:
+        """Fit the tabs from the texts beside them, not from the last layout, so the bar is right in
+        the frame that changes it."""
+        if self._tabs is None:
+            return
+        tabs, current = self._tabs
+        field = self.query_one("#tabs", Field)
+        shown = [f for f in self.query(Field) if f is not field and f.display
+                 and (f.id != "demo" or f.has_class("-on"))]
+        room = self.app.size.width - sum(self._natural_width(f) for f in shown) - field.styles.gutter.width
+        at = next((i for i, (_, title) in enumerate(tabs) if title == current), 0)
+        compact: set[int] = set()
+        text = _tabs_text(tabs, current, compact)
+        for i in sorted(range(len(tabs)), key=lambda i: (-abs(i - at), -i)):
+            if room <= 0 or text.cell_len <= room:
+                break
+            if i != at:
+                compact.add(i)
+                text = _tabs_text(tabs, current, compact)
+        if text != self._tabs_shown:
+            self._tabs_shown = text
+            field.show(text)
+            self.refresh(layout=True)  # the tabs' width changed: the fields beside them move
 
     def show_address(self, address: str) -> None:
         self.query_one("#address", Field).show(address)
+        self._draw_tabs()
 
     def show_counts(self, firing: int, unacked: int, down: int) -> None:
         """Services down and firing alerts, each only when there are some; they keep their room
@@ -63,10 +99,12 @@ class TopBar(Horizontal):
         counts = self.query_one("#counts", Field)
         counts.display = bool(text)
         counts.show(text)
+        self._draw_tabs()
 
     def show_demo(self, demo: bool) -> None:
         """Label simulated data (the server says it was started by the demo) so nobody takes it for real."""
         self.query_one("#demo", Field).set_class(demo, "-on")
+        self._draw_tabs()
 
     def show_link(self, link: Link) -> None:
         label = self.query_one("#link", Field)
@@ -74,8 +112,20 @@ class TopBar(Horizontal):
         label.set_class(link.state == LinkState.PAUSED, "-paused")
         label.set_class(link.state in (LinkState.CONNECTING, LinkState.RECONNECTING), "-down")
         label.show(f"{_DOT} {link.state.value}")
+        self._draw_tabs()
 
     def show_age(self, text: str, late: bool) -> None:
         age = self.query_one("#age", Field)
         age.set_class(late, "-late")
         age.show(text)
+        self._draw_tabs()
+
+
+def _tabs_text(tabs: list[tuple[str, str]], current: str, compact: set[int]) -> Text:
+    """The tabs, those in ``compact`` by their key only."""
+    text = Text()
+    for i, (key, title) in enumerate(tabs):
+        if text:
+            text.append(" ")
+        text.append(key if i in compact else f"{key} {title}", style="reverse bold" if title == current else "")
+    return text
