@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,8 @@ from engine.alerts.model import AlertInstance
 from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
 from engine.collectors.system import ProcessCollector, SystemCollector
+from engine.dashboard_view import realtime_view, summary_view
+from engine.dashboards import find_dashboard, list_dashboards
 from engine.datadir import DataDirLock, DiskHealth, StorageFullError
 from engine.evaluation.manager import Ruler
 from engine.evaluation.views import prometheus_alert, prometheus_rules, rule_json, sort_alerts
@@ -513,6 +516,34 @@ class Engine:
         """Bookings, revenue, users, funnels and satisfaction over the last ``range_s``; blocking."""
         now = self.clock.now()
         return {"timestamp": rfc3339(now), **business_view(self.query, now, range_s)}
+
+    async def dashboard_summary(self) -> dict[str, Any]:
+        """The dashboard front page: host, services up/down (health checks and scrape ``up``), firing
+        alerts by severity, request rate, error ratio, bookings and revenue today; PromQL on the query pool."""
+        now = self.clock.now()
+        checks = {s["service"]: s["state"] for s in self.health.snapshot()["services"]}
+        figures = await self.run_query(lambda: summary_view(self.query, now, checks))
+        return {"timestamp": rfc3339(now), "service": self.settings.service_name, "demo": self.settings.demo,
+                "host": {"hostname": socket.gethostname(), **self.summary()["system"]}, **figures}
+
+    async def dashboard_realtime(self) -> dict[str, Any]:
+        """The console's top figures in one answer: host figures of the last collection, live alert
+        and service-down counts, and the last minute's requests, latency, bookings and users."""
+        now = self.clock.now()
+        live = [a for a in self.book.live.values() if a.state == "firing"]
+        down = self.health.overview()["counts"]["down"]
+        figures = await self.run_query(lambda: realtime_view(self.query, now))
+        return {"timestamp": rfc3339(now), "system": self.summary()["system"],
+                "alerts": {"firing": len(live), "unacknowledged": sum(1 for a in live if a.acknowledgement is None)},
+                "services_down": down, **figures}
+
+    async def dashboards(self) -> list[dict[str, Any]]:
+        """The Grafana dashboard files shipped in dashboards/ and in DASHBOARDS_DIR (read on a thread)."""
+        return await asyncio.to_thread(list_dashboards, self.settings.dashboards_dir)
+
+    async def dashboard(self, uid: str) -> dict[str, Any] | None:
+        """One dashboard's JSON by uid, None when no readable file has it."""
+        return await asyncio.to_thread(find_dashboard, self.settings.dashboards_dir, uid)
 
     VIEW_TOPICS = ("application", "business")
     """Topics whose payload is a set of PromQL queries: computed on the query pool, at default ranges."""

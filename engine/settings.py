@@ -251,6 +251,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "mongodb_uri": _uri("mongodb://", "mongodb+srv://"),
     "redis_url": _uri("redis://", "rediss://", "unix://"),
     "rules_files": _list,
+    "dashboards_dir": _optional_path,
     "scrape_interval": _seconds,
     "scrape_timeout": _seconds,
     "scrape_configs": _scrape_configs,
@@ -309,6 +310,8 @@ class Settings:
     mongodb_uri: str | None = None
     redis_url: str | None = None
     rules_files: tuple[str, ...] = ()
+    dashboards_dir: Path | None = None
+    """Grafana dashboard files served next to the shipped ones (``GET /api/dashboards``)."""
     scrape_interval: float = 60.0
     """Prometheus's global ``scrape_interval``: for jobs that set none."""
     scrape_timeout: float = 10.0

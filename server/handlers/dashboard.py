@@ -1,8 +1,10 @@
-"""Chart data for the console and dashboards."""
+"""The dashboard front page's figures, chart data, and the Grafana dashboard files."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable
+from typing import Any
 
 from aiohttp import web
 
@@ -37,3 +39,40 @@ async def chart(request: web.Request) -> web.Response:
         status = 503 if exc.error_type == TIMEOUT else 422
         raise ApiError(status, f"query_{exc.error_type}", f"chart {chart_type}: {exc.message}") from None
     return web.json_response(body)
+
+
+@routes.get("/api/dashboard/summary")
+async def summary(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    return web.json_response(await _figures(engine.dashboard_summary()))
+
+
+@routes.get("/api/dashboard/realtime")
+async def realtime(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    return web.json_response(await _figures(engine.dashboard_realtime()))
+
+
+async def _figures(job: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """A front-page view; its queries over their limits are a 422, past their deadline a 503."""
+    try:
+        return await job
+    except QueryError as exc:
+        status = 503 if exc.error_type == TIMEOUT else 422
+        raise ApiError(status, f"query_{exc.error_type}", exc.message) from None
+
+
+@routes.get("/api/dashboards")
+async def dashboards(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    return web.json_response({"dashboards": await engine.dashboards()})
+
+
+@routes.get("/api/dashboards/{uid}")
+async def dashboard(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    uid = request.match_info["uid"]
+    doc = await engine.dashboard(uid)
+    if doc is None:
+        raise ApiError(404, "not_found", f"uid: no dashboard {uid[:64]!r}", {"parameter": "uid"})
+    return web.json_response(doc)
