@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from demo.options import DemoOptions
 from demo.platform import DemoPlatform
 from engine.dashboards import BUILTIN_DASHBOARDS
 from server.runner import start_server
+from tests.conftest import promtool_path
 from tests.integration.conftest import make_settings
 
 FILES = sorted(BUILTIN_DASHBOARDS.glob("*.json"))
@@ -218,6 +221,17 @@ def all_targets() -> list[tuple[str, str, str]]:
             for target in panel.get("targets", []):
                 out.append((doc["title"], panel["title"], substitute(target["expr"])))
     return out
+
+
+@pytest.mark.promtool
+def test_every_panel_query_parses_in_prometheus(tmp_path):
+    """Grafana against a real Prometheus: each query, variables substituted, is PromQL to promtool 2.42."""
+    rules = [{"record": f"dashboard:query_{i}", "expr": expr} for i, (_, _, expr) in enumerate(all_targets())]
+    path = tmp_path / "queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    result = subprocess.run([promtool_path(), "check", "rules", str(path)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 async def run_range(client: httpx.AsyncClient, expr: str) -> list[dict]:
