@@ -73,7 +73,13 @@ def ratio(x: float | None) -> str:
 
 
 def amount(x: float | None) -> str:
-    """A count or sum of money: thousands separated, decimals only when small."""
+    """A sum of money: thousands separated, decimals only when small."""
     if x is None:
         return DASH
     return f"{x:,.2f}" if abs(x) < 100 else f"{x:,.0f}"
+
+
+def count(x: float | None) -> str:
+    """How many (bookings, users, answers): a whole number, thousands separated. Counts over a
+    period come from ``increase``, which extrapolates to the period's edges, hence not whole."""
+    return DASH if x is None else f"{x:,.0f}"

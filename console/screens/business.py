@@ -29,9 +29,9 @@ def _label(text: str, width: int = LABEL_WIDTH) -> str:
     return text[: width - 1].ljust(width)
 
 
-def _figure_line(label: str, value: float | None, points: Any, width: int) -> Text:
-    """``label  value  trend``: the trend takes what the width leaves."""
-    figure = fmt.amount(value).rjust(9)
+def _figure_line(label: str, figure: str, points: Any, width: int) -> Text:
+    """``label  figure  trend``: the trend takes what the width leaves."""
+    figure = figure.rjust(9)
     line = Text(_label(label) + figure + " ")
     line.append(sparkline(_values(points), max(0, min(TREND_CELLS, width - len(line.plain)))), style="cyan")
     return line
@@ -40,10 +40,12 @@ def _figure_line(label: str, value: float | None, points: Any, width: int) -> Te
 def bookings_text(view: dict[str, Any], width: int) -> Text:
     bookings = view.get("bookings") or {}
     history = bookings.get("history") or {}
-    lines = [_figure_line(s, bookings.get(s), history.get(s), width) for s in STATUSES]
-    for service, counts in (bookings.get("by_service") or {}).items():
-        lines.append(Text(f"{service}: " + " · ".join(f"{fmt.amount(counts.get(s))} {s}" for s in STATUSES),
-                          style="dim"))
+    lines = [_figure_line(s, fmt.count(bookings.get(s)), history.get(s), width) for s in STATUSES]
+    by_service = bookings.get("by_service") or {}
+    if len(by_service) > 1:  # one service's figures are the totals above
+        for service, counts in by_service.items():
+            lines.append(Text(f"{service}: " + " · ".join(f"{fmt.count(counts.get(s))} {s}" for s in STATUSES),
+                              style="dim"))
     return Text("\n").join(lines)
 
 
@@ -54,16 +56,19 @@ def revenue_text(view: dict[str, Any], width: int) -> Text:
     for r in rows:
         totals[str(r.get("currency"))] = totals.get(str(r.get("currency")), 0.0) + (r.get("amount") or 0.0)
     history = revenue.get("history") or {}
-    lines = [_figure_line(cur, total, history.get(cur), width) for cur, total in sorted(totals.items())]
-    lines += [Text(f"{r.get('service')}: {fmt.amount(r.get('amount'))} {r.get('currency')}", style="dim") for r in rows]
+    lines = [_figure_line(cur, fmt.amount(total), history.get(cur), width) for cur, total in sorted(totals.items())]
+    if len({r.get("service") for r in rows}) > 1:
+        lines += [Text(f"{r.get('service')}: {fmt.amount(r.get('amount'))} {r.get('currency')}", style="dim")
+                  for r in rows]
     return Text("\n").join(lines) if lines else Text("no revenue_total samples", style="dim")
 
 
 def users_text(view: dict[str, Any], width: int) -> Text:
     users = view.get("active_users") or {}
-    lines = [_figure_line("total", users.get("total"), users.get("history"), width)]
-    lines += [Text(_label(str(svc)) + fmt.amount(n).rjust(9), style="dim")
-              for svc, n in (users.get("by_service") or {}).items()]
+    lines = [_figure_line("total", fmt.count(users.get("total")), users.get("history"), width)]
+    by_service = users.get("by_service") or {}
+    if len(by_service) > 1:
+        lines += [Text(_label(str(svc)) + fmt.count(n).rjust(9), style="dim") for svc, n in by_service.items()]
     return Text("\n").join(lines)
 
 
@@ -81,7 +86,7 @@ def funnel_text(view: dict[str, Any], width: int) -> Text:
     for funnel in view.get("funnels") or []:
         lines.append(Text(str(funnel.get("funnel", "")), style="bold"))
         for step in funnel.get("steps") or []:
-            tail = f"{fmt.amount(step.get('count')):>8} {fmt.ratio(step.get('of_first')):>6}"
+            tail = f"{fmt.count(step.get('count')):>8} {fmt.ratio(step.get('of_first')):>6}"
             lines.append(_bar_line(str(step.get("step", "")), step.get("of_first"), tail, width))
     return Text("\n").join(lines) if lines else Text("no conversion_funnel_step_total samples", style="dim")
 
@@ -90,7 +95,7 @@ def satisfaction_text(view: dict[str, Any], width: int) -> Text:
     """The average and how many answers fell in each score bucket, as bars against the largest."""
     sat = view.get("satisfaction") or {}
     lines = [Text.assemble(("average ", "dim"), (fmt.number(sat.get("average")), "bold"),
-                           (f" from {fmt.amount(sat.get('count'))} answers", "dim"))]
+                           (f" from {fmt.count(sat.get('count'))} answers", "dim"))]
     buckets = [b for b in sat.get("distribution") or [] if isinstance(b, dict)]
     top = max((b.get("count") or 0.0 for b in buckets), default=0.0)
     below: Any = None
@@ -99,7 +104,7 @@ def satisfaction_text(view: dict[str, Any], width: int) -> Text:
         label = f"≤ {le:g}" if isinstance(le, (int, float)) else f"> {below:g}" if below is not None else "all"
         below = le if isinstance(le, (int, float)) else below
         count = b.get("count") or 0.0
-        lines.append(_bar_line(label, count / top if top else None, f"{fmt.amount(count):>7}", width))
+        lines.append(_bar_line(label, count / top if top else None, f"{fmt.count(count):>7}", width))
     return Text("\n").join(lines)
 
 
@@ -124,6 +129,7 @@ class Block(Field):
 class BusinessScreen(LiveScreen):
     TITLE = "Business"
     TOPICS = ("business",)
+    AUTO_FOCUS = "#business"
     DEFAULT_CSS = """
     BusinessScreen #business { height: 1fr; }
     BusinessScreen #panels { grid-size: 2; grid-rows: auto; grid-columns: 1fr 1fr; height: auto; }

@@ -105,7 +105,7 @@ def detail_text(service: dict[str, Any], targets: list[dict[str, Any]] | None, n
     line("Status", _rates(service.get("status_codes") or {}))
     line("Database", f"{fmt.number(db.get('queries_per_second'))} queries/s · p95 {fmt.seconds(db.get('p95_seconds'))}")
     for op in db.get("operations") or []:
-        line("", f"  {op.get('operation', '')}: {fmt.number(op.get('queries_per_second'))}/s"
+        line("", f"{op.get('operation', '')}: {fmt.number(op.get('queries_per_second'))}/s"
                  f" · p95 {fmt.seconds(op.get('p95_seconds'))}")
     line("Cache", f"hit ratio {fmt.ratio(cache.get('hit_ratio'))} · {fmt.number(cache.get('requests_per_second'))}/s"
                   f" ({_rates(cache.get('by_result') or {})})")
@@ -116,10 +116,9 @@ def detail_text(service: dict[str, Any], targets: list[dict[str, Any]] | None, n
     line("Targets", "" if targets else "loading…" if targets is None else "none (pushed or own metrics)")
     for t in targets or []:
         row = target_row(t, now)
-        body = Text(f"  {row[1]:<7} {row[2]}  last {row[3]} · took {row[4]}")
+        line("", Text(f"{row[1]:<5} {row[2]}  last {row[3]} · took {row[4]}"))
         if row[5]:
-            body.append(f"\n{'':<13}error: {row[5]}", style="red")
-        line("", body)
+            line("", Text(f"error: {row[5]}", style="red"))
     return text
 
 

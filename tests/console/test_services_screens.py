@@ -179,6 +179,6 @@ async def test_targets_view_lists_real_scrape_targets_with_health_and_error(tmp_
             screen.table.move_cursor(row=screen.table.visible_keys.index("metrics-service"))
             await pilot.press("enter")
             await wait_for(pilot, lambda: own in screen.query_one("#detail").render().plain, "its target")
-            assert "  up      " + own in screen.query_one("#detail").render().plain
+            assert "up    " + own in screen.query_one("#detail").render().plain
     finally:
         server.stop()
