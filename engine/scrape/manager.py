@@ -280,12 +280,13 @@ class ScrapeManager:
             else:
                 refs[miss.index] = result
                 added += 1
-        cache = dict(zip(processed.keys, refs, strict=True))
-        if REFUSED in refs:
-            for miss in processed.misses:
-                if refs[miss.index] == REFUSED:
-                    cache.pop(processed.keys[miss.index], None)
-        target.cache = cache  # type: ignore[assignment]
+        if processed.misses:  # rebuilt only then: entries of series gone since leave with it
+            cache = dict(zip(processed.keys, refs, strict=True))
+            if REFUSED in refs:
+                for miss in processed.misses:
+                    if refs[miss.index] == REFUSED:
+                        cache.pop(processed.keys[miss.index], None)
+            target.cache = cache  # type: ignore[assignment]
         values = processed.values
         if DROPPED in refs or REFUSED in refs:
             kept = [(r, v) for r, v in zip(refs, values, strict=True) if r >= 0]  # type: ignore[operator]
