@@ -83,7 +83,8 @@ class Engine:
         )
         parser = Parser(ParseLimits(settings.query_max_length, settings.query_max_depth))
         self.query = QueryEngine(self.store, parser=parser, lookback_ms=int(settings.lookback_delta * 1000),
-                                 max_samples=settings.query_max_samples, timeout_s=settings.query_timeout)
+                                 max_samples=settings.query_max_samples, timeout_s=settings.query_timeout,
+                                 evaluation_interval_ms=int(settings.evaluation_interval * 1000))
         self.bus = EventBus()
         self.book = AlertBook(AlertDB(settings.data_dir, repair=repair), self.bus, self.clock.now, settings.alerts_ttl,
                               forget=self._forget_alert, on_change=self._alert_changed)

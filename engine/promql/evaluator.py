@@ -42,10 +42,11 @@ from engine.promql.rangefuncs import KEEPS_NAME, RangeContext, go_seconds
 from engine.promql.rows import Row, assert_distinct, merge_same_labels, several_names
 from engine.promql.selectors import STALE_BYTES, compute_windows, drop_stale, instant_rows, range_samples
 from engine.promql.values import QueryResult, Sample, Series
-from engine.tsdb.store import Store
+from engine.tsdb.store import SeriesData, Store
 from engine.tsdb.types import Labels
 
 MAX_POINTS = 11_000
+TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
 _MAX_SECONDS = 9.2e15  # milliseconds must fit an int64, as in Prometheus
 
 
@@ -67,14 +68,29 @@ class _Evaluation:
     """One query's evaluation: its steps, limits and running sample count."""
 
     def __init__(self, store: Store, steps: list[int], lookback: int, max_samples: int,
-                 deadline: Deadline) -> None:
+                 deadline: Deadline, interval: int, bounds: tuple[int, int]) -> None:
+        """``interval``: the default subquery step (ms); ``bounds``: the query's own start and end,
+        which ``@ start()`` / ``@ end()`` name, inside subqueries too."""
         self.store = store
         self.steps = steps
         self.size = len(steps)
         self.lookback = lookback
         self.max_samples = max_samples
         self.deadline = deadline
+        self.interval = interval
+        self.bounds = bounds
         self.samples = 0
+
+    def ends(self, offset: int, at: n.At) -> list[int]:
+        """Per step, the time a selector or subquery reads at: the step less the offset, or the
+        ``@`` time less the offset at every step."""
+        if at is None:
+            return [t - offset for t in self.steps]
+        if at == n.AT_START:
+            at = self.bounds[0]
+        elif at == n.AT_END:
+            at = self.bounds[1]
+        return [at - offset] * self.size
 
     # -- limits ------------------------------------------------------------------------------
 
@@ -82,7 +98,7 @@ class _Evaluation:
         """Account for samples now held in memory (released when their node is consumed)."""
         self.samples += count
         if self.samples > self.max_samples:
-            raise execution("query processing would load too many samples into memory in query execution")
+            raise execution(TOO_MANY_SAMPLES)
 
     def eval(self, node: n.Node):
         self.deadline.check()
@@ -118,16 +134,46 @@ class _Evaluation:
 
     def _vector_selector(self, node: n.VectorSelector, timestamps: bool = False) -> list[Row]:
         """Only the samples picked for the steps count, as in Prometheus (they are the output)."""
-        offset = node.offset_ms
-        mint = self.steps[0] - offset - self.lookback
-        data = self.store.select(node.matchers, mint, self.steps[-1] - offset)
-        return instant_rows(self.deadline.paced(data, self.size), self.steps, offset, self.lookback, timestamps)
+        ends = self.ends(node.offset_ms, node.at)
+        data = self.store.select(node.matchers, ends[0] - self.lookback, ends[-1])
+        return instant_rows(self.deadline.paced(data, self.size), ends, self.lookback, timestamps)
 
-    def matrix(self, node: n.MatrixSelector) -> list[tuple]:
+    def matrix(self, node: n.MatrixSelector | n.Subquery) -> list[tuple]:
         """A range vector as a query result: the raw samples of each series' window."""
+        ends, data = self._range_data(node)
+        if isinstance(node, n.Subquery):
+            return sorted([(d.labels, d.ts, d.vals) for d in data], key=lambda s: s[0])
+        return sorted(range_samples(data), key=lambda s: s[0])
+
+    def _range_data(self, node: n.MatrixSelector | n.Subquery) -> tuple[list[int], list[SeriesData]]:
+        """The windows' ends of a range vector and its series' samples over all of them."""
+        if isinstance(node, n.Subquery):
+            ends = self.ends(node.offset_ms, node.at)
+            return ends, self._subquery(node, ends[0] - node.range_ms, ends[-1])
         sel = node.selector
-        end = self.steps[0] - sel.offset_ms
-        return sorted(range_samples(self._select_range(sel, end - node.range_ms, end)), key=lambda s: s[0])
+        ends = self.ends(sel.offset_ms, sel.at)
+        return ends, self._select_range(sel, ends[0] - node.range_ms, ends[-1])
+
+    def _subquery(self, node: n.Subquery, mint: int, maxt: int) -> list[SeriesData]:
+        """The inner expression evaluated at the multiples of the subquery's step in
+        ``(mint, maxt]``, as Prometheus aligns them (absolute times, not relative to the query)."""
+        step = node.step_ms or self.interval
+        first = (mint // step + 1) * step
+        if maxt < first:
+            return []
+        count = (maxt - first) // step + 1
+        if self.samples + count > self.max_samples:  # refused before building the steps themselves
+            raise execution(TOO_MANY_SAMPLES)
+        inner = _Evaluation(self.store, list(range(first, maxt + 1, step)), self.lookback, self.max_samples,
+                            self.deadline, self.interval, self.bounds)
+        inner.samples = self.samples
+        steps = inner.steps
+        out = []
+        for labels, vals in self.deadline.paced(inner.eval(node.expr), count):
+            picked = [(t, v) for t, v in zip(steps, vals, strict=True) if v is not None]
+            out.append(SeriesData(0, labels, array("q", [t for t, _ in picked]), array("d", [v for _, v in picked])))
+        self.take(sum([len(d.ts) for d in out]))
+        return out
 
     # -- operators ---------------------------------------------------------------------------
 
@@ -250,11 +296,9 @@ class _Evaluation:
         name = node.func
         position = RANGE_FUNCTIONS[name]
         scalars = [self.eval(a) for i, a in enumerate(node.args) if i != position]
-        ms: n.MatrixSelector = node.args[position]
-        sel = ms.selector
-        ends = [t - sel.offset_ms for t in self.steps]
+        ms: n.MatrixSelector | n.Subquery = node.args[position]
+        ends, data = self._range_data(ms)
         starts = [e - ms.range_ms for e in ends]
-        data = self._select_range(sel, starts[0], ends[-1])
         # Group series by timestamps (the bytes of their timestamp array), keeping input order.
         batches: dict[bytes, tuple[array, list[int], list[array]]] = {}
         labels_of: list[Labels] = []
@@ -287,7 +331,8 @@ class _Evaluation:
                for labels, res in zip(labels_of, results, strict=True) if res.count(None) != size]
         if name == "absent_over_time":
             return self._absent(ms, self._any_present(out))
-        if not keep_name and not _single_name(sel) and several_names(zip(labels_of, results, strict=True)):
+        named = isinstance(ms, n.MatrixSelector) and _single_name(ms.selector)
+        if not keep_name and not named and several_names(zip(labels_of, results, strict=True)):
             assert_distinct(out)
         return out
 
@@ -306,9 +351,12 @@ class QueryEngine:
     """PromQL over a :class:`Store`, with Prometheus's semantics (lookback, staleness, matching)."""
 
     def __init__(self, store: Store, *, lookback_ms: int = 300_000, max_samples: int = 50_000_000,
-                 timeout_s: float = 120.0, parser: Parser | None = None) -> None:
-        """``parser``: the Engine's (its limits and child process); the command-line tools' otherwise."""
+                 timeout_s: float = 120.0, parser: Parser | None = None, evaluation_interval_ms: int = 60_000) -> None:
+        """``parser``: the Engine's (its limits and child process); the command-line tools' otherwise.
+        ``evaluation_interval_ms``: the step of subqueries that give none (Prometheus: the global
+        evaluation interval, whatever the query's own step)."""
         self.store = store
+        self.evaluation_interval_ms = evaluation_interval_ms
         self.parser = parser or tools_parser()
         self.lookback_ms = lookback_ms
         self.max_samples = max_samples
@@ -330,8 +378,11 @@ class QueryEngine:
         """Stop running queries at their next check (shutdown); later ones stop at once."""
         self.closing.set()
 
-    def _evaluation(self, steps: list[int], deadline: float | None) -> _Evaluation:
-        return _Evaluation(self.store, steps, self.lookback_ms, self.max_samples, self.deadline(deadline))
+    def _evaluation(self, steps: list[int], deadline: float | None, end_ms: int | None = None) -> _Evaluation:
+        """``end_ms``: a range query's own end, which ``@ end()`` names even off its last step."""
+        bounds = (steps[0], steps[-1] if end_ms is None else end_ms)
+        return _Evaluation(self.store, steps, self.lookback_ms, self.max_samples, self.deadline(deadline),
+                           self.evaluation_interval_ms, bounds)
 
     def instant(self, expr: str, t: float, deadline: float | None = None) -> QueryResult:
         """Evaluate at one time (unix seconds); ``deadline`` (``time.monotonic()`` seconds) is the
@@ -372,7 +423,7 @@ class QueryEngine:
             raise QueryError(BAD_DATA, f'invalid expression type "{n.DOCUMENTED_TYPE[node.type]}" for range '
                                        "query, must be Scalar or instant Vector")
         steps = list(range(start_ms, end_ms + 1, step_ms))
-        value = self._evaluation(steps, deadline).eval(node)
+        value = self._evaluation(steps, deadline, end_ms).eval(node)
         if node.type == n.SCALAR:
             value = [((), value)]
         series = [Series(dict(labels), [(t / 1000, v) for t, v in zip(steps, vals, strict=True)

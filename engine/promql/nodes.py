@@ -32,10 +32,17 @@ class StringLiteral:
     type: str = STRING
 
 
+# An ``@`` modifier: a time in milliseconds, or the query's own start or end.
+AT_START = "start"
+AT_END = "end"
+At = int | str | None
+
+
 @dataclass(frozen=True, slots=True)
 class VectorSelector:
     matchers: tuple[Matcher, ...]
     offset_ms: int
+    at: At = None
     type: str = VECTOR
 
 
@@ -43,6 +50,18 @@ class VectorSelector:
 class MatrixSelector:
     selector: VectorSelector
     range_ms: int
+    type: str = MATRIX
+
+
+@dataclass(frozen=True, slots=True)
+class Subquery:
+    """``expr[range:step]``; ``step_ms`` 0 is the default evaluation interval."""
+
+    expr: Node
+    range_ms: int
+    step_ms: int
+    offset_ms: int
+    at: At = None
     type: str = MATRIX
 
 
@@ -82,4 +101,5 @@ class Binary:
     type: str
 
 
-Node = NumberLiteral | StringLiteral | VectorSelector | MatrixSelector | Negation | Call | Aggregate | Binary
+Node = (NumberLiteral | StringLiteral | VectorSelector | MatrixSelector | Subquery | Negation | Call | Aggregate
+        | Binary)

@@ -9,7 +9,7 @@ and, for large texts, after the parser survived them in a child process.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import promql_parser as pp
@@ -24,6 +24,7 @@ from engine.settings import Settings
 from engine.tsdb.matchers import Matcher, MatcherError
 
 _MS = timedelta(milliseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Range-vector functions: the matrix argument's position and the result type.
 RANGE_FUNCTIONS = {
@@ -171,13 +172,33 @@ def _convert(e: object) -> n.Node:
     if kind is pp.BinaryExpr:
         return _binary(e)
     if kind is pp.SubqueryExpr:
-        raise unsupported("subqueries are not supported")
+        offset = _ms(e.offset) if e.offset is not None else 0
+        step = _ms(e.step) if e.step is not None else 0
+        return n.Subquery(_convert(e.expr), _ms(e.range), step, offset, _at(e.at))
     raise unsupported(f"the expression {e} is not supported")
 
 
+def _at(at: pp.AtModifier | None) -> n.At:
+    """The ``@`` time in milliseconds (Prometheus keeps milliseconds), or start / end."""
+    if at is None:
+        return None
+    kind = str(at.type)
+    if kind == "AtModifierType.Start":
+        return n.AT_START
+    if kind == "AtModifierType.End":
+        return n.AT_END
+    # The parser's own time is a SystemTime it cannot give for times before 1970, and its text
+    # shows those as 0: a 0 that is not the text's own is refused rather than misread.
+    text = str(at).removeprefix("@ ")
+    if text == "0.000":
+        try:
+            return _ms(at.at - _EPOCH)
+        except BaseException:  # noqa: BLE001 -- the parser panics (a BaseException) on such times
+            raise unsupported("@ times before 1970 are not supported") from None
+    return round(float(text) * 1000)
+
+
 def _selector(vs: pp.VectorSelector) -> n.VectorSelector:
-    if vs.at is not None:
-        raise unsupported("the @ modifier is not supported")
     if vs.matchers.or_matchers:
         raise unsupported("'or' between label matchers is not supported")
     try:
@@ -187,7 +208,7 @@ def _selector(vs: pp.VectorSelector) -> n.VectorSelector:
     except MatcherError as exc:
         raise QueryError(BAD_DATA, f"parse error: {exc}") from None
     offset = _ms(vs.offset) if vs.offset is not None else 0
-    return n.VectorSelector(tuple(matchers), offset)
+    return n.VectorSelector(tuple(matchers), offset, _at(vs.at))
 
 
 def _call(e: pp.Call) -> n.Call:

@@ -79,21 +79,20 @@ class WindowCache:
         return found
 
 
-def instant_rows(data: Iterable[SeriesData], steps: list[int], offset: int, lookback: int,
-                 timestamps: bool = False) -> list[Row]:
-    """Each step takes the latest sample in ``(t - offset - lookback, t - offset]``, unless that
-    sample is a stale marker. With ``timestamps`` the value is the sample's time in seconds."""
+def instant_rows(data: Iterable[SeriesData], ends: list[int], lookback: int, timestamps: bool = False) -> list[Row]:
+    """Each step takes the latest sample in ``(end - lookback, end]`` (``end``: the step's time less
+    the offset, or the ``@`` time), unless that sample is a stale marker. With ``timestamps`` the
+    value is the sample's time in seconds."""
     rows: list[Row] = []
-    if len(steps) == 1:  # the data was selected for exactly this window: take the last sample
+    if len(ends) == 1:  # the data was selected for exactly this window: take the last sample
         for d in data:
             v = d.vals[-1]
             if v != v and stale_positions(d.vals[-1:]):
                 continue
             rows.append((d.labels, [d.ts[-1] / 1000 if timestamps else v]))
         return rows
-    ends = [t - offset for t in steps]
     cache = WindowCache([e - lookback for e in ends], ends)
-    size = len(steps)
+    size = len(ends)
     for d in data:
         w = cache.get(d.ts)
         source = [t / 1000 for t in d.ts] if timestamps else d.vals.tolist()

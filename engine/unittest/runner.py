@@ -54,7 +54,7 @@ def run_group(group: UnitTestGroup, path: str, evaluation_interval_ms: int, rule
         outcome.warnings.append(f"{path}: {_group_label(group)} has no interval: like promtool 2.42, every "
                                 "sample is loaded at time 0 and only the first one is kept")
     with input_store(series, group.interval, interval_ms, from_disk) as inputs, asyncio.Runner() as loop:
-        engine = QueryEngine(inputs.store)
+        engine = QueryEngine(inputs.store, evaluation_interval_ms=interval_ms)
         rules = RuleEvaluation(rule_groups, inputs.store, lambda expr, t_ms: evaluate(engine, expr, t_ms),
                                group.external_labels, group.external_url)
         if not _run_ticks(group, interval_ms, inputs, rules, loop, outcome):

@@ -23,47 +23,6 @@ SKIPS: dict[str, str] = {
     ], (
         "divergence: {}: expected nan, got -inf")),
     **dict.fromkeys([
-        "at_modifier.test:14", "at_modifier.test:18", "at_modifier.test:22", "at_modifier.test:26",
-        "at_modifier.test:30", "at_modifier.test:34", "at_modifier.test:38", "at_modifier.test:42",
-        "at_modifier.test:46", "at_modifier.test:50", "at_modifier.test:54", "at_modifier.test:58",
-        "at_modifier.test:62", "at_modifier.test:66", "at_modifier.test:70", "at_modifier.test:75",
-        "at_modifier.test:79", "at_modifier.test:82", "at_modifier.test:85", "at_modifier.test:88",
-        "at_modifier.test:91", "at_modifier.test:95", "at_modifier.test:98", "at_modifier.test:101",
-        "at_modifier.test:104", "at_modifier.test:168", "at_modifier.test:173",
-        "at_modifier.test:178", "at_modifier.test:181", "at_modifier.test:229",
-        "at_modifier.test:232", "at_modifier.test:299", "at_modifier.test:302",
-        "at_modifier.test:312", "at_modifier.test:316", "at_modifier.test:320",
-        "at_modifier.test:323", "at_modifier.test:328", "at_modifier.test:331",
-        "at_modifier.test:337", "at_modifier.test:340", "functions.test:431", "functions.test:435",
-        "functions.test:440", "functions.test:445", "functions.test:2214", "functions.test:2217",
-    ], (
-        "@ modifier: not implemented yet")),
-    **dict.fromkeys([
-        "at_modifier.test:110", "at_modifier.test:114", "at_modifier.test:118",
-        "at_modifier.test:122", "at_modifier.test:130", "at_modifier.test:137",
-        "at_modifier.test:145", "at_modifier.test:151", "at_modifier.test:164",
-        "at_modifier.test:187", "at_modifier.test:195", "at_modifier.test:199",
-        "at_modifier.test:204", "at_modifier.test:208", "at_modifier.test:212",
-        "at_modifier.test:218", "at_modifier.test:235", "at_modifier.test:238",
-        "at_modifier.test:241", "at_modifier.test:244", "at_modifier.test:247",
-        "at_modifier.test:260", "at_modifier.test:262", "at_modifier.test:264",
-        "at_modifier.test:266", "at_modifier.test:268", "at_modifier.test:270",
-        "at_modifier.test:272", "at_modifier.test:274", "at_modifier.test:276",
-        "at_modifier.test:278", "at_modifier.test:280", "at_modifier.test:282",
-        "at_modifier.test:284", "at_modifier.test:286", "at_modifier.test:288",
-        "functions.test:1794", "functions.test:1810", "functions.test:1842", "functions.test:1871",
-        "functions.test:1886", "functions.test:1914", "name_label_dropping.test:56",
-        "subquery.test:10", "subquery.test:13", "subquery.test:17", "subquery.test:22",
-        "subquery.test:25", "subquery.test:28", "subquery.test:39", "subquery.test:43",
-        "subquery.test:56", "subquery.test:61", "subquery.test:65", "subquery.test:69",
-        "subquery.test:72", "subquery.test:75", "subquery.test:78", "subquery.test:81",
-        "subquery.test:84", "subquery.test:87", "subquery.test:90", "subquery.test:93",
-        "subquery.test:96", "subquery.test:100", "subquery.test:103", "subquery.test:106",
-        "subquery.test:109", "subquery.test:124", "subquery.test:128", "subquery.test:136",
-        "subquery.test:139", "subquery.test:163",
-    ], (
-        "subqueries: not implemented yet")),
-    **dict.fromkeys([
         "functions.test:528",
     ], (
         "divergence: expected an error, got vector [Sample(labels={'__name__': 'testmetric', 'dst':"
