@@ -34,7 +34,7 @@ def _folders(extra: Path | None) -> list[tuple[str, Path]]:
 
 def _files(folder: Path) -> list[Path]:
     try:
-        names = sorted(p for p in folder.iterdir() if p.suffix == ".json")
+        names = sorted(p for p in folder.iterdir() if p.suffix == ".json" and p.is_file())  # no FIFO, device
     except OSError:
         return []
     return names[:MAX_DASHBOARD_FILES]

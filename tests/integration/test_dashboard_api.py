@@ -4,6 +4,7 @@ and GET /api/dashboards, /api/dashboards/{uid} over the shipped files and a DASH
 from __future__ import annotations
 
 import json
+import os
 
 import httpx
 import pytest
@@ -135,6 +136,7 @@ async def test_a_dashboards_dir_adds_files_replaces_by_uid_and_lists_bad_files_w
     (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (folder / "huge.json").write_text(" " * (MAX_DASHBOARD_BYTES + 1))
     (folder / "notes.txt").write_text("not a dashboard")
+    os.mkfifo(folder / "fifo.json")  # opening it would wait for a writer forever
 
     r = await client.get("/api/dashboards")
     assert r.status_code == 200
