@@ -20,12 +20,12 @@ from console import format as fmt
 from console.client import Reply
 from console.plot import level
 from console.screens.alert_dialogs import ConfirmDialog, parse_time
-from console.screens.base import LiveScreen
+from console.screens.base import FilteredScreen
 from console.screens.health_dialogs import CheckDetails, CheckEditor
 from console.widgets.field import Field
 from console.widgets.filterbar import FilterBar
 from console.widgets.health_state import STATES, SYMBOL, latency_text, state_label, state_of, uptime_text
-from console.widgets.table import Column, LiveTable, RowFilter
+from console.widgets.table import Column, LiveTable
 
 COLUMNS = (Column("state", "State"), Column("name", "Service"), Column("since", "Since", True),
            Column("latency", "Latency", True), Column("trend", "Trend"), Column("up24h", "24h", True),
@@ -167,7 +167,7 @@ class HealthTable(LiveTable):
         return text
 
 
-class HealthScreen(LiveScreen):
+class HealthScreen(FilteredScreen):
     TITLE = "Health"
     AUTO_FOCUS = "#checks"
     BINDINGS = [
@@ -358,19 +358,6 @@ class HealthScreen(LiveScreen):
             self.query_one("#deps-view").focus()
         else:
             self.table.focus()
-
-    # -- filter ---------------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).edit()
-
-    def action_clear_filter(self) -> None:
-        self.query_one(FilterBar).clear()
-        self.table.set_filter(RowFilter(""))
-
-    @on(FilterBar.Changed)
-    def _filter_changed(self, event: FilterBar.Changed) -> None:
-        self.table.set_filter(RowFilter(event.text))
 
     def action_back(self) -> None:
         bar = self.query_one(FilterBar)
