@@ -113,6 +113,23 @@ async def test_a_service_that_stops_goes_down_and_its_uptime_drops(own_server):
         assert "✖ failed" in str(timeline.content)
 
 
+async def test_a_check_failing_elsewhere_reaches_the_top_bar_live(own_server, closed_port):
+    """From the `health` topic alone: the console is on another screen and never asks the API."""
+    server = own_server()
+    await api(server, "POST", "/api/health/services",
+              json={"name": "db", "type": "tcp", "host": "127.0.0.1", "port": closed_port})
+    app = make_app(server.url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "db" in app.health.services, "the topic's snapshot")
+        assert app.health.services["db"]["state"] == "unknown" and "✖" not in top_bar(app)
+        await api(server, "POST", "/api/health/check", json={"name": "db"})
+        await wait_for(pilot, lambda: "✖ 1 down" in top_bar(app), "the top bar's count")
+        assert not isinstance(app.screen, HealthScreen)
+        assert app.health.services["db"]["reason"]  # the stream's reason, shown once the screen opens
+        screen = await open_health(pilot, 1)
+        assert str(screen.table.get_row("db")[0]) == "✖ down"
+
+
 async def test_the_servers_400_is_shown_next_to_the_field_it_names(own_server):
     server = own_server()
     app = make_app(server.url)
