@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+import xxhash
+
 from engine.compat.strconv import format_float, format_float_f, quote
 from engine.promql.deadline import Deadline
 from engine.promql.errors import execution
@@ -200,6 +202,10 @@ def aggregate(op: str, rows: list[Row], grouping: tuple[str, ...], without: bool
         return _count_values(rows, grouping, without, param, size, deadline)
     if op in ("topk", "bottomk"):
         return _top_bottom(op == "topk", rows, grouping, without, param, size, deadline)
+    if op == "limitk":
+        return _limitk(rows, grouping, without, param, size, deadline)
+    if op == "limit_ratio":
+        return _limit_ratio(rows, param, size, deadline)
     reduce = _REDUCERS[op]
     out: list[Row] = []
     for labels, members in _group_values(deadline.paced(rows, size), grouping, without).items():
@@ -295,6 +301,61 @@ def _top_bottom(top: bool, rows: list[Row], grouping: tuple[str, ...], without: 
                     order.append(r)
                 vals[i] = value
     return [(rows[r][0], chosen[r]) for r in order]
+
+
+# --- limitk / limit_ratio ------------------------------------------------------------------
+
+def _limitk(rows: list[Row], grouping: tuple[str, ...], without: bool, param: list[float], size: int,
+            deadline: Deadline) -> list[Row]:
+    """At each step, the first k series of each group that have a value there (input order)."""
+    if not _check_k(param) or not rows:
+        return []
+    _, members = _group(rows, group_key(grouping, without))
+    chosen: dict[int, list] = {}
+    for i in deadline.paced(range(size), len(rows)):
+        k = min(math.trunc(param[i]), len(rows))
+        if k < 1:
+            continue
+        for indexes in members:
+            taken = 0
+            for r in indexes:
+                value = rows[r][1][i]
+                if value is None:
+                    continue
+                vals = chosen.get(r)
+                if vals is None:
+                    vals = chosen[r] = [None] * size
+                vals[i] = value
+                taken += 1
+                if taken == k:
+                    break
+    return [(rows[r][0], chosen[r]) for r in sorted(chosen)]
+
+
+_UINT64_MAX = float(2**64 - 1)
+
+
+def sample_offset(labels: Labels) -> float:
+    """Where a series falls in [0, 1] for limit_ratio: its label-set hash (Prometheus's
+    ``labels.Hash``, xxhash64 of name/value pairs each followed by 0xff) over the largest uint64."""
+    data = b"".join([b"%s\xff%s\xff" % (k.encode(), v.encode()) for k, v in labels])
+    return float(xxhash.xxh64_intdigest(data)) / _UINT64_MAX
+
+
+def _limit_ratio(rows: list[Row], param: list[float], size: int, deadline: Deadline) -> list[Row]:
+    """The series whose hash offset is below the ratio (or, for a negative ratio, at or above
+    1 + ratio), so that limit_ratio(r) and limit_ratio(r - 1) split a set in two."""
+    if any(r != r for r in param):
+        raise execution("Ratio value is NaN")
+    ratios = [max(-1.0, min(1.0, r)) for r in param]
+    out: list[Row] = []
+    for labels, vals in deadline.paced(rows, size):
+        offset = sample_offset(labels)
+        picked = [v if v is not None and ((r > 0 and offset < r) or (r < 0 and offset >= 1.0 + r)) else None
+                  for v, r in zip(vals, ratios, strict=True)]
+        if picked.count(None) != size:
+            out.append((labels, picked))
+    return out
 
 
 # --- count_values ---------------------------------------------------------------------------

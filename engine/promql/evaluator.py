@@ -32,6 +32,7 @@ from engine.promql.functions import (
     label_replace,
     round_,
     scalar,
+    sort_by_label,
     sort_rows,
 )
 from engine.promql.gomath import INF, round_half_up
@@ -241,6 +242,8 @@ class _Evaluation:
             return merge_same_labels(label_join(self._paced(rows), args[1].value, args[2].value, sources))
         if name in ("sort", "sort_desc"):
             return sort_rows(self.eval(args[0]), name == "sort_desc")
+        if name in ("sort_by_label", "sort_by_label_desc"):
+            return sort_by_label(self.eval(args[0]), [a.value for a in args[1:]], name == "sort_by_label_desc")
         if name == "histogram_quantile":
             qs = self.eval(args[0])
             return merge_same_labels(histogram_quantile(self._paced(self.eval(args[1])), qs, self.size))

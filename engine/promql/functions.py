@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from functools import cmp_to_key
+from itertools import groupby
 
 from engine.compat.regex import RegexError, ResultTooLarge, compile_anchored
 from engine.compat.strconv import NumError, parse_float
@@ -203,6 +205,50 @@ def sort_rows(rows: list[Row], descending: bool) -> list[Row]:
     nans = [r for r in rows if r[1][0] != r[1][0]]
     numbers.sort(key=lambda r: r[1][0], reverse=descending)
     return numbers + nans
+
+
+_MAX_INT = 2**63 - 1
+
+
+def _chunks(text: str) -> list[str]:
+    """Runs of ASCII digits and runs of anything else."""
+    return ["".join(run) for _, run in groupby(text, key=lambda c: "0" <= c <= "9")]
+
+
+def _natural_less(a: str, b: str) -> bool:
+    """``natsort.Compare`` (facette/natsort), which Prometheus's sort_by_label uses: digit runs
+    compare as integers (when they fit an int64), other runs as strings."""
+    chunks_a, chunks_b = _chunks(a), _chunks(b)
+    last_a, last_b = len(chunks_a) - 1, len(chunks_b) - 1
+    for i, ca in enumerate(chunks_a):
+        if i > last_b:
+            return False
+        cb = chunks_b[i]
+        if "0" <= ca[0] <= "9" and "0" <= cb[0] <= "9" and int(ca) <= _MAX_INT and int(cb) <= _MAX_INT:
+            if int(ca) != int(cb):
+                return int(ca) < int(cb)
+        elif ca != cb:
+            return ca < cb
+        if i == last_a:
+            return True
+        if i == last_b:
+            return False
+    return False
+
+
+def sort_by_label(rows: list[Row], names: list[str], descending: bool) -> list[Row]:
+    """Order by the given labels' values in natural order, then by the whole label set; as in
+    Prometheus, only an instant result's order shows (ranges are ordered by labels anyway)."""
+    def compare(a: Row, b: Row) -> int:
+        la, lb = dict(a[0]), dict(b[0])
+        for name in names:
+            va, vb = la.get(name, ""), lb.get(name, "")
+            if va != vb:
+                before = _natural_less(va, vb)
+                return (1 if before else -1) if descending else (-1 if before else 1)
+        order = (a[0] > b[0]) - (a[0] < b[0])
+        return -order if descending else order
+    return sorted(rows, key=cmp_to_key(compare))
 
 
 def scalar(rows: Iterable[Row], size: int) -> list[float]:

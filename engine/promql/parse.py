@@ -32,7 +32,8 @@ RANGE_FUNCTIONS = {
     for name in (
         "rate", "irate", "increase", "delta", "idelta", "deriv", "predict_linear", "resets", "changes",
         "avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
-        "last_over_time", "first_over_time", "mad_over_time",
+        "last_over_time", "first_over_time", "mad_over_time", "ts_of_last_over_time", "ts_of_first_over_time",
+        "ts_of_min_over_time", "ts_of_max_over_time", "double_exponential_smoothing",
         "stddev_over_time", "stdvar_over_time", "present_over_time", "absent_over_time",
     )
 } | {"quantile_over_time": 1}
@@ -42,14 +43,14 @@ INSTANT_FUNCTIONS = frozenset((
     "exp", "ln", "log2", "log10", "sqrt", "sgn", "time", "timestamp", "vector", "scalar", "label_replace",
     "label_join", "sort", "sort_desc", "minute", "hour", "day_of_week", "day_of_month", "day_of_year",
     "days_in_month", "month", "year", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
-    "asinh", "acosh", "atanh", "deg", "rad", "pi",
+    "asinh", "acosh", "atanh", "deg", "rad", "pi", "sort_by_label", "sort_by_label_desc",
 ))
 
 SCALAR_FUNCTIONS = frozenset(("time", "scalar", "pi"))
 
 AGGREGATIONS = frozenset((
     "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile",
-    "count_values",
+    "count_values", "limitk", "limit_ratio",
 ))
 
 ARITHMETIC = frozenset(("+", "-", "*", "/", "%", "^", "atan2"))

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from itertools import accumulate, pairwise
 from operator import lt, mul
 
+from engine.compat.strconv import format_float
 from engine.promql.deadline import CHECK_CELLS, Deadline
+from engine.promql.errors import execution
 from engine.promql.gomath import INF, div, sqrt
 from engine.promql.selectors import Windows
 from engine.promql.stats import kahan_sum, mean, quantile
@@ -338,6 +340,58 @@ def _mad(values: array) -> float:
     return quantile(0.5, [abs(v - median) for v in values])
 
 
+def ts_of_last_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return [ts[hi - 1] / 1000 if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+
+
+def ts_of_first_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    return [ts[lo] / 1000 if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
+
+
+def _ts_of_extreme(better: Callable[[float, float], bool]) -> SeriesFunction:
+    """The time of the window's extreme value, the latest one on ties (``compareOverTime``)."""
+    def fn(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+        out: list = []
+        for lo, hi in _paced(win, ctx):
+            if hi <= lo:
+                out.append(None)
+                continue
+            best, at = vals[lo], ts[lo]
+            for k in range(lo, hi):
+                if better(vals[k], best) or best != best:
+                    best, at = vals[k], ts[k]
+            out.append(at / 1000)
+        return out
+    return fn
+
+
+def double_exponential_smoothing(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
+    """Holt's linear smoothing, step by step as Prometheus's ``funcDoubleExponentialSmoothing``."""
+    out: list = []
+    for lo, hi, sf, tf in _paced(win, ctx, ctx.args[0], ctx.args[1]):
+        if hi == lo:  # Prometheus checks the factors only where a window holds samples
+            out.append(None)
+            continue
+        if not 0 < sf < 1:
+            raise execution(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {format_float(sf, 'f', 6)}")
+        if not 0 < tf < 1:
+            raise execution(f"invalid trend factor. Expected: 0 < tf < 1, got: {format_float(tf, 'f', 6)}")
+        if hi - lo < 2:
+            out.append(None)
+            continue
+        s0 = 0.0
+        s1 = vals[lo]
+        b = vals[lo + 1] - vals[lo]
+        for k in range(lo + 1, hi):
+            x = sf * vals[k]
+            if k > lo + 1:
+                b = tf * (s1 - s0) + (1 - tf) * b
+            y = (1 - sf) * (s1 + b)
+            s0, s1 = s1, x + y
+        out.append(s1)
+    return out
+
+
 def present_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
     return [1.0 if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
 
@@ -370,6 +424,11 @@ FUNCTIONS: dict[str, RangeFunction] = {
     "present_over_time": per_series(present_over_time),
     "quantile_over_time": per_series(quantile_over_time),
     "absent_over_time": per_series(present_over_time),
+    "ts_of_last_over_time": per_series(ts_of_last_over_time),
+    "ts_of_first_over_time": per_series(ts_of_first_over_time),
+    "ts_of_max_over_time": per_series(_ts_of_extreme(lambda v, best: v >= best)),
+    "ts_of_min_over_time": per_series(_ts_of_extreme(lambda v, best: v <= best)),
+    "double_exponential_smoothing": per_series(double_exponential_smoothing),
 }
 
 # Functions whose result keeps the metric name (they act like a selector with offset).

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 SKIPS: dict[str, str] = {
     **dict.fromkeys([
-        "aggregators.test:430", "aggregators.test:433",
-    ], (
-        "limitk/limit_ratio: not implemented yet")),
-    **dict.fromkeys([
         "aggregators.test:641",
     ], (
         "divergence: {}: expected nan, got inf")),
@@ -27,36 +23,6 @@ SKIPS: dict[str, str] = {
     ], (
         "divergence: expected an error, got vector [Sample(labels={'__name__': 'testmetric', 'dst':"
         " 'original-destination")),
-    **dict.fromkeys([
-        "functions.test:759", "functions.test:772", "functions.test:785", "functions.test:798",
-        "functions.test:811", "functions.test:863", "functions.test:876", "functions.test:882",
-        "range_queries.test:120",
-    ], (
-        "function sort_by_label(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:824", "functions.test:837", "functions.test:850", "range_queries.test:123",
-    ], (
-        "function sort_by_label_desc(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:903", "functions.test:931",
-    ], (
-        "function double_exponential_smoothing(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:1329",
-    ], (
-        "function ts_of_min_over_time(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:1332",
-    ], (
-        "function ts_of_max_over_time(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:1342", "functions.test:1345",
-    ], (
-        "function ts_of_last_over_time(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:1361", "functions.test:1364", "functions.test:1367",
-    ], (
-        "function ts_of_first_over_time(): not implemented yet")),
     **dict.fromkeys([
         "functions.test:1654",
     ], (
