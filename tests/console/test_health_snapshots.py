@@ -76,3 +76,9 @@ def test_health_editor_shows_the_servers_error_at_its_field(snap_compare, health
         await wait_for(pilot, lambda: editor.query_one("#http-url-error").has_class("-shown"), "the error")
 
     assert snap_compare(make_app(health_server.url), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_health_screen_without_colour(snap_compare, health_server, monkeypatch):
+    """NO_COLOR: the states still read apart by their symbols."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(make_app(health_server.url, theme="ansi"), terminal_size=(80, 24), run_before=open_health)
