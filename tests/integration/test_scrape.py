@@ -121,16 +121,18 @@ async def test_node_exporter_is_scraped(tmp_path):
                                  "--collector.meminfo", "--collector.loadavg"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     jobs = [{"job_name": "node", "scrape_interval": "500ms", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]
-    running = await start_server(settings_for(tmp_path, jobs), collect_system=False)
     try:
-        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
-            mem = await eventually(lambda: query(client, 'node_memory_MemTotal_bytes{job="node"}'))
-            assert float(mem[0]["value"][1]) > 0
-            assert (await query(client, 'up{job="node"}'))[0]["value"][1] == "1"
-            metadata = (await client.get("/api/v1/metadata", params={"metric": "node_load1"})).json()["data"]
-            assert metadata["node_load1"][0]["type"] == "gauge"
+        running = await start_server(settings_for(tmp_path, jobs), collect_system=False)
+        try:
+            async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+                mem = await eventually(lambda: query(client, 'node_memory_MemTotal_bytes{job="node"}'))
+                assert float(mem[0]["value"][1]) > 0
+                assert (await query(client, 'up{job="node"}'))[0]["value"][1] == "1"
+                metadata = (await client.get("/api/v1/metadata", params={"metric": "node_load1"})).json()["data"]
+                assert metadata["node_load1"][0]["type"] == "gauge"
+        finally:
+            await running.stop()
     finally:
-        await running.stop()
         exporter.terminate()
         exporter.wait(10)
 

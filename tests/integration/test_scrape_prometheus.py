@@ -105,8 +105,9 @@ async def test_same_targets_series_and_headers_as_prometheus(tmp_path):
     prometheus = subprocess.Popen([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
                                    f"--storage.tsdb.path={tmp_path / 'tsdb'}"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ours = await start_server(settings_for(tmp_path / "data", jobs), collect_system=False)
+    ours = None
     try:
+        ours = await start_server(settings_for(tmp_path / "data", jobs), collect_system=False)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as theirs, \
                 httpx.AsyncClient(base_url=ours.url, timeout=10) as mine:
             prom = await eventually(lambda: _targets_once_scraped(theirs), timeout=60)
@@ -152,7 +153,8 @@ async def test_same_targets_series_and_headers_as_prometheus(tmp_path):
                         for h in exporter.headers}
             assert timeouts["metrics-service"] == timeouts["Prometheus"]
     finally:
-        await ours.stop()
+        if ours is not None:
+            await ours.stop()
         prometheus.terminate()
         prometheus.wait(15)
         await exporter.runner.cleanup()
