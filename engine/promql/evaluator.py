@@ -47,6 +47,14 @@ from engine.tsdb.store import SeriesData, Store
 from engine.tsdb.types import Labels
 
 MAX_POINTS = 11_000
+
+# Functions of the query itself (its start, end and step in ms), whatever the step evaluated.
+QUERY_FUNCTIONS = {
+    "start": lambda start, end, step: start,
+    "end": lambda start, end, step: end,
+    "range": lambda start, end, step: end - start,
+    "step": lambda start, end, step: step,
+}
 TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
 _MAX_SECONDS = 9.2e15  # milliseconds must fit an int64, as in Prometheus
 
@@ -69,9 +77,9 @@ class _Evaluation:
     """One query's evaluation: its steps, limits and running sample count."""
 
     def __init__(self, store: Store, steps: list[int], lookback: int, max_samples: int,
-                 deadline: Deadline, interval: int, bounds: tuple[int, int]) -> None:
-        """``interval``: the default subquery step (ms); ``bounds``: the query's own start and end,
-        which ``@ start()`` / ``@ end()`` name, inside subqueries too."""
+                 deadline: Deadline, interval: int, bounds: tuple[int, int, int]) -> None:
+        """``interval``: the default subquery step (ms); ``bounds``: the query's own start, end and
+        step (0 for an instant query), which ``@ start()``, ``start()``... name, inside subqueries too."""
         self.store = store
         self.steps = steps
         self.size = len(steps)
@@ -217,6 +225,8 @@ class _Evaluation:
         args = node.args
         if name == "time":
             return [t / 1000 for t in self.steps]
+        if name in QUERY_FUNCTIONS:
+            return [QUERY_FUNCTIONS[name](*self.bounds) / 1000] * self.size
         if name == "pi":
             return [math.pi] * self.size
         if name == "vector":
@@ -381,9 +391,10 @@ class QueryEngine:
         """Stop running queries at their next check (shutdown); later ones stop at once."""
         self.closing.set()
 
-    def _evaluation(self, steps: list[int], deadline: float | None, end_ms: int | None = None) -> _Evaluation:
+    def _evaluation(self, steps: list[int], deadline: float | None, end_ms: int | None = None,
+                    step_ms: int = 0) -> _Evaluation:
         """``end_ms``: a range query's own end, which ``@ end()`` names even off its last step."""
-        bounds = (steps[0], steps[-1] if end_ms is None else end_ms)
+        bounds = (steps[0], steps[-1] if end_ms is None else end_ms, step_ms)
         return _Evaluation(self.store, steps, self.lookback_ms, self.max_samples, self.deadline(deadline),
                            self.evaluation_interval_ms, bounds)
 
@@ -426,7 +437,7 @@ class QueryEngine:
             raise QueryError(BAD_DATA, f'invalid expression type "{n.DOCUMENTED_TYPE[node.type]}" for range '
                                        "query, must be Scalar or instant Vector")
         steps = list(range(start_ms, end_ms + 1, step_ms))
-        value = self._evaluation(steps, deadline, end_ms).eval(node)
+        value = self._evaluation(steps, deadline, end_ms, step_ms).eval(node)
         if node.type == n.SCALAR:
             value = [((), value)]
         series = [Series(dict(labels), [(t / 1000, v) for t, v in zip(steps, vals, strict=True)

@@ -28,27 +28,6 @@ SKIPS: dict[str, str] = {
     ], (
         "a series mixing float and native-histogram samples (native histograms: not yet)")),
     **dict.fromkeys([
-        "functions.test:2086", "functions.test:2089", "functions.test:2092", "functions.test:2106",
-        "functions.test:2117", "functions.test:2127", "functions.test:2134",
-    ], (
-        "function step(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:2096", "functions.test:2099", "functions.test:2102", "functions.test:2110",
-        "functions.test:2113", "functions.test:2120", "functions.test:2130", "functions.test:2138",
-    ], (
-        "function range(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:2145", "functions.test:2148", "functions.test:2151", "functions.test:2165",
-        "functions.test:2168", "functions.test:2179", "functions.test:2186", "functions.test:2200",
-    ], (
-        "function start(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:2155", "functions.test:2158", "functions.test:2161", "functions.test:2172",
-        "functions.test:2175", "functions.test:2182", "functions.test:2189", "functions.test:2193",
-        "functions.test:2196", "functions.test:2203",
-    ], (
-        "function end(): not implemented yet")),
-    **dict.fromkeys([
         "functions.test:2226", "functions.test:2229", "functions.test:2239", "functions.test:2246",
         "functions.test:2253", "functions.test:2260", "functions.test:2263",
     ], (

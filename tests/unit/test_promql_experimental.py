@@ -79,3 +79,12 @@ def test_timestamps_of_extremes(make_engine):
     assert instant(e, "ts_of_min_over_time(m[5m])", 240) == {"{}": 180}
     assert instant(e, "ts_of_first_over_time(m[150s])", 240) == {"{}": 120}
     assert instant(e, "ts_of_last_over_time(m[150s])", 250) == {"{}": 240}
+
+
+def test_start_end_range_and_step_are_the_querys_own(make_engine):
+    e = make_engine({"m": "1 2 3 4"})
+    ranged = e.range("start() + end() * 1000 + step() * 1000000 + range() * 1e9", 10, 100, 30)
+    assert [v for _, v in ranged.value[0].points] == [10 + 100_000 + 30_000_000 + 90e9] * 4
+    assert e.instant("range() + step()", 50).value[1] == 0
+    # Inside a subquery too, not the subquery's own steps.
+    assert instant(e, "max_over_time(vector(end())[5m:1m])", 170) == {"{}": 170}
