@@ -245,6 +245,8 @@ class ScrapeManager:
         added = 0
         if processed is not None:
             refs, values, added = self._admit(target, processed, refusals)
+        else:  # its refs may outlive their series (a target down past METRICS_TTL): start afresh
+            target.cache = {}
         report = [1.0 if processed else 0.0, duration, len(processed.keys) if processed else 0,
                   processed.post_relabel if processed else 0, added]
         report_refs = self._report_refs(target, refusals)
