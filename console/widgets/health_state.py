@@ -28,10 +28,10 @@ def state_label(state: str) -> Text:
 
 
 def latency_text(ms: Any) -> str:
-    """Milliseconds as the API gives them: ``12ms``, ``1.5s``."""
+    """Milliseconds as the API gives them: ``0.4ms``, ``12ms``, ``1.5s``."""
     if not isinstance(ms, (int, float)) or not math.isfinite(ms):
         return fmt.DASH
-    return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
+    return f"{ms:.1f}ms" if ms < 10 else f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
 
 
 def uptime_text(percent: Any) -> str:
