@@ -27,6 +27,7 @@ from engine.promql.functions import (
     clamp,
     date_of_steps,
     date_of_values,
+    histogram_fraction,
     histogram_quantile,
     label_join,
     label_replace,
@@ -254,6 +255,9 @@ class _Evaluation:
             return sort_rows(self.eval(args[0]), name == "sort_desc")
         if name in ("sort_by_label", "sort_by_label_desc"):
             return sort_by_label(self.eval(args[0]), [a.value for a in args[1:]], name == "sort_by_label_desc")
+        if name == "histogram_fraction":
+            lower, upper = self.eval(args[0]), self.eval(args[1])
+            return merge_same_labels(histogram_fraction(self._paced(self.eval(args[2])), lower, upper, self.size))
         if name == "histogram_quantile":
             qs = self.eval(args[0])
             return merge_same_labels(histogram_quantile(self._paced(self.eval(args[1])), qs, self.size))

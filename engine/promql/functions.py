@@ -18,7 +18,7 @@ from engine.promql.errors import execution
 from engine.promql.gomath import INF, NAN
 from engine.promql.labels import BUCKET, NAME, drop_name, get, is_valid_label_name, set_label
 from engine.promql.rows import Row
-from engine.promql.stats import bucket_quantile
+from engine.promql.stats import bucket_fraction, bucket_quantile
 from engine.tsdb.types import Labels
 
 
@@ -278,12 +278,24 @@ def absent_labels(matchers) -> Labels:
     return tuple(sorted((k, v) for k, v in labels.items() if v != ""))
 
 
-# --- histogram_quantile ---------------------------------------------------------------------
+# --- histogram_quantile, histogram_fraction ------------------------------------------------
 
 def histogram_quantile(rows: Iterable[Row], qs: list[float], size: int) -> list[Row]:
+    """One quantile per classic histogram and step."""
+    return _per_histogram(rows, size, lambda i, bounds, counts: bucket_quantile(qs[i], bounds, counts))
+
+
+def histogram_fraction(rows: Iterable[Row], lower: list[float], upper: list[float], size: int) -> list[Row]:
+    """The estimated fraction of observations between ``lower`` and ``upper`` per classic
+    histogram and step."""
+    return _per_histogram(rows, size, lambda i, bounds, counts: bucket_fraction(lower[i], upper[i], bounds, counts))
+
+
+def _per_histogram(rows: Iterable[Row], size: int,
+                   reduce: Callable[[int, list[float], list[float]], float]) -> list[Row]:
     """Classic histograms: series grouped by their labels except ``le`` (buckets with an
-    unparsable ``le`` are ignored); one quantile per group and step, labelled without the
-    metric name and ``le``."""
+    unparsable ``le`` are ignored); ``reduce(step, bounds, counts)`` per group and step over the
+    buckets present, labelled without the metric name and ``le``."""
     groups: dict[Labels, int] = {}
     out_labels: list[Labels] = []
     members: list[list[tuple[float, list]]] = []
@@ -311,9 +323,9 @@ def histogram_quantile(rows: Iterable[Row], qs: list[float], size: int) -> list[
                 if not present:
                     vals.append(None)
                     continue
-                vals.append(bucket_quantile(qs[i], [b for b, _ in present], [c for _, c in present]))
+                vals.append(reduce(i, [b for b, _ in present], [c for _, c in present]))
             else:
-                vals.append(bucket_quantile(qs[i], all_bounds, counts))
+                vals.append(reduce(i, all_bounds, counts))
         out.append((labels, vals))
     return out
 

@@ -44,7 +44,7 @@ INSTANT_FUNCTIONS = frozenset((
     "label_join", "sort", "sort_desc", "minute", "hour", "day_of_week", "day_of_month", "day_of_year",
     "days_in_month", "month", "year", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
     "asinh", "acosh", "atanh", "deg", "rad", "pi", "sort_by_label", "sort_by_label_desc",
-    "start", "end", "range", "step",
+    "start", "end", "range", "step", "histogram_fraction",
 ))
 
 SCALAR_FUNCTIONS = frozenset(("time", "scalar", "pi", "start", "end", "range", "step"))

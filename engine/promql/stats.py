@@ -142,6 +142,53 @@ def bucket_quantile(q: float, bounds: list[float], counts: list[float]) -> float
     return start + (end - start) * div(rank, count)
 
 
+def bucket_fraction(lower: float, upper: float, bounds: list[float], counts: list[float]) -> float:
+    """``histogram_fraction`` over classic buckets (ascending upper bounds, cumulative counts), as
+    Prometheus's ``BucketFraction``: linear interpolation inside a bucket, the lowest bucket starting
+    at 0 when its bound is positive, and none of a range's part inside a bucket of infinite width."""
+    if bounds[-1] != math.inf:
+        return math.nan
+    if len(set(bounds)) != len(bounds):
+        bounds, counts = _coalesce(bounds, counts)
+    count = counts[-1]
+    if count == 0 or lower != lower or upper != upper:
+        return math.nan
+    if lower >= upper:
+        return 0.0
+    rank = 0.0
+    lower_rank = upper_rank = None
+    for i, (upper_bound, bucket_count) in enumerate(zip(bounds, counts, strict=True)):
+        lower_bound = bounds[i - 1] if i > 0 else (0.0 if upper_bound > 0 else -math.inf)
+        if lower_rank is None and lower_bound >= lower:
+            lower_rank = rank
+        if upper_rank is None and lower_bound >= upper:
+            upper_rank = rank
+        if lower_rank is not None and upper_rank is not None:
+            break
+        if lower_rank is None and lower_bound < lower < upper_bound:
+            lower_rank = _interpolate(lower, lower_bound, upper_bound, rank, bucket_count)
+        if upper_rank is None and lower_bound < upper < upper_bound:
+            upper_rank = _interpolate(upper, lower_bound, upper_bound, rank, bucket_count)
+        if lower_rank is not None and upper_rank is not None:
+            break
+        rank = bucket_count
+    if lower_rank is None or lower_rank > count:
+        lower_rank = count
+    if upper_rank is None or upper_rank > count:
+        upper_rank = count
+    return (upper_rank - lower_rank) / count
+
+
+def _interpolate(v: float, lower_bound: float, upper_bound: float, rank: float, count: float) -> float:
+    """The rank of ``v`` inside a bucket; a bucket of infinite width keeps its observations at
+    its finite end."""
+    if lower_bound == -math.inf:
+        return count
+    if upper_bound == math.inf:
+        return rank
+    return rank + (count - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+
+
 def _coalesce(bounds: list[float], counts: list[float]) -> tuple[list[float], list[float]]:
     merged_bounds: list[float] = []
     merged_counts: list[float] = []

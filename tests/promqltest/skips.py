@@ -38,17 +38,6 @@ SKIPS: dict[str, str] = {
     ], (
         "function max_of(): not implemented yet")),
     **dict.fromkeys([
-        "histograms.test:124", "histograms.test:132", "histograms.test:140", "histograms.test:150",
-        "histograms.test:161", "histograms.test:177", "histograms.test:196", "histograms.test:216",
-        "histograms.test:233", "histograms.test:250", "histograms.test:268", "histograms.test:286",
-        "histograms.test:305", "histograms.test:323", "histograms.test:340", "histograms.test:355",
-        "histograms.test:370", "histograms.test:385", "histograms.test:404", "histograms.test:423",
-        "histograms.test:442", "histograms.test:460", "histograms.test:480", "histograms.test:493",
-        "histograms.test:506", "histograms.test:520", "histograms.test:534", "histograms.test:1194",
-        "histograms.test:1215",
-    ], (
-        "function histogram_fraction(): not implemented yet")),
-    **dict.fromkeys([
         "histograms.test:619", "histograms.test:657", "histograms.test:679", "histograms.test:701",
         "histograms.test:709", "histograms.test:1042", "histograms.test:1189",
         "histograms.test:1210",

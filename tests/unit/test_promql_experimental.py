@@ -88,3 +88,17 @@ def test_start_end_range_and_step_are_the_querys_own(make_engine):
     assert e.instant("range() + step()", 50).value[1] == 0
     # Inside a subquery too, not the subquery's own steps.
     assert instant(e, "max_over_time(vector(end())[5m:1m])", 170) == {"{}": 170}
+
+
+def test_histogram_fraction_of_classic_buckets(make_engine):
+    # Prometheus evaluates histogram_fraction by default; promtool 2.42 predates it.
+    e = make_engine({'h_bucket{le="1"}': "2", 'h_bucket{le="2"}': "6", 'h_bucket{le="4"}': "8",
+                     'h_bucket{le="+Inf"}': "10"})
+    assert instant(e, "histogram_fraction(0, 2, h_bucket)", 0) == {"{}": 0.6}
+    # Half of (1, 2]: 2 observations; a quarter of (2, 4]: 0.5.
+    assert instant(e, "histogram_fraction(1.5, 2.5, h_bucket)", 0) == {"{}": 0.25}
+    # The first bucket starts at 0 (its bound is positive); the +Inf bucket adds nothing past 4.
+    assert instant(e, "histogram_fraction(-1, 0.5, h_bucket)", 0) == {"{}": 0.1}
+    assert instant(e, "histogram_fraction(3, 100, h_bucket)", 0) == {"{}": 0.1}
+    assert instant(e, "histogram_fraction(4, Inf, h_bucket)", 0) == {"{}": 0.2}
+    assert instant(e, "histogram_fraction(2, 1, h_bucket)", 0) == {"{}": 0}
