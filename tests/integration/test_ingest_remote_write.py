@@ -57,7 +57,8 @@ remote_write:
     queue_config: {{batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s}}
 """)
     proc = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
+                             f"--web.listen-address=127.0.0.1:{port}",
+                             "--storage.remote.flush-deadline=1s"],  # its shutdown waits on this (1m by default)
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = asyncio.get_running_loop().time() + 60
@@ -76,7 +77,11 @@ remote_write:
         assert all(v == 0 for v in sent.values()), sent  # Prometheus saw no refusal from us
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # never leave it running; the assertion above says what failed
+            proc.kill()
+            proc.wait()
         proc.stderr.close()
 
 
