@@ -12,7 +12,7 @@ from functools import cmp_to_key
 from itertools import groupby
 
 from engine.compat.regex import RegexError, ResultTooLarge, compile_anchored
-from engine.compat.strconv import NumError, parse_float
+from engine.compat.strconv import NumError, parse_float, to_bytes
 from engine.promql import gomath
 from engine.promql.errors import execution
 from engine.promql.gomath import INF, NAN
@@ -166,13 +166,18 @@ MAX_LABEL_REPLACE_BYTES = 64 * 1024
 """Largest value label_replace may build: ``$1`` repeated in a long replacement multiplies the source value."""
 
 
+def _printable(name: str) -> str:
+    """A name for a message: invalid bytes as U+FFFD, as Go's JSON encoding writes them."""
+    return to_bytes(name).decode("utf-8", "replace")
+
+
 def label_replace(rows: Iterable[Row], dst: str, replacement: str, src: str, pattern: str) -> list[Row]:
     try:
         regex = compile_anchored(pattern)  # RE2: linear time whatever the pattern
     except RegexError:
         raise execution(f"invalid regular expression in label_replace(): {pattern}") from None
     if not is_valid_label_name(dst):
-        raise execution(f"invalid destination label name in label_replace(): {dst}")
+        raise execution(f"invalid destination label name in label_replace(): {_printable(dst)}")
     out = []
     for labels, vals in rows:
         try:
@@ -188,9 +193,9 @@ def label_replace(rows: Iterable[Row], dst: str, replacement: str, src: str, pat
 def label_join(rows: Iterable[Row], dst: str, separator: str, sources: list[str]) -> list[Row]:
     for src in sources:
         if not is_valid_label_name(src):
-            raise execution(f"invalid source label name in label_join(): {src}")
+            raise execution(f"invalid source label name in label_join(): {_printable(src)}")
     if not is_valid_label_name(dst):
-        raise execution(f"invalid destination label name in label_join(): {dst}")
+        raise execution(f"invalid destination label name in label_join(): {_printable(dst)}")
     return [(set_label(labels, dst, separator.join(get(labels, s) for s in sources)), vals)
             for labels, vals in rows]
 

@@ -58,5 +58,12 @@ def match_key(names: Iterable[str], on: bool) -> Callable[[Labels], tuple]:
 
 
 def is_valid_label_name(name: str) -> bool:
-    """Prometheus 3 accepts any non-empty UTF-8 label name."""
-    return name != ""
+    """Prometheus 3 accepts any non-empty UTF-8 label name (invalid bytes, kept as surrogate
+    escapes, are refused)."""
+    if name.isascii():
+        return name != ""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -9,13 +9,14 @@ and, for large texts, after the parser survived them in a child process.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import promql_parser as pp
 
 from engine.compat.regex import RegexError, compile_anchored
-from engine.compat.strconv import quote
+from engine.compat.strconv import from_bytes, quote, to_bytes, unquote_char
 from engine.promql import nodes as n
 from engine.promql.errors import BAD_DATA, QueryError, unsupported
 from engine.promql.guard import Limits, check
@@ -110,7 +111,12 @@ class Parser:
         self._child.close()
 
     def _parse_new(self, text: str) -> n.Node:
-        return _convert(self._tree(text))
+        tree = self._tree(text)
+        token = _GO_STRINGS.set(go_strings(text))
+        try:
+            return _convert(tree)
+        finally:
+            _GO_STRINGS.reset(token)
 
     def _tree(self, text: str) -> object:
         """The parser's tree for a text within the limits, or ``QueryError(bad_data)``."""
@@ -133,6 +139,45 @@ def tools_parser() -> Parser:
     if _tools_parser is None:
         _tools_parser = Parser()
     return _tools_parser
+
+
+# The Go value of string literals the parser decodes otherwise, while one text is converted.
+_GO_STRINGS: ContextVar[dict[str, str] | None] = ContextVar("go_strings", default=None)
+
+
+def go_strings(text: str) -> dict[str, str]:
+    """String literals whose byte escapes make them differ from the parser's reading: Go keeps
+    ``"\\xff"`` as the byte 0xff (invalid UTF-8, a surrogate escape here), the parser reads U+00FF.
+    Maps the parser's value to Go's."""
+    found: dict[str, str] = {}
+    if "\\" not in text:
+        return found
+    i, size = 0, len(text)
+    while i < size:
+        c = text[i]
+        if c == "#":  # a comment, to the end of its line
+            end = text.find("\n", i)
+            i = size if end < 0 else end
+        elif c == "`":  # raw strings have no escapes
+            end = text.find("`", i + 1)
+            i = size if end < 0 else end + 1
+        elif c in "\"'":
+            go, read = bytearray(), []
+            i += 1
+            try:
+                while i < size and text[i] != c:
+                    r, raw, i = unquote_char(text, i, c)
+                    go += bytes([r]) if raw else to_bytes(chr(r))
+                    read.append(chr(r))
+            except ValueError:  # the parser has refused the text already
+                return found
+            i += 1
+            go_value, parser_value = from_bytes(bytes(go)), "".join(read)
+            if go_value != parser_value:
+                found[parser_value] = go_value
+        else:
+            i += 1
+    return found
 
 
 def _parser_message(exc: Exception) -> str:
@@ -159,7 +204,7 @@ def _convert(e: object) -> n.Node:
     if kind is pp.NumberLiteral:
         return n.NumberLiteral(float(e.val))
     if kind is pp.StringLiteral:
-        return n.StringLiteral(e.val)
+        return n.StringLiteral((_GO_STRINGS.get() or {}).get(e.val, e.val))
     if kind is pp.VectorSelector:
         return _selector(e)
     if kind is pp.MatrixSelector:

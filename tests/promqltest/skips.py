@@ -19,11 +19,6 @@ SKIPS: dict[str, str] = {
     ], (
         "divergence: {}: expected nan, got -inf")),
     **dict.fromkeys([
-        "functions.test:528",
-    ], (
-        "divergence: expected an error, got vector [Sample(labels={'__name__': 'testmetric', 'dst':"
-        " 'original-destination")),
-    **dict.fromkeys([
         "functions.test:1654",
     ], (
         "a series mixing float and native-histogram samples (native histograms: not yet)")),
