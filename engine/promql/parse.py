@@ -9,6 +9,7 @@ and, for large texts, after the parser survived them in a child process.
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -126,7 +127,7 @@ class Parser:
         try:
             return pp.parse(text)
         except Exception as exc:  # the parser reports every syntax and type error as ValueError
-            raise QueryError(BAD_DATA, f"parse error: {_parser_message(exc)}") from None
+            raise QueryError(BAD_DATA, _parse_error(text, _parser_message(exc))) from None
 
 
 _tools_parser: Parser | None = None
@@ -178,6 +179,41 @@ def go_strings(text: str) -> dict[str, str]:
         else:
             i += 1
     return found
+
+
+# The parser's messages that name a function, in its words, as Prometheus words them.
+_FUNCTION_ERRORS = (
+    (re.compile(r"unknown function with name '([^']*)'\Z"), 'unknown function with name "{name}"'),
+    (re.compile(r"expected (\d+) argument\(s\) in call to '([^']*)', got (\d+)\Z"),
+     'expected {0} argument(s) in call to "{name}", got {2}'),
+)
+_AT_END = ("unexpected end of input", "unclosed left parenthesis")
+
+
+def _parse_error(text: str, message: str) -> str:
+    """A parse error as Prometheus prints it, ``line:column: parse error: ...``. The parser gives
+    no position, so it is worked out here for the common kinds: errors at the end of the input
+    and errors naming a function (the call's position); other errors go without one."""
+    if message.startswith(_AT_END):
+        return f"{_position(text, len(text))}: parse error: {message}"
+    for pattern, words in _FUNCTION_ERRORS:
+        m = pattern.match(message)
+        if m is None:
+            continue
+        name = m.group(m.lastindex if words.startswith("unknown") else 2)
+        call = re.search(rf"(?<![\w:]){re.escape(name)}\s*\(", text)
+        message = words.format(*m.groups(), name=name)
+        if call is not None:
+            return f"{_position(text, call.start())}: parse error: {message}"
+        break
+    return f"parse error: {message}"
+
+
+def _position(text: str, offset: int) -> str:
+    """Prometheus's ``line:column`` of a character offset: both from 1, the column in bytes."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    line = text.count("\n", 0, offset) + 1
+    return f"{line}:{len(text[line_start:offset].encode('utf-8', 'surrogateescape')) + 1}"
 
 
 def _parser_message(exc: Exception) -> str:

@@ -213,7 +213,7 @@ async def test_label_values(client, method):
 @pytest.mark.parametrize("path", ["/api/v1/labels", "/api/v1/label/job/values"])
 async def test_label_lookups_refuse_bad_selectors_and_times(client, path):
     text = error(await client.get(path, params={"match[]": "up{"}), 400, "bad_data")
-    assert text == "parse error: unexpected end of input inside braces"
+    assert text == "1:4: parse error: unexpected end of input inside braces"
     text = error(await client.get(path, params={"match[]": "{}"}), 400, "bad_data")
     assert "at least one non-empty matcher" in text
     text = error(await client.get(path, params={"start": "abc"}), 400, "bad_data")
@@ -264,7 +264,7 @@ async def test_series_needs_a_match(client, method):
 
 
 @pytest.mark.parametrize("match,problem", [
-    ("up{", "parse error: unexpected end of input inside braces"),
+    ("up{", "1:4: parse error: unexpected end of input inside braces"),
     ("sum(up)", 'parse error: expected a series selector such as up{job="api"}, got "sum(up)"'),
     ("up[5m]", 'parse error: expected a series selector such as up{job="api"}, got "up[5m]"'),
     ("up offset 5m", 'parse error: expected a series selector such as up{job="api"}, got "up offset 5m"'),

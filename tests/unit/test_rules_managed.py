@@ -75,7 +75,6 @@ INVALID = [
     ({**FULL, "name": ""}, "name"),
     ({**FULL, "name": 5}, "name"),
     ({**FULL, "expr": "sum(up"}, "expr"),
-    ({**FULL, "expr": "up @ 5"}, "expr"),  # Prometheus parses it; our evaluator does not run it
     ({**FULL, "for": "5x"}, "for"),
     ({**FULL, "for": -1}, "for"),
     ({**FULL, "keepFiringFor": True}, "keepFiringFor"),
