@@ -298,15 +298,10 @@ class ScrapeManager:
     def _new_series(self, labels: Labels, family: str, metadata: Metadata, pending: Counter[str]) -> int | Refusal:
         """The ref of a series admission takes (created on first sight), or why it refuses it."""
         adm = self.admission
-        name = ""
-        rest: dict[str, str] = {}
-        for k, v in labels:
-            if k == "__name__":
-                name = v
-            else:
-                rest[k] = v
-        refusal = (adm.check_family(family, metadata.type) or adm.check_metric_name(name) or adm.check_labels(rest)
-                   or adm.check_new_series(labels, name, pending))
+        refusal = adm.check_family(family, metadata.type)
+        if refusal is None:
+            refusal, name = adm.check_label_set(labels)
+            refusal = refusal or adm.check_new_series(labels, name, pending)
         if refusal is not None:
             return refusal
         self.store.set_metadata(family, metadata)
