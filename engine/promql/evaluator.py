@@ -29,6 +29,7 @@ from engine.promql.functions import (
     date_of_values,
     histogram_fraction,
     histogram_quantile,
+    histogram_quantiles,
     label_join,
     label_replace,
     round_,
@@ -36,7 +37,7 @@ from engine.promql.functions import (
     sort_by_label,
     sort_rows,
 )
-from engine.promql.gomath import INF, round_half_up
+from engine.promql.gomath import INF, go_max, go_min, round_half_up
 from engine.promql.labels import NAME, drop_name
 from engine.promql.parse import RANGE_FUNCTIONS, SET_OPERATORS, Parser, tools_parser
 from engine.promql.rangefuncs import FUNCTIONS as RANGE_FNS
@@ -230,6 +231,9 @@ class _Evaluation:
             return [QUERY_FUNCTIONS[name](*self.bounds) / 1000] * self.size
         if name == "pi":
             return [math.pi] * self.size
+        if name in ("min_of", "max_of"):
+            pick = go_min if name == "min_of" else go_max
+            return [pick(a, b) for a, b in zip(self.eval(args[0]), self.eval(args[1]), strict=True)]
         if name == "vector":
             return [((), list(self.eval(args[0])))]
         if name == "scalar":
@@ -258,6 +262,10 @@ class _Evaluation:
         if name == "histogram_fraction":
             lower, upper = self.eval(args[0]), self.eval(args[1])
             return merge_same_labels(histogram_fraction(self._paced(self.eval(args[2])), lower, upper, self.size))
+        if name == "histogram_quantiles":
+            rows = list(self._paced(self.eval(args[0])))
+            qs = [self.eval(a) for a in args[2:]]
+            return merge_same_labels(histogram_quantiles(rows, args[1].value, qs, self.size))
         if name == "histogram_quantile":
             qs = self.eval(args[0])
             return merge_same_labels(histogram_quantile(self._paced(self.eval(args[1])), qs, self.size))

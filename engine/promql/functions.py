@@ -12,7 +12,7 @@ from functools import cmp_to_key
 from itertools import groupby
 
 from engine.compat.regex import RegexError, ResultTooLarge, compile_anchored
-from engine.compat.strconv import NumError, parse_float, to_bytes
+from engine.compat.strconv import NumError, format_float, parse_float, to_bytes
 from engine.promql import gomath
 from engine.promql.errors import execution
 from engine.promql.gomath import INF, NAN
@@ -288,6 +288,33 @@ def absent_labels(matchers) -> Labels:
 def histogram_quantile(rows: Iterable[Row], qs: list[float], size: int) -> list[Row]:
     """One quantile per classic histogram and step."""
     return _per_histogram(rows, size, lambda i, bounds, counts: bucket_quantile(qs[i], bounds, counts))
+
+
+def histogram_quantiles(rows: list[Row], label: str, qs: list[list[float]], size: int) -> list[Row]:
+    """Several quantiles of each classic histogram, each labelled ``label="<q>"`` (q written as
+    OpenMetrics writes it, ``0.0``, ``0.25``); a label the series already have is overwritten, and
+    series that then collide are Prometheus's duplicate-labelset error."""
+    out: list[Row] = []
+    for q in qs:
+        for labels, vals in histogram_quantile(rows, q, size):
+            by_q: dict[str, list] = {}
+            for i, v in enumerate(vals):
+                if v is not None:
+                    by_q.setdefault(_openmetrics_float(q[i]), [None] * size)[i] = v
+            out.extend((set_label(labels, label, text), split) for text, split in by_q.items())
+    return out
+
+
+def _openmetrics_float(f: float) -> str:
+    """Prometheus's ``formatOpenMetricsFloat``: Go's shortest form, with ``.0`` on whole numbers."""
+    if f != f:
+        return "NaN"
+    if f == INF:
+        return "+Inf"
+    if f == -INF:
+        return "-Inf"
+    text = format_float(f, "g", -1)
+    return text if "e" in text or "." in text else text + ".0"
 
 
 def histogram_fraction(rows: Iterable[Row], lower: list[float], upper: list[float], size: int) -> list[Row]:

@@ -46,10 +46,10 @@ INSTANT_FUNCTIONS = frozenset((
     "label_join", "sort", "sort_desc", "minute", "hour", "day_of_week", "day_of_month", "day_of_year",
     "days_in_month", "month", "year", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
     "asinh", "acosh", "atanh", "deg", "rad", "pi", "sort_by_label", "sort_by_label_desc",
-    "start", "end", "range", "step", "histogram_fraction",
+    "start", "end", "range", "step", "histogram_fraction", "histogram_quantiles", "min_of", "max_of",
 ))
 
-SCALAR_FUNCTIONS = frozenset(("time", "scalar", "pi", "start", "end", "range", "step"))
+SCALAR_FUNCTIONS = frozenset(("time", "scalar", "pi", "start", "end", "range", "step", "min_of", "max_of"))
 
 AGGREGATIONS = frozenset((
     "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile",

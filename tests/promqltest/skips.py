@@ -23,22 +23,6 @@ SKIPS: dict[str, str] = {
     ], (
         "a series mixing float and native-histogram samples (native histograms: not yet)")),
     **dict.fromkeys([
-        "functions.test:2226", "functions.test:2229", "functions.test:2239", "functions.test:2246",
-        "functions.test:2253", "functions.test:2260", "functions.test:2263",
-    ], (
-        "function min_of(): not implemented yet")),
-    **dict.fromkeys([
-        "functions.test:2232", "functions.test:2235", "functions.test:2242", "functions.test:2249",
-        "functions.test:2256", "functions.test:2266", "functions.test:2269",
-    ], (
-        "function max_of(): not implemented yet")),
-    **dict.fromkeys([
-        "histograms.test:619", "histograms.test:657", "histograms.test:679", "histograms.test:701",
-        "histograms.test:709", "histograms.test:1042", "histograms.test:1189",
-        "histograms.test:1210",
-    ], (
-        "function histogram_quantiles(): not implemented yet")),
-    **dict.fromkeys([
         "name_label_dropping.test:64", "name_label_dropping.test:69", "name_label_dropping.test:74",
         "name_label_dropping.test:79", "name_label_dropping.test:94",
         "name_label_dropping.test:120", "name_label_dropping.test:124",

@@ -4,6 +4,8 @@ them, so values are worked out by hand from Prometheus's definitions."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from test_promql_support import engine_factory, instant
 
@@ -102,3 +104,20 @@ def test_histogram_fraction_of_classic_buckets(make_engine):
     assert instant(e, "histogram_fraction(3, 100, h_bucket)", 0) == {"{}": 0.1}
     assert instant(e, "histogram_fraction(4, Inf, h_bucket)", 0) == {"{}": 0.2}
     assert instant(e, "histogram_fraction(2, 1, h_bucket)", 0) == {"{}": 0}
+
+
+def test_histogram_quantiles_labels_each_quantile(make_engine):
+    e = make_engine({'h_bucket{le="1", s="a"}': "2", 'h_bucket{le="2", s="a"}': "6",
+                     'h_bucket{le="+Inf", s="a"}': "6"})
+    assert instant(e, 'histogram_quantiles(h_bucket, "q", 0, 0.5, 1)', 0) == {
+        '{q="0.0", s="a"}': 0, '{q="0.5", s="a"}': 1.25, '{q="1.0", s="a"}': 2}
+    assert instant(e, 'histogram_quantiles(h_bucket, "s", 0.5)', 0) == {'{s="0.5"}': 1.25}
+    with pytest.raises(QueryError, match="same labelset"):
+        e.instant('histogram_quantiles(h_bucket{s="a"} or label_replace(h_bucket, "s", "b", "", ""), "s", 0.5)', 0)
+
+
+def test_min_of_and_max_of_are_go_math_min_and_max(make_engine):
+    e = make_engine({})
+    assert e.instant("min_of(3, -5)", 0).value[1] == -5 and e.instant("max_of(3, -5)", 0).value[1] == 3
+    assert math.isnan(e.instant("min_of(NaN, 3)", 0).value[1])
+    assert math.copysign(1, e.instant("max_of(-0, 0)", 0).value[1]) == 1
