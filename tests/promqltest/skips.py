@@ -11,14 +11,6 @@ from __future__ import annotations
 
 SKIPS: dict[str, str] = {
     **dict.fromkeys([
-        "aggregators.test:641",
-    ], (
-        "divergence: {}: expected nan, got inf")),
-    **dict.fromkeys([
-        "aggregators.test:650",
-    ], (
-        "divergence: {}: expected nan, got -inf")),
-    **dict.fromkeys([
         "functions.test:1654",
     ], (
         "a series mixing float and native-histogram samples (native histograms: not yet)")),

@@ -44,7 +44,8 @@ class _Stores:
             store = Store(SQLiteBackend(self.root / f"s{len(list(self.root.iterdir()))}"))
             store.open()
             for load in case.loads:
-                for labels, values in load.series:
+                # A series given twice in one block keeps its last values (test.go's loadCmd.set).
+                for labels, values in {_key(dict(lb)): (lb, vs) for lb, vs in load.series}.values():
                     labels = dict(labels)
                     ref = store.ref(make_labels(labels.pop("__name__", ""), labels))
                     for i, v in enumerate(values):
