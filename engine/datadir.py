@@ -5,7 +5,8 @@
   url, start time) only tells a second process who holds it.
 - ``open_sqlite``: the one way our SQLite files are opened: a file that exists but is empty or fails
   ``PRAGMA quick_check`` is refused (``DamagedFileError``) instead of starting as if empty; with
-  ``repair`` it is moved aside (``NAME.damaged-<time>``) and a new one is started, loudly.
+  ``repair`` it is moved aside (``NAME.damaged-<time>``) and a new one is started, loudly;
+  ``open_database`` adds WAL and a schema for the small databases.
 - ``DiskHealth``: whether writes fail for lack of space, logged once when it starts and once when it
   ends, for readiness and for the flush retry loop.
 """
@@ -139,6 +140,21 @@ def open_sqlite(path: Path, what: str, repair: bool) -> sqlite3.Connection:
     log.warning("damaged file moved aside, starting a new one", extra={"fields": {
         "file": str(path), "moved_to": str(aside), "problem": problem}})
     return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+
+
+def open_database(path: Path, what: str, schema: str, repair: bool) -> sqlite3.Connection:
+    """One of our small WAL databases (alerts, health history): its directory created, the file
+    checked (``open_sqlite``), its ``schema`` applied; a file that cannot be used raises StoreError
+    naming ``path`` and ``what`` ("alert database")."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = open_sqlite(path, what, repair)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(schema)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        raise StoreError(f"{path} cannot be used as the {what}: {exc}") from None
+    return conn
 
 
 def _damage(path: Path, conn: sqlite3.Connection) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from engine.alerts.model import AlertInstance, TimelineEvent
 from engine.alerts.silences import Silence, SilenceMatcher
-from engine.datadir import open_sqlite, transaction
+from engine.datadir import open_database, transaction
 from engine.logs import log_fields
 from engine.timefmt import rfc3339
 from engine.tsdb.backend import StoreError
@@ -44,15 +44,7 @@ class AlertDB:
         self._skipped: set[tuple[str, str]] = set()
 
     def open(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = open_sqlite(self.path, "alert database", self.repair)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-        except (OSError, sqlite3.DatabaseError) as exc:
-            raise StoreError(f"{self.path} cannot be used as the alert database: {exc}") from None
-        self._conn = conn
+        self._conn = open_database(self.path, "alert database", SCHEMA, self.repair)
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.datadir import open_sqlite, transaction
+from engine.datadir import open_database, transaction
 from engine.tsdb.backend import StoreError
 
 DB_FILE = "health.db"
@@ -41,15 +41,7 @@ class HealthDB:
         self._conn: sqlite3.Connection | None = None
 
     def open(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = open_sqlite(self.path, "health history database", self.repair)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-        except (OSError, sqlite3.DatabaseError) as exc:
-            raise StoreError(f"{self.path} cannot be used as the health history database: {exc}") from None
-        self._conn = conn
+        self._conn = open_database(self.path, "health history database", SCHEMA, self.repair)
 
     @property
     def conn(self) -> sqlite3.Connection:
