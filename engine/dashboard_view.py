@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.compat.durations import format_seconds
-from engine.service_views import BOOKING_STATUSES, _finite, _Reader, _share
+from engine.service_views import BOOKING_STATUSES, ViewReader, finite_or_none, share_expr
 from engine.timefmt import rfc3339
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def summary_queries(window: str, today: str) -> dict[str, str]:
     requests = f"sum(rate(http_requests_total[{window}]))"
     return {
         "requests": requests,
-        "error_ratio": _share(f'sum(rate(http_requests_total{{status=~"5.."}}[{window}]))', requests),
+        "error_ratio": share_expr(f'sum(rate(http_requests_total{{status=~"5.."}}[{window}]))', requests),
         "alerts": 'count by (severity) (ALERTS{alertstate="firing"})',
         "targets": "count by (job) (up)",
         "targets_up": "sum by (job) (up)",
@@ -41,16 +41,16 @@ def realtime_queries(window: str) -> dict[str, str]:
     requests = f"sum(rate(http_requests_total[{window}]))"
     return {
         "requests": requests,
-        "error_ratio": _share(f'sum(rate(http_requests_total{{status=~"5.."}}[{window}]))', requests),
+        "error_ratio": share_expr(f'sum(rate(http_requests_total{{status=~"5.."}}[{window}]))', requests),
         "p95": f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[{window}])))",
         "bookings": f'sum(rate(bookings_total{{status="created"}}[{window}])) * 60',
         "active_users": "sum(active_users)",
     }
 
 
-def _one(read: _Reader, expr: str) -> float | None:
+def _one(read: ViewReader, expr: str) -> float | None:
     values = read.by(expr)
-    return _finite(values.get(())) if values else None
+    return finite_or_none(values.get(())) if values else None
 
 
 def _services(checks: dict[str, str], targets: dict[tuple[str, ...], float],
@@ -72,9 +72,9 @@ def summary_view(query: QueryEngine, now: float, checks: dict[str, str]) -> dict
     midnight = now // DAY_S * DAY_S
     since = max(1.0, now - midnight)
     q = summary_queries(format_seconds(SUMMARY_WINDOW_S), format_seconds(since))
-    read = _Reader(query, now)
+    read = ViewReader(query, now)
     alerts = {sev: int(n) for (sev,), n in read.by(q["alerts"], "severity").items()}
-    bookings = {status: _finite(n) for (status,), n in read.by(q["bookings"], "status").items()}
+    bookings = {status: finite_or_none(n) for (status,), n in read.by(q["bookings"], "status").items()}
     return {
         "services": _services(checks, read.by(q["targets"], "job"), read.by(q["targets_up"], "job")),
         "alerts": {"firing": sum(alerts.values()), "by_severity": alerts},
@@ -82,14 +82,15 @@ def summary_view(query: QueryEngine, now: float, checks: dict[str, str]) -> dict
                      "error_ratio": _one(read, q["error_ratio"])},
         "today": {"since": rfc3339(midnight),
                   "bookings": {status: bookings.get(status, 0.0) for status in BOOKING_STATUSES},
-                  "revenue": {currency: _finite(v) for (currency,), v in read.by(q["revenue"], "currency").items()}},
+                  "revenue": {currency: finite_or_none(v)
+                              for (currency,), v in read.by(q["revenue"], "currency").items()}},
     }
 
 
 def realtime_view(query: QueryEngine, now: float) -> dict[str, Any]:
     """Request rate, error ratio, p95 latency, bookings a minute and active users, over the last minute."""
     q = realtime_queries(format_seconds(REALTIME_WINDOW_S))
-    read = _Reader(query, now)
+    read = ViewReader(query, now)
     return {"window_seconds": REALTIME_WINDOW_S,
             "requests_per_second": _one(read, q["requests"]), "error_ratio": _one(read, q["error_ratio"]),
             "p95_seconds": _one(read, q["p95"]), "bookings_per_minute": _one(read, q["bookings"]),

@@ -47,8 +47,8 @@ def application_queries(w: str) -> dict[str, str]:
     out = {
         "requests": requests,
         "status": f"sum by (service, status) (rate(http_requests_total[{w}]))",
-        "ratio_4xx": _share(f'sum by (service) (rate(http_requests_total{{status=~"4.."}}[{w}]))', requests),
-        "ratio_5xx": _share(f'sum by (service) (rate(http_requests_total{{status=~"5.."}}[{w}]))', requests),
+        "ratio_4xx": share_expr(f'sum by (service) (rate(http_requests_total{{status=~"4.."}}[{w}]))', requests),
+        "ratio_5xx": share_expr(f'sum by (service) (rate(http_requests_total{{status=~"5.."}}[{w}]))', requests),
         "connections": "sum by (service) (http_active_connections)",
         "db_rate": f"sum by (service) (rate(db_query_duration_seconds_count[{w}]))",
         "db_p95": f"histogram_quantile(0.95, sum by (service, le) (rate(db_query_duration_seconds_bucket[{w}])))",
@@ -56,7 +56,7 @@ def application_queries(w: str) -> dict[str, str]:
         "db_op_p95": ("histogram_quantile(0.95, sum by (service, operation, le) "
                       f"(rate(db_query_duration_seconds_bucket[{w}])))"),
         "cache": f"sum by (service, result) (rate(cache_requests_total[{w}]))",
-        "cache_hit_ratio": _share(f'sum by (service) (rate(cache_requests_total{{result="hit"}}[{w}]))', cache),
+        "cache_hit_ratio": share_expr(f'sum by (service) (rate(cache_requests_total{{result="hit"}}[{w}]))', cache),
         "targets_up": "sum by (job) (up)",
         "targets": "count by (job) (up)",
         "probe": "min by (service) (probe_success)",
@@ -67,8 +67,9 @@ def application_queries(w: str) -> dict[str, str]:
     return out
 
 
-def _share(part: str, whole: str) -> str:
-    """``part / whole`` by service, 0 (not nothing) where ``whole`` has series and ``part`` none."""
+def share_expr(part: str, whole: str) -> str:
+    """The PromQL of ``part / whole`` (by whatever both group by), 0 (not nothing) where ``whole``
+    has series and ``part`` none; shared with the dashboard's figures (engine/dashboard_view.py)."""
     return f"({part} or 0 * {whole}) / {whole}"
 
 
@@ -77,7 +78,7 @@ def application_history_queries(step_s: float) -> dict[str, str]:
     w = rate_window(step_s)
     requests = f"sum by (service) (rate(http_requests_total[{w}]))"
     return {"requests_per_second": requests,
-            "error_ratio_5xx": _share(f'sum by (service) (rate(http_requests_total{{status=~"5.."}}[{w}]))',
+            "error_ratio_5xx": share_expr(f'sum by (service) (rate(http_requests_total{{status=~"5.."}}[{w}]))',
                                       requests)}
 
 
@@ -102,13 +103,15 @@ def business_history_queries(step_s: float) -> dict[str, str]:
             "active_users": "sum(active_users)"}
 
 
-def _finite(x: float | None) -> float | None:
-    """JSON has no NaN or infinity: a ratio of nothing (0/0) is unknown, shown as null."""
+def finite_or_none(x: float | None) -> float | None:
+    """JSON has no NaN or infinity: a ratio of nothing (0/0) is unknown, shown as null (every
+    figure of these views and of the dashboard goes through it)."""
     return x if x is not None and math.isfinite(x) else None
 
 
-class _Reader:
-    """Evaluates named expressions at one instant (or over one range) and indexes their results."""
+class ViewReader:
+    """Evaluates named expressions at one instant (or over one range) and indexes their results by
+    label values: how these views and the dashboard's (engine/dashboard_view.py) read PromQL."""
 
     def __init__(self, query: QueryEngine, t: float) -> None:
         self.query = query
@@ -135,7 +138,7 @@ def application_view(query: QueryEngine, now: float, range_s: float, own_service
     """Per service: request rate, latency percentiles, 4xx/5xx ratios, status codes, connections,
     DB and cache figures, up, and histories of the request rate and 5xx ratio."""
     w, start, end, step = _window(range_s, now)
-    read = _Reader(query, now)
+    read = ViewReader(query, now)
     q = application_queries(w)
     figures = {name: read.by(q[name], "service") for name in _PER_SERVICE}
     targets, targets_up = read.by(q["targets"], "job"), read.by(q["targets_up"], "job")
@@ -149,7 +152,7 @@ def application_view(query: QueryEngine, now: float, range_s: float, own_service
     names.discard("")
 
     def get(figure: str, service: str) -> float | None:
-        return _finite(figures[figure].get((service,)))
+        return finite_or_none(figures[figure].get((service,)))
 
     services = []
     for svc in sorted(names):
@@ -164,13 +167,13 @@ def application_view(query: QueryEngine, now: float, range_s: float, own_service
             "latency_seconds": {name: get(name, svc) for name, _ in QUANTILES},
             "error_ratio_4xx": get("ratio_4xx", svc),
             "error_ratio_5xx": get("ratio_5xx", svc),
-            "status_codes": {code: _finite(v) for (s, code), v in sorted(status.items()) if s == svc},
+            "status_codes": {code: finite_or_none(v) for (s, code), v in sorted(status.items()) if s == svc},
             "active_connections": get("connections", svc),
             "db": {
                 "queries_per_second": get("db_rate", svc),
                 "p95_seconds": get("db_p95", svc),
-                "operations": [{"operation": op, "queries_per_second": _finite(v),
-                                "p95_seconds": _finite(db_op_p95.get((s, op)))}
+                "operations": [{"operation": op, "queries_per_second": finite_or_none(v),
+                                "p95_seconds": finite_or_none(db_op_p95.get((s, op)))}
                                for (s, op), v in sorted(db_ops.items()) if s == svc],
             },
             "cache": _cache({r: v for (s, r), v in sorted(cache.items()) if s == svc},
@@ -182,8 +185,8 @@ def application_view(query: QueryEngine, now: float, range_s: float, own_service
 
 def _cache(by_result: dict[str, float], hit_ratio: float | None) -> dict[str, Any]:
     return {"hit_ratio": hit_ratio,
-            "requests_per_second": _finite(sum(by_result.values())) if by_result else None,
-            "by_result": {r: _finite(v) for r, v in by_result.items()}}
+            "requests_per_second": finite_or_none(sum(by_result.values())) if by_result else None,
+            "by_result": {r: finite_or_none(v) for r, v in by_result.items()}}
 
 
 def _up(targets: float | None, targets_up: float | None, probe: float | None,
@@ -203,15 +206,15 @@ def business_view(query: QueryEngine, now: float, range_s: float) -> dict[str, A
     """Bookings by status, revenue by service and currency, active users, funnels and satisfaction
     over the range, with per-step histories of bookings, revenue and active users."""
     w, start, end, step = _window(range_s, now)
-    read = _Reader(query, now)
+    read = ViewReader(query, now)
     q = business_queries(w)
     bookings = read.by(q["bookings"], "service", "status")
     by_service: dict[str, dict[str, float | None]] = {}
     for (svc, status), v in sorted(bookings.items()):
-        by_service.setdefault(svc, {s: 0.0 for s in BOOKING_STATUSES})[status] = _finite(v)
+        by_service.setdefault(svc, {s: 0.0 for s in BOOKING_STATUSES})[status] = finite_or_none(v)
     totals: dict[str, float | None] = {s: 0.0 for s in BOOKING_STATUSES}
     for (_, status), v in bookings.items():
-        totals[status] = _finite((totals.get(status) or 0.0) + v)
+        totals[status] = finite_or_none((totals.get(status) or 0.0) + v)
     users = read.by(q["users"], "service")
     hist = business_history_queries(step)
     return {
@@ -219,11 +222,11 @@ def business_view(query: QueryEngine, now: float, range_s: float) -> dict[str, A
         "step_seconds": step,
         "bookings": {**totals, "by_service": by_service,
                      "history": read.history(hist["bookings"], "status", start, end, step)},
-        "revenue": {"by_service": [{"service": svc, "currency": cur, "amount": _finite(v)}
+        "revenue": {"by_service": [{"service": svc, "currency": cur, "amount": finite_or_none(v)}
                                    for (svc, cur), v in sorted(read.by(q["revenue"], "service", "currency").items())],
                     "history": read.history(hist["revenue"], "currency", start, end, step)},
-        "active_users": {"total": _finite(sum(users.values())) if users else None,
-                         "by_service": {svc: _finite(v) for (svc,), v in sorted(users.items())},
+        "active_users": {"total": finite_or_none(sum(users.values())) if users else None,
+                         "by_service": {svc: finite_or_none(v) for (svc,), v in sorted(users.items())},
                          "history": read.history(hist["active_users"], "", start, end, step).get("", [])},
         "funnels": _funnels(read.by(q["funnel"], "funnel", "step")),
         "satisfaction": _satisfaction(read, q),
@@ -242,7 +245,7 @@ def _funnels(counts: dict[tuple[str, ...], float]) -> list[dict[str, Any]]:
         first = steps[0][1]
         rows, previous = [], first
         for step, v in steps:
-            rows.append({"step": step, "count": _finite(v), "of_first": _ratio(v, first),
+            rows.append({"step": step, "count": finite_or_none(v), "of_first": _ratio(v, first),
                          "of_previous": _ratio(v, previous)})
             previous = v
         out.append({"funnel": funnel, "steps": rows})
@@ -250,10 +253,10 @@ def _funnels(counts: dict[tuple[str, ...], float]) -> list[dict[str, Any]]:
 
 
 def _ratio(part: float, whole: float) -> float | None:
-    return _finite(part / whole) if whole else None
+    return finite_or_none(part / whole) if whole else None
 
 
-def _satisfaction(read: _Reader, q: dict[str, str]) -> dict[str, Any]:
+def _satisfaction(read: ViewReader, q: dict[str, str]) -> dict[str, Any]:
     """Average score and how many responses fell in each bucket (the histogram's cumulative buckets
     turned into per-bucket counts, by upper bound)."""
     total = read.by(q["satisfaction_sum"]).get(())
@@ -262,10 +265,10 @@ def _satisfaction(read: _Reader, q: dict[str, str]) -> dict[str, Any]:
                         key=lambda b: b[0])
     distribution, below = [], 0.0
     for le, v in cumulative:
-        distribution.append({"le": le if math.isfinite(le) else "+Inf", "count": _finite(max(0.0, v - below))})
+        distribution.append({"le": le if math.isfinite(le) else "+Inf", "count": finite_or_none(max(0.0, v - below))})
         below = max(below, v)
     return {"average": _ratio(total, count) if total is not None and count is not None else None,
-            "count": _finite(count), "distribution": distribution}
+            "count": finite_or_none(count), "distribution": distribution}
 
 
 def _le(text: str) -> float:
