@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-from cryptography import x509
 
 from engine.health.checkers.base import MAX_BODY_BYTES, CheckFailed, Context, Result
 from engine.health.model import CheckSpec
@@ -45,6 +44,8 @@ class HttpClients:
         """notAfter of a DER certificate as Unix seconds (parsed once per certificate)."""
         expiry = self._expiry.get(der)
         if expiry is None:
+            from cryptography import x509  # ~9 MB: loaded by the first https check, not by every server
+
             if len(self._expiry) > 4096:
                 self._expiry.clear()
             expiry = self._expiry[der] = x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from engine.health.checkers.base import CheckFailed, Context, Result, pinned_url
 from engine.health.model import CheckSpec
 
 
 async def check(spec: CheckSpec, ctx: Context) -> Result:
+    import asyncpg  # loaded by the first postgres check, not by every server
+
     url = spec.params["url"]
     verify_name = ("postgres", "postgresql") if "sslmode=verify" in url else ()  # verify-full checks the name
     url = await pinned_url(url, ctx.policy, 5432, verify_name)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
-
 from engine.health.checkers.base import CheckFailed, Context, Result, pinned_url
 from engine.health.model import CheckSpec
 
@@ -11,6 +9,8 @@ INFO_FIELDS = ("redis_version", "uptime_in_seconds", "connected_clients", "used_
 
 
 async def check(spec: CheckSpec, ctx: Context) -> Result:
+    import redis.asyncio as aioredis  # the client costs ~6 MB: loaded by the first redis check
+
     url = await pinned_url(spec.params["url"], ctx.policy, 6379, ("rediss",))
     client = aioredis.from_url(url, socket_timeout=spec.timeout, socket_connect_timeout=spec.timeout,
                                retry_on_timeout=False, single_connection_client=True)
