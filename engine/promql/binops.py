@@ -238,10 +238,10 @@ def _check_one_side(m: _Matching, one: list[Row], indexes: list[int], many_any: 
         present = [one[j] for j in indexes if one[j][1][i] is not None]
         if len(present) > 1:
             side = "left" if m.swapped else "right"
-            first, second = present[0][0], present[1][0]
+            first, second = sorted((present[0][0], present[1][0]))  # Prometheus 3 sorts them
             raise execution(
                 f"found duplicate series for the match group {labels_string(m.match_labels(second))} on the "
-                f"{side} hand-side of the operation: [{labels_string(second)}, {labels_string(first)}]"
+                f"{side} hand-side of the operation: [{labels_string(first)}, {labels_string(second)}]"
                 ";many-to-many matching not allowed: matching labels must be unique on one side")
 
 

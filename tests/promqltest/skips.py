@@ -23,11 +23,6 @@ SKIPS: dict[str, str] = {
         "delayed __name__ removal (Prometheus: --enable-feature=promql-delayed-name-removal), not "
         "implemented")),
     **dict.fromkeys([
-        "operators.test:1032",
-    ], (
-        "divergence: expected error 'found duplicate series for the match group {} on the right "
-        "hand-side of the operatio")),
-    **dict.fromkeys([
         "type_and_unit.test:82", "type_and_unit.test:97", "type_and_unit.test:127",
         "type_and_unit.test:223", "type_and_unit.test:227", "type_and_unit.test:231",
         "type_and_unit.test:242",

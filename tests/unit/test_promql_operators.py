@@ -124,11 +124,11 @@ def test_set_operators_over_a_range(make_engine):
 
 def test_matching_errors_say_what_prometheus_says(make_engine):
     e = make_engine({**DATA, 'limit{job="api", tier="x"}': "5"})
-    err = error_of(e, "req + on(job) limit")
+    err = error_of(e, "req + on(job) limit")  # the two series in label order, as Prometheus 3 has them
     assert err.error_type == "execution"
     assert err.message == (
         'found duplicate series for the match group {job="api"} on the right hand-side of the operation: '
-        '[{__name__="limit", job="api", tier="x"}, {__name__="limit", job="api"}];many-to-many matching not '
+        '[{__name__="limit", job="api"}, {__name__="limit", job="api", tier="x"}];many-to-many matching not '
         "allowed: matching labels must be unique on one side")
     assert "on the left hand-side" in error_of(e, "req - on(job) group_right limit").message
     assert error_of(e, 'req + on(job) limit{tier=""}').message == (
