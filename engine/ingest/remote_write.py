@@ -11,7 +11,6 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import cramjam
 from google.protobuf import message
 
 from engine.ingest.protobuf import message_classes
@@ -82,6 +81,8 @@ class Decoder:
 
     def decode(self, body: bytes) -> WriteRequest:
         """Decompress and decode a WriteRequest (RemoteWriteError when it is not one); blocking."""
+        import cramjam  # loaded by the first remote write, not by every server
+
         size = decoded_length(body)
         if size > MAX_DECODED_BYTES:
             raise RemoteWriteError(f"snappy: decoded size {size} is over the {MAX_DECODED_BYTES}-byte limit")
