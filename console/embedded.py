@@ -7,9 +7,9 @@ them); the console reaches the server over 127.0.0.1 exactly as it would a remot
 from __future__ import annotations
 
 import asyncio
-import threading
 
 from engine.clock import Clock
+from engine.loopthread import LoopThread
 from engine.settings import Settings
 from server.runner import RunningServer, start_server
 
@@ -24,11 +24,17 @@ class EmbeddedServer:
         self.settings = settings
         self._clock = clock
         self._options = {"collect_system": collect_system, "start_schedules": start_schedules}
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.running: RunningServer | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="embedded-server", daemon=True)
+        self._thread = LoopThread("embedded-server", "the embedded server", self._open, self._close)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The server's loop (tests run coroutines on it)."""
+        return self._thread.loop
+
+    @property
+    def running(self) -> RunningServer | None:
+        """The server once it listens."""
+        return self._thread.opened
 
     def start(self) -> None:
         """Start the thread; the caller may do other work (import the UI) while the server opens."""
@@ -36,40 +42,18 @@ class EmbeddedServer:
 
     def wait_ready(self, timeout: float = 60.0) -> str:
         """The server's URL once it listens; re-raises what stopped it from starting."""
-        if not self._ready.wait(timeout):
-            raise TimeoutError(f"the embedded server did not start within {timeout:.0f} s")
-        if self._error is not None:
-            raise self._error
-        assert self.running is not None
-        return self.running.url
+        running = self._thread.wait_ready(timeout)
+        assert running is not None
+        return running.url
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop schedules, persist everything pending, close the store, end the thread."""
-        loop, running = self.loop, self.running
-        if loop is None or running is None or not self._thread.is_alive():
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(running.stop(), loop).result(timeout)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            self._thread.join(timeout)
+        if self.running is not None:
+            self._thread.stop(timeout)
 
-    def _main(self) -> None:
-        loop = self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            self.running = loop.run_until_complete(start_server(self.settings, self._clock, **self._options))
-        except BaseException as exc:  # reported to the caller by wait_ready
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+    async def _open(self) -> RunningServer:
+        return await start_server(self.settings, self._clock, **self._options)
+
+    async def _close(self) -> None:
+        assert self.running is not None
+        await self.running.stop()

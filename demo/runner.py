@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import threading
 from collections.abc import Callable
 
 from demo.options import DemoOptions
 from demo.platform import DemoPlatform
+from engine.loopthread import LoopThread
 
 STOP_TIMEOUT_S = 20.0
 
@@ -40,46 +40,16 @@ class DemoThread:
 
     def __init__(self, server_url: str, options: DemoOptions | None = None) -> None:
         self.platform = DemoPlatform(server_url, options)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="demo-platform", daemon=True)
+        self._thread = LoopThread("demo-platform", "the demo platform", self.platform.start, self.platform.stop,
+                                  after_failed_start=self.platform.stop)
 
     def start(self) -> None:
         self._thread.start()
 
     def wait_ready(self, timeout: float = 30.0) -> DemoPlatform:
-        if not self._ready.wait(timeout):
-            raise TimeoutError(f"the demo platform did not start within {timeout:.0f} s")
-        if self._error is not None:
-            raise self._error
+        self._thread.wait_ready(timeout)
         return self.platform
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop the traffic and the services, unregister them, end the thread."""
-        loop = self._loop
-        if loop is None or not self._thread.is_alive():
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self.platform.stop(), loop).result(timeout)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            self._thread.join(timeout)
-
-    def _main(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self.platform.start())
-        except BaseException as exc:  # reported to the caller by wait_ready
-            self._error = exc
-            self._ready.set()
-            loop.run_until_complete(self.platform.stop())
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+        self._thread.stop(timeout)
