@@ -25,10 +25,10 @@ from console.screens.alert_dialogs import (
     alert_title,
     parse_time,
 )
-from console.screens.base import LiveScreen
+from console.screens.base import FilteredScreen
 from console.widgets.field import Field
 from console.widgets.filterbar import FilterBar
-from console.widgets.table import Column, LiveTable, RowFilter
+from console.widgets.table import Column, LiveTable
 
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow", "info": "cyan"}
@@ -100,7 +100,7 @@ class AlertTable(LiveTable):
         return text
 
 
-class AlertsScreen(LiveScreen):
+class AlertsScreen(FilteredScreen):
     TITLE = "Alerts"
     AUTO_FOCUS = "#alerts"
     BINDINGS = [
@@ -153,11 +153,6 @@ class AlertsScreen(LiveScreen):
         """The alert under the cursor, by id: what the user sees is what is acted on."""
         key = self.table.highlighted_key
         return next((a for a in self.shown() if str(a["id"]) == key), None)
-
-    def say(self, text: str, error: bool = False) -> None:
-        message = self.query_one("#message", Field)
-        message.set_class(error, "-error")
-        message.show(Text(text))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("acknowledge", "resolve", "silence") and self.history:
@@ -249,23 +244,8 @@ class AlertsScreen(LiveScreen):
         if self.history:
             self.refresh_data()
 
-    # -- filter ---------------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).edit()
-
-    def action_clear_filter(self) -> None:
-        self.query_one(FilterBar).clear()
-        self.table.set_filter(RowFilter(""))
-
-    @on(FilterBar.Changed)
-    def _filter_changed(self, event: FilterBar.Changed) -> None:
-        self.table.set_filter(RowFilter(event.text))
-
     def action_back(self) -> None:
-        bar = self.query_one(FilterBar)
-        if bar.editing:
-            bar.close()
-            self.table.focus()
-        elif self.history:
+        if self.close_filter(self.table):
+            return
+        if self.history:
             self.action_history()

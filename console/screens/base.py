@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer
 
 from console.client import Link
@@ -68,9 +70,16 @@ class LiveScreen(Screen):
         self.set_class(stale, "-stale")
         self.query_one("#banner", Field).show(banner)
 
+    def say(self, text: str | Text, error: bool = False) -> None:
+        """One line of outcome in the screen's ``#message`` field (its CSS marks ``-error``)."""
+        message = self.query_one("#message", Field)
+        message.set_class(error, "-error")
+        message.show(text if isinstance(text, Text) else Text(text))
+
 
 class FilteredScreen(LiveScreen):
-    """A screen whose tables all follow the ``/`` filter (a FilterBar in its body); ``c`` clears it."""
+    """A screen whose tables all follow the ``/`` filter (a FilterBar in its body); the screen binds
+    ``/`` to ``filter`` and its clear key (the FilterBar's) to ``clear_filter``."""
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).edit()
@@ -87,3 +96,13 @@ class FilteredScreen(LiveScreen):
         row_filter = RowFilter(text)
         for table in self.query(LiveTable):
             table.set_filter(row_filter)
+
+    def close_filter(self, focus: Widget) -> bool:
+        """``esc`` while the filter is edited: close the bar (the filter stays applied) and focus
+        ``focus``; False when it was not being edited (``esc`` then means the screen's own back)."""
+        bar = self.query_one(FilterBar)
+        if not bar.editing:
+            return False
+        bar.close()
+        focus.focus()
+        return True

@@ -266,11 +266,6 @@ class HealthScreen(FilteredScreen):
     def _highlighted(self) -> None:
         self._show_selected()
 
-    def say(self, text: str | Text, error: bool = False) -> None:
-        message = self.query_one("#message", Field)
-        message.set_class(error, "-error")
-        message.show(text if isinstance(text, Text) else Text(text))
-
     # -- actions: each captures the selected check before any dialog opens ----------------------
 
     def action_new(self) -> None:
@@ -360,11 +355,9 @@ class HealthScreen(FilteredScreen):
             self.table.focus()
 
     def action_back(self) -> None:
-        bar = self.query_one(FilterBar)
-        if bar.editing:
-            bar.close()
-            self.table.focus()
-        elif self.has_class("-deps"):
+        if self.close_filter(self.table):
+            return
+        if self.has_class("-deps"):
             self.action_dependencies()
 
 

@@ -23,7 +23,7 @@ from textual.widgets import Button, DataTable
 from console import format as fmt
 from console.client import ServerClient
 from console.screens.alert_dialogs import DIALOG_CSS, Dialog, parse_time
-from console.screens.base import LiveScreen
+from console.screens.base import FilteredScreen
 from console.widgets.delivery_state import (
     HEALTH_STYLE,
     HEALTH_SYMBOL,
@@ -34,7 +34,7 @@ from console.widgets.delivery_state import (
 )
 from console.widgets.field import Field
 from console.widgets.filterbar import FilterBar
-from console.widgets.table import Column, LiveTable, RowFilter
+from console.widgets.table import Column, LiveTable
 
 CHANNEL_COLUMNS = (Column("health", "Health"), Column("name", "Channel"), Column("type", "Type"),
                    Column("queue", "Queue", True), Column("last", "Last sent", True), Column("error", "Last error"))
@@ -166,7 +166,7 @@ class LogTable(LiveTable):
         return text
 
 
-class NotificationsScreen(LiveScreen):
+class NotificationsScreen(FilteredScreen):
     TITLE = "Notifications"
     TOPICS = ("notifications",)
     AUTO_FOCUS = "#channels"
@@ -253,11 +253,6 @@ class NotificationsScreen(LiveScreen):
         self.book.load_log(reply.data.get("notifications"))
         self.refresh_data()
 
-    def say(self, text: str | Text, error: bool = False) -> None:
-        message = self.query_one("#message", Field)
-        message.set_class(error, "-error")
-        message.show(text if isinstance(text, Text) else Text(text))
-
     # -- actions: each reads the key under the cursor when pressed -------------------------------
 
     def action_test(self) -> None:
@@ -292,29 +287,8 @@ class NotificationsScreen(LiveScreen):
         event.stop()
         self.action_details()
 
-    # -- filter ---------------------------------------------------------------------------------
-
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).edit()
-
-    def action_clear_filter(self) -> None:
-        self.query_one(FilterBar).clear()
-        self._set_filter("")
-
-    @on(FilterBar.Changed)
-    def _filter_changed(self, event: FilterBar.Changed) -> None:
-        self._set_filter(event.text)
-
-    def _set_filter(self, text: str) -> None:
-        row_filter = RowFilter(text)
-        self.channels.set_filter(row_filter)
-        self.log_table.set_filter(row_filter)
-
     def action_back(self) -> None:
-        bar = self.query_one(FilterBar)
-        if bar.editing:
-            bar.close()
-            self.channels.focus()
+        self.close_filter(self.channels)
 
 
 class DeliveryDetails(Dialog):

@@ -101,11 +101,6 @@ class RulesScreen(LiveScreen):
             self.say(f"Last reload failed: {reply.data['lastReloadError']}", error=True)
         self.refresh_data()
 
-    def say(self, text: str, error: bool = False) -> None:
-        message = self.query_one("#message", Field)
-        message.set_class(error, "-error")
-        message.show(Text(text))
-
     def selected(self) -> dict[str, Any] | None:
         key = self.table.highlighted_key
         return self.rules.get(key) if key is not None else None

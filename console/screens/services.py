@@ -210,11 +210,6 @@ class ServicesScreen(FilteredScreen):
             self.say("")
         self.refresh_data()
 
-    def say(self, text: str, error: bool = False) -> None:
-        message = self.query_one("#message", Field)
-        message.set_class(error, "-error")
-        message.show(Text(text))
-
     # -- actions ---------------------------------------------------------------------------------
 
     def action_details(self) -> None:
@@ -243,11 +238,9 @@ class ServicesScreen(FilteredScreen):
 
     def action_back(self) -> None:
         """esc: stop editing the filter, else leave the detail or targets view for the list."""
-        bar = self.query_one(FilterBar)
-        if bar.editing:
-            bar.close()
-            self.table.focus()
-        elif self.detail is not None or self.has_class("-targets"):
+        if self.close_filter(self.table):
+            return
+        if self.detail is not None or self.has_class("-targets"):
             self.detail = None
             self.remove_class("-detail", "-targets")
             self.table.focus()

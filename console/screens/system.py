@@ -129,9 +129,7 @@ class SystemScreen(FilteredScreen):
 
     def action_back(self) -> None:
         """esc: stop editing the filter (it stays applied), else leave the focused table."""
-        bar = self.query_one(FilterBar)
-        if bar.editing:
-            bar.close()
-            self.query_one("#filesystems", LiveTable).focus()
-        elif self.focused is not None:
+        if self.close_filter(self.query_one("#filesystems", LiveTable)):
+            return
+        if self.focused is not None:
             self.set_focus(None)
