@@ -10,6 +10,7 @@ from aiohttp import web
 
 from engine.datadir import StorageFullError
 from engine.logs import log_failure
+from engine.promql.errors import TIMEOUT, QueryError
 from server.requestids import request_id
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,13 @@ class ApiError(Exception):
 
 def bad_parameter(name: str, value: str, problem: str) -> ApiError:
     return ApiError(400, "invalid_parameter", f"{name}: {problem}", {"parameter": name, "value": value})
+
+
+def query_failed(exc: QueryError, what: str = "") -> ApiError:
+    """A view's PromQL that could not be answered: 422 over QUERY_MAX_SAMPLES (or any other query
+    error), 503 past QUERY_TIMEOUT; ``what`` (the chart or view) leads the message."""
+    status = 503 if exc.error_type == TIMEOUT else 422
+    return ApiError(status, f"query_{exc.error_type}", f"{what}: {exc.message}" if what else exc.message)
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,

@@ -10,9 +10,9 @@ from aiohttp import web
 
 from engine.charts import CHART_TYPES
 from engine.engine import Engine
-from engine.promql.errors import TIMEOUT, QueryError
+from engine.promql.errors import QueryError
 from engine.promql.evaluator import MAX_POINTS
-from server.errors import ApiError, bad_parameter
+from server.errors import ApiError, bad_parameter, query_failed
 from server.keys import ENGINE
 from server.params import duration_param
 
@@ -35,9 +35,8 @@ async def chart(request: web.Request) -> web.Response:
     # PromQL range queries: on the query pool, like every request's queries
     try:
         body = await engine.run_query(functools.partial(engine.chart, chart_type, range_s, step_s))
-    except QueryError as exc:  # too many samples for QUERY_MAX_SAMPLES, or past QUERY_TIMEOUT
-        status = 503 if exc.error_type == TIMEOUT else 422
-        raise ApiError(status, f"query_{exc.error_type}", f"chart {chart_type}: {exc.message}") from None
+    except QueryError as exc:
+        raise query_failed(exc, f"chart {chart_type}") from None
     return web.json_response(body)
 
 
@@ -58,8 +57,7 @@ async def _figures(job: Awaitable[dict[str, Any]]) -> dict[str, Any]:
     try:
         return await job
     except QueryError as exc:
-        status = 503 if exc.error_type == TIMEOUT else 422
-        raise ApiError(status, f"query_{exc.error_type}", exc.message) from None
+        raise query_failed(exc) from None
 
 
 @routes.get("/api/dashboards")

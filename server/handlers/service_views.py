@@ -10,9 +10,9 @@ from aiohttp import web
 
 from engine.compat.durations import format_seconds
 from engine.engine import Engine
-from engine.promql.errors import TIMEOUT, QueryError
+from engine.promql.errors import QueryError
 from engine.service_views import DEFAULT_APPLICATION_RANGE_S, DEFAULT_BUSINESS_RANGE_S
-from server.errors import ApiError
+from server.errors import query_failed
 from server.keys import ENGINE
 from server.params import duration_param
 
@@ -25,9 +25,8 @@ async def _view(request: web.Request, name: str, default_s: float,
     range_s = duration_param(request, "range", format_seconds(default_s), maximum=engine.settings.metrics_ttl)
     try:  # PromQL on the query pool, like every request's queries
         body = await engine.run_query(functools.partial(view, engine, range_s))
-    except QueryError as exc:  # too many samples for QUERY_MAX_SAMPLES, or past QUERY_TIMEOUT
-        status = 503 if exc.error_type == TIMEOUT else 422
-        raise ApiError(status, f"query_{exc.error_type}", f"{name}: {exc.message}") from None
+    except QueryError as exc:
+        raise query_failed(exc, name) from None
     return web.json_response(body)
 
 
