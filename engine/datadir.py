@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from engine.tsdb.backend import StoreError
 
@@ -142,15 +142,17 @@ def open_sqlite(path: Path, what: str, repair: bool) -> sqlite3.Connection:
     return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
 
 
-def open_database(path: Path, what: str, schema: str, repair: bool) -> sqlite3.Connection:
-    """One of our small WAL databases (alerts, health history): its directory created, the file
-    checked (``open_sqlite``), its ``schema`` applied; a file that cannot be used raises StoreError
-    naming ``path`` and ``what`` ("alert database")."""
+def open_database(path: Path, what: str, schema: str, repair: bool, *,
+                  synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> sqlite3.Connection:
+    """One of our small WAL databases (alerts, health history, notifications outbox): its directory
+    created, the file checked (``open_sqlite``), its ``schema`` applied; a file that cannot be used
+    raises StoreError naming ``path`` and ``what`` ("alert database"). ``synchronous=FULL`` where a
+    commit must survive a power loss (what the outbox promises a receiver)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = open_sqlite(path, what, repair)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.executescript(schema)
     except (OSError, sqlite3.DatabaseError) as exc:
         raise StoreError(f"{path} cannot be used as the {what}: {exc}") from None

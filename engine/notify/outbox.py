@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine.datadir import open_sqlite, transaction
+from engine.datadir import open_database, transaction
 from engine.logs import log_fields
 from engine.notify.dispatch import LogEntry
 
@@ -47,11 +47,7 @@ class Outbox:
         self._lock = threading.Lock()
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = open_sqlite(self.path, "notifications database", self.repair)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.executescript(_SCHEMA)
+        self.conn = open_database(self.path, "notifications database", _SCHEMA, self.repair, synchronous="FULL")
 
     def close(self) -> None:
         if self.conn is not None:
