@@ -191,15 +191,21 @@ class ConsoleApp(App[None]):
         self._show_status()
         self._load_charts()  # after the figures are on screen: history may take a moment longer
 
+    def _live_screen(self) -> LiveScreen | None:
+        """The visible screen when it shows live data; None before the first screen is pushed or
+        after the last is gone (a refresh tick can fire at either moment)."""
+        screen = self.screen_stack[-1] if self.screen_stack else None
+        return screen if isinstance(screen, LiveScreen) else None
+
     def _redraw(self) -> None:
-        screen = self.screen
-        if isinstance(screen, LiveScreen):
+        screen = self._live_screen()
+        if screen is not None:
             with self.batch_update():
                 screen.refresh_data()
 
     def _show_status(self) -> None:
-        screen = self.screen
-        if not isinstance(screen, LiveScreen):
+        screen = self._live_screen()
+        if screen is None:
             return
         now = self.clock.now()
         down = self.link.state in (LinkState.CONNECTING, LinkState.RECONNECTING)
@@ -254,8 +260,8 @@ class ConsoleApp(App[None]):
     def _load_charts(self) -> None:
         """Fetch the history the visible screen lacks, once the stream is live (a request to a
         server that is down would only fail)."""
-        screen = self.screen
-        if not isinstance(screen, LiveScreen) or self.link.state != LinkState.LIVE or self.live.system is None:
+        screen = self._live_screen()
+        if screen is None or self.link.state != LinkState.LIVE or self.live.system is None:
             return
         rng = self.range_name
         missing = [k for k in self.history.missing(screen.CHART_KINDS, rng) if (k, rng) not in self.loading]

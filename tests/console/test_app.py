@@ -244,3 +244,12 @@ async def test_q_quits(fed_server):
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+def test_a_refresh_tick_before_the_first_screen_is_pushed_draws_nothing_and_does_not_fail():
+    # The refresh timer and queued stream updates can fire before the first mode's screen is on the
+    # stack (seen under load): drawing then raised ScreenStackError and took the console down.
+    app = make_app("http://127.0.0.1:9")
+    app.alerts.dirty = True
+    app.flush()
+    assert not app.alerts.dirty
