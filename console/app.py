@@ -192,10 +192,11 @@ class ConsoleApp(App[None]):
         self._load_charts()  # after the figures are on screen: history may take a moment longer
 
     def _live_screen(self) -> LiveScreen | None:
-        """The visible screen when it shows live data; None before the first screen is pushed or
-        after the last is gone (a refresh tick can fire at either moment)."""
+        """The visible screen when it shows live data and its widgets exist; None before the first
+        screen is pushed, while a pushed screen is still composing (it draws itself when it is
+        shown: ``screen_shown``), or after the last is gone — a refresh tick can fire at any of these."""
         screen = self.screen_stack[-1] if self.screen_stack else None
-        return screen if isinstance(screen, LiveScreen) else None
+        return screen if isinstance(screen, LiveScreen) and screen.is_mounted else None
 
     def _redraw(self) -> None:
         screen = self._live_screen()
