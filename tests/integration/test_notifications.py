@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from engine.clock import FixedClock
-from engine.tsdb.types import Family
 from server.runner import start_server
 from tests.integration.conftest import make_settings
 from tests.integration.receivers import Recorder
+from tests.integration.test_alerts_api import temp
 
 T0 = 1_800_000_000.0
 
@@ -57,12 +57,6 @@ async def start(tmp_path):
     for server, client in running:
         await client.aclose()
         await server.stop()
-
-
-def temp(server, clock, value, room="a"):
-    fam = Family("temp_celsius", "gauge", "Room temperature.")
-    fam.add(value, {"room": room})
-    server.engine.store.ingest(f"test:{room}", [fam], int(clock.now() * 1000))
 
 
 async def step(server, clock, seconds=10.0):
