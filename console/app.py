@@ -194,8 +194,9 @@ class ConsoleApp(App[None]):
     def _live_screen(self) -> LiveScreen | None:
         """The visible screen when it shows live data and its widgets exist; None before the first
         screen is pushed, while a pushed screen is still composing (it draws itself when it is
-        shown: ``screen_shown``), or after the last is gone — a refresh tick can fire at any of these."""
-        screen = self.screen_stack[-1] if self.screen_stack else None
+        shown: ``screen_shown``), while the app shuts down (it removes the screens' widgets first), or
+        after the last screen is gone — a refresh tick can fire at any of these."""
+        screen = self.screen_stack[-1] if self.is_running and self.screen_stack else None
         return screen if isinstance(screen, LiveScreen) and screen.is_mounted else None
 
     def _redraw(self) -> None:

@@ -267,3 +267,27 @@ async def test_a_refresh_tick_while_a_pushed_screen_is_still_composing_waits_for
         app.flush()  # the Alerts screen is on the stack but has not composed its table yet
         await wait_for(pilot, lambda: isinstance(app.screen, AlertsScreen) and app.screen.is_mounted, "alerts")
         assert app.screen.table.border_title.startswith("Firing and pending")  # drawn when shown
+
+
+async def test_refresh_ticks_while_the_console_shuts_down_draw_nothing_and_do_not_fail(fed_server):
+    # Seen in CI: a flush while the app was closing its screens met a top bar whose fields were
+    # already removed (NoMatches '#link'); ticks now keep drawing until the very last moment.
+    app = make_app(fed_server.url)
+    errors: list[BaseException] = []
+    closed = asyncio.Event()
+
+    async def tick_until_closed() -> None:
+        while not closed.is_set():
+            try:
+                app.flush()
+            except Exception as error:  # noqa: BLE001 — the test reports what a tick raised
+                errors.append(error)
+                return
+            await asyncio.sleep(0)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(app, pilot)
+        ticker = asyncio.create_task(tick_until_closed())
+    closed.set()
+    await ticker
+    assert errors == []
