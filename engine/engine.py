@@ -48,6 +48,7 @@ from engine.service_views import (
 from engine.settings import Settings, parse_duration
 from engine.system_view import system_view
 from engine.timefmt import rfc3339
+from engine.tracing import make_tracer
 from engine.tsdb.head import MemSeries
 from engine.tsdb.matchers import Matcher
 from engine.tsdb.sqlite import SQLiteBackend
@@ -73,6 +74,8 @@ class Engine:
         """``repair``: move damaged data files aside and start new ones instead of refusing to start."""
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.tracer = make_tracer(settings)
+        """Spans of requests (the server's middleware) and of the parts' work; NO_TRACER when off."""
         self.lock = DataDirLock(settings.data_dir)
         self.disk = DiskHealth(Path(settings.data_dir))
         self.store = Store(
@@ -92,7 +95,8 @@ class Engine:
         self.managed_rules = ManagedRules(settings.data_dir, repair=repair, parser=parser)
         files = [str(DEFAULT_RULES)] if DEFAULT_RULES.exists() else []
         self.ruler = Ruler(self.store, self.query, self.book, self.clock.now, settings.evaluation_interval,
-                           files + list(settings.rules_files), self.managed_rules, self._rules_pool)
+                           files + list(settings.rules_files), self.managed_rules, self._rules_pool,
+                           tracer=self.tracer)
         self.system_collector = SystemCollector() if collect_system else None
         self.process_collector = ProcessCollector()
         self.admission = Admission(self.store, SeriesLimits(settings.max_series, settings.max_series_per_metric))
@@ -100,12 +104,14 @@ class Engine:
         self.push_groups = PushGroups(self.admission)
         self.scraper = ScrapeManager(settings.scrape_configs, str(settings.data_dir),
                                      NetPolicy.from_entries(settings.health_check_allow), self.clock,
-                                     self.admission, settings.scrape_interval, settings.scrape_timeout)
+                                     self.admission, settings.scrape_interval, settings.scrape_timeout,
+                                     tracer=self.tracer)
         self._ingest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")  # body decoding
         self._remote_write = remote_write.Decoder()  # used on the ingest thread only
         self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
                                                        "ingest": self.admission.families}
-        self.notifier = Notifier(settings, self.clock.now, self.bus, self._rule_channels, repair=repair)
+        self.notifier = Notifier(settings, self.clock.now, self.bus, self._rule_channels, repair=repair,
+                                 tracer=self.tracer)
         self.add_self_source("notify", self.notifier.families)
         self.started_at = self.clock.now()
         self._scheduler: AsyncIOScheduler | None = None
@@ -127,7 +133,7 @@ class Engine:
         """(when, figures) of the last collection's System view."""
         self.last_flush: float | None = None
         self.health = HealthService(settings, self.store, self.query, self.bus, self.clock, self.run_query,
-                                    repair=repair)
+                                    repair=repair, tracer=self.tracer)
 
     def now_ms(self) -> int:
         return to_ms(self.clock.now())
@@ -229,6 +235,7 @@ class Engine:
         self.health.close()
         self.scraper.close()
         self.notifier.close()
+        self.tracer.shutdown()
         self.lock.release()
 
     def _stop_schedules(self) -> None:

@@ -3,6 +3,7 @@
 Attach structured fields with ``log.info("listening", extra=log_fields(url=url))``; they become
 top-level keys of the JSON line (``key=value`` on a terminal). A field named like a core key
 (timestamp, level, message, service, error) is written as ``fields.<name>`` instead of clobbering it.
+A line written inside a tracing span (engine/tracing.py) also carries its ``trace_id`` and ``span_id``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import IO, Any
 
 from engine.settings import redact_uris
 from engine.timefmt import rfc3339
+from engine.tracing import current_ids
 
 SECRET_KEY_PARTS = ("password", "passwd", "secret", "token", "authorization", "api_key", "apikey")
 REDACTED = "***"
@@ -52,12 +54,18 @@ def _clean(key: str, value: Any) -> Any:
 
 
 def _record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's fields, then trace_id and span_id when it was logged inside a span."""
     fields = getattr(record, "fields", None)
     if fields is None:
-        return {}
-    if isinstance(fields, Mapping):
-        return {str(k): _clean(str(k), v) for k, v in fields.items()}
-    return {"fields": _clean("fields", fields)}
+        out: dict[str, Any] = {}
+    elif isinstance(fields, Mapping):
+        out = {str(k): _clean(str(k), v) for k, v in fields.items()}
+    else:
+        out = {"fields": _clean("fields", fields)}
+    ids = current_ids()
+    if ids is not None:
+        out["trace_id"], out["span_id"] = ids
+    return out
 
 
 class JsonFormatter(logging.Formatter):

@@ -212,6 +212,19 @@ def _net_policy(value: Any) -> tuple[str, ...]:
     return parse_entries(_list(value))
 
 
+OTLP_PROTOCOLS = ("http/protobuf",)
+
+
+def _otlp_protocol(value: Any) -> str:
+    """Only OTLP over HTTP with protobuf bodies: the gRPC exporter would bring grpcio for the same spans."""
+    protocol = value.strip().lower() if isinstance(value, str) else value
+    if protocol == "grpc":
+        raise ValueError("grpc is not supported; use http/protobuf (an OTLP collector's port 4318)")
+    if protocol not in OTLP_PROTOCOLS:
+        raise ValueError(f"{value!r} is not supported; use http/protobuf")
+    return protocol
+
+
 def _list(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
@@ -252,6 +265,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "redis_url": _uri("redis://", "rediss://", "unix://"),
     "rules_files": _list,
     "dashboards_dir": _optional_path,
+    "otel_enabled": _flag,
+    "otel_service_name": _optional_text,
+    "otel_exporter_otlp_endpoint": _uri("http://", "https://"),
+    "otel_exporter_otlp_protocol": _otlp_protocol,
+    "jaeger_endpoint": _uri("http://", "https://"),
     "scrape_interval": _seconds,
     "scrape_timeout": _seconds,
     "scrape_configs": _scrape_configs,
@@ -312,6 +330,15 @@ class Settings:
     rules_files: tuple[str, ...] = ()
     dashboards_dir: Path | None = None
     """Grafana dashboard files served next to the shipped ones (``GET /api/dashboards``)."""
+    otel_enabled: bool = False
+    """OpenTelemetry traces (engine/tracing.py); off, the SDK is not even imported."""
+    otel_service_name: str | None = None
+    """``service.name`` of the spans; unset: SERVICE_NAME."""
+    otel_exporter_otlp_endpoint: str | None = None
+    """OTLP/HTTP base URL (``/v1/traces`` is appended); unset: JAEGER_ENDPOINT's, else http://localhost:4318."""
+    otel_exporter_otlp_protocol: str = "http/protobuf"
+    jaeger_endpoint: str | None = None
+    """The seed's Jaeger collector URL, sent to on Jaeger's OTLP/HTTP port (4318)."""
     scrape_interval: float = 60.0
     """Prometheus's global ``scrape_interval``: for jobs that set none."""
     scrape_timeout: float = 10.0

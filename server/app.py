@@ -24,6 +24,7 @@ from server.handlers import (
 from server.instrumentation import HttpMetrics
 from server.keys import ENGINE, HTTP_METRICS
 from server.requestids import send_request_id
+from server.tracing import install_tracing
 
 
 def create_app(engine: Engine) -> web.Application:
@@ -33,6 +34,7 @@ def create_app(engine: Engine) -> web.Application:
     RequestGuards(engine.settings).install(app)
     app.on_response_prepare.append(send_request_id)
     app[ENGINE] = engine
+    install_tracing(app, engine.tracer)
     app[HTTP_METRICS] = http_metrics
     for module in (metrics, dashboard, probes, ws, prom_api, alerts, service_views, health, notifications,
                    targets, ingest):

@@ -22,6 +22,7 @@ from engine.rulefiles.loader import RuleLoadError, load_rule_files
 from engine.rulefiles.managed import ManagedRules
 from engine.rulefiles.model import RuleGroup
 from engine.templating import QuerySample, TemplateData, expand
+from engine.tracing import NO_TRACER, Span, Tracer
 from engine.tsdb.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ class Ruler:
     def __init__(self, store: Store, query: QueryEngine, book: AlertBook, now: Callable[[], float],
                  default_interval: float, rule_files: list[str], managed: ManagedRules,
                  executor: Executor | None = None, external_labels: dict[str, str] | None = None,
-                 external_url: str = "") -> None:
+                 external_url: str = "", tracer: Tracer = NO_TRACER) -> None:
         self.store = store
+        self.tracer = tracer
         self.query = query
         self.book = book
         self.now = now
@@ -161,15 +163,20 @@ class Ruler:
         lock = self._locks.setdefault(key, asyncio.Lock())
         if lock.locked():
             return  # an overrunning evaluation: skip this iteration as Prometheus does
+        attributes = {"rule_group.name": rt.group.name, "rule_group.file": rt.group.source,
+                      "rule_group.rules": len(rt.rules)}
         async with lock:
-            ts = self.now() if ts is None else ts
-            await evaluate_group(rt, ts, self.store, self._instant, self._expand(ts), self._on_transitions,
-                                 self._offload)
-            for rr in rt.rules:
-                if rr.alerting is not None:
-                    self.book.refresh(rr.alerting.live_alerts())
-            self.book.housekeeping(ts)
-            self.book.commit()
+            with self.tracer.span("rule_group.evaluate", attributes) as span:
+                ts = self.now() if ts is None else ts
+                await evaluate_group(rt, ts, self.store, self._instant, self._expand(ts), self._on_transitions,
+                                     self._offload)
+                for rr in rt.rules:
+                    if rr.alerting is not None:
+                        self.book.refresh(rr.alerting.live_alerts())
+                self.book.housekeeping(ts)
+                self.book.commit()
+                if self.tracer.enabled:
+                    _describe_evaluation(span, rt)
 
     async def evaluate_all(self, ts: float | None = None) -> None:
         for key in list(self.groups):
@@ -210,6 +217,16 @@ class Ruler:
                 if rr.rule.id == rule_id:
                     return g, rr
         return None
+
+
+def _describe_evaluation(span: Span, rt: GroupRuntime) -> None:
+    """The outcome on the group's span: rules that failed (the span's error) and alerts pending or firing."""
+    errors = [f"{rr.rule.name}: {rr.status.last_error}" for rr in rt.rules if rr.status.last_error]
+    span.set_attributes({"rule_group.errors": len(errors),
+                         "rule_group.alerts_active": sum(len(rr.alerting.live_alerts()) for rr in rt.rules
+                                                         if rr.alerting is not None)})
+    if errors:
+        span.fail("; ".join(errors)[:1000])
 
 
 def _with_interval(group: RuleGroup, interval: float) -> RuleGroup:

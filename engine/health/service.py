@@ -27,6 +27,7 @@ from engine.netpolicy import BlockedTarget, NetPolicy
 from engine.promql import QueryEngine
 from engine.settings import Settings
 from engine.timefmt import rfc3339
+from engine.tracing import NO_TRACER, Tracer
 from engine.tsdb.backend import StoreError
 from engine.tsdb.store import Store
 from engine.tsdb.types import Family
@@ -62,8 +63,9 @@ class CheckConflict(ValueError):
 
 class HealthService:
     def __init__(self, settings: Settings, store: Store, query: QueryEngine, bus: EventBus, clock: Clock,
-                 run_query: QueryRunner[Any], *, repair: bool = False) -> None:
+                 run_query: QueryRunner[Any], *, repair: bool = False, tracer: Tracer = NO_TRACER) -> None:
         self.settings = settings
+        self.tracer = tracer
         self.store = store
         self.query = query
         self.bus = bus
@@ -181,7 +183,15 @@ class HealthService:
         spec = self.specs.get(name)
         if spec is None:
             return
-        result = await self._probe(spec)
+        with self.tracer.span("health_check", {"health.check": name, "health.type": spec.type}) as span:
+            result = await self._probe(spec)
+            if self.tracer.enabled:
+                span.set_attributes({"health.ok": result.ok, "health.slow": result.slow,
+                                     "health.duration_s": result.duration})
+                if result.status_code is not None:
+                    span.set_attributes({"http.response.status_code": result.status_code})
+                if result.error:
+                    span.fail(result.error)
         if self.specs.get(name) is not spec:
             return  # changed or deleted while running: its result no longer applies
         now = self.clock.now()

@@ -39,6 +39,7 @@ from engine.notify.routing import Inhibitor, Route, build_route
 from engine.notify.transport import Result
 from engine.settings import Settings, SettingsError
 from engine.timefmt import rfc3339
+from engine.tracing import NO_TRACER, Tracer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,9 +60,11 @@ class ChannelError(ValueError):
 
 class Notifier:
     def __init__(self, settings: Settings, now: Callable[[], float], bus: EventBus,
-                 rule_channels: Callable[[str], list[dict[str, Any]]], *, repair: bool = False) -> None:
+                 rule_channels: Callable[[str], list[dict[str, Any]]], *, repair: bool = False,
+                 tracer: Tracer = NO_TRACER) -> None:
         """``rule_channels(rule_id)``: a rule's ``notificationChannels``."""
         self.settings = settings
+        self.tracer = tracer
         self.config = settings.notifications
         self.now = now
         self.bus = bus
@@ -246,9 +249,17 @@ class Notifier:
     async def _send(self, name: str, body: Any, now: float) -> Result:
         channel = self.channels_by_name()[name]
         session = self._sessions[channel.source != "api"]
-        result = await _SENDERS[channel.type](session, channel, body, now)
-        if result.error:
-            result.error = _mask(result.error, channel)
+        with self.tracer.span("notification.deliver", {"notify.channel": name,
+                                                       "notify.channel_type": channel.type}) as span:
+            result = await _SENDERS[channel.type](session, channel, body, now)
+            if result.error:
+                result.error = _mask(result.error, channel)
+            if self.tracer.enabled:
+                span.set_attributes({"notify.ok": result.ok})
+                if result.status is not None:
+                    span.set_attributes({"http.response.status_code": result.status})
+                if result.error:
+                    span.fail(result.error)
         return result
 
     def _attempted(self, row: dict[str, Any]) -> None:

@@ -41,7 +41,9 @@ from engine.scrape.target import (
     populate,
     process,
 )
+from engine.settings import redact_uris
 from engine.timefmt import rfc3339
+from engine.tracing import NO_TRACER, Tracer
 from engine.tsdb.types import Labels, Metadata, make_labels
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ class ScrapeManager:
     """Owns the targets, their loops and the API's entries."""
 
     def __init__(self, configs: tuple[ScrapeConfig, ...], data_dir: str, policy: NetPolicy, clock: Clock,
-                 admission: Admission, interval: float, timeout: float) -> None:
+                 admission: Admission, interval: float, timeout: float, tracer: Tracer = NO_TRACER) -> None:
         """``interval``/``timeout``: the global defaults for API entries that give none. New series
         pass ``admission``'s checks and limits; samples of known series go to its store by ref."""
         self.configs = configs
@@ -79,6 +81,7 @@ class ScrapeManager:
         self.clock = clock
         self.admission = admission
         self.store = admission.store
+        self.tracer = tracer
         self._interval = interval
         self._timeout = timeout
         self.file_sd = {c.job_name: FileSD(c.file_sd_configs) for c in configs if c.file_sd_configs}
@@ -221,8 +224,19 @@ class ScrapeManager:
             await asyncio.sleep(due - now)
 
     async def scrape(self, target: Target) -> None:
-        """One scrape: fetch, parse and map through the cache off the loop, then admit new series and
-        append every sample and the report series in one cycle of the target's stale key."""
+        """One scrape, in a span naming the target and saying how it went."""
+        with self.tracer.span("scrape", {"scrape.job": target.config.job_name, "scrape.target": redact_uris(target.url),
+                                         "scrape.instance": target.labels.get("instance", "")}) as span:
+            await self._scrape(target)
+            if self.tracer.enabled:
+                span.set_attributes({"scrape.up": target.health == "up", "scrape.samples": target.last_samples,
+                                     "scrape.duration_s": target.last_duration})
+                if target.last_error:
+                    span.fail(target.last_error)
+
+    async def _scrape(self, target: Target) -> None:
+        """Fetch, parse and map through the cache off the loop, then admit new series and append every
+        sample and the report series in one cycle of the target's stale key."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         wall = self.clock.now()
