@@ -18,6 +18,7 @@ from engine import __version__
 from engine.alerts.book import AlertActionError, AlertBook
 from engine.alerts.db import AlertDB
 from engine.alerts.model import AlertInstance
+from engine.audit import AuditEntry, AuditLog
 from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
 from engine.collectors.system import ProcessCollector, SystemCollector
@@ -62,6 +63,8 @@ Selectors = Iterable[Iterable[Matcher]]
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules.yaml"
 RULE_FILE_POLL_S = 5.0
 QUERY_DRAIN_S = 5.0
+AUDIT_TOPIC_LIMIT = 50
+"""The ``audit`` topic's snapshot: the latest 50 entries."""
 """How long ``close`` waits for running queries (told to stop) before it closes storage."""
 T = TypeVar("T")
 
@@ -91,6 +94,7 @@ class Engine:
         self.bus = EventBus()
         self.book = AlertBook(AlertDB(settings.data_dir, repair=repair), self.bus, self.clock.now, settings.alerts_ttl,
                               forget=self._forget_alert, on_change=self._alert_changed)
+        self.audit = AuditLog(settings.data_dir, repair=repair)
         self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
         self.managed_rules = ManagedRules(settings.data_dir, repair=repair, parser=parser)
         files = [str(DEFAULT_RULES)] if DEFAULT_RULES.exists() else []
@@ -146,6 +150,7 @@ class Engine:
         self.lock.acquire()
         self.store.open()
         self.book.open()
+        self.audit.open()
         self.managed_rules.load()
         self.ruler.load()
         state.load(self.settings.data_dir, self.pushed, self.push_groups)
@@ -174,6 +179,8 @@ class Engine:
         self._scheduler.add_job(self.reload_rules_if_changed, "interval", seconds=RULE_FILE_POLL_S,
                                 id="rules-watch", coalesce=True, max_instances=1)
         self._scheduler.add_job(self.book.purge, "interval", hours=1, id="alerts-purge", coalesce=True,
+                                next_run_time=start)
+        self._scheduler.add_job(self.purge_audit, "interval", hours=1, id="audit-purge", coalesce=True,
                                 next_run_time=start)
         self._scheduler.add_job(self.purge_notifications, "interval", hours=1, id="notifications-purge",
                                 coalesce=True, next_run_time=start)
@@ -232,6 +239,7 @@ class Engine:
         self.query.parser.close()
         self.store.backend.close()
         self.book.db.close()
+        self.audit.close()
         self.health.close()
         self.scraper.close()
         self.notifier.close()
@@ -262,6 +270,21 @@ class Engine:
                 if rr.rule.id == rule_id:
                     return list(rr.rule.notification_channels)
         return []
+
+    # -- audit log (engine/audit.py) ----------------------------------------------------------
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        """Store an audited request and publish it on the ``audit`` topic."""
+        self.bus.publish("audit", entry.ts, self.audit.record(entry))
+
+    def audit_entries(self, filters: dict[str, str], since: float | None = None,
+                      limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first, filtered by exact ``actor``, ``role``, ``method``, ``route``, ``target``, ``result``."""
+        return self.audit.entries(filters, since, limit)
+
+    def purge_audit(self) -> None:
+        """Drop audit entries older than ALERTS_TTL."""
+        self.audit.purge(self.clock.now() - self.settings.alerts_ttl)
 
     async def purge_notifications(self) -> None:
         """Drop delivery-log entries older than ALERTS_TTL (pending ones stay until sent or given up)."""
@@ -555,7 +578,7 @@ class Engine:
 
     VIEW_TOPICS = ("application", "business")
     """Topics whose payload is a set of PromQL queries: computed on the query pool, at default ranges."""
-    TOPICS = ("system", "metrics", "alerts", "health", "notifications", *VIEW_TOPICS)
+    TOPICS = ("system", "metrics", "alerts", "health", "notifications", "audit", *VIEW_TOPICS)
 
     def subscribe(self, topics: Iterable[str] = ()) -> Subscription:
         """A bounded queue of the bus's events on ``topics`` (a WebSocket client's); its ``close`` ends it."""
@@ -577,6 +600,8 @@ class Engine:
             return self.health.snapshot()
         if topic == "notifications":
             return {"channels": self.notifier.channels()}
+        if topic == "audit":
+            return {"entries": self.audit.entries({}, None, AUDIT_TOPIC_LIMIT)}
         raise KeyError(topic)
 
     # -- health checks (engine/health/) -------------------------------------------------------

@@ -201,6 +201,19 @@ def _flag(value: Any) -> bool:
     raise ValueError(f"{value!r} is not true or false")
 
 
+def _optional_flag(value: Any) -> bool | None:
+    """Unset or empty: decided elsewhere (AUTH_ENABLED follows HOST)."""
+    return None if value is None or value == "" else _flag(value)
+
+
+def _jwt_secret(value: Any) -> str | None:
+    """HS256 is only as strong as its key: at least 32 bytes, as RFC 7518 section 3.2 asks."""
+    secret = _optional_text(value)
+    if secret is not None and len(secret.encode("utf-8", "surrogatepass")) < 32:
+        raise ValueError("must be at least 32 bytes (e.g. the output of 'openssl rand -hex 32')")
+    return secret
+
+
 def _scrape_configs(value: Any) -> tuple[Any, ...]:
     """The ``scrape_configs`` section (Prometheus's format; a YAML/JSON text when set in the environment)."""
     from engine.scrape.config import parse_scrape_configs
@@ -285,8 +298,17 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "email_to": _optional_text,
     "webhook_url": _optional_text,
     "webhook_secret": _optional_text,
+    "auth_enabled": _optional_flag,
+    "jwt_secret": _jwt_secret,
+    "jwt_public_key": _optional_text,
+    "jwt_jwks_url": _uri("https://", "http://"),
+    "jwt_issuer": _optional_text,
+    "jwt_audience": _optional_text,
+    "jwt_leeway": _seconds,
+    "api_keys_file": _optional_path,
+    "metrics_auth": _flag,
 }
-SECRET_FIELDS = frozenset({"slack_webhook_url", "email_password", "webhook_secret"})
+SECRET_FIELDS = frozenset({"slack_webhook_url", "email_password", "webhook_secret", "jwt_secret"})
 """Never shown: ``redacted()`` replaces them (a Slack webhook URL is itself the secret)."""
 
 
@@ -356,6 +378,19 @@ class Settings:
     email_to: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    auth_enabled: bool | None = None
+    """None: on unless HOST is a loopback address (server/auth/authenticator.py decides)."""
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    """A PEM public key (RS256 or ES256), or the path of a file holding one."""
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway: float = 30.0
+    """Clock skew allowed on exp/nbf/iat."""
+    api_keys_file: Path | None = None
+    metrics_auth: bool = False
+    """/metrics, /livez and /readyz need a viewer too."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

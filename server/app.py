@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from engine.engine import Engine
+from server.audit import audit_middleware
+from server.auth import AUTHENTICATOR, Authenticator, route_role_problems
 from server.bodies import MAX_BODY_BYTES
 from server.errors import error_middleware
 from server.guards import RequestGuards, check_route_policies
 from server.handlers import (
     alerts,
+    audit,
     dashboard,
     health,
     ingest,
@@ -26,20 +31,27 @@ from server.keys import ENGINE, HTTP_METRICS
 from server.requestids import send_request_id
 from server.tracing import install_tracing
 
+log = logging.getLogger(__name__)
+
 
 def create_app(engine: Engine) -> web.Application:
     http_metrics = HttpMetrics(engine.settings.service_name)
     engine.add_self_source("http", http_metrics.families)
     app = web.Application(middlewares=[http_metrics.middleware, error_middleware], client_max_size=MAX_BODY_BYTES)
     RequestGuards(engine.settings).install(app)
+    authenticator = Authenticator(engine.settings)
+    app[AUTHENTICATOR] = authenticator
+    app.middlewares.extend([audit_middleware, authenticator.middleware])
     app.on_response_prepare.append(send_request_id)
     app[ENGINE] = engine
     install_tracing(app, engine.tracer)
     app[HTTP_METRICS] = http_metrics
     for module in (metrics, dashboard, probes, ws, prom_api, alerts, service_views, health, notifications,
-                   targets, ingest):
+                   targets, ingest, audit):
         app.add_routes(module.routes)
     check_route_policies(app)
+    for problem in route_role_problems(app):
+        log.warning(problem)
     app[ws.OPEN_SOCKETS] = set()
     app.on_shutdown.append(ws.close_streams)
     return app

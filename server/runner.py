@@ -53,7 +53,11 @@ async def start_server(settings: Settings, clock: Clock | None = None, *, collec
         engine.close()
         raise
     tune_runtime()
-    app = create_app(engine)
+    try:
+        app = create_app(engine)  # SettingsError: authentication on with nothing to check credentials
+    except Exception:
+        engine.close()
+        raise
     runner = JsonErrorAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

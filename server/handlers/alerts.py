@@ -12,6 +12,7 @@ from engine.compat.strconv import NOT_UTF8, is_valid_utf8
 from engine.engine import Engine
 from engine.rulefiles.managed import ReadOnlyRuleError, RuleNotFoundError, RuleValidationError
 from engine.timefmt import rfc3339
+from server.auth import principal_of
 from server.bodies import json_body
 from server.errors import ApiError, bad_parameter
 from server.keys import ENGINE
@@ -27,7 +28,11 @@ def _engine(request: web.Request) -> Engine:
 
 
 def requester(request: web.Request) -> str:
-    """Who acts: the X-User header (the console sends user@host), else the peer address."""
+    """Who acts: the token's or API key's subject; with auth off, the X-User header (the console sends
+    user@host), else the peer address."""
+    principal = principal_of(request)
+    if principal is not None and principal.kind != "anonymous":
+        return principal.subject
     user = request.headers.get("X-User", "").strip()
     if not is_valid_utf8(user):  # aiohttp keeps bytes that are not UTF-8 as lone surrogates
         raise ApiError(400, "invalid_header", f"X-User: {NOT_UTF8}", {"field": "X-User"})

@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from engine.engine import Engine
 from engine.events import Event, Subscription
 from engine.promql.errors import QueryError
+from server.auth import Principal, principal_of
 from server.bodies import BodyError, parse_json
 from server.keys import ENGINE
 
@@ -20,6 +21,8 @@ routes = web.RouteTableDef()
 OPEN_SOCKETS = web.AppKey("open_sockets", set)
 
 HEARTBEAT_S = 20.0
+ADMIN_TOPICS = frozenset({"audit"})
+"""Topics only an admin may subscribe to."""
 MAX_MESSAGE_BYTES = 64 * 1024
 """A subscribe message needs a few hundred bytes; bigger ones are closed by aiohttp with 1009."""
 
@@ -52,9 +55,10 @@ class Session:
     the expensive part), so neither a message storm nor a subscribe storm outruns
     WS_MAX_MESSAGES_PER_SECOND; a client that runs out is closed with 1008."""
 
-    def __init__(self, engine: Engine, ws: web.WebSocketResponse) -> None:
+    def __init__(self, engine: Engine, ws: web.WebSocketResponse, principal: Principal | None) -> None:
         self.engine = engine
         self.ws = ws
+        self.principal = principal
         rate = engine.settings.ws_max_messages_per_second
         self.bucket = TokenBucket(rate, burst=max(rate, 1 + len(engine.TOPICS)))  # a full subscribe fits
         self.sub: Subscription = engine.subscribe()
@@ -102,6 +106,12 @@ class Session:
             self.error("unknown_topic", f"unknown topic(s): {', '.join(unknown)}",
                        {"allowed": list(self.engine.TOPICS)})
         known = [t for t in dict.fromkeys(topics) if t in self.engine.TOPICS]
+        if self.principal is None or not self.principal.may("admin"):
+            forbidden = [t for t in known if t in ADMIN_TOPICS]
+            if forbidden and kind == "subscribe":
+                self.error("forbidden_topic", f"topic(s) {', '.join(forbidden)} need the admin role",
+                           {"topics": forbidden})
+            known = [t for t in known if t not in ADMIN_TOPICS]
         if kind == "unsubscribe":
             self.sub.topics -= set(known)
             return True
@@ -129,7 +139,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     engine: Engine = request.app[ENGINE]
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
-    session = Session(engine, ws)
+    session = Session(engine, ws, principal_of(request))
     writer = asyncio.create_task(session.writer())
     sockets = request.app[OPEN_SOCKETS]
     sockets.add(ws)
