@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from console.commands import console, demo, rules, serve
+from console.commands import console, credentials, demo, rules, serve
 from engine import __version__
 
-COMMANDS = (console, demo, rules, serve)
+COMMANDS = (console, demo, rules, serve, credentials)
 
 
 def build_parser() -> argparse.ArgumentParser:

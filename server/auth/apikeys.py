@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
 import time
 from pathlib import Path
 from typing import Any
 
+from engine.datadir import write_atomic
+from engine.tsdb.backend import StoreError
 from server.auth.principal import ROLES, Principal
 
 PREFIX = "msk_"
@@ -106,12 +107,21 @@ def add_key(path: Path, name: str, role: str, created: str) -> str:
     if any(e["name"] == name for e in entries):
         raise ApiKeyError(f"a key named {name!r} already exists in {path}")
     key = PREFIX + secrets.token_urlsafe(32)
-    entries.append({"name": name, "role": role, "sha256": hash_key(key), "created": created})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"keys": entries}, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    _write(path, [*entries, {"name": name, "role": role, "sha256": hash_key(key), "created": created}])
     return key
+
+
+def remove_key(path: Path, name: str) -> None:
+    """Revoke the key called ``name`` (ApiKeyError when there is none)."""
+    entries = read_entries(path)
+    kept = [e for e in entries if e["name"] != name]
+    if len(kept) == len(entries):
+        raise ApiKeyError(f"no key named {name!r} in {path}")
+    _write(path, kept)
+
+
+def _write(path: Path, entries: list[dict[str, Any]]) -> None:
+    try:
+        write_atomic(path, json.dumps({"keys": entries}, indent=2) + "\n", 0o600)
+    except (OSError, StoreError) as exc:  # StoreError: a full disk
+        raise ApiKeyError(f"API_KEYS_FILE {path}: cannot be written: {getattr(exc, 'strerror', None) or exc}") from None
