@@ -21,6 +21,7 @@ from engine.alerts.model import AlertInstance
 from engine.audit import AuditEntry, AuditLog
 from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
+from engine.collectors.processes import ALERT_TOP, ProcessTable
 from engine.collectors.system import ProcessCollector, SystemCollector
 from engine.dashboard_view import realtime_view, summary_view
 from engine.dashboards import find_dashboard, list_dashboards
@@ -103,6 +104,8 @@ class Engine:
                            tracer=self.tracer)
         self.system_collector = SystemCollector() if collect_system else None
         self.process_collector = ProcessCollector()
+        self.processes = ProcessTable()
+        """The host's top processes, read only on demand: the ``processes`` topic, the API, a firing alert."""
         self.admission = Admission(self.store, SeriesLimits(settings.max_series, settings.max_series_per_metric))
         self.pushed = PushStore(self.admission)
         self.push_groups = PushGroups(self.admission)
@@ -262,6 +265,10 @@ class Engine:
             self.notifier.alert_changed(kind, instance)
         except Exception:
             log.exception("routing an alert change to notifications failed")
+        if kind == "firing":
+            task = asyncio.get_running_loop().create_task(self._keep_processes(instance.id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _rule_channels(self, rule_id: str) -> list[dict[str, Any]]:
         """A running rule's ``notificationChannels`` (the notifier's per-rule receivers)."""
@@ -347,6 +354,8 @@ class Engine:
         for topic in ("system", "metrics"):
             if self.bus.wants(topic):
                 self.bus.publish(topic, now, await self.snapshot(topic))
+        if self.bus.wants("processes"):
+            self.bus.publish("processes", now, await self.snapshot("processes"))
         wanted = [t for t in self.VIEW_TOPICS if self.bus.wants(t)]
         if wanted and (self._views_task is None or self._views_task.done()):
             self._views_task = asyncio.create_task(self._publish_views(now, wanted))
@@ -578,7 +587,9 @@ class Engine:
 
     VIEW_TOPICS = ("application", "business")
     """Topics whose payload is a set of PromQL queries: computed on the query pool, at default ranges."""
-    TOPICS = ("system", "metrics", "alerts", "health", "notifications", "audit", *VIEW_TOPICS)
+    TOPICS = ("system", "metrics", "alerts", "health", "notifications", "processes", "audit", *VIEW_TOPICS)
+    PROCESSES_TOPIC_LIMIT = 50
+    """The ``processes`` topic carries the top 50 by CPU and the top 50 by memory."""
 
     def subscribe(self, topics: Iterable[str] = ()) -> Subscription:
         """A bounded queue of the bus's events on ``topics`` (a WebSocket client's); its ``close`` ends it."""
@@ -600,9 +611,28 @@ class Engine:
             return self.health.snapshot()
         if topic == "notifications":
             return {"channels": self.notifier.channels()}
+        if topic == "processes":
+            return await self._read_processes(self.processes.both, self.PROCESSES_TOPIC_LIMIT)
         if topic == "audit":
             return {"entries": self.audit.entries({}, None, AUDIT_TOPIC_LIMIT)}
         raise KeyError(topic)
+
+    async def top_processes(self, sort: str, limit: int) -> dict[str, Any]:
+        """The host's ``limit`` top processes by ``sort`` (cpu or memory), read now on the collector's thread."""
+        return await self._read_processes(self.processes.top, sort, limit)
+
+    async def _read_processes(self, read: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+        now = self.clock.now()
+        found = await asyncio.get_running_loop().run_in_executor(self._collector_pool, read, *args)
+        return {"timestamp": rfc3339(now), **found}
+
+    async def _keep_processes(self, instance_id: str) -> None:
+        """Store the top processes with an alert that just fired (as Glances keeps them in its alert log)."""
+        try:
+            found = await self._read_processes(self.processes.both, ALERT_TOP)
+            self.book.keep_processes(instance_id, found["processes"])
+        except Exception:
+            log.exception("reading the top processes for a firing alert failed")
 
     # -- health checks (engine/health/) -------------------------------------------------------
 

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 IDLE_MODES = ("idle", "iowait")
 GAUGES = ('{__name__=~"node_memory_.+_bytes|node_load(1|5|15)|node_filesystem_(size|free|avail)_bytes'
-          '|node_boot_time_seconds|node_processes_(pids|threads)|node_procs_(running|blocked)"}')
+          '|node_boot_time_seconds|node_processes_(pids|threads)|node_procs_(running|blocked)|node_uname_info"}')
 
 
 class _Reader:
@@ -147,7 +147,9 @@ def system_view(query: QueryEngine, now_ms: int) -> dict[str, Any]:
     read = _Reader(query, now_ms)
     memory, swap = memory_view(read)
     boot = read.gauge("node_boot_time_seconds")
+    uname = read.gauges("node_uname_info")
     return {
+        "hostname": uname[0].labels.get("nodename") if uname else None,
         "cpu": cpu_view(read),
         "memory": memory,
         "swap": swap,

@@ -24,6 +24,21 @@ def duration_param(request: web.Request, name: str, default: str, *, maximum: fl
     return seconds
 
 
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high`` (ASCII digits only: ``str.isdigit`` also takes "²")."""
+    raw = request.query.get(name, str(default))
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(high))) or not low <= int(raw) <= high:
+        raise bad_parameter(name, raw, f"expected an integer from {low} to {high}")
+    return int(raw)
+
+
+def choice_param(request: web.Request, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = request.query.get(name, default)
+    if raw not in allowed:
+        raise bad_parameter(name, raw, f"expected one of {', '.join(allowed)}")
+    return raw
+
+
 def since_param(raw: str | None, now: float) -> float | None:
     """A ``since`` query parameter: a duration back from now (``1h``) or an RFC 3339 time; None if absent."""
     if raw is None:

@@ -233,6 +233,16 @@ class AlertBook:
         inst.silenced_by = ids
         self._record(inst, kind, ts, SYSTEM, ",".join(ids))
 
+    def keep_processes(self, instance_id: str, processes: list[dict[str, Any]]) -> None:
+        """Store the top processes read when the alert fired (after the fact: reading them takes a
+        thread, and the ruler never waits for it); no timeline event."""
+        inst = self.live.get(instance_id) or self.db.instance(instance_id)
+        if inst is None:
+            return
+        inst.processes = processes
+        self._dirty[inst.id] = inst
+        self.commit()
+
     # -- reading -----------------------------------------------------------------------------
 
     def get(self, instance_id: str) -> AlertInstance | None:

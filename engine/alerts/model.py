@@ -49,6 +49,8 @@ class AlertInstance:
     resolved_by: str | None = None
     acknowledgement: Acknowledgement | None = None
     silenced_by: list[str] = field(default_factory=list)
+    processes: list[dict[str, Any]] = field(default_factory=list)
+    """The host's top processes when the alert fired (pid, user, cpu_percent, rss_bytes, command)."""
 
     @property
     def severity(self) -> str:
@@ -90,6 +92,7 @@ class AlertInstance:
             "acknowledgement": None if ack is None else {
                 "by": ack.by, "at": rfc3339(ack.at), "comment": ack.comment, "expiresAt": t(ack.expires_at)},
             "silencedBy": list(self.silenced_by),
+            "processes": list(self.processes),
         }
 
 

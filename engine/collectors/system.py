@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -162,7 +163,7 @@ class SystemCollector:
     def __init__(self) -> None:
         common: list[Callable[[], list[Family]]] = [
             self._cpu, self._cpu_stats, self._boot_time, self._load, self._filesystems, self._disks,
-            self._network, self._pids,
+            self._network, self._pids, self._uname,
         ]
         if _LINUX:
             common += [self._meminfo, self._vmstat, self._procs, self._threads]
@@ -204,6 +205,15 @@ class SystemCollector:
     def _boot_time() -> list[Family]:
         boot = psutil.boot_time()
         return [_single("node_boot_time_seconds", "gauge", "Node boot time, in unixtime.", boot)]
+
+    @staticmethod
+    def _uname() -> list[Family]:
+        """node_exporter's uname collector: the host name shown in the console's top bar."""
+        u = platform.uname()
+        fam = _family("node_uname_info", "gauge", "Labeled system information as provided by the uname system call.")
+        fam.add(1.0, {"machine": u.machine, "nodename": u.node, "release": u.release, "sysname": u.system,
+                      "version": u.version})
+        return [fam]
 
     @staticmethod
     def _load() -> list[Family]:

@@ -7,9 +7,11 @@ import gzip
 
 from aiohttp import web
 
+from engine.collectors.processes import SORTS
 from engine.engine import Engine
 from server.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render, wants_openmetrics
 from server.keys import ENGINE
+from server.params import choice_param, int_param
 
 routes = web.RouteTableDef()
 
@@ -47,3 +49,14 @@ async def system(request: web.Request) -> web.Response:
 @routes.get("/api/metrics/summary")
 async def summary(request: web.Request) -> web.Response:
     return web.json_response(request.app[ENGINE].summary())
+
+
+MAX_PROCESSES_LIMIT = 500
+
+
+@routes.get("/api/metrics/processes")
+async def processes(request: web.Request) -> web.Response:
+    """The host's top processes, read now: ``sort`` cpu (default) or memory, ``limit`` 1..500 (50)."""
+    sort = choice_param(request, "sort", "cpu", SORTS)
+    limit = int_param(request, "limit", 50, 1, MAX_PROCESSES_LIMIT)
+    return web.json_response(await request.app[ENGINE].top_processes(sort, limit))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import sys
 import time
 
@@ -43,6 +44,7 @@ EXPECTED: dict[str, tuple[str, frozenset[str]]] = {
     "node_procs_blocked": ("gauge", NONE),
     "node_processes_pids": ("gauge", NONE),
     "node_processes_threads": ("gauge", NONE),
+    "node_uname_info": ("gauge", frozenset({"machine", "nodename", "release", "sysname", "version"})),
 }
 # Present on any Linux host, whatever its disks and mounts (a container's overlay root is excluded).
 REQUIRED_LINUX = {
@@ -187,6 +189,7 @@ def test_load_boot_and_process_counts_are_sane(families: list[Family]) -> None:
             assert single(fams, name) >= 0
     assert 0 < single(fams, "node_boot_time_seconds") < time.time()
     assert single(fams, "node_processes_pids") >= 1
+    assert fams["node_uname_info"].samples[0][1]["nodename"] == platform.node()
     if LINUX:
         assert single(fams, "node_procs_running") >= 1  # this test is running
         assert single(fams, "node_processes_threads") >= single(fams, "node_processes_pids")
