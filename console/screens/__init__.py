@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from console.screens.alerts import AlertsScreen
 from console.screens.base import LiveScreen
 from console.screens.business import BusinessScreen
+from console.screens.dashboards import DashboardsScreen
 from console.screens.explore import ExploreScreen
 from console.screens.health import HealthScreen
 from console.screens.notifications import NotificationsScreen
@@ -41,5 +42,7 @@ SCREENS = (
     ScreenSpec("8", "health", HealthScreen, "health checks: state, latency, uptime, certificates; add, check now"),
     ScreenSpec("9", "notifications", NotificationsScreen,
                "channels and their health, the delivery log; test a channel, see what was sent"),
+    ScreenSpec("0", "dashboards", DashboardsScreen,
+               "the server's Grafana dashboards drawn in the terminal: variables, range, refresh"),
 )
 SCREEN_BY_ID = {spec.id: spec for spec in SCREENS}

@@ -30,6 +30,29 @@ def short_number(v: float) -> str:
     return f"{v:.3g}"
 
 
+def plot_rows(series: Sequence[Series], start: float, end: float, step: float, width: int, height: int,
+              lo: float, hi: float) -> list[Text]:
+    """Several series in one ``width`` x ``height`` braille area scaled to lo..hi, series ``i`` in
+    ``COLOURS[i]`` (a cell two lines share takes the first one's colour); points further apart
+    than two steps are not joined."""
+    bits = [[0] * width for _ in range(height)]
+    colour: list[list[str | None]] = [[None] * width for _ in range(height)]
+    for i, s in enumerate(series):
+        rows = braille([(t, v - lo) for t, v in s.points], start, end, width, height, hi - lo, 2 * step)
+        for y, row in enumerate(rows):
+            for x, ch in enumerate(row):
+                if ch != " ":
+                    bits[y][x] |= ord(ch) - BRAILLE_BASE
+                    colour[y][x] = colour[y][x] or COLOURS[i % len(COLOURS)]
+    out = []
+    for y in range(height):
+        line = Text()
+        for x in range(width):
+            line.append(chr(BRAILLE_BASE + bits[y][x]) if bits[y][x] else " ", colour[y][x] or "")
+        out.append(line)
+    return out
+
+
 class SeriesChart(Widget):
     """``show(series, start, end, step)``; the first ``len(COLOURS)`` series are drawn, the legend
     says how many more there are."""
@@ -69,21 +92,11 @@ class SeriesChart(Widget):
         lo = min(lo, 0.0)
         hi = hi if hi > lo else lo + 1.0
         start, end, step = self._span
-        bits = [[0] * width for _ in range(height)]
-        colour: list[list[str | None]] = [[None] * width for _ in range(height)]
-        for i, s in enumerate(drawn):
-            rows = braille([(t, v - lo) for t, v in s.points], start, end, width, height, hi - lo, 2 * step)
-            for y, row in enumerate(rows):
-                for x, ch in enumerate(row):
-                    if ch != " ":
-                        bits[y][x] |= ord(ch) - BRAILLE_BASE
-                        colour[y][x] = colour[y][x] or COLOURS[i]
         out = Text(no_wrap=True, overflow="crop")
-        for y in range(height):
+        for y, row in enumerate(plot_rows(drawn, start, end, step, width, height, lo, hi)):
             axis = short_number(hi) if y == 0 else short_number(lo) if y == height - 1 else ""
             out.append(f"{axis:>{AXIS_W - 2}} ┤", style="dim")
-            for x in range(width):
-                out.append(chr(BRAILLE_BASE + bits[y][x]) if bits[y][x] else " ", colour[y][x] or "")
+            out.append(row)
             out.append("\n")
         span = end - start
         left = f"-{span / 3600:g}h" if span >= 3600 else f"-{span / 60:g}m"
