@@ -64,11 +64,22 @@ def _record(request: web.Request, status: int) -> None:
     target = next((request.match_info[p] for p in TARGET_PARAMS if p in request.match_info), None)
     engine = request.app[ENGINE]
     engine.record_audit(AuditEntry(
-        ts=engine.clock.now(), actor=principal.subject if principal else "unauthenticated",
+        ts=engine.clock.now(), actor=_actor(request),
         role=principal.role if principal else "", kind=principal.kind if principal else "",
         method=request.method, route=resource.canonical if resource is not None else "",
         path=_clip(request.path), target=None if target is None else _clip(target), status=status,
         remote=request.remote or "", request_id=request_id(request)))
+
+
+def _actor(request: web.Request) -> str:
+    """The principal's subject; with auth off, what the caller says in X-User (kind "anonymous" marks
+    it unverified); "unauthenticated" for a request refused for want of credentials."""
+    principal = principal_of(request)
+    if principal is None:
+        return "unauthenticated"
+    if principal.kind == "anonymous":
+        return _clip(request.headers.get("X-User", "").strip()[:200]) or principal.subject
+    return principal.subject
 
 
 def _clip(text: str) -> str:

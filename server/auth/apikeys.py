@@ -3,8 +3,7 @@
 The file is JSON, ``{"keys": [{"name", "role", "sha256", "created"}]}``; only the SHA-256 of each
 key is kept (a key is 256 random bits, so a plain hash is enough: nothing to brute-force). Keys look
 like ``msk_<43 characters>`` so the server tells them from JWTs. ``metrics-service apikey create``
-adds one; a running server picks up a changed file on the next unknown key (checked at most once a
-second).
+adds one; a running server sees a changed file (a key added or revoked) within a second.
 """
 
 from __future__ import annotations
@@ -56,45 +55,48 @@ def read_entries(path: Path) -> list[dict[str, Any]]:
 class ApiKeys:
     """The keys of API_KEYS_FILE by hash."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, recheck_s: float = RELOAD_CHECK_S) -> None:
         self.path = path
+        self.recheck_s = recheck_s
         self._by_hash: dict[str, Principal] = {}
-        self._stamp: float | None = None
+        self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
 
     def load(self) -> None:
         """Read the file (ApiKeyError when it is unusable)."""
         if self.path is None:
             return
-        self._stamp = _mtime(self.path)
+        self._stamp = _stamp(self.path)
         self._by_hash = {e["sha256"]: Principal(e["name"], e["role"], "apikey") for e in read_entries(self.path)}
 
     def __len__(self) -> int:
         return len(self._by_hash)
 
     def lookup(self, key: str) -> Principal | None:
-        found = self._by_hash.get(hash_key(key))
-        if found is None and self._changed():
+        """The key's principal. A changed file (a key added or revoked) is read again first, checked
+        at most every ``recheck_s``; an unusable one keeps the keys already loaded."""
+        if self._changed():
             try:
                 self.load()
             except ApiKeyError:
-                return None  # an unusable file: keep the keys we had
-            found = self._by_hash.get(hash_key(key))
-        return found
+                pass
+        return self._by_hash.get(hash_key(key))
 
     def _changed(self) -> bool:
         now = time.monotonic()
-        if self.path is None or now - self._checked < RELOAD_CHECK_S:
+        if self.path is None or now - self._checked < self.recheck_s:
             return False
         self._checked = now
-        return _mtime(self.path) != self._stamp
+        return _stamp(self.path) != self._stamp
 
 
-def _mtime(path: Path) -> float | None:
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Inode and mtime: every write (``write_atomic`` renames a new file in) changes the inode."""
     try:
-        return path.stat().st_mtime
+        st = path.stat()
     except OSError:
         return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def add_key(path: Path, name: str, role: str, created: str) -> str:
