@@ -214,6 +214,14 @@ def _jwt_secret(value: Any) -> str | None:
     return secret
 
 
+def _secrets_key(value: Any) -> str | None:
+    """Stretched into the encryption key (engine/secretbox.py): as much entropy as the key it makes."""
+    key = _optional_text(value)
+    if key is not None and len(key.encode("utf-8", "surrogatepass")) < 32:
+        raise ValueError("must be at least 32 bytes (e.g. the output of 'openssl rand -hex 32')")
+    return key
+
+
 def _scrape_configs(value: Any) -> tuple[Any, ...]:
     """The ``scrape_configs`` section (Prometheus's format; a YAML/JSON text when set in the environment)."""
     from engine.scrape.config import parse_scrape_configs
@@ -245,6 +253,39 @@ def _list(value: Any) -> tuple[str, ...]:
     return tuple(i.strip() for i in items if i.strip())
 
 
+_RATE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*/\s*(s|m|h)(?:\s+burst\s+(\d+))?", re.ASCII | re.IGNORECASE)
+_RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: ``per_second`` refill, at most ``burst`` requests at once. Written ``100/s``,
+    ``600/m burst 50``, ``5/h``; the burst defaults to the count before the slash."""
+
+    per_second: float
+    burst: int
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text or f"{self.per_second:g}/s burst {self.burst}"
+
+
+def _rate(value: Any) -> RateLimit | None:
+    """A rate limit, or None for ``off``."""
+    if isinstance(value, RateLimit) or value is None:
+        return value
+    text = value.strip() if isinstance(value, str) else ""
+    if text.lower() in ("off", "none", "0"):
+        return None
+    match = _RATE_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{value!r} is not a rate such as 100/s, 600/m burst 50, or off")
+    count, unit, burst = float(match[1]), match[2].lower(), match[3]
+    if count <= 0 or (burst is not None and int(burst) <= 0):
+        raise ValueError(f"{value!r}: the rate and the burst must be greater than zero")
+    return RateLimit(count / _RATE_UNITS[unit], int(burst) if burst else max(1, math.ceil(count)), text)
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "port": _port,
     "host": _text,
@@ -273,6 +314,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_series": _positive_int,
     "max_series_per_metric": _positive_int,
     "cors_origins": _list,
+    "cors_credentials": _flag,
     "allowed_hosts": _list,
     "mongodb_uri": _uri("mongodb://", "mongodb+srv://"),
     "redis_url": _uri("redis://", "rediss://", "unix://"),
@@ -298,6 +340,14 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "email_to": _optional_text,
     "webhook_url": _optional_text,
     "webhook_secret": _optional_text,
+    "rate_limit": _rate,
+    "rate_limit_ingest": _rate,
+    "auth_failure_limit": _rate,
+    "read_timeout": _seconds,
+    "tls_cert_file": _optional_path,
+    "tls_key_file": _optional_path,
+    "tls_client_ca_file": _optional_path,
+    "secrets_key": _secrets_key,
     "auth_enabled": _optional_flag,
     "jwt_secret": _jwt_secret,
     "jwt_public_key": _optional_text,
@@ -308,7 +358,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "api_keys_file": _optional_path,
     "metrics_auth": _flag,
 }
-SECRET_FIELDS = frozenset({"slack_webhook_url", "email_password", "webhook_secret", "jwt_secret"})
+SECRET_FIELDS = frozenset({"slack_webhook_url", "email_password", "webhook_secret", "jwt_secret",
+                           "secrets_key"})
 """Never shown: ``redacted()`` replaces them (a Slack webhook URL is itself the secret)."""
 
 
@@ -346,6 +397,8 @@ class Settings:
     max_series: int = 500_000
     max_series_per_metric: int = 50_000
     cors_origins: tuple[str, ...] = ()
+    cors_credentials: bool = False
+    """Access-Control-Allow-Credentials for CORS_ORIGINS (cookies, client certificates, HTTP auth)."""
     allowed_hosts: tuple[str, ...] = ()
     mongodb_uri: str | None = None
     redis_url: str | None = None
@@ -378,6 +431,19 @@ class Settings:
     email_to: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    rate_limit: Any = "100/s burst 200"
+    """Per client IP, or per token's subject when authenticated (``RateLimit``; None when off)."""
+    rate_limit_ingest: Any = "1000/s burst 2000"
+    """The same for the ingestion routes (push, Pushgateway, remote write)."""
+    auth_failure_limit: Any = "10/m burst 10"
+    """Failed authentications (401) one client IP may make before its requests get 429."""
+    read_timeout: float = 30.0
+    """How long a client may take to send a request's headers, and then its body."""
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    secrets_key: str | None = None
+    """Key for channel secrets and check credentials at rest; unset: DATA_DIR/secrets.key."""
     auth_enabled: bool | None = None
     """None: on unless HOST is a loopback address (server/auth/authenticator.py decides)."""
     jwt_secret: str | None = None
@@ -408,6 +474,10 @@ class Settings:
                                                                self.scrape_timeout))
         except ValueError as exc:
             raise SettingsError(f"SCRAPE_CONFIGS: {exc}", "SCRAPE_CONFIGS") from None
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise SettingsError("TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither", "TLS_CERT_FILE")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise SettingsError("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE", "TLS_CLIENT_CA_FILE")
 
     def redacted(self) -> dict[str, object]:
         """All settings as JSON-safe values with URI passwords hidden, fit for logs and status pages."""
@@ -422,7 +492,7 @@ class Settings:
                 value = [c.redacted() for c in value]
             elif f.name == "notifications":
                 value = {"channels": [c.public() for c in value.channels]}
-            elif isinstance(value, Path):
+            elif isinstance(value, (Path, RateLimit)):
                 value = str(value)
             elif isinstance(value, tuple):
                 value = list(value)

@@ -9,7 +9,7 @@ from aiohttp import web
 from engine.engine import Engine
 from server.audit import audit_middleware
 from server.auth import AUTHENTICATOR, Authenticator, route_role_problems
-from server.bodies import MAX_BODY_BYTES
+from server.bodies import MAX_BODY_BYTES, READ_TIMEOUT
 from server.errors import error_middleware
 from server.guards import RequestGuards, check_route_policies
 from server.handlers import (
@@ -28,7 +28,9 @@ from server.handlers import (
 )
 from server.instrumentation import HttpMetrics
 from server.keys import ENGINE, HTTP_METRICS
+from server.ratelimit import RateLimits, check_ingest_routes
 from server.requestids import send_request_id
+from server.secheaders import SecurityHeaders
 from server.tracing import install_tracing
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,11 @@ def create_app(engine: Engine) -> web.Application:
     authenticator = Authenticator(engine.settings)
     app[AUTHENTICATOR] = authenticator
     app.middlewares.extend([audit_middleware, authenticator.middleware])
+    SecurityHeaders(tls=engine.settings.tls_cert_file is not None).install(app)
+    RateLimits(engine.settings).install(app)
     app.on_response_prepare.append(send_request_id)
     app[ENGINE] = engine
+    app[READ_TIMEOUT] = engine.settings.read_timeout
     install_tracing(app, engine.tracer)
     app[HTTP_METRICS] = http_metrics
     for module in (metrics, dashboard, probes, ws, prom_api, alerts, service_views, health, notifications,
@@ -52,6 +57,7 @@ def create_app(engine: Engine) -> web.Application:
     check_route_policies(app)
     for problem in route_role_problems(app):
         log.warning(problem)
+    check_ingest_routes(app)
     app[ws.OPEN_SOCKETS] = set()
     app.on_shutdown.append(ws.close_streams)
     return app

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +14,8 @@ from server.errors import ApiError
 
 MAX_BODY_BYTES = 1 << 20
 """Also the application's ``client_max_size``: no request body is read past it."""
+READ_TIMEOUT = web.AppKey("read_timeout", float)
+"""READ_TIMEOUT: how long a client may take to send a body (server/app.py sets it)."""
 MAX_JSON_DEPTH = 32
 """Far above any body our API takes (a rule is 3 levels deep), far below json's recursion limit."""
 
@@ -64,11 +69,30 @@ def parse_json(raw: bytes) -> Any:
         raise BodyError(400, "invalid_json", f"not valid JSON: {exc}") from None
 
 
+@asynccontextmanager
+async def body_deadline(request: web.Request) -> AsyncIterator[None]:
+    """408 when the body does not arrive within READ_TIMEOUT: a client trickling it cannot hold a
+    connection and a handler for ever."""
+    seconds = request.app.get(READ_TIMEOUT)
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise ApiError(408, "request_timeout", f"the request body did not arrive within {seconds:g} s",
+                       {"readTimeoutSeconds": seconds}) from None
+
+
 async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The raw body, at most ``limit`` bytes (413 past it). A route may allow more than the
-    application's ``client_max_size`` (its ``RoutePolicy.max_body_bytes``), so the stream is read here."""
+    """The raw body, at most ``limit`` bytes (413 past it), within READ_TIMEOUT (408). A route may
+    allow more than the application's ``client_max_size`` (its ``RoutePolicy.max_body_bytes``), so
+    the stream is read here."""
     if request.content_length is not None and request.content_length > limit:
         raise too_large(limit)
+    async with body_deadline(request):
+        return await _read_body(request, limit)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
     if limit <= MAX_BODY_BYTES:
         try:
             return await request.read()

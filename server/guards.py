@@ -4,8 +4,9 @@
   so a page whose name was re-pointed at 127.0.0.1 (DNS rebinding) is refused; otherwise
   ``ALLOWED_HOSTS`` when set, any name when not. Refused with 421 Misdirected Request: the request
   reached a server that does not serve that name, and it is told apart from the 403 below.
-- Origin: a request carrying an ``Origin`` not in ``CORS_ORIGINS`` is refused (403); listed origins
-  get CORS answers (preflight, and the headers on every response, errors included).
+- Origin: a request carrying an ``Origin`` not in ``CORS_ORIGINS`` (exact origins) is refused (403),
+  preflights included; listed origins get CORS answers (preflight cached CORS_MAX_AGE_S, and the
+  headers on every response, errors included), with credentials only when ``CORS_CREDENTIALS`` is true.
 - Shape: a request that changes something (POST, PUT, PATCH, DELETE) with a body must declare a
   media type its route accepts: JSON unless the route says otherwise in ``ROUTE_POLICIES``. The
   media types a cross-site HTML form can send without a preflight (text/plain, form types) are
@@ -31,7 +32,7 @@ JSON = frozenset({"application/json"})
 FORM = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 MAX_URL_BYTES = 8192
 CORS_METHODS = "GET, POST, PUT, DELETE"
-CORS_HEADERS = "Content-Type, X-User"
+CORS_HEADERS = "Authorization, Content-Type, X-User"
 CORS_MAX_AGE_S = "600"
 
 
@@ -121,6 +122,7 @@ class RequestGuards:
         self.allowed_hosts = frozenset(host_name(h) for h in settings.allowed_hosts)
         self.any_host = not self.allowed_hosts and not is_loopback(settings.host)
         self.origins = frozenset(_origin(o) for o in settings.cors_origins)
+        self.credentials = settings.cors_credentials
 
     def install(self, app: web.Application) -> None:
         """Add the middlewares (inside ``error_middleware``, which shapes their refusals) and the CORS headers."""
@@ -164,6 +166,8 @@ class RequestGuards:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = HEADER
             response.headers.add("Vary", "Origin")
+            if self.credentials:
+                response.headers["Access-Control-Allow-Credentials"] = "true"
 
     @web.middleware
     async def shape_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:

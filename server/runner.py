@@ -15,6 +15,7 @@ from engine.clock import Clock
 from engine.engine import Engine
 from engine.settings import Settings
 from server.app import create_app
+from server.tls import server_context
 from server.transport import JsonErrorAppRunner
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def tune_runtime() -> None:
 async def start_server(settings: Settings, clock: Clock | None = None, *, collect_system: bool = True,
                        start_schedules: bool = True, repair: bool = False) -> RunningServer:
     """Open the engine, start collecting and listen; port 0 picks a free port."""
+    ssl_context = server_context(settings)
     engine = Engine(settings, clock, collect_system=collect_system, repair=repair)
     try:
         engine.open()
@@ -58,9 +60,10 @@ async def start_server(settings: Settings, clock: Clock | None = None, *, collec
     except Exception:
         engine.close()
         raise
-    runner = JsonErrorAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner = JsonErrorAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                                read_timeout=settings.read_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as exc:
@@ -68,7 +71,8 @@ async def start_server(settings: Settings, clock: Clock | None = None, *, collec
         engine.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     host, port = runner.addresses[0][:2]
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    scheme = "https" if ssl_context is not None else "http"
+    url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
     engine.serving_at(url)
     if start_schedules:
         await engine.start()

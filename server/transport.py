@@ -8,6 +8,7 @@ pinned, and tests/integration/test_http_guards.py sends such requests on a real 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,12 +17,16 @@ from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooL
 
 from server.errors import code_for, error_response, log_unhandled
 from server.requestids import HEADER, request_id
+from server.secheaders import STATIC_HEADERS
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_LINE = 128 * 1024
 """The longest request line the parser reads: room for long Prometheus GET queries
 (``QUERY_MAX_LENGTH`` characters, URL-encoded); our own API stops at 8 KiB (server/guards.py)."""
+KEEPALIVE_TIMEOUT_S = 75.0
+"""An idle keep-alive connection is closed after this (aiohttp's default is an hour); longer than
+the 60 s reverse proxies keep theirs, so a proxy never sends on a connection we just closed."""
 
 
 def _describe(status: int, exc: BaseException | None, max_line_size: int) -> tuple[int, str, str]:
@@ -41,7 +46,46 @@ def _describe(status: int, exc: BaseException | None, max_line_size: int) -> tup
 
 
 class JsonErrorRequestHandler(web.RequestHandler):
-    """aiohttp's connection handler, answering transport-level errors like the rest of our API."""
+    """aiohttp's connection handler, answering transport-level errors like the rest of our API, and
+    closing a connection whose request line and headers take longer than ``read_timeout`` to arrive
+    (slowloris: a client trickling a header byte by byte would hold the connection for ever; aiohttp
+    has no such deadline). The clock starts when the connection opens, and again at the first byte
+    of each next request on a kept-alive connection."""
+
+    def __init__(self, manager: web.Server, *, read_timeout: float, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self.read_timeout = read_timeout
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_deadline is None and self._waiter is not None and not self._messages:
+            self._arm_head_deadline()  # the first bytes of the next request
+        super().data_received(data)
+        if self._messages and self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+        super().connection_lost(exc)
+
+    def _arm_head_deadline(self) -> None:
+        self._head_deadline = self._loop.call_later(self.read_timeout, self._head_too_slow)
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if not self._messages and not self._request_in_progress:
+            log.debug("closed a connection whose request headers did not arrive in time",
+                      extra={"fields": {"read_timeout": self.read_timeout}})
+            self.force_close()
+            if self.transport is not None:
+                self.transport.close()
 
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
@@ -55,24 +99,30 @@ class JsonErrorRequestHandler(web.RequestHandler):
                       extra={"fields": {"request_id": details["requestId"], "status": status}})
         if request.writer.output_size > 0:
             raise ConnectionError("the response has started; no error response can follow")
-        response = error_response(status, code, text, details, {HEADER: details["requestId"]})
+        response = error_response(status, code, text, details, {HEADER: details["requestId"], **STATIC_HEADERS})
         response.force_close()
         return response
 
 
 class _Server(web.Server):
+    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_timeout = read_timeout
+
     def __call__(self) -> web.RequestHandler:
-        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+        return JsonErrorRequestHandler(self, loop=self._loop, read_timeout=self.read_timeout, **self._kwargs)
 
 
 class JsonErrorAppRunner(web.AppRunner):
-    """``web.AppRunner`` whose connections use ``JsonErrorRequestHandler`` and read request lines up
-    to ``MAX_REQUEST_LINE``."""
+    """``web.AppRunner`` whose connections use ``JsonErrorRequestHandler``, read request lines up
+    to ``MAX_REQUEST_LINE`` and close after ``read_timeout`` without a complete request head."""
 
-    def __init__(self, app: web.Application, **kwargs: Any) -> None:
-        super().__init__(app, max_line_size=MAX_REQUEST_LINE, **kwargs)
+    def __init__(self, app: web.Application, *, read_timeout: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(app, max_line_size=MAX_REQUEST_LINE, keepalive_timeout=KEEPALIVE_TIMEOUT_S, **kwargs)
+        self.read_timeout = read_timeout
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         return _Server(server.request_handler, request_factory=server.request_factory,
-                       handler_cancellation=server.handler_cancellation, loop=server._loop, **server._kwargs)
+                       handler_cancellation=server.handler_cancellation, loop=server._loop,
+                       read_timeout=self.read_timeout, **server._kwargs)

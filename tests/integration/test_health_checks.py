@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import trustme
 from aiohttp import web
 
 from server.runner import start_server
-from tests.integration.conftest import make_settings
+from tests.integration.conftest import free_port, make_settings
 
 
 class Peer:
@@ -84,12 +83,6 @@ async def api(tmp_path):
     async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
         yield client
     await running.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def add(client: httpx.AsyncClient, **body) -> dict:
@@ -189,32 +182,6 @@ async def test_tcp_checks_a_closed_port_and_a_conversation(api):
         assert wrong["state"] == "down" and "closed before '220'" in wrong["lastError"]
     finally:
         server.close()
-
-
-@pytest.fixture
-def redis_server():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (Debian package 'redis-server')")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("redis-server did not start")
-        time.sleep(0.05)
-    yield proc, port
-    proc.kill()
-    proc.wait()
 
 
 async def test_redis_ping_and_info_then_down_when_it_stops(api, redis_server):
