@@ -39,7 +39,7 @@ class TerminalLost(Message):
     """Posted by the driver's output thread (post_message is thread-safe) when writes fail."""
 
 
-VIEW_TOPICS = ("application", "business")
+VIEW_TOPICS = ("application", "business", "processes")
 REFRESH_S = 1.0
 """One flush of coalesced updates (and one tick of the age display) per second."""
 TERMINAL_CHECK_S = 5.0
@@ -73,13 +73,15 @@ class ConsoleApp(App[None]):
     ]
 
     def __init__(self, client: ServerClient, *, clock: Clock | None = None, theme: str | None = None,
-                 address: str | None = None) -> None:
+                 address: str | None = None, mode: str = "", notice: str = "") -> None:
         """``clock`` drives the "age" display (inject a fixed one for stable snapshots); ``address``
-        replaces the one shown in the top bar."""
+        replaces the one shown in the top bar; ``mode`` (embedded, remote, attached) leads it there;
+        ``notice`` is said once at start."""
         super().__init__(ansi_color=True if no_color() else None)
         self.client = client
         self.clock = clock or SystemClock()
         self.address = address or client.address
+        self.mode, self.notice = mode, notice
         self.theme_name = theme or default_theme()
         self.animation_level = "none"
         self.live = LiveData()
@@ -110,6 +112,8 @@ class ConsoleApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self.flush)
+        if self.notice:
+            self.notify(self.notice, markup=False, timeout=15)
         if not self.is_headless:
             self._watch_terminal()
 
@@ -225,6 +229,8 @@ class ConsoleApp(App[None]):
         bar = screen.query_one(TopBar)
         bar.show_counts(firing, unacked, self.health.counts()["down"])
         bar.show_demo(self.demo)
+        system = self.live.system or {}
+        bar.show_host(system.get("hostname"), system.get("uptime_seconds"))
 
     @work(group="summary", exclusive=True, exit_on_error=False)
     async def _fetch_demo_marker(self) -> None:
@@ -249,7 +255,7 @@ class ConsoleApp(App[None]):
 
     def screen_shown(self, screen: LiveScreen) -> None:
         """A live screen became visible: bring it up to date and load the charts it needs."""
-        screen.show_header([(spec.key, spec.title) for spec in SCREENS], self.address)
+        screen.show_header([(spec.key, spec.title) for spec in SCREENS], f"{self.mode} {self.address}".lstrip())
         if screen.TOPICS != self.client.followed:
             self.run_worker(self.client.follow(screen.TOPICS), group="follow", exit_on_error=False)
         self._show_status()

@@ -56,6 +56,17 @@ def age(seconds: float | None) -> str:
 
 
 
+def uptime(seconds: float) -> str:
+    """How long a host has been up, to the minute (it is redrawn with every update): ``42m``,
+    ``5h07m``, ``12d03h``."""
+    m = max(0, int(seconds)) // 60
+    if m < 60:
+        return f"{m}m"
+    if m < 1440:
+        return f"{m // 60}h{m % 60:02d}m"
+    return f"{m // 1440}d{m % 1440 // 60:02d}h"
+
+
 def seconds(x: float | None) -> str:
     """A latency: ``0.4ms``, ``138ms``, ``1.25s``, ``12.0s``."""
     if x is None:

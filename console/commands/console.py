@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail(f"cannot write the log file in {exc.filename or 'the data dir'}: {exc.strerror}")
     server = demo = None
+    mode, notice = "remote", ""
     if not url:
         from console.embedded import EmbeddedServer
 
@@ -108,12 +109,15 @@ def run(args: argparse.Namespace) -> int:
             except DataDirBusy as exc:  # a server already owns the data dir: be its console instead
                 if not exc.holder.get("url"):
                     return fail(str(exc))
-                url, server = exc.holder["url"], None
+                url, server, mode = exc.holder["url"], None, "attached"
+                notice = (f"{settings.data_dir} is in use by the server of pid {exc.holder.get('pid')}: "
+                          f"this console is attached to it ({url}) instead of starting a second engine.")
                 log.info("data dir in use by a running server, connecting to it", extra={"fields": {
                     "url": url, "pid": exc.holder.get("pid")}})
             except (StoreError, OSError, TimeoutError) as exc:
                 return fail(str(exc))
-        address = f"embedded {url.removeprefix('http://')}" if server is not None else None
+        if server is not None:
+            mode = "embedded"
         if args.demo and (server is not None or args.server):  # a busy demo dir: its own demo is running
             import httpx
 
@@ -125,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 demo.wait_ready()
             except (httpx.HTTPError, OSError, TimeoutError) as exc:
                 return fail(f"the demo could not start: {exc}")
-        app = ConsoleApp(ServerClient(url), theme=args.theme, address=address)
+        app = ConsoleApp(ServerClient(url), theme=args.theme, mode=mode, notice=notice)
         app.run()
         return app.return_code or 0
     finally:

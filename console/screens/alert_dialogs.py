@@ -18,6 +18,7 @@ from textual.widgets import Button, Input, Label
 
 from console import plot
 from console.client import ServerClient
+from console.screens.processes import processes_text
 from console.widgets.delivery_state import deliveries_text
 from console.widgets.field import Field
 
@@ -200,6 +201,7 @@ class AlertDetails(Dialog):
                 yield Field(self._facts(self.alert), id="facts")
                 yield Field("", id="chart")
                 yield Field("loading the timeline…", id="timeline")
+                yield Field("", id="processes")
                 yield Field("", id="sent")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="cancel")
@@ -232,6 +234,8 @@ class AlertDetails(Dialog):
         else:
             timeline.append(reply.error, style="red")
         self.query_one("#timeline", Field).show(timeline)
+        if reply.ok:
+            self.query_one("#processes", Field).show(processes_text(reply.data["alert"].get("processes")))
         await self._notifications()
         await self._chart()
 

@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 from console import format as fmt
 from console.screens.base import FilteredScreen
 from console.screens.overview import DISK_IO, NETWORK
+from console.screens.processes import ProcessesScreen
 from console.widgets.filterbar import FilterBar
 from console.widgets.panels import CoresPanel, CpuPanel, MemoryPanel, ThroughputPanel
 from console.widgets.table import Column, LiveTable
@@ -65,6 +66,7 @@ class SystemScreen(FilteredScreen):
         Binding("slash", "filter", "Filter"),
         Binding("c", "clear_filter", "Clear filter", show=False),
         Binding("escape", "back", "Back", show=False),
+        Binding("P", "processes", "Processes"),
     ]
     DEFAULT_CSS = """
     SystemScreen #system { height: 1fr; scrollbar-size-vertical: 1; }
@@ -126,6 +128,9 @@ class SystemScreen(FilteredScreen):
 
     def on_descendant_blur(self) -> None:
         self.call_after_refresh(self._follow)
+
+    def action_processes(self) -> None:
+        self.app.push_screen(ProcessesScreen(tab=self.TITLE))
 
     def action_back(self) -> None:
         """esc: stop editing the filter (it stays applied), else leave the focused table."""

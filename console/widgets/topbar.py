@@ -8,10 +8,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 
+from console import format as fmt
 from console.client import Link, LinkState
 from console.widgets.field import Field
 
 _DOT = "●"
+MAX_HOST_CHARS = 20
 
 
 class TopBar(Horizontal):
@@ -21,6 +23,7 @@ class TopBar(Horizontal):
     TopBar #address { width: 1fr; text-align: right; color: $text-muted; text-wrap: nowrap;
                       text-overflow: ellipsis; }
     TopBar #counts { display: none; }
+    TopBar #host { display: none; color: $text-muted; }
     TopBar #link.-live { color: $success; }
     TopBar #link.-paused { color: $warning; }
     TopBar #link.-down { color: $error; text-style: bold; }
@@ -37,6 +40,7 @@ class TopBar(Horizontal):
         yield Field(id="tabs")
         yield Field(" DEMO DATA ", id="demo")
         yield Field(id="counts")
+        yield Field(id="host")
         yield Field(id="address")
         yield Field(id="link")
         yield Field(id="age")
@@ -84,6 +88,20 @@ class TopBar(Horizontal):
 
     def show_address(self, address: str) -> None:
         self.query_one("#address", Field).show(address)
+        self._draw_tabs()
+
+    def show_host(self, hostname: str | None, uptime_s: float | None) -> None:
+        """The watched server's host name and uptime (from its ``node_uname_info`` and boot time);
+        hidden until the server names its host."""
+        host = self.query_one("#host", Field)
+        if not isinstance(hostname, str) or not hostname:
+            host.display = False
+            return
+        name = hostname if len(hostname) <= MAX_HOST_CHARS else hostname[:MAX_HOST_CHARS - 1] + "…"
+        up = fmt.uptime(uptime_s) if isinstance(uptime_s, (int, float)) else None
+        host.show(Text(name if up is None else f"{name} up {up}"))
+        if not host.display:
+            host.display = True
         self._draw_tabs()
 
     def show_counts(self, firing: int, unacked: int, down: int) -> None:

@@ -17,6 +17,7 @@ from console.app import ConsoleApp
 from console.client import Backoff, LinkState, ServerClient
 from console.embedded import EmbeddedServer
 from engine.clock import FixedClock, to_ms
+from engine.collectors.processes import ProcessRow
 from engine.settings import load_settings
 from engine.tsdb.types import Family
 
@@ -106,6 +107,25 @@ class HostModel:
         return out
 
 
+PROCESSES = (  # pid, user, CPU %, RSS, command: the made-up host's processes
+    (1, "root", 0.0, 12_300_000, "/sbin/init splash"),
+    (412, "root", 0.3, 48_200_000, "/usr/lib/systemd/systemd-journald"),
+    (815, "postgres", 12.4, 512_000_000, "postgres: 16/main: checkpointer"),
+    (816, "postgres", 31.7, 1_900_000_000, "postgres: 16/main: booking booking 10.0.0.7(51234) SELECT"),
+    (1022, "www-data", 54.2, 380_000_000, "gunicorn: worker [booking-api]"),
+    (1023, "www-data", 48.9, 366_000_000, "gunicorn: worker [booking-api]"),
+    (1377, "redis", 6.1, 2_400_000_000, "redis-server 127.0.0.1:6379"),
+    (2048, "ops", 97.5, 96_000_000, "python -c print('[b]not markup[/b]')"),
+    (3301, "root", 0.0, 0, "[kworker/0:1-events]"),
+    (4096, "nginx", 2.2, 22_000_000, "nginx: worker process"),
+)
+
+
+def fixed_processes(n: int) -> tuple[int, list[ProcessRow]]:
+    """The made-up host's process source: the same rows on every run (412 processes in all)."""
+    return 412, [ProcessRow(*p) for p in PROCESSES]
+
+
 class FedServer:
     """An EmbeddedServer on a FixedClock, with the host model's history up to T0 already stored."""
 
@@ -121,6 +141,7 @@ class FedServer:
         self.embedded.start()
         self.url = self.embedded.wait_ready()
         self.port = int(self.url.rsplit(":", 1)[1])
+        self.embedded.running.engine.processes.source = fixed_processes
         self.call(self._feed_until, T0)
         return self
 
