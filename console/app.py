@@ -100,6 +100,8 @@ class ConsoleApp(App[None]):
             client.topics = (*client.topics, "alerts")
         self.health = HealthBook()
         self.demo = False
+        self.who: str | None = None
+        """"alice · operator" when the server checks credentials (the top bar shows it)."""
         if "health" not in client.topics:
             client.topics = (*client.topics, "health")
         self.notifications = NotificationBook()
@@ -175,6 +177,7 @@ class ConsoleApp(App[None]):
             self._retry_at = self.clock.now() + link.retry_in
         if link.state == LinkState.LIVE:
             self._fetch_demo_marker()
+            self._fetch_identity()
             if self._was_live:
                 self.history.invalidate()  # there is a gap to fill from the server
             self._was_live = True
@@ -229,8 +232,18 @@ class ConsoleApp(App[None]):
         bar = screen.query_one(TopBar)
         bar.show_counts(firing, unacked, self.health.counts()["down"])
         bar.show_demo(self.demo)
+        bar.show_who(self.who)
         system = self.live.system or {}
         bar.show_host(system.get("hostname"), system.get("uptime_seconds"))
+
+    @work(group="identity", exclusive=True, exit_on_error=False)
+    async def _fetch_identity(self) -> None:
+        """Who the server takes this console for; nothing to show when it checks no credentials
+        (embedded on 127.0.0.1) or predates /api/auth/me."""
+        reply = await self.client.whoami()
+        data = reply.data if reply.ok and isinstance(reply.data, dict) else {}
+        self.who = f"{data.get('subject')} · {data.get('role')}" if data.get("authEnabled") else None
+        self._show_status()
 
     @work(group="summary", exclusive=True, exit_on_error=False)
     async def _fetch_demo_marker(self) -> None:

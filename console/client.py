@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from console.token_source import TOKEN_ENV, token_path
+
 if TYPE_CHECKING:
     import httpx
 
@@ -135,7 +137,7 @@ class ServerClient:
     the running loop, and closed by ``aclose``."""
 
     def __init__(self, base_url: str, *, topics: tuple[str, ...] = ("system",), backoff: Backoff | None = None,
-                 timeout: float = REQUEST_TIMEOUT_S) -> None:
+                 timeout: float = REQUEST_TIMEOUT_S, token: str | None = None) -> None:
         self.base_url = normalise_url(base_url)
         self.topics = topics
         self.followed: tuple[str, ...] = ()
@@ -147,12 +149,33 @@ class ServerClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._on_link: LinkHandler | None = None
         self.link = Link(LinkState.CONNECTING)
+        self.token = token
+        """Sent as ``Authorization: Bearer`` on every request and on the WebSocket handshake."""
 
     @property
     def address(self) -> str:
         """``host:port`` as shown in the top bar."""
         parts = urlsplit(self.base_url)
         return parts.netloc + parts.path
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def refusal(self, status: int) -> str | None:
+        """What a 401 or 403 from the server means for this console, in words; None for other statuses."""
+        if status == 401 and self.token:
+            return "the server refused the token (HTTP 401): it may have expired, or be for another server"
+        if status == 401:
+            return (f"the server needs a token (HTTP 401): give --token, set {TOKEN_ENV} or write it to "
+                    f"{token_path()}")
+        if status == 403:
+            return "the token's role may not do this (HTTP 403)"
+        return None
+
+    async def whoami(self) -> Reply:
+        """``{"subject", "role", "kind", "authEnabled"}``: who the server takes this console for."""
+        return await self.get("/api/auth/me")
 
     @property
     def ws_url(self) -> str:
@@ -165,7 +188,7 @@ class ServerClient:
         if self._http is None:
             # Plain http has nothing to verify, and loading the CA bundle costs ~0.1 s of start-up.
             self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
-                                           verify=self.base_url.startswith("https://"))
+                                           verify=self.base_url.startswith("https://"), headers=self.auth_headers)
         try:
             response = await self._http.get(path, params=params)
         except httpx.HTTPError as exc:
@@ -190,7 +213,7 @@ class ServerClient:
         async with aiohttp.ClientSession() as session:
             while True:
                 try:
-                    async with session.ws_connect(self.ws_url, heartbeat=HEARTBEAT_S,
+                    async with session.ws_connect(self.ws_url, heartbeat=HEARTBEAT_S, headers=self.auth_headers,
                                                   timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
                                                   max_msg_size=16 * 2**20) as ws:
                         self._ws = ws
@@ -202,6 +225,8 @@ class ServerClient:
                         reason = await self._receive(ws, on_event)
                 except asyncio.CancelledError:
                     raise
+                except aiohttp.WSServerHandshakeError as exc:
+                    reason = self.refusal(exc.status) or describe_error(exc)
                 except Exception as exc:  # every failure of a connection is reported, then retried
                     reason = describe_error(exc)
                 finally:
@@ -294,7 +319,7 @@ class ServerClient:
 
         if self._http is None:
             self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
-                                           verify=self.base_url.startswith("https://"))
+                                           verify=self.base_url.startswith("https://"), headers=self.auth_headers)
         try:
             response = await self._http.request(method, path, json=body, params=params,
                                                 headers={"X-User": self.user})
@@ -362,7 +387,7 @@ class ServerClient:
 
         if self._http is None:
             self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
-                                           verify=self.base_url.startswith("https://"))
+                                           verify=self.base_url.startswith("https://"), headers=self.auth_headers)
         try:
             response = await self._http.get(path, params=params)
         except httpx.HTTPError as exc:

@@ -31,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "server in-process (data in DATA_DIR) and connect to them.")
     p.add_argument("--server", metavar="URL", type=_server_url,
                    help="connect to a running server, e.g. http://host:3000")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="bearer token or API key for a server with authentication on "
+                        "(default: $METRICS_SERVICE_TOKEN, else the file ~/.config/metrics-service/token)")
     p.add_argument("--theme", choices=list(THEMES), help="colour theme (default: dark; ansi if NO_COLOR is set)")
     p.add_argument("--demo", action="store_true",
                    help="run the demo booking platform and show its data (its own data dir, labelled DEMO DATA)")
@@ -77,6 +80,7 @@ def _log_thread_death(args: threading.ExceptHookArgs) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.token_source import find_token
     from engine.datadir import DataDirBusy
     from engine.settings import SettingsError
     from engine.tsdb.backend import StoreError
@@ -85,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         return fail("the console needs a terminal (stdin and stdout must be a TTY); "
                     "for a headless server run 'metrics-service serve'")
     url: str = args.server or ""
+    try:
+        token = find_token(args.token)
+    except ValueError as exc:
+        return fail(str(exc))
     try:
         settings = demo_settings(args.config, args.data_dir) if args.demo and not url else settings_from(args)
         stream = _log_to_file(settings.data_dir, settings.log_level, settings.service_name)
@@ -129,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                 demo.wait_ready()
             except (httpx.HTTPError, OSError, TimeoutError) as exc:
                 return fail(f"the demo could not start: {exc}")
-        app = ConsoleApp(ServerClient(url), theme=args.theme, mode=mode, notice=notice)
+        app = ConsoleApp(ServerClient(url, token=token), theme=args.theme, mode=mode, notice=notice)
         app.run()
         return app.return_code or 0
     finally:

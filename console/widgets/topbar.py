@@ -23,6 +23,7 @@ class TopBar(Horizontal):
     TopBar #address { width: 1fr; text-align: right; color: $text-muted; text-wrap: nowrap;
                       text-overflow: ellipsis; }
     TopBar #counts { display: none; }
+    TopBar #who { display: none; color: $text-muted; }
     TopBar #host { display: none; color: $text-muted; }
     TopBar #link.-live { color: $success; }
     TopBar #link.-paused { color: $warning; }
@@ -41,6 +42,7 @@ class TopBar(Horizontal):
         yield Field(" DEMO DATA ", id="demo")
         yield Field(id="counts")
         yield Field(id="host")
+        yield Field(id="who")
         yield Field(id="address")
         yield Field(id="link")
         yield Field(id="age")
@@ -85,6 +87,14 @@ class TopBar(Horizontal):
             self._tabs_shown = text
             field.show(text)
             self.refresh(layout=True)  # the tabs' width changed: the fields beside them move
+
+    def show_who(self, who: str | None) -> None:
+        """Who the server takes this console for, when it checks credentials; hidden when it does not."""
+        field = self.query_one("#who", Field)
+        field.display = bool(who)
+        if who:
+            field.show(who)
+        self._draw_tabs()
 
     def show_address(self, address: str) -> None:
         self.query_one("#address", Field).show(address)

@@ -172,3 +172,19 @@ async def test_metrics_and_probes_need_a_viewer_only_with_metrics_auth(tmp_path,
                 assert r.status_code == 200, path
     finally:
         await running.stop()
+
+
+def test_the_readme_table_is_the_code_table():
+    """README's Security table mirrors ROUTE_ROLES row for row."""
+    from pathlib import Path
+
+    from server.auth import ROUTE_ROLES
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = text.split("<!-- route-roles -->", 1)[1].split("<!-- /route-roles -->", 1)[0]
+    documented = {}
+    for line in table.strip().splitlines()[2:]:
+        path, roles = (c.strip() for c in line.strip("|").split("|"))
+        documented[path.strip("`")] = {m: role for part in roles.split(" · ")
+                                       for methods, role in [part.rsplit(" ", 1)] for m in methods.split(", ")}
+    assert documented == ROUTE_ROLES

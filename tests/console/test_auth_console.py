@@ -1,0 +1,86 @@
+"""The console against a server with authentication on: it sends its token, shows who it is logged in
+as, and says plainly when the server wants a token or refuses the one it has."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from console.app import ConsoleApp
+from console.client import Backoff, LinkState, ServerClient
+from console.token_source import TOKEN_ENV, find_token, token_path
+from engine.clock import FixedClock
+from server.auth.tokens import create_token
+from tests.console.conftest import T0, FedServer, settled, wait_for
+
+SECRET = "console-secret-" + "c" * 32
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    server = FedServer(tmp_path_factory.mktemp("auth-console"), env={
+        "AUTH_ENABLED": "true", "JWT_SECRET": SECRET, "RATE_LIMIT": "off", "AUTH_FAILURE_LIMIT": "off"}).start()
+    server.settings = server.embedded.settings
+    yield server
+    server.stop()
+
+
+def console(url: str, token: str | None) -> ConsoleApp:
+    client = ServerClient(url, backoff=Backoff(0.05, 0.2), token=token)
+    return ConsoleApp(client, clock=FixedClock(T0), address="metrics.example:3000", theme="dark")
+
+
+def screen_text(app: ConsoleApp) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def test_with_a_token_it_connects_and_shows_who_it_is(secured):
+    token = create_token(secured.settings, "alice", "operator", 3600, time.time())
+    app = console(secured.url, token)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: settled(app), "the first data")
+        await wait_for(pilot, lambda: "alice · operator" in screen_text(app), "who it is logged in as")
+        reply = await app.client.silence([{"name": "alertname", "value": "X", "isRegex": False}], "1h", "pilot")
+        assert reply.ok and reply.data["silence"]["createdBy"] == "alice"  # the token's subject, not $USER@host
+
+
+async def test_without_a_token_it_says_the_server_wants_one(secured):
+    app = console(secured.url, None)
+    async with app.run_test(size=(200, 30)) as pilot:
+        await wait_for(pilot, lambda: "the server needs a token (HTTP 401)" in screen_text(app), "the 401 on screen")
+        assert TOKEN_ENV in screen_text(app)
+        assert app.link.state == LinkState.RECONNECTING and app.is_running
+        reply = await app.client.alerts()
+        assert not reply.ok and "401" in reply.error and "needs a bearer token" in reply.error
+
+
+async def test_a_refused_token_is_told_apart_from_a_missing_one(secured):
+    app = console(secured.url, create_token(secured.settings, "alice", "viewer", 3600, time.time()) + "x")
+    async with app.run_test(size=(200, 30)) as pilot:
+        await wait_for(pilot, lambda: "the server refused the token (HTTP 401)" in screen_text(app), "the refusal")
+
+
+async def test_with_auth_off_no_identity_is_shown(fed_server):
+    app = console(fed_server.url, None)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: settled(app), "the first data")
+        assert app.who is None and " · operator" not in screen_text(app)
+
+
+def test_the_token_comes_from_the_option_then_the_environment_then_the_file(tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    assert find_token(None, env) is None
+    path = token_path(env)
+    assert path == tmp_path / "metrics-service" / "token"
+    path.parent.mkdir(parents=True)
+    path.write_text("from-file\n")
+    assert find_token(None, env) == "from-file"
+    assert find_token(None, {**env, TOKEN_ENV: "from-env"}) == "from-env"
+    assert find_token("from-option", {**env, TOKEN_ENV: "from-env"}) == "from-option"
+    for bad, source in (("two words", "--token"), ("é", "--token"), ("x" * 9000, "--token")):
+        with pytest.raises(ValueError, match=source):
+            find_token(bad, env)
+    path.write_text("a\nb\n")
+    with pytest.raises(ValueError, match=str(path)):
+        find_token(None, env)
