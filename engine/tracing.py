@@ -1,27 +1,40 @@
 """OpenTelemetry traces of requests, rule-group evaluations, scrapes, health checks and notifications.
 
 Off by default (OTEL_ENABLED). Off, every part holds ``NO_TRACER``: its ``span`` hands back one shared
-do-nothing object and the OpenTelemetry SDK is never imported, so tracing costs a method call. On, the
-SDK's batch processor sends the spans from a thread of its own to an OTLP/HTTP (protobuf) endpoint;
-a collector that is down costs dropped spans, never a slower request.
+do-nothing object and nothing of the exporter is imported, so tracing costs a method call. On, spans
+follow the W3C trace context (a ``traceparent`` received starts the request's span inside the caller's
+trace; its sampled flag is obeyed) and go to an OTLP/HTTP (protobuf) endpoint through engine/otlp.py,
+from a thread of its own: a collector that is down costs dropped spans, never a slower request.
+Span times are the wall clock (they measure real work, not the engine's injectable clock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+import random
+import re
+import socket
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from engine import __version__
 from engine.settings import Settings
+
+if TYPE_CHECKING:
+    from engine.otlp import Exporter, SpanRecord
 
 Attributes = Mapping[str, str | bool | int | float]
 OTLP_DEFAULT = "http://localhost:4318"
 OTLP_TRACES_PATH = "/v1/traces"
 JAEGER_THRIFT_PORT = 14268
 JAEGER_OTLP_HTTP_PORT = 4318
-EXPORT_TIMEOUT_S = 10.0
+MAX_TRACESTATE = 512
+_TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.ASCII)
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+
+_current: ContextVar[SpanRecord | None] = ContextVar("metrics_service_span", default=None)
 
 
 class Span:
@@ -51,9 +64,10 @@ class Tracer:
     enabled = False
 
     def span(self, name: str, attributes: Attributes | None = None, *, server: bool = False,
-             headers: Mapping[str, str] | None = None) -> AbstractContextManager[Span]:
-        """A span around a block, child of the span current in this task. ``server``: a span for an
-        incoming request, whose parent comes from the W3C ``traceparent``/``tracestate`` in ``headers``."""
+             headers: Mapping[str, str] | None = None) -> Span:
+        """A span around a block (``with``), child of the span current in this task. ``server``: a span
+        for an incoming request, whose parent comes from the W3C ``traceparent``/``tracestate`` in
+        ``headers``."""
         return NO_SPAN
 
     def shutdown(self) -> None:
@@ -63,58 +77,84 @@ class Tracer:
 NO_TRACER = Tracer()
 
 
-class _OtelSpan(Span):
-    __slots__ = ("_span", "_status")
+class _LiveSpan(Span):
+    __slots__ = ("_record", "_exporter", "_token")
 
-    def __init__(self, span: Any, status: Callable[[str], Any]) -> None:
-        self._span = span
-        self._status = status
+    def __init__(self, record: SpanRecord, exporter: Exporter) -> None:
+        self._record = record
+        self._exporter = exporter
+        self._token: Any = None
+
+    def __enter__(self) -> Span:
+        self._token = _current.set(self._record)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        record = self._record
+        record.end_ns = time.time_ns()
+        _current.reset(self._token)
+        if exc is not None and record.error is None:
+            record.error = f"{exc_type.__name__}: {exc}" if exc_type is not None else str(exc)
+        if record.sampled:
+            self._exporter.add(record)
 
     def set_attributes(self, attributes: Attributes) -> None:
-        self._span.set_attributes(attributes)
+        self._record.attributes.update(attributes)
 
     def fail(self, message: str) -> None:
-        self._span.set_status(self._status(message))
+        self._record.error = message
 
 
 class OtelTracer(Tracer):
-    """Spans through the OpenTelemetry SDK, exported in batches over OTLP/HTTP with protobuf bodies."""
+    """Spans exported in batches over OTLP/HTTP with protobuf bodies (engine/otlp.py)."""
 
     enabled = True
 
     def __init__(self, service_name: str, endpoint: str) -> None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.trace import SpanKind, Status, StatusCode
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+        from engine.otlp import Encoder, Exporter, SpanRecord
 
-        global _current_ids
         self.endpoint = endpoint
-        self._closed = False
-        resource = Resource.create({"service.name": service_name, "service.version": __version__})
-        self._provider = TracerProvider(resource=resource)
-        self._provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint,
-                                                                              timeout=EXPORT_TIMEOUT_S)))
-        self._tracer = self._provider.get_tracer("metrics-service", __version__)
-        self._propagator = TraceContextTextMapPropagator()
-        self._server, self._internal = SpanKind.SERVER, SpanKind.INTERNAL
-        self._error = lambda message: Status(StatusCode.ERROR, message)
-        _current_ids = _otel_ids
+        resource = {"service.name": service_name, "service.version": __version__,
+                    "telemetry.sdk.language": "python", "host.name": socket.gethostname()}
+        self.exporter = Exporter(endpoint, Encoder(resource, "metrics-service", __version__))
+        self.exporter.start()
+        self._record = SpanRecord
+        self._ids = random.Random()
 
-    @contextmanager
     def span(self, name: str, attributes: Attributes | None = None, *, server: bool = False,
-             headers: Mapping[str, str] | None = None) -> Iterator[Span]:
-        context = self._propagator.extract(headers) if headers is not None else None
-        with self._tracer.start_as_current_span(name, context=context, attributes=attributes,
-                                                kind=self._server if server else self._internal) as span:
-            yield _OtelSpan(span, self._error)
+             headers: Mapping[str, str] | None = None) -> Span:
+        bits = self._ids.getrandbits
+        if headers is not None:
+            parent = _remote_parent(headers)
+        else:
+            current = _current.get()
+            parent = None if current is None else (current.trace_id, current.span_id, current.trace_state,
+                                                   current.sampled)
+        if parent is None:
+            trace_id, parent_id, state, sampled = bits(128).to_bytes(16, "big"), b"", "", True
+        else:
+            trace_id, parent_id, state, sampled = parent
+        record = self._record(trace_id, bits(64).to_bytes(8, "big"), parent_id, name, 2 if server else 1,
+                              time.time_ns(), dict(attributes) if attributes else {}, state, sampled=sampled)
+        return _LiveSpan(record, self.exporter)
 
     def shutdown(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._provider.shutdown()
+        self.exporter.shutdown()
+
+
+def _remote_parent(headers: Mapping[str, str]) -> tuple[bytes, bytes, str, bool] | None:
+    """(trace id, parent span id, tracestate, sampled) from a valid W3C ``traceparent``, else None
+    (the request starts a trace of its own, as the spec asks for a malformed header)."""
+    value = headers.get("traceparent")
+    match = _TRACEPARENT_RE.fullmatch(value.strip().lower()) if value else None
+    if match is None:
+        return None
+    version, trace, span, flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest) or trace == _ZERO_TRACE or span == _ZERO_SPAN:
+        return None
+    state = headers.get("tracestate") or ""
+    return (bytes.fromhex(trace), bytes.fromhex(span), state if len(state) <= MAX_TRACESTATE else "",
+            bool(int(flags, 16) & 1))
 
 
 def make_tracer(settings: Settings) -> Tracer:
@@ -150,19 +190,9 @@ def jaeger_otlp_endpoint(url: str) -> str:
     return urlunsplit((parts.scheme, f"{host}:{port}", OTLP_TRACES_PATH, "", ""))
 
 
-def _otel_ids() -> tuple[str, str] | None:
-    from opentelemetry.trace import get_current_span
-
-    context = get_current_span().get_span_context()
-    if not context.is_valid:
-        return None
-    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
-
-
-_current_ids: Callable[[], tuple[str, str] | None] | None = None
-"""Set once a tracer is on in this process; until then no log line pays for a lookup."""
-
-
 def current_ids() -> tuple[str, str] | None:
-    """(trace_id, span_id) in hex of the span active in this task or thread, None when there is none."""
-    return None if _current_ids is None else _current_ids()
+    """(trace_id, span_id) in hex of the span active in this task, None when there is none."""
+    record = _current.get()
+    if record is None:
+        return None
+    return record.trace_id.hex(), record.span_id.hex()

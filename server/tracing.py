@@ -31,11 +31,13 @@ def install_tracing(app: web.Application, tracer: Tracer) -> None:
         with tracer.span(name, attributes, server=True, headers=request.headers) as span:
             try:
                 response = await handler(request)
-            except web.HTTPException as exc:
+            except web.HTTPException as exc:  # an answer, not a failure: only its status says how it went
                 _status(span, exc.status)
-                raise
-            _status(span, response.status)
-            return response
+                answer = exc
+            else:
+                _status(span, response.status)
+                return response
+        raise answer
 
     app.middlewares.insert(0, traced)
 

@@ -41,6 +41,7 @@ class ReceivedSpan:
     status: int
     message: str
     service: str
+    trace_state: str
 
 
 def _value(v: Any) -> Any:
@@ -69,7 +70,8 @@ class OtlpReceiver:
                 for s in ss.spans:
                     self.spans.append(ReceivedSpan(s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
                                                    s.kind, {a.key: _value(a.value) for a in s.attributes},
-                                                   s.status.code, s.status.message, resource.get("service.name")))
+                                                   s.status.code, s.status.message, resource.get("service.name"),
+                                                   s.trace_state))
         self._changed.set()
         return web.Response(body=b"", content_type="application/x-protobuf")
 
@@ -103,8 +105,7 @@ class OtlpReceiver:
 
 
 @pytest.fixture
-async def receiver(monkeypatch):
-    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")  # the SDK's batch delay, in ms: exports come quickly
+async def receiver():
     rec = await OtlpReceiver().start()
     yield rec
     await rec.stop()
@@ -148,6 +149,23 @@ async def test_a_request_span_is_the_child_of_the_callers_traceparent(traced, re
     r = await client.get("/no/such/path")
     missing = await receiver.span(lambda s: s.attributes.get("url.path") == "/no/such/path")
     assert missing.attributes["http.response.status_code"] == 404 and "http.route" not in missing.attributes
+    assert missing.status != ERROR
+
+
+async def test_the_callers_sampling_decision_is_obeyed_and_a_malformed_traceparent_starts_a_new_trace(
+        traced, receiver):
+    _, client = await traced()
+    unsampled = "a" * 32
+    await client.get("/api/v1/labels", headers={"traceparent": f"00-{unsampled}-{PARENT_ID}-00"})
+    await client.get("/api/v1/labels", headers={"traceparent": f"00-{'0' * 32}-{PARENT_ID}-01"})
+    await client.get("/api/v1/labels", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01",
+                                                "tracestate": "vendor=abc"})
+    sampled = await receiver.span(lambda s: s.trace_id == TRACE_ID)
+    assert sampled.attributes["http.route"] == "/api/v1/labels" and sampled.parent_id == PARENT_ID
+    assert sampled.trace_state == "vendor=abc"
+    labels = [s for s in receiver.spans if s.attributes.get("http.route") == "/api/v1/labels"]
+    assert all(s.trace_id != unsampled for s in receiver.spans)
+    assert [s.parent_id for s in labels] == ["", PARENT_ID]  # the all-zero trace id: a trace of its own
 
 
 async def test_health_checks_and_channel_tests_are_spans_inside_their_request(traced, receiver):
@@ -217,14 +235,14 @@ async def test_log_lines_written_inside_a_span_carry_its_ids(receiver):
     assert (inside["trace_id"], inside["span_id"]) == (span.trace_id, span.span_id)
 
 
-def test_with_tracing_off_the_sdk_is_never_imported(tmp_path):
+def test_with_tracing_off_the_exporter_is_never_imported(tmp_path):
     code = ("import sys\n"
             "from engine.engine import Engine\n"
             "from engine.settings import load_settings\n"
             "from server.app import create_app\n"
             f"engine = Engine(load_settings(env={{'DATA_DIR': {str(tmp_path)!r}}}, dotenv_path=None))\n"
             "create_app(engine)\n"
-            "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n")
+            "print(sorted(m for m in sys.modules if m.startswith('opentelemetry') or m == 'engine.otlp'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
 
