@@ -16,6 +16,7 @@ from server.handlers import (
     alerts,
     audit,
     dashboard,
+    docs,
     health,
     ingest,
     metrics,
@@ -28,6 +29,8 @@ from server.handlers import (
 )
 from server.instrumentation import HttpMetrics
 from server.keys import ENGINE, HTTP_METRICS
+from server.openapi.document import DOCUMENT, encoded
+from server.openapi.validation import RequestValidator
 from server.ratelimit import RateLimits, check_ingest_routes
 from server.requestids import send_request_id
 from server.secheaders import SecurityHeaders
@@ -46,13 +49,15 @@ def create_app(engine: Engine) -> web.Application:
     app.middlewares.extend([audit_middleware, authenticator.middleware])
     SecurityHeaders(tls=engine.settings.tls_cert_file is not None).install(app)
     RateLimits(engine.settings).install(app)
+    app.middlewares.append(RequestValidator().middleware)
     app.on_response_prepare.append(send_request_id)
     app[ENGINE] = engine
+    app[DOCUMENT] = encoded(authenticator.enabled, engine.settings.metrics_auth)
     app[READ_TIMEOUT] = engine.settings.read_timeout
     install_tracing(app, engine.tracer)
     app[HTTP_METRICS] = http_metrics
     for module in (metrics, dashboard, probes, ws, prom_api, alerts, service_views, health, notifications,
-                   targets, ingest, audit):
+                   targets, ingest, audit, docs):
         app.add_routes(module.routes)
     check_route_policies(app)
     for problem in route_role_problems(app):

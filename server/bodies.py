@@ -108,13 +108,22 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+PARSED_BODY = web.RequestKey("parsed_body", dict)
+"""``request[PARSED_BODY]``: the JSON body once read, so the validation middleware and the handler
+parse it once between them."""
+
+
 async def json_body(request: web.Request, required: bool = True, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The body as a JSON object: 400 when absent (if required), malformed or too deep; 413 when too large."""
+    parsed = request.get(PARSED_BODY)
+    if parsed is not None:
+        return parsed
     if not request.can_read_body:
         if required:
             raise ApiError(400, "invalid_body", "a JSON object body is required")
         return {}
-    return json_object(await read_body(request, limit), request.charset)
+    parsed = request[PARSED_BODY] = json_object(await read_body(request, limit), request.charset)
+    return parsed
 
 
 def check_charset(charset: str | None) -> None:

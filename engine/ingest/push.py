@@ -246,8 +246,11 @@ class PushStore:
                 raw = msgspec.structs.asdict(raw)
             elif type(raw) is dict and raw.keys() <= PLAIN_FIELDS:
                 labels = raw.get("labels") or EMPTY
-                hit = known.get((source, raw.get("name"), raw.get("type"),
-                                 tuple(labels.items()) if type(labels) is dict else labels))
+                try:
+                    hit = known.get((source, raw.get("name"), raw.get("type"),
+                                     tuple(labels.items()) if type(labels) is dict else labels))
+                except TypeError:  # a list or object as name, type or label value: parse_item refuses it
+                    hit = None
                 if hit is not None:
                     value = raw.get("value")
                     if (type(value) is float or type(value) is int) and (

@@ -90,6 +90,11 @@ async def delete_silence(request: web.Request) -> web.Response:
 
 # -- rules -----------------------------------------------------------------------------------------
 
+RULE_PATH = "/api/alerts/rules/{id:(?!reload$)[^/]+}"
+"""One rule; "reload" is not an id (ids are hex), so a wrong method on /api/alerts/rules/reload is a 405
+whose Allow header names POST alone, not the methods of a rule."""
+
+
 def _not_found(rule_id: str) -> ApiError:
     return ApiError(404, "not_found", f"no rule with id {rule_id!r}")
 
@@ -123,7 +128,7 @@ async def reload_rules(request: web.Request) -> web.Response:
     return web.json_response({"status": "reloaded"})
 
 
-@routes.get("/api/alerts/rules/{id}")
+@routes.get(RULE_PATH)
 async def get_rule(request: web.Request) -> web.Response:
     rule_id = request.match_info["id"]
     try:
@@ -144,7 +149,7 @@ async def create_rule(request: web.Request) -> web.Response:
     return web.json_response(_changed(rule, reload_error), status=201)
 
 
-@routes.put("/api/alerts/rules/{id}")
+@routes.put(RULE_PATH)
 async def update_rule(request: web.Request) -> web.Response:
     rule_id = request.match_info["id"]
     body = await json_body(request)
@@ -159,7 +164,7 @@ async def update_rule(request: web.Request) -> web.Response:
     return web.json_response(_changed(rule, reload_error))
 
 
-@routes.delete("/api/alerts/rules/{id}")
+@routes.delete(RULE_PATH)
 async def delete_rule(request: web.Request) -> web.Response:
     rule_id = request.match_info["id"]
     try:
