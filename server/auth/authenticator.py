@@ -87,16 +87,25 @@ class Authenticator:
         role = self.required_role(request)
         if role == PUBLIC:
             return await handler(request)
-        principal = await self.authenticate(request)
+        try:
+            principal = await self.authenticate(request)
+        except AuthError as exc:
+            return _unauthorized(exc.code, exc.message, {"required": role}, 'error="invalid_token"')
         if principal is None:
-            return error_response(401, "unauthorized",
-                                  f"{request.method} {request.path} needs a bearer token or an API key",
-                                  {"required": role}, headers={"WWW-Authenticate": 'Bearer realm="metrics-service"'})
+            return _unauthorized("unauthorized", f"{request.method} {request.path} needs a bearer token or an API key",
+                                 {"required": role})
         request[PRINCIPAL] = principal
         if role != AUTHENTICATED and not principal.may(role):
             raise ApiError(403, "forbidden", f"{request.method} {request.path} needs the {role} role; "
                            f"{principal.subject} has {principal.role}", {"required": role, "role": principal.role})
         return await handler(request)
+
+
+def _unauthorized(code: str, message: str, details: dict[str, str], error: str = "") -> web.Response:
+    """401 with the ``WWW-Authenticate`` challenge RFC 9110 asks for (RFC 6750's ``error`` when a
+    token was sent)."""
+    challenge = 'Bearer realm="metrics-service"' + (f", {error}" if error else "")
+    return error_response(401, code, message, details, headers={"WWW-Authenticate": challenge})
 
 
 def _credential(request: web.BaseRequest) -> str | None:

@@ -113,6 +113,9 @@ async def test_escalation_attempts_are_refused(secured):
             forged = jwt.encode({"sub": "mallory", "exp": now + 60, **claims}, secret, algorithm="HS256")
             assert await status({"Authorization": f"Bearer {forged}"}) in (401, 403)
         assert await status({"Authorization": f"Bearer {viewer}x"}) == 401
+        r = await client.get("/api/alerts", headers={"Authorization": f"Bearer {viewer}x"})
+        assert r.json()["error"]["code"] == "invalid_credentials" and "signature" in r.json()["error"]["message"]
+        assert r.headers["WWW-Authenticate"] == 'Bearer realm="metrics-service", error="invalid_token"'
         assert await status({"Authorization": f"Basic {viewer}"}) == 401
         assert await status({"X-API-Key": "msk_guessed"}) == 401
         # the ingest key pushes but may neither read nor act on alerts
