@@ -25,6 +25,7 @@ from engine.health.scheduler import Scheduler
 from engine.health.state import RANK, CheckState, effective
 from engine.netpolicy import BlockedTarget, NetPolicy
 from engine.promql import QueryEngine
+from engine.secretbox import SecretBox
 from engine.settings import Settings
 from engine.timefmt import rfc3339
 from engine.tracing import NO_TRACER, Tracer
@@ -72,7 +73,7 @@ class HealthService:
         self.clock = clock
         self._run_query = run_query
         self.db = HealthDB(settings.data_dir, repair=repair)
-        self.definitions = DefinitionFile(settings.data_dir)
+        self.definitions = DefinitionFile(settings.data_dir, SecretBox(settings.data_dir, settings.secrets_key))
         self.policy = NetPolicy.from_entries(settings.health_check_allow)
         self.specs: dict[str, CheckSpec] = {}
         self.states: dict[str, CheckState] = {}

@@ -37,6 +37,7 @@ from engine.notify.model import AlertView, Notification
 from engine.notify.outbox import Outbox
 from engine.notify.routing import Inhibitor, Route, build_route
 from engine.notify.transport import Result
+from engine.secretbox import SecretBox
 from engine.settings import Settings, SettingsError
 from engine.timefmt import rfc3339
 from engine.tracing import NO_TRACER, Tracer
@@ -70,7 +71,7 @@ class Notifier:
         self.bus = bus
         self.rule_channels = rule_channels
         self.policy = NetPolicy.from_entries(settings.health_check_allow)
-        self.outbox = Outbox(settings.data_dir, repair)
+        self.outbox = Outbox(settings.data_dir, SecretBox(settings.data_dir, settings.secrets_key), repair)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify-db")
         self.external_url = self.config.external_url
         env = {k: getattr(settings, k) for k in ("slack_webhook_url", "email_smtp_host", "email_smtp_port",

@@ -1,5 +1,6 @@
 """The notifier's SQLite file (DATA_DIR/notifications.db): outbox and delivery log, notification log,
-API channels. Blocking: the notifier calls it from its own thread.
+API channels (their settings encrypted, engine/secretbox.py). Blocking: the notifier calls it from its
+own thread.
 
 A notification is committed here before any network call; its row is the delivery log entry too
 (status pending → sent | failed, attempts, errors), kept ALERTS_TTL. The notification log (what each
@@ -19,6 +20,7 @@ from typing import Any
 from engine.datadir import open_database, transaction
 from engine.logs import log_fields
 from engine.notify.dispatch import LogEntry
+from engine.secretbox import SecretBox, is_sealed
 
 log = logging.getLogger(__name__)
 FILE = "notifications.db"
@@ -40,14 +42,38 @@ _LIST = ", ".join(c for c in COLUMNS if c != "payload")
 
 
 class Outbox:
-    def __init__(self, data_dir: Path | str, repair: bool = False) -> None:
+    def __init__(self, data_dir: Path | str, secrets: SecretBox, repair: bool = False) -> None:
         self.path = Path(data_dir) / FILE
+        self.secrets = secrets
+        """Seals the API channels' settings (their secrets) at rest."""
         self.repair = repair
         self.conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
     def open(self) -> None:
         self.conn = open_database(self.path, "notifications database", _SCHEMA, self.repair, synchronous="FULL")
+        self._seal_channels()
+
+    def _seal_channels(self) -> None:
+        """Encrypt channels stored before encryption existed; a channel the key cannot decrypt stops
+        start-up (SecretsKeyError) rather than being lost by the next write."""
+        with self._lock:
+            rows = self._db().execute("SELECT name, settings FROM channels").fetchall()
+        plain = []
+        for name, settings in rows:
+            if is_sealed(settings):
+                self.secrets.open(settings, f"channel {name!r} in {self.path}")
+            else:
+                plain.append((self.secrets.seal(settings), name))
+        if plain:  # the old text overwritten on disk too, not left in free space or the WAL
+            with self._lock:
+                db = self._db()
+                db.execute("PRAGMA secure_delete = ON")
+                with transaction(db, self.path):
+                    db.executemany("UPDATE channels SET settings = ? WHERE name = ?", plain)
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                db.execute("PRAGMA secure_delete = OFF")
+            log.info("channel secrets encrypted at rest", extra=log_fields(channels=len(plain), path=str(self.path)))
 
     def close(self) -> None:
         if self.conn is not None:
@@ -155,14 +181,14 @@ class Outbox:
         out = []
         for name, kind, settings in rows:
             try:
-                out.append((name, kind, json.loads(settings)))
+                out.append((name, kind, json.loads(self.secrets.open(settings, f"channel {name!r} in {self.path}"))))
             except ValueError:
                 log.warning("unreadable stored channel skipped", extra=log_fields(channel=name))
         return out
 
     def put_channel(self, name: str, kind: str, settings: dict[str, Any]) -> None:
         self._write([("INSERT OR REPLACE INTO channels (name, type, settings) VALUES (?, ?, ?)",
-                      (name, kind, json.dumps(settings)))])
+                      (name, kind, self.secrets.seal(json.dumps(settings))))])
 
     def delete_channel(self, name: str) -> None:
         self._write([("DELETE FROM channels WHERE name = ?", (name,))])

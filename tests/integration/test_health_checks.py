@@ -297,7 +297,7 @@ async def test_api_checks_survive_a_restart_and_config_checks_are_read_only(tmp_
         r = await client.put("/api/health/services/cfg", json={"url": f"{peer.url}/ok"})
         assert r.status_code == 409 and r.json()["error"]["code"] == "read_only_check"
     await running.stop()
-    assert "t0k" in (tmp_path / "data" / "health" / "checks.json").read_text()
+    assert "t0k" not in (tmp_path / "data" / "health" / "checks.json").read_text()  # stored encrypted
     running = await start_server(settings, collect_system=False, start_schedules=False)
     try:
         async with httpx.AsyncClient(base_url=running.url) as client:
