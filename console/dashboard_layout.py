@@ -110,6 +110,9 @@ def sections(dashboard: dict[str, Any]) -> list[Section]:
         count += 1
         spec = panel_spec(raw, count)
         if spec.type != "row":
+            if current.collapsed:  # Grafana shows panels after a collapsed row's own ones, outside it
+                out.append(current)
+                current = Section(None, [])
             current.panels.append(spec)
             continue
         if current.row is not None or current.panels:
@@ -126,9 +129,9 @@ def sections(dashboard: dict[str, Any]) -> list[Section]:
 def layout(panels: list[PanelSpec], width: int) -> tuple[list[Box], int]:
     """Where each panel goes in a section ``width`` cells wide, and the section's height in rows.
 
-    Wide: x and w scaled from 24 columns; every grid line y maps to a row so that each panel gets
-    at least ``ROW_SCALE`` rows per unit and its minimum, and panels that did not overlap in
-    Grafana do not overlap here. Narrow: one column, in Grafana's reading order (top, then left).
+    Wide: x and w scaled from 24 columns; every grid line y maps to a row, ``ROW_SCALE`` rows per
+    unit, pushed down where a panel above needs more than that (its minimum), so panels that did
+    not overlap in Grafana do not overlap here. Narrow: one column, in Grafana's reading order (top, then left).
     """
     if not panels:
         return [], 0
@@ -142,9 +145,11 @@ def layout(panels: list[PanelSpec], width: int) -> tuple[list[Box], int]:
     top = min(p.y for p in panels)
     lines = sorted({p.y - top for p in panels} | {p.y + p.h - top for p in panels})
     row_of = {lines[0]: 0}
+    pushed = 0  # rows added so far for panels' minimum heights
     for a, b in zip(lines, lines[1:], strict=False):
-        needed = [row_of[p.y - top] + _rows(p) for p in panels if p.y + p.h - top == b and p.y - top in row_of]
-        row_of[b] = max([row_of[a] + math.ceil((b - a) * ROW_SCALE), *needed])
+        needed = [row_of[p.y - top] + MIN_ROWS.get(p.type, 5) for p in panels if p.y + p.h - top == b]
+        row_of[b] = max([row_of[a] + 1, round(b * ROW_SCALE) + pushed, *needed])
+        pushed = row_of[b] - round(b * ROW_SCALE)
     boxes = []
     for p in panels:
         x0 = round(p.x * width / GRID_COLUMNS)

@@ -216,7 +216,7 @@ class DashboardsScreen(LiveScreen):
         if self.doc is None:
             return
         body = self.query_one("#dash-body", VerticalScroll)
-        width = max(20, (body.size.width or self.size.width) - 1)
+        width = max(20, self.size.width - 1)  # the body spans the screen, less its scroll bar
         if width == self._width:
             return
         self._width = width

@@ -198,7 +198,7 @@ class BarGaugePanel(DashPanel):
         peak = max((v for _, v in values if v is not None and math.isfinite(v)), default=1.0)
         hi = defaults["max"] if isinstance(defaults.get("max"), (int, float)) else max(peak, lo + 1e-9)
         texts = [display(v, defaults) for _, v in values]
-        label_w = min(max(len(label) for label, _ in values), width // 3)
+        label_w = min(max(len(label) for label, _ in values), width // 3) if len(values) > 1 else 0
         value_w = max(len(t) for t, _ in texts)
         bar_w = max(1, width - label_w - value_w - 2)
         rows = values if len(values) <= height else values[:height - 1]
@@ -206,7 +206,7 @@ class BarGaugePanel(DashPanel):
         for (label, v), (text, colour) in zip(rows, texts, strict=False):
             fraction = None if v is None or not math.isfinite(v) else (v - lo) / (hi - lo) if hi > lo else 0.0
             filled, empty = bar(fraction, bar_w)
-            line = Text(f"{_fit(label, label_w):<{label_w}} ", style=self.style("dim"), no_wrap=True)
+            line = Text(f"{_fit(label, label_w):<{label_w}} " if label_w else "", style=self.style("dim"), no_wrap=True)
             line.append(filled, style=Style(color=colour) if colour else self.style("bar"))
             line.append(empty)
             line.append(f" {text:>{value_w}}")
