@@ -18,6 +18,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
 from textual.message import Message
+from textual.screen import ModalScreen
 
 from console import format as fmt
 from console.client import Link, LinkState, ServerClient
@@ -53,10 +54,8 @@ class ConsoleApp(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
     CSS = """
     App:nocolor LiveTable > .datatable--cursor { text-style: reverse; }  /* NO_COLOR: the cursor by reverse video */
-    /* At 80 columns five tabs, the address and the alert count do not fit: the tabs give way. */
+    /* At 80 columns not every tab title fits: TopBar shows some by their key only. */
     Screen.-narrow TopBar #age { min-width: 0; }
-    Screen.-narrow TopBar #tabs { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
-    Screen.-narrow TopBar #address { width: auto; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(spec.key, f"show('{spec.id}')", spec.title, show=False) for spec in SCREENS),
@@ -69,7 +68,7 @@ class ConsoleApp(App[None]):
         Binding("r", "cycle_range", "Chart range"),
         Binding("t", "cycle_theme", "Theme", show=False),
         Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "interrupt", "Close dialog / quit", show=False, priority=True),
     ]
 
     def __init__(self, client: ServerClient, *, clock: Clock | None = None, theme: str | None = None,
@@ -323,6 +322,14 @@ class ConsoleApp(App[None]):
         if screen_id in SCREEN_BY_ID:
             self._close_overlays()
             self.switch_mode(screen_id)
+
+    def action_interrupt(self) -> None:
+        """ctrl+c closes the dialog on top with no answer, as esc does (what was typed is dropped,
+        not sent); on a screen it quits."""
+        if isinstance(self.screen, ModalScreen):
+            self.screen.dismiss(None)
+        else:
+            self.exit()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -414,11 +414,13 @@ class ServerClient:
     async def label_names(self) -> Reply:
         return await self.prom_get("/api/v1/labels")
 
-    async def label_values(self, name: str) -> Reply:
-        """Values of one label; ``__name__`` gives the metric names."""
+    async def label_values(self, name: str, match: str | None = None) -> Reply:
+        """Values of one label (of the series ``match`` selects, when given); ``__name__`` gives
+        the metric names."""
         from urllib.parse import quote
 
-        return await self.prom_get(f"/api/v1/label/{quote(name, safe='')}/values")
+        return await self.prom_get(f"/api/v1/label/{quote(name, safe='')}/values",
+                                   {"match[]": match} if match else None)
 
     # -- health checks: a check is named in the URL, so its name is quoted as one path segment ---
 

@@ -6,31 +6,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 from console import plot
 from console.client import ServerClient
+from console.screens.dialog import DIALOG_CSS, Dialog
+from console.screens.forms import FORM_CSS, Send, SendingDialog, field_row
 from console.screens.processes import processes_text
 from console.widgets.delivery_state import deliveries_text
 from console.widgets.field import Field
-
-DIALOG_CSS = """
-{name} {{ align: center middle; }}
-{name} > Vertical {{ width: 72; max-width: 100%; height: auto; max-height: 100%; border: round $accent;
-                     background: $surface; padding: 0 1; }}
-{name} Input {{ margin: 0 0 1 0; }}
-{name} .buttons {{ height: auto; align-horizontal: right; }}
-{name} Button {{ margin-left: 1; min-width: 10; }}
-{name} .title {{ text-style: bold; }}
-"""
 
 
 def parse_time(value: str | None) -> float | None:
@@ -44,52 +35,67 @@ def alert_title(alert: dict[str, Any]) -> Text:
                          ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
 
 
-class Dialog(ModalScreen[Any]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def on_mount(self) -> None:
-        for field in self.query(Input):
-            field.cursor_blink = False
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
-
-
 @dataclass(frozen=True)
 class Acknowledgement:
     comment: str
     expires_in: str | None
 
 
-class AcknowledgeDialog(Dialog):
-    """``a``: an optional comment and expiry (e.g. 2h); enter in a field or OK acknowledges."""
+class AcknowledgeDialog(SendingDialog):
+    """``a``: an optional comment and expiry (e.g. 2h); enter moves on, ctrl+s (or enter on the
+    Acknowledge button) acknowledges; a refused expiry stays here, under its field."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="AcknowledgeDialog")
+    DEFAULT_CSS = DIALOG_CSS.format(name="AcknowledgeDialog") + FORM_CSS.format(name="AcknowledgeDialog", label=12)
+    FIELD_IDS: ClassVar = {"comment": "comment", "expiresIn": "expires"}
 
-    def __init__(self, alert: dict[str, Any]) -> None:
-        super().__init__()
+    def __init__(self, alert: dict[str, Any], send: Send) -> None:
+        super().__init__(send)
         self.alert = alert
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Field(Text.assemble("Acknowledge ", alert_title(self.alert)), classes="title")
-            yield Label("Comment (optional)")
-            yield Input(id="comment", placeholder="what is being done")
-            yield Label("Expires in (optional, e.g. 30m, 2h)")
-            yield Input(id="expires", placeholder="never")
+            yield Field("enter next field · ctrl+s acknowledges · esc cancels", classes="hint")
+            yield from field_row("Comment", Input(id="comment", placeholder="optional: what is being done",
+                                                  compact=True))
+            yield from field_row("Expires in", Input(id="expires", placeholder="optional: 30m, 2h (never)",
+                                                     compact=True))
+            yield Field(id="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Acknowledge", id="ok", variant="primary")
 
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
+    def answer(self) -> Acknowledgement:
         expires = self.query_one("#expires", Input).value.strip()
-        self.dismiss(Acknowledgement(self.query_one("#comment", Input).value, expires or None))
+        return Acknowledgement(self.query_one("#comment", Input).value, expires or None)
+
+
+class ResolveDialog(SendingDialog):
+    """``r``: resolve with an optional comment. Enter in the comment moves to Cancel, the default:
+    only enter on the Resolve button (or ctrl+s) resolves, as the dialog says."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ResolveDialog") + FORM_CSS.format(name="ResolveDialog", label=9)
+    FIELD_IDS: ClassVar = {"comment": "comment"}
+    DEFAULT_BUTTON = "#cancel"
+
+    def __init__(self, alert: dict[str, Any], send: Send) -> None:
+        super().__init__(send)
+        self.alert = alert
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Field(Text.assemble("Resolve ", alert_title(self.alert), "?"), classes="title")
+            yield Field("It fires again if its condition still holds.")
+            yield from field_row("Comment", Input(id="comment", placeholder="optional: why it is over",
+                                                  compact=True))
+            yield Field("Default: Cancel · tab to Resolve, then enter (or ctrl+s) · esc cancels", classes="hint")
+            yield Field(id="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Resolve", id="ok", variant="error")
+
+    def answer(self) -> str:
+        return self.query_one("#comment", Input).value
 
 
 class ConfirmDialog(Dialog):

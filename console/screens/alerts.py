@@ -6,6 +6,7 @@ so a live re-sort never redirects an acknowledgement to a neighbouring alert.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from rich.text import Text
@@ -15,11 +16,12 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from console import format as fmt
+from console.client import Reply
 from console.screens.alert_dialogs import (
     AcknowledgeDialog,
     Acknowledgement,
     AlertDetails,
-    ConfirmDialog,
+    ResolveDialog,
     SilenceDialog,
     SilenceRequest,
     alert_title,
@@ -165,27 +167,32 @@ class AlertsScreen(FilteredScreen):
         alert = self.selected()
         if alert is None:
             return
-        self.app.push_screen(AcknowledgeDialog(alert), lambda answer: self._acknowledge(alert, answer))
+        client = self.console.client
 
-    @work(group="alert-action", exit_on_error=False)
-    async def _acknowledge(self, alert: dict[str, Any], answer: Acknowledgement | None) -> None:
-        if answer is None:
-            return
-        reply = await self.console.client.acknowledge(str(alert["id"]), answer.comment, answer.expires_in)
-        self._done(reply, f"Acknowledged {alert_title(alert).plain}", reply.data and reply.data.get("alert"))
+        def send(answer: Acknowledgement) -> Awaitable[Reply]:
+            return client.acknowledge(str(alert["id"]), answer.comment, answer.expires_in)
+
+        self.app.push_screen(AcknowledgeDialog(alert, send), lambda reply: self._acknowledged(alert, reply))
+
+    def _acknowledged(self, alert: dict[str, Any], reply: Reply | None) -> None:
+        """The dialog sent the acknowledgement (a refusal stays in the dialog)."""
+        if reply is not None:
+            self._done(reply, f"Acknowledged {alert_title(alert).plain}", reply.data and reply.data.get("alert"))
 
     def action_resolve(self) -> None:
         alert = self.selected()
         if alert is None:
             return
-        question = Text.assemble("Resolve ", alert_title(alert), "?\nIt fires again if its condition still holds.")
-        self.app.push_screen(ConfirmDialog(question, "Resolve"), lambda yes: self._resolve(alert, yes))
+        client = self.console.client
 
-    @work(group="alert-action", exit_on_error=False)
-    async def _resolve(self, alert: dict[str, Any], yes: bool | None) -> None:
-        if not yes:
+        def send(comment: str) -> Awaitable[Reply]:
+            return client.resolve(str(alert["id"]), comment)
+
+        self.app.push_screen(ResolveDialog(alert, send), lambda reply: self._resolved(alert, reply))
+
+    def _resolved(self, alert: dict[str, Any], reply: Reply | None) -> None:
+        if reply is None:
             return
-        reply = await self.console.client.resolve(str(alert["id"]))
         self._done(reply, f"Resolved {alert_title(alert).plain}", None)
         if reply.ok:
             self.console.alerts.alerts.pop(str(alert["id"]), None)

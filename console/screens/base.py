@@ -10,11 +10,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from console.client import Link
 from console.widgets.field import Field
 from console.widgets.filterbar import FilterBar
+from console.widgets.footer import ConsoleFooter
 from console.widgets.table import LiveTable, RowFilter
 from console.widgets.topbar import TopBar
 
@@ -45,7 +45,7 @@ class LiveScreen(Screen):
         yield TopBar()
         yield Field(id="banner")
         yield from self.compose_body()
-        yield Footer()
+        yield ConsoleFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

@@ -17,6 +17,7 @@ from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from console.history import RANGE_BY_NAME
+from console.promql_functions import open_call, signature
 from console.query_history import QueryHistory
 from console.screens.base import LiveScreen
 from console.widgets.field import Field
@@ -24,9 +25,11 @@ from console.widgets.filterbar import FilterBar
 from console.widgets.promql_input import PromqlInput
 from console.widgets.series_chart import AXIS_W, Series, SeriesChart
 from console.widgets.table import Column, LiveTable, RowFilter
+from engine.compat.regex import compile as compile_regex
 
 CHECK_DELAY_S = 0.4
 """Typing pauses this long before the server is asked whether the expression parses."""
+_LAST_NAME = compile_regex(r"[a-zA-Z_][a-zA-Z0-9_]*$")  # RE2: linear on a pasted query
 COLUMNS = (Column("series", "Series"), Column("value", "Value", numeric=True))
 
 
@@ -103,7 +106,7 @@ class ExploreScreen(LiveScreen):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queries = QueryHistory()
-        self._values: dict[str, list[str]] = {}
+        self._values: dict[tuple[str, str | None], list[str]] = {}
         self._check_timer: Timer | None = None
         self._expr = ""
         self._range = ""
@@ -123,6 +126,7 @@ class ExploreScreen(LiveScreen):
         field = self.query_one(PromqlInput)
         field.cursor_blink = False
         field.focus()
+        self.watch(field, "_suggestion", lambda _: self._show_signature(field), init=False)
 
     def refresh_data(self) -> None:
         """Called on every flush: only a change of the chart range (``r``) asks the server again."""
@@ -131,18 +135,20 @@ class ExploreScreen(LiveScreen):
 
     # -- completion and checking -------------------------------------------------------------------
 
-    async def label_values(self, name: str) -> list[str]:
-        """For the suggester: fetched once per label and kept; a failure completes nothing."""
-        if name not in self._values:
+    async def label_values(self, name: str, metric: str | None = None) -> list[str]:
+        """For the suggester: fetched once per label (and metric) and kept; a failure completes nothing."""
+        key = (name, metric)
+        if key not in self._values:
             client = self.console.client
-            reply = await (client.label_names() if name == "__labels__" else client.label_values(name))
+            reply = await (client.label_names() if name == "__labels__" else client.label_values(name, metric))
             if not reply.ok:
                 return []
-            self._values[name] = [str(v) for v in reply.data or []]
-        return self._values[name]
+            self._values[key] = [str(v) for v in reply.data or []]
+        return self._values[key]
 
     @on(Input.Changed, "#expr")
     def _typed(self, event: Input.Changed) -> None:
+        self._show_signature(event.input)
         if self._check_timer is not None:
             self._check_timer.stop()
         if not event.value.strip():
@@ -157,6 +163,15 @@ class ExploreScreen(LiveScreen):
         if self.query_one(PromqlInput).value == expr:
             self._show_error(reply.error if reply.error.startswith("bad_data") else "")
 
+    def _show_signature(self, field: Input) -> None:
+        """The signature of the function being completed, else of the call the cursor is in."""
+        suggestion = field._suggestion if field.cursor_at_end else ""
+        completing = _LAST_NAME.find_submatch(suggestion[:-1]) if suggestion.endswith("(") else None
+        name = completing[0] if completing else open_call(field.value[:field.cursor_position])
+        text = signature(name) if name else None
+        if text:
+            self.query_one("#result-info", Field).show(Text(text, style="italic", no_wrap=True))
+
     def _show_error(self, message: str) -> None:
         field = self.query_one("#query-error", Field)
         field.show(Text(message))
@@ -166,7 +181,16 @@ class ExploreScreen(LiveScreen):
 
     @on(Input.Submitted, "#expr")
     def _submitted(self, event: Input.Submitted) -> None:
+        """Run, and hand the keys to the result (v, r, /, h act at once; esc or e comes back)."""
+        if event.value.strip():
+            self._to_result()
         self.run_query(event.value)
+
+    def _to_result(self) -> None:
+        if self.has_class("-chart"):
+            self.set_focus(None)
+        else:
+            self.query_one(LiveTable).focus()
 
     def run_query(self, expr: str) -> None:
         """Run ``expr`` as an instant and a range query and remember it."""
@@ -192,6 +216,7 @@ class ExploreScreen(LiveScreen):
             self._show_error(reply.error)
             info.show("")
             table.show([])
+            self.action_edit()  # the query needs fixing: back to it
             return
         self._show_error("")
         try:
@@ -256,7 +281,10 @@ class ExploreScreen(LiveScreen):
         self.toggle_class("-chart")
 
     def action_edit(self) -> None:
-        self.query_one(PromqlInput).focus()
+        """Back to the query, the cursor at its end, nothing selected (typing adds to it)."""
+        field = self.query_one(PromqlInput)
+        field.focus()
+        field.cursor_position = len(field.value)
 
     def action_filter(self) -> None:
         self.remove_class("-chart")
@@ -279,6 +307,6 @@ class ExploreScreen(LiveScreen):
             bar.close()
             self.query_one(LiveTable).focus()
         elif isinstance(self.focused, PromqlInput):
-            self.query_one(LiveTable).focus()
+            self._to_result()
         else:
             self.action_edit()

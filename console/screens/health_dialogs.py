@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +18,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
-from console.client import Reply, ServerClient
+from console.client import ServerClient
 from console.history import RANGE_BY_NAME
 from console.screens.alert_dialogs import DIALOG_CSS, Dialog, parse_time
+from console.screens.forms import FormDialog, labels_text, parse_labels
 from console.screens.rule_editor import pairs, parse_pairs
 from console.widgets.field import Field
 from console.widgets.health_state import SYMBOL, latency_text, state_label, state_of, uptime_text
@@ -36,7 +36,7 @@ class FormField:
     key: str
     label: str
     kind: str = "text"
-    """text, int, bool, pairs (k=v, k=v), list (a, b) or json (a JSON scalar, else the text)."""
+    """text, int, bool, labels (k=v k=v), pairs (k=v, k=v), list (a, b) or json (a JSON scalar, else the text)."""
     default: str | bool = ""
     required: bool = False
     placeholder: str = ""
@@ -47,7 +47,7 @@ COMMON = (FormField("name", "Name", required=True, placeholder="booking"),
           FormField("retries", "Retries", "int", "1", placeholder="results in a row that change the state"),
           FormField("degradedLatency", "Degraded after", placeholder="optional latency, e.g. 500ms"),
           FormField("dependsOn", "Depends on", "list", placeholder="check names, comma separated"),
-          FormField("labels", "Labels", "pairs", placeholder="team=booking, tier=1"))
+          FormField("labels", "Labels", "labels", placeholder="team=booking tier=1"))
 HTTP = (FormField("url", "URL", required=True, placeholder="https://booking:8080/health"),
         FormField("method", "Method", default="GET"),
         FormField("expectedStatus", "Expected status", "list", placeholder="2xx (or 200, 301, 3xx …)"),
@@ -88,19 +88,7 @@ def json_or_text(text: str) -> Any:
     return value if value is None or isinstance(value, (str, int, float, bool)) else text
 
 
-def field_named(reply: Reply) -> str | None:
-    """The form field a 400 names: its details' ``field`` (or ``parameter``), else the message's
-    ``field: problem`` prefix; ``headers.X-Key`` or ``dependsOn[1]`` name their top field."""
-    named = None
-    if isinstance(reply.details, dict):
-        named = reply.details.get("field") or reply.details.get("parameter")
-    if not isinstance(named, str):
-        match = re.match(r"server answered \d+: ([A-Za-z][\w.\[\]-]*):", reply.error)
-        named = match.group(1) if match else None
-    return re.split(r"[.\[]", named, maxsplit=1)[0] if named else None
-
-
-class CheckEditor(Dialog):
+class CheckEditor(FormDialog):
     """``n`` (new) or ``e`` (edit): dismissed with the saved check's name, or None when cancelled."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="CheckEditor") + """
@@ -155,6 +143,7 @@ class CheckEditor(Dialog):
                 else:
                     text = (f.default if value is None
                             else pairs(value) if f.kind == "pairs" and isinstance(value, dict)
+                            else labels_text(value) if f.kind == "labels" and isinstance(value, dict)
                             else ", ".join(map(str, value)) if f.kind == "list" and isinstance(value, list)
                             else json.dumps(value) if f.kind == "json" and not isinstance(value, str)
                             else str(value))
@@ -197,6 +186,8 @@ class CheckEditor(Dialog):
                     body[f.key] = int(text)
                 elif f.kind == "pairs":
                     body[f.key] = parse_pairs(text)
+                elif f.kind == "labels":
+                    body[f.key] = parse_labels(text)
                 elif f.kind == "list":
                     body[f.key] = [int(p) if f.key == "expectedStatus" and p.isdigit() else p
                                    for p in (part.strip() for part in text.split(",")) if p]
@@ -205,34 +196,15 @@ class CheckEditor(Dialog):
                 else:
                     body[f.key] = text
             except ValueError as exc:
-                errors[f.key] = "must be a whole number" if f.kind == "int" and str(exc) != "required" else str(exc)
+                wrong_int = f.kind == "int" and str(exc) != "required"
+                errors[f"{form}-{f.key}"] = "must be a whole number" if wrong_int else str(exc)
         self.show_errors(errors)
         if errors:
             raise ValueError(", ".join(errors))
         return body
 
-    def show_errors(self, errors: dict[str, str], general: str = "") -> None:
-        """Each message under its field (the first one focused); what names no field goes at the end."""
-        first = None
-        for form, f in self.fields():
-            error = self.query_one(f"#{form}-{f.key}-error", Field)
-            message = errors.get(f.key, "")
-            error.set_class(bool(message), "-shown")
-            error.show(Text(f"↑ {message}") if message else "")
-            if message and first is None:
-                first = self.query_one(f"#{form}-{f.key}")
-        self.query_one("#form-error", Field).show(Text(general))
-        if first is not None:
-            first.focus()
-            first.scroll_visible()
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ok")
-    def action_save(self) -> None:
-        self.save()
-
     @work(group="save", exclusive=True, exit_on_error=False)
-    async def save(self) -> None:
+    async def submit(self) -> None:
         try:
             body = self.body()
         except ValueError:
@@ -245,11 +217,7 @@ class CheckEditor(Dialog):
         if reply.ok:
             self.dismiss(body["name"])
             return
-        named = field_named(reply)
-        if named in {f.key for _, f in self.fields()}:
-            self.show_errors({named: reply.error})
-        else:
-            self.show_errors({}, reply.error)
+        self.refused(reply, {f.key: f"{form}-{f.key}" for form, f in self.fields()})
 
 
 class CheckDetails(Dialog):

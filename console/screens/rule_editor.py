@@ -4,24 +4,48 @@ would raise. Server errors stay in the editor, next to the fields, until fixed."
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input
 
 from console.client import ServerClient
-from console.screens.alert_dialogs import DIALOG_CSS, Dialog
+from console.screens.dialog import DIALOG_CSS, Dialog
+from console.screens.forms import FORM_CSS, FormDialog, field_row, labels_text, parse_labels
 from console.widgets.field import Field
+from engine.compat.regex import compile as compile_regex
+from engine.settings import parse_duration
 
 PREVIEW_ROWS = 5
-SIMPLE = (("name", "Name", ""), ("metric", "Metric (name or selector)", ""), ("condition", "Condition", ">"),
-          ("threshold", "Threshold", ""), ("duration", "For (duration)", "0s"), ("severity", "Severity", "warning"))
-PROMQL = (("name", "Name", ""), ("expr", "Expression (PromQL)", ""), ("for", "For (duration)", "0s"),
-          ("labels", "Labels (k=v, comma separated)", ""), ("annotations", "Annotations (k=v, comma separated)", ""))
+CONDITIONS = (">", "<", ">=", "<=", "==", "!=")
+FIELDS = (  # (id, label, default, placeholder, form: both, simple or promql), in focus order
+    ("name", "Name", "", "e.g. HighLoad", "both"),
+    ("metric", "Metric", "", "a name or selector, e.g. node_load1", "simple"),
+    ("condition", "Condition", ">", " ".join(CONDITIONS), "simple"),
+    ("threshold", "Threshold", "", "a number, e.g. 0.9", "simple"),
+    ("expr", "Expression", "", "PromQL, e.g. node_load1 > 2", "promql"),
+    ("for", "For", "0s", "how long it must hold: 0s, 5m, 1h", "both"),
+    ("severity", "Severity", "warning", "warning, critical, page …", "simple"),
+    ("labels", "Labels", "", "team=ops tier=1 (space or comma separated)", "both"),
+    ("annotations", "Annotations", "", "summary=…, runbook=… (comma separated)", "both"),
+)
+API_FIELDS = {"name": "name", "metricName": "metric", "condition": "condition", "threshold": "threshold",
+              "expr": "expr", "duration": "for", "for": "for", "keepFiringFor": "for", "severity": "severity",
+              "labels": "labels", "annotations": "annotations"}
+"""The API's field names (either form) mapped to the editor's fields, for the server's 400."""
+_SIMPLE_EXPR = compile_regex(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^{}]*\})?|\{[^{}]*\})\s*(>=|<=|==|!=|>|<)\s*"
+                             r"([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*$")
+
+
+def simple_parts(expr: str) -> tuple[str, str, str] | None:
+    """(metric, condition, threshold) of ``metric > 0.9``; None for any other expression."""
+    match = _SIMPLE_EXPR.find_submatch(expr)
+    return None if match is None else (match[1] or "", match[2] or "", match[3] or "")
 
 
 def parse_pairs(text: str) -> dict[str, str]:
@@ -57,19 +81,21 @@ def preview(data: dict[str, Any]) -> Text:
     return text
 
 
-class RuleEditor(Dialog):
-    """Dismissed with the saved rule's name, or None when cancelled."""
+class RuleEditor(FormDialog):
+    """Dismissed with the saved rule's name, or None when cancelled. Both forms stay filled: f2 carries
+    the simple form over into the PromQL one (``metric > threshold``, severity into the labels) and
+    back when the expression is that simple."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="RuleEditor") + """
+    DEFAULT_CSS = DIALOG_CSS.format(name="RuleEditor") + FORM_CSS.format(name="RuleEditor", label=13) + """
     RuleEditor > Vertical { width: 100; height: 100%; }
     RuleEditor VerticalScroll { height: 1fr; }
-    RuleEditor Input { margin: 0; }
+    RuleEditor VerticalScroll > Vertical { height: auto; }
     RuleEditor .-hidden { display: none; }
-    RuleEditor #check { height: auto; min-height: 1; }
+    RuleEditor #check { height: auto; min-height: 1; margin-top: 1; }
     RuleEditor #check.-error { color: $error; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("f2", "switch_form", "Simple/PromQL form"),
-                Binding("ctrl+s", "save", "Save")]
+    BINDINGS: ClassVar = [Binding("escape", "cancel", "Cancel"), Binding("f2", "switch_form", "Simple/PromQL form"),
+                          Binding("ctrl+s", "save", "Save")]
 
     def __init__(self, client: ServerClient, rule: dict[str, Any] | None) -> None:
         super().__init__()
@@ -79,19 +105,16 @@ class RuleEditor(Dialog):
     def compose(self) -> ComposeResult:
         rule = self.rule or {}
         known = {"name": rule.get("name", ""), "expr": rule.get("expr", ""), "for": rule.get("for") or "0s",
-                 "labels": pairs(rule.get("labels") or {}), "annotations": pairs(rule.get("annotations") or {})}
+                 "labels": labels_text(rule.get("labels") or {}), "annotations": pairs(rule.get("annotations") or {})}
         with Vertical():
             yield Field(f"Edit rule {rule['name']}" if rule else "New rule", classes="title")
-            yield Field(id="form-label")
+            yield Field(id="form-label", classes="hint")
             with VerticalScroll():
-                with Vertical(id="simple"):
-                    for key, label, default in SIMPLE:
-                        yield Label(label)
-                        yield Input(default, id=f"simple-{key}")
-                with Vertical(id="promql"):
-                    for key, label, default in PROMQL:
-                        yield Label(label)
-                        yield Input(known.get(key, default), id=f"promql-{key}")
+                for key, label, default, placeholder, form in FIELDS:
+                    with Vertical(classes=f"form-{form}"):
+                        yield from field_row(label, Input(known.get(key, default), placeholder=placeholder,
+                                                          id=key, compact=True))
+                yield Field(id="form-error")
                 yield Field(id="check")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -100,25 +123,57 @@ class RuleEditor(Dialog):
     def on_mount(self) -> None:
         super().on_mount()
         self._show_form()
+        self.query_one("#name", Input).focus()
         if self.rule:
             self.check()
 
     def _show_form(self) -> None:
-        self.query_one("#simple").set_class(self.form != "simple", "-hidden")
-        self.query_one("#promql").set_class(self.form != "promql", "-hidden")
+        for form in ("simple", "promql"):
+            for part in self.query(f".form-{form}"):
+                part.set_class(self.form != form, "-hidden")
         self.query_one("#form-label", Field).show(
-            f"{'Simple' if self.form == 'simple' else 'PromQL'} form · f2 switches · ctrl+s saves")
-        self.query_one(f"#{self.form}-name", Input).focus()
+            f"{'Simple' if self.form == 'simple' else 'PromQL'} form · f2 switches · "
+            "enter next field · ctrl+s saves · esc cancels")
 
     def action_switch_form(self) -> None:
-        name = self.value("name")
+        """Carry what was typed over into the other form; stay when it cannot be carried."""
+        try:
+            labels = parse_labels(self.value("labels"))
+        except ValueError as exc:
+            self.show_errors({"labels": str(exc)}, "Fix the labels to switch forms.")
+            return
+        if self.form == "simple":
+            if self.value("severity"):
+                labels["severity"] = self.value("severity")
+            expr = self.expr()
+            if expr or not self.value("expr"):
+                self.set_value("expr", expr)
+        else:
+            parts = simple_parts(self.value("expr")) if self.value("expr") else ("", ">", "")
+            if parts is None:
+                self.show_errors({}, "This expression is not «metric condition threshold»: "
+                                     "it has no simple form, so it stays in the PromQL form.")
+                return
+            for key, value in zip(("metric", "condition", "threshold"), parts, strict=True):
+                self.set_value(key, value)
+            self.set_value("severity", labels.pop("severity", ""))
+        self.set_value("labels", labels_text(labels))
         self.form = "promql" if self.form == "simple" else "simple"
-        self.query_one(f"#{self.form}-name", Input).value = name
         self._show_form()
+        self.show_errors({})
+        self.focused_field_after_switch()
         self.check()
 
+    def focused_field_after_switch(self) -> None:
+        """The first field the switch changed: the expression, or the metric."""
+        self.query_one("#expr" if self.form == "promql" else "#metric", Input).focus()
+
     def value(self, key: str) -> str:
-        return self.query_one(f"#{self.form}-{key}", Input).value.strip()
+        return self.query_one(f"#{key}", Input).value.strip()
+
+    def set_value(self, key: str, value: str) -> None:
+        with self.prevent(Input.Changed):
+            self.query_one(f"#{key}", Input).value = value
 
     def expr(self) -> str:
         if self.form == "promql":
@@ -126,18 +181,46 @@ class RuleEditor(Dialog):
         metric, threshold = self.value("metric"), self.value("threshold")
         return f"{metric} {self.value('condition')} {threshold}" if metric and threshold else ""
 
-    def body(self) -> dict[str, Any]:
-        """The API body of the form on show; ValueError for a field it cannot read."""
+    def body(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The API body of the form on show, and every problem the console can see (by field)."""
+        errors: dict[str, str] = {}
+        body: dict[str, Any] = {"name": self.value("name")}
+        if not body["name"]:
+            errors["name"] = "required"
         if self.form == "simple":
+            body |= {"metricName": self.value("metric"), "condition": self.value("condition"),
+                     "duration": self.value("for") or "0s", "severity": self.value("severity")}
+            if not body["metricName"]:
+                errors["metric"] = "required: a metric name or a selector"
+            if body["condition"] not in CONDITIONS:
+                errors["condition"] = f"must be one of {' '.join(CONDITIONS)}"
             try:
-                threshold = float(self.value("threshold"))
+                body["threshold"] = float(self.value("threshold"))
+                if not math.isfinite(body["threshold"]):
+                    raise ValueError
             except ValueError:
-                raise ValueError("threshold: must be a number") from None
-            return {"name": self.value("name"), "metricName": self.value("metric"),
-                    "condition": self.value("condition"), "threshold": threshold,
-                    "duration": self.value("duration") or "0s", "severity": self.value("severity")}
-        return {"name": self.value("name"), "expr": self.value("expr"), "for": self.value("for") or "0s",
-                "labels": parse_pairs(self.value("labels")), "annotations": parse_pairs(self.value("annotations"))}
+                errors["threshold"] = "must be a number"
+        else:
+            body |= {"expr": self.value("expr"), "for": self.value("for") or "0s"}
+            if not body["expr"]:
+                errors["expr"] = "required: a PromQL expression"
+        try:
+            parse_duration(self.value("for") or "0s")
+        except ValueError:
+            errors["for"] = "a duration such as 0s, 90s, 5m or 1h"
+        try:
+            body["labels"] = parse_labels(self.value("labels"))
+        except ValueError as exc:
+            errors["labels"] = str(exc)
+        else:
+            severity = body.get("severity")
+            if severity and body["labels"].get("severity", severity) != severity:
+                errors["severity"] = f"differs from the labels' severity={body['labels']['severity']}"
+        try:
+            body["annotations"] = parse_pairs(self.value("annotations"))
+        except ValueError as exc:
+            errors["annotations"] = str(exc)
+        return body, errors
 
     def show_check(self, text: Text | str, error: bool) -> None:
         check = self.query_one("#check", Field)
@@ -161,17 +244,11 @@ class RuleEditor(Dialog):
             return
         self.show_check(Text.assemble((expr, "italic"), "\n", preview(reply.data.get("data") or {})), False)
 
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ok")
-    def action_save(self) -> None:
-        self.save()
-
     @work(group="save", exclusive=True, exit_on_error=False)
-    async def save(self) -> None:
-        try:
-            body = self.body()
-        except ValueError as exc:
-            self.show_check(str(exc), True)
+    async def submit(self) -> None:
+        body, errors = self.body()
+        self.show_errors(errors, "Nothing saved: fix the fields marked." if errors else "")
+        if errors:
             return
         if self.rule:
             body |= {"enabled": self.rule.get("enabled", True),
@@ -180,7 +257,7 @@ class RuleEditor(Dialog):
         else:
             reply = await self.client.create_rule(body)
         if not reply.ok:
-            self.show_check(reply.error, True)
+            self.refused(reply, API_FIELDS)
             return
         self.dismiss(body["name"])
 

@@ -3,12 +3,13 @@ selected range that follow the device under the cursor of the focused table."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from console import format as fmt
@@ -58,6 +59,36 @@ def device_rows(system: dict[str, Any]) -> list[tuple[str, list[str]]]:
         fmt.percent(d.get("busy_percent"))]) for d in system.get("disks") or []]
 
 
+class SystemScroll(VerticalScroll):
+    """The screen's scroller, from the keyboard too: PgUp/PgDn, space, g/G, home/end, ↑/↓. Wide, the
+    details column is what scrolls (the charts beside it fill the height), so the keys move it."""
+
+    BINDINGS: ClassVar = [Binding("space", "page_down", "Page down", show=False),
+                          Binding("g", "scroll_home", "Top", show=False),
+                          Binding("G", "scroll_end", "Bottom", show=False)]
+
+    def _target(self) -> Widget:
+        return self if self.max_scroll_y else self.query_one("#details")
+
+    def action_page_down(self) -> None:
+        self._target().scroll_page_down(animate=False)
+
+    def action_page_up(self) -> None:
+        self._target().scroll_page_up(animate=False)
+
+    def action_scroll_home(self) -> None:
+        self._target().scroll_home(animate=False)
+
+    def action_scroll_end(self) -> None:
+        self._target().scroll_end(animate=False)
+
+    def action_scroll_down(self) -> None:
+        self._target().scroll_down(animate=False)
+
+    def action_scroll_up(self) -> None:
+        self._target().scroll_up(animate=False)
+
+
 class SystemScreen(FilteredScreen):
     TITLE = "System"
     AUTO_FOCUS = "#system"
@@ -82,7 +113,7 @@ class SystemScreen(FilteredScreen):
     """
 
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(id="system"):
+        with SystemScroll(id="system"):
             with Vertical(id="details"):
                 yield CoresPanel(id="cores")
                 yield LiveTable("Filesystems", FILESYSTEMS, id="filesystems")

@@ -1,5 +1,5 @@
-"""The PromQL line: completion of metric names, label names and label values from the server, and
-up/down through the query history, as in a shell."""
+"""The PromQL line: completion of metric names, function names, label names and label values (of the
+metric being typed) from the server, and up/down through the query history, as in a shell."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ from textual.binding import Binding
 from textual.suggester import Suggester
 from textual.widgets import Input
 
+from console.promql_functions import SIGNATURES
 from engine.compat.regex import compile as compile_regex
 
-LabelValues = Callable[[str], Awaitable[Sequence[str]]]
-"""Values of one label from the server (``__name__``: metric names, ``__labels__``: label names)."""
+LabelValues = Callable[[str, str | None], Awaitable[Sequence[str]]]
+"""Values of one label from the server (``__name__``: metric names, ``__labels__``: label names),
+of the series of one metric when a metric name is given."""
 
 # RE2, linear time: these run on every keystroke, and Python's re is quadratic on them (a pasted
 # 20,000-character query froze the console for a minute).
 _IDENT = compile_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_VALUE = compile_regex(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"([^"]*)$')
+_SELECTOR_METRIC = compile_regex(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{[^{}]*$')
 _LABEL_NAME = compile_regex(r'(?:[{,]|\b(?:by|without|on|ignoring|group_left|group_right)\s*\()'
                             r'(?:[^{}()]*,)?\s*([a-zA-Z_][a-zA-Z0-9_]*)?$')
 
@@ -27,8 +30,9 @@ def _first(candidates: Sequence[str], prefix: str) -> str | None:
 
 
 class PromqlSuggester(Suggester):
-    """Completes the word at the end of the line: a label value inside quotes after ``label=``,
-    a label name after ``{``, ``,`` or ``by (``, otherwise a metric name."""
+    """Completes the word at the end of the line: a label value inside quotes after ``label=`` (the
+    values the metric before the ``{`` has), a label name after ``{``, ``,`` or ``by (``, otherwise
+    a metric or a function name (``rate(``)."""
 
     def __init__(self, values: LabelValues) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
@@ -40,7 +44,8 @@ class PromqlSuggester(Suggester):
             if match is None:
                 return None
             label, typed = match[1] or "", match[2] or ""
-            found = _first(await self.values(label), typed)
+            metric = _SELECTOR_METRIC.find_submatch(value[:value.rfind("{") + 1])
+            found = _first(await self.values(label, metric[1] if metric else None), typed)
             return None if found is None else value + found[len(typed):] + '"'
         inside = value.rfind("{") > value.rfind("}")
         grouping = _LABEL_NAME.find_submatch(value)
@@ -48,13 +53,13 @@ class PromqlSuggester(Suggester):
             prefix = grouping[1] or ""
             if not prefix:
                 return None
-            found = _first(await self.values("__labels__"), prefix)
+            found = _first(await self.values("__labels__", None), prefix)
             return None if found is None else value + found[len(prefix):]
         word = _IDENT.find_submatch(value)
         if word is None or inside:
             return None
         typed = word[0] or ""
-        found = _first(await self.values("__name__"), typed)
+        found = _first([*await self.values("__name__", None), *(f"{name}(" for name in SIGNATURES)], typed)
         return None if found is None else value + found[len(typed):]
 
 
@@ -69,7 +74,8 @@ class PromqlInput(Input):
 
     def __init__(self, values: LabelValues, history: list[str], **kwargs: object) -> None:
         super().__init__(placeholder="PromQL expression, e.g. rate(node_cpu_seconds_total[1m])",
-                         suggester=PromqlSuggester(values), **kwargs)  # type: ignore[arg-type]
+                         suggester=PromqlSuggester(values), select_on_focus=False,
+                         **kwargs)  # type: ignore[arg-type]
         self.history = history
         self._position = len(history)
         self._draft = ""

@@ -13,6 +13,10 @@ from console.client import Link, LinkState
 from console.widgets.field import Field
 
 _DOT = "●"
+GIVE_WAY = (("address", "elastic"), ("host", "hide"), ("age", "hide"), ("counts", "elastic"))
+"""What makes room, in this order, when the tab keys and the current title do not fit beside the
+rest of the bar: the address shrinks (to an ellipsis), the host and the age go, then the counts
+shrink in place of the address. The connection state always stays."""
 MAX_HOST_CHARS = 20
 
 
@@ -32,6 +36,8 @@ class TopBar(Horizontal):
     TopBar #demo { display: none; text-style: reverse bold; color: $warning; }
     TopBar #demo.-on { display: block; }
     TopBar #age.-late { color: $warning; text-style: bold; }
+    TopBar > .-squeezed { max-width: 0; padding: 0; }
+    TopBar > .-elastic { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     _tabs: tuple[list[tuple[str, str]], str] | None = None
@@ -50,7 +56,8 @@ class TopBar(Horizontal):
     def show_tabs(self, tabs: Iterable[tuple[str, str]], current: str) -> None:
         """``tabs`` are (key, title); the current one is highlighted. When the titles do not all fit
         beside the rest of the bar, the tabs farthest from the current one show their key only, so the
-        current one and its neighbours stay readable (80 columns hold about five titles)."""
+        current one and its neighbours stay readable (80 columns hold about five titles); every key
+        stays."""
         self._tabs = (list(tabs), current)
         self._draw_tabs()
 
@@ -66,19 +73,36 @@ class TopBar(Horizontal):
 
     def _draw_tabs(self) -> None:
         """Fit the tabs from the texts beside them, not from the last layout, so the bar is right in
-        the frame that changes it."""
+        the frame that changes it. Every key and the current title always show: when even that does
+        not fit, the fields beside the tabs give way first (``GIVE_WAY``)."""
         if self._tabs is None:
             return
         tabs, current = self._tabs
         field = self.query_one("#tabs", Field)
         shown = [f for f in self.query(Field) if f is not field and f.display
                  and (f.id != "demo" or f.has_class("-on"))]
-        room = self.app.size.width - sum(self._natural_width(f) for f in shown) - field.styles.gutter.width
         at = next((i for i, (_, title) in enumerate(tabs) if title == current), 0)
+        least = _tabs_text(tabs, current, set(range(len(tabs))) - {at}).cell_len
+        width = self.app.size.width - field.styles.gutter.width
+        hidden: set[str] = set()
+        elastic: set[str] = set()
+
+        def room() -> int:
+            return width - sum(self._natural_width(f) for f in shown if f.id not in hidden | elastic)
+
+        for name, how in GIVE_WAY:
+            if room() >= least:
+                break
+            (elastic if how == "elastic" else hidden).add(name)
+        if "counts" in elastic:
+            hidden.add("address")  # the counts take the room that is left
+        for f in shown:
+            f.set_class(f.id in hidden, "-squeezed")
+            f.set_class(f.id in elastic, "-elastic")
         compact: set[int] = set()
         text = _tabs_text(tabs, current, compact)
         for i in sorted(range(len(tabs)), key=lambda i: (-abs(i - at), -i)):
-            if room <= 0 or text.cell_len <= room:
+            if text.cell_len <= room():
                 break
             if i != at:
                 compact.add(i)

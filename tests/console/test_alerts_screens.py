@@ -7,6 +7,7 @@ import asyncio
 
 import httpx
 
+from console.screens.alert_dialogs import ResolveDialog
 from console.screens.alerts import AlertsScreen
 from console.screens.rules import RulesScreen
 from tests.console.conftest import T0, make_app, wait_for
@@ -57,7 +58,7 @@ async def test_acknowledge_with_a_comment_from_the_keyboard(own_server):
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_alerts(pilot)
         key = screen.table.highlighted_key
-        await pilot.press("a", *"on it", "enter")
+        await pilot.press("a", *"on it", "enter", "enter", "enter")  # to the next field, to OK, OK
         await wait_for(pilot, lambda: (app.alerts.alerts[key].get("acknowledgement") or {}).get("comment") == "on it",
                        "the acknowledgement")
     alerts = (await api(server, "GET", "/api/alerts"))["alerts"]
@@ -72,12 +73,17 @@ async def test_resolve_defaults_to_cancel_and_resolves_when_confirmed(own_server
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_alerts(pilot)
         key = screen.table.highlighted_key
-        await pilot.press("r", "enter")  # enter on the default button: Cancel
+        await pilot.press("r", *"fixed", "enter")  # enter in the comment moves to the default: Cancel
+        assert isinstance(app.screen, ResolveDialog) and app.screen.focused.id == "cancel"
+        assert "Default: Cancel" in str(app.screen.query_one(".hint").content)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen, "the dialog to close")
         assert key in app.alerts.alerts and screen.table.row_count == 3
-        await pilot.press("r", "tab", "enter")
+        await pilot.press("r", *"disk replaced", "enter", "tab", "enter")  # enter on Resolve resolves
         await wait_for(pilot, lambda: key not in app.alerts.alerts, "the alert to go")
     assert key not in {a["id"] for a in (await api(server, "GET", "/api/alerts"))["alerts"]}
+    timeline = (await api(server, "GET", f"/api/alerts/{key}"))["alert"]["timeline"]
+    assert [e["detail"] for e in timeline if e["event"] == "resolved"] == ["disk replaced"]
 
 
 async def test_silence_prefills_the_alerts_labels(own_server):
@@ -109,7 +115,7 @@ async def test_the_cursor_stays_on_the_same_alert_while_the_table_updates(own_se
         await pilot.press("S")
         await wait_for(pilot, lambda: screen.table.row_count == 6, "the new alerts")
         assert screen.table.highlighted_key == target
-        await pilot.press("a", "enter")
+        await pilot.press("a", "ctrl+s")
         await wait_for(pilot, lambda: app.alerts.alerts[target].get("acknowledgement") is not None, "the ack")
     acked = [a["id"] for a in (await api(server, "GET", "/api/alerts"))["alerts"] if a["acknowledgement"]]
     assert acked == [target]

@@ -41,8 +41,10 @@ def error_text(screen: ExploreScreen) -> str:
 
 
 async def run(pilot, screen: ExploreScreen, expr: str) -> None:
-    """Type ``expr`` and press enter; wait for both results."""
+    """Type ``expr`` and press enter (``e`` first when the result has the keys); wait for both results."""
     field = screen.query_one(PromqlInput)
+    if not field.has_focus:
+        await pilot.press("e")
     field.value = ""
     await pilot.press(*expr, "enter")
     await wait_for(pilot, lambda: screen._expr == expr and not any(
@@ -64,7 +66,7 @@ async def test_typing_and_running_an_expression_fills_the_table(fed_server):
         total = sum(float(r[1]) for r in table_rows(screen))
         assert total == pytest.approx(4.0, rel=0.01)  # four cores, each in some mode all the time
 
-        await pilot.press("escape", "slash", "i", "d", "l", "e", "enter")
+        await pilot.press("slash", "i", "d", "l", "e", "enter")  # the result has the keys after a run
         assert [r[0] for r in table_rows(screen)] == ['{mode="idle"}']
 
 
@@ -110,6 +112,7 @@ async def test_history_is_recalled_listed_and_kept_between_runs(fed_server, stat
         await run(pilot, screen, "node_load1")
         await run(pilot, screen, "node_load5")
         field = screen.query_one(PromqlInput)
+        await pilot.press("e")
         field.value = ""
         await pilot.press("up")
         assert field.value == "node_load5"
@@ -133,7 +136,7 @@ async def test_a_range_result_is_drawn_as_a_chart_over_the_chosen_range(fed_serv
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_explore(pilot)
         await run(pilot, screen, BY_MODE)
-        await pilot.press("escape", "v")
+        await pilot.press("v")
         chart = screen.query_one(SeriesChart)
         assert chart.display and not screen.query_one(LiveTable).display
         assert [s.label for s in chart._series] == [
@@ -169,3 +172,48 @@ def test_explore_table(snap_compare, fed_server, size):
 @SIZES
 def test_explore_chart(snap_compare, fed_server, size):
     assert snap_compare(make_app(fed_server.url), terminal_size=size, run_before=explore_with(BY_MODE, chart=True))
+
+
+async def test_after_enter_the_result_has_the_keys_and_esc_returns_to_the_query_as_typed(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        await run(pilot, screen, BY_MODE)
+        assert isinstance(screen.focused, LiveTable)
+        await pilot.press("v")  # the hint's keys act at once: v chart, h history
+        assert screen.has_class("-chart")
+        await pilot.press("v", "h")
+        assert screen.query_one("#history").has_class("-shown")
+        await pilot.press("escape")  # the history closes, back to the query
+        field = screen.query_one(PromqlInput)
+        assert field.has_focus and field.selection.is_empty and field.cursor_position == len(BY_MODE)
+        await pilot.press("escape")
+        assert isinstance(screen.focused, LiveTable)
+        await pilot.press("escape", "space")  # back to the query: nothing selected, typing adds
+        assert field.value == BY_MODE + " "
+
+
+async def test_functions_are_completed_with_their_signatures(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        field = screen.query_one(PromqlInput)
+        info = screen.query_one("#result-info")
+        await pilot.press(*"histogram_q")
+        await wait_for(pilot, lambda: field._suggestion == "histogram_quantile(", "a function suggestion")
+        await wait_for(pilot, lambda: "histogram_quantile(φ scalar, b instant-vector)" in str(info.render()),
+                       "its signature")
+        await pilot.press("tab", *"0.9, sum by (le) (rate(")
+        await wait_for(pilot, lambda: str(info.render()) == "rate(v range-vector)", "the signature of the open call")
+
+
+async def test_label_values_are_those_of_the_metric_being_typed(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        field = screen.query_one(PromqlInput)
+        await pilot.press(*'node_disk_read_bytes_total{device="')  # devices of every metric start with /dev/…
+        await wait_for(pilot, lambda: field._suggestion.endswith('device="nvme0n1"'), "a disk device")
+        field.value = ""
+        await pilot.press(*'node_network_receive_bytes_total{device="w')
+        await wait_for(pilot, lambda: field._suggestion.endswith('device="wlan0"'), "an interface")
