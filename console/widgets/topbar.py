@@ -13,9 +13,9 @@ from console.client import Link, LinkState
 from console.widgets.field import Field
 
 _DOT = "●"
-GIVE_WAY = (("address", "elastic"), ("host", "hide"), ("age", "hide"), ("counts", "elastic"))
+GIVE_WAY = (("address", "elastic"), ("host", "hide"), ("who", "hide"), ("age", "hide"), ("counts", "elastic"))
 """What makes room, in this order, when the tab keys and the current title do not fit beside the
-rest of the bar: the address shrinks (to an ellipsis), the host and the age go, then the counts
+rest of the bar: the address shrinks (to an ellipsis), the host, who is logged in and the age go, then the counts
 shrink in place of the address. The connection state always stays."""
 MAX_HOST_CHARS = 20
 
