@@ -744,6 +744,11 @@ class Engine:
         """A new silence from a request body (SilenceError naming the field)."""
         return self.book.add_silence(body, by).to_json(self.clock.now(), rfc3339)
 
+    def update_silence(self, silence_id: str, body: Any, by: str) -> dict[str, Any]:
+        """Edit or extend a silence from a request body (SilenceError, AlertActionError when there is
+        none): the silence now in force, the same one or its replacement."""
+        return self.book.update_silence(silence_id, body, by).to_json(self.clock.now(), rfc3339)
+
     def expire_silence(self, silence_id: str) -> dict[str, Any]:
         """End a silence now (AlertActionError when there is none)."""
         return self.book.expire_silence(silence_id).to_json(self.clock.now(), rfc3339)

@@ -54,6 +54,8 @@ class AlertBook:
         self.on_change = on_change
         self._dirty: dict[str, AlertInstance] = {}
         self._events: list[TimelineEvent] = []
+        self._refreshed: set[str] = set()
+        """Instances whose value or annotations an evaluation changed since the last commit."""
 
     def open(self) -> None:
         self.db.open()
@@ -93,6 +95,7 @@ class AlertBook:
             if inst is not None and (inst.value != alert.value or inst.annotations != alert.annotations):
                 inst.value, inst.annotations = alert.value, dict(alert.annotations)
                 self._dirty[inst.id] = inst
+                self._refreshed.add(inst.id)
 
     def housekeeping(self, ts: float) -> None:
         """Expire acknowledgements and re-check silences (each evaluation cycle)."""
@@ -132,6 +135,12 @@ class AlertBook:
                                                    "alert": inst.to_json(rfc3339)})
                 if self.on_change is not None:
                     self.on_change(ev.kind, inst)
+        refreshed, self._refreshed = self._refreshed - {ev.instance_id for ev in events}, set()
+        for inst_id in refreshed:  # a new value or annotation from an evaluation: shown live, not notified
+            inst = dirty.get(inst_id)
+            if inst is not None and inst.live:
+                self.bus.publish("alerts", self.now(), {"event": "updated", "by": "", "detail": "",
+                                                        "alert": inst.to_json(rfc3339)})
 
     # -- user actions ------------------------------------------------------------------------
 
@@ -143,7 +152,7 @@ class AlertBook:
             raise AlertActionError("alert_resolved", f"alert {instance_id} is already resolved", 409)
         return inst
 
-    def _user_change(self, change: Callable[[], T], silence: Silence | None = None) -> T:
+    def _user_change(self, change: Callable[[], T], *changed: Silence) -> T:
         """Apply a user's change and write it (with anything pending) in one transaction. If the write
         fails (StorageFullError on a full disk) memory is left as it was and the error propagates, so
         the API never reports a change that is not on disk."""
@@ -152,7 +161,7 @@ class AlertBook:
         dirty, n_events = dict(self._dirty), len(self._events)
         try:
             result = change()
-            self._commit([silence] if silence is not None else [])
+            self._commit(list(changed))
         except BaseException:
             for inst_id, before in instances.items():
                 inst = self.live[inst_id]
@@ -219,6 +228,30 @@ class AlertBook:
         expired = dataclasses.replace(silence, ends_at=max(now, silence.starts_at), updated_at=now)
         return self._user_change(lambda: self._set_silence(expired, now), expired)
 
+    def update_silence(self, silence_id: str, body: dict[str, Any], by: str) -> Silence:
+        """Edit or extend a silence, as Alertmanager does: the same matchers on a silence that has not
+        ended change it in place (end, comment); other matchers, or an ended silence, make a new silence
+        (the old one, if still active, ends now)."""
+        old = self.silences.get(silence_id)
+        now = self.now()
+        if old is None:
+            raise AlertActionError("not_found", f"no silence with id {silence_id!r}", 404)
+        body = {"matchers": [m.to_json() for m in old.matchers], "comment": old.comment} | body
+        matchers, starts, ends, comment = parse_silence(body, now)
+        if matchers == old.matchers and old.state(now) != "expired":
+            changed = dataclasses.replace(old, starts_at=min(starts, old.starts_at), ends_at=ends,
+                                          comment=comment, created_by=by, updated_at=now)
+            return self._user_change(lambda: self._set_silence(changed, now), changed)
+        new = Silence(new_silence_id(), matchers, starts, ends, by, comment, now)
+        if old.state(now) == "expired":
+            return self._user_change(lambda: self._set_silence(new, now), new)
+        ended = dataclasses.replace(old, ends_at=max(now, old.starts_at), updated_at=now)
+
+        def change() -> Silence:
+            self.silences[old.id] = ended
+            return self._set_silence(new, now)
+        return self._user_change(change, ended, new)
+
     def _set_silence(self, silence: Silence, now: float) -> Silence:
         self.silences[silence.id] = silence
         for inst in self.live.values():
@@ -229,9 +262,13 @@ class AlertBook:
         ids = sorted(s.id for s in self.silences.values() if s.state(ts) == "active" and s.matches(inst.labels))
         if ids == inst.silenced_by:
             return
-        kind = "silenced" if ids else "unsilenced"
         inst.silenced_by = ids
-        self._record(inst, kind, ts, SYSTEM, ",".join(ids))
+        if not ids:
+            self._record(inst, "unsilenced", ts, SYSTEM, "silence ended")
+            return
+        silences = [self.silences[i] for i in ids]
+        self._record(inst, "silenced", ts, ", ".join(sorted({s.created_by for s in silences})),
+                     "; ".join(s.comment for s in silences))
 
     def keep_processes(self, instance_id: str, processes: list[dict[str, Any]]) -> None:
         """Store the top processes read when the alert fired (after the fact: reading them takes a

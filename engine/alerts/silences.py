@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from engine.alerts.model import comment_problem
-from engine.compat.strconv import NOT_UTF8, invalid_utf8_path
+from engine.compat.strconv import NOT_UTF8, invalid_utf8_path, quote
 from engine.settings import parse_duration
 from engine.timefmt import EARLIEST, LATEST, in_rfc3339_range, rfc3339
 from engine.tsdb.matchers import Matcher, MatcherError
@@ -102,6 +102,8 @@ def parse_silence(body: dict[str, Any], now: float) -> tuple[list[SilenceMatcher
         raise SilenceError("endsAt", "is in the past")
     comment = body.get("comment", "")
     problem = comment_problem(comment)
+    if problem is None and not comment.strip():
+        problem = "is required: say why the alerts are silenced (as Alertmanager requires)"
     if problem is not None:
         raise SilenceError("comment", problem)
     return matchers, starts, ends, comment
@@ -170,15 +172,71 @@ def parse_matchers(raw: Any, *, match_all: bool = False) -> list[SilenceMatcher]
     return out
 
 
+def parse_matcher_list(text: str) -> list[SilenceMatcher]:
+    """Alertmanager's matcher list as typed (amtool, the silence form): ``{alertname="Disk", dev=~"sd.*"}``,
+    braces optional, comma separated, values quoted (``\\"`` inside) or bare. The one parser the API's
+    string matchers and the console share; SilenceError names the matcher it cannot read."""
+    body = text.strip()
+    if body.startswith("{") and body.endswith("}"):
+        body = body[1:-1]
+    parts, current, quoted, escaped = [], [], False, False
+    for ch in body:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    if quoted:
+        raise SilenceError("matchers", f"unterminated quote in {text!r}")
+    parts.append("".join(current))
+    return parse_matchers([p.strip() for p in parts if p.strip()])
+
+
 def _parse_matcher_text(text: str, where: str) -> dict[str, Any]:
-    for op in ("=~", "!~", "!=", "="):
-        name, sep, value = text.partition(op)
-        if sep:
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-            return {"name": name.strip(), "value": value, "isRegex": "~" in op, "isEqual": not op.startswith("!")}
+    """One ``name op value`` matcher; the operator is the first one found after the name."""
+    at = min((i for i in (text.find(op) for op in ("=~", "!~", "!=", "=")) if i >= 0), default=-1)
+    if at > 0:
+        op = next(op for op in ("=~", "!~", "!=", "=") if text.startswith(op, at))
+        name, value = text[:at].strip(), text[at + len(op):].strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = _unquote(value[1:-1])
+        elif '"' in value:
+            raise SilenceError(where, f"cannot parse matcher {text!r}: a quoted value must be all quoted")
+        if not any(c in name for c in ' "{},'):
+            return {"name": name, "value": value, "isRegex": "~" in op, "isEqual": not op.startswith("!")}
     raise SilenceError(where, f"cannot parse matcher {text!r} (expected name=\"value\", !=, =~ or !~)")
+
+
+def _unquote(inner: str) -> str:
+    """The value between quotes, its backslash escapes read as Go's string syntax reads them."""
+    out, i = [], 0
+    while i < len(inner):
+        ch = inner[i]
+        if ch == "\\" and i + 1 < len(inner):
+            nxt = inner[i + 1]
+            out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def format_matchers(matchers: Iterable[Mapping[str, Any]]) -> str:
+    """Matchers as the API lists them (name, value, isRegex, isEqual), written back in the syntax
+    ``parse_matcher_list`` reads: ``alertname="Disk", dev=~"sd.*"``."""
+    out = []
+    for m in matchers:
+        matcher = SilenceMatcher(str(m.get("name")), str(m.get("value", "")), bool(m.get("isRegex")),
+                                 bool(m.get("isEqual", True)))
+        out.append(f"{matcher.name}{matcher.op}{quote(matcher.value)}")
+    return ", ".join(out)
 
 
 def new_silence_id() -> str:

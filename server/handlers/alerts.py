@@ -79,6 +79,18 @@ async def create_silence(request: web.Request) -> web.Response:
     return web.json_response({"silence": silence}, status=201)
 
 
+@routes.put("/api/alerts/silences/{id}")
+async def update_silence(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    try:
+        silence = _engine(request).update_silence(request.match_info["id"], body, requester(request))
+    except SilenceError as exc:
+        raise ApiError(400, "invalid_silence", str(exc), {"field": exc.field}) from None
+    except AlertActionError as exc:
+        raise _action_error(exc) from None
+    return web.json_response({"silence": silence})
+
+
 @routes.delete("/api/alerts/silences/{id}")
 async def delete_silence(request: web.Request) -> web.Response:
     try:

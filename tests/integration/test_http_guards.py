@@ -111,7 +111,8 @@ async def test_foreign_host_is_refused_on_a_loopback_bind(server, client):
 
 
 async def test_author_comes_from_the_requester_not_the_body(client):
-    r = await client.post("/api/alerts/silences", json={"matchers": ["a=b"], "duration": "1h", "createdBy": "ceo"},
+    r = await client.post("/api/alerts/silences", json={"matchers": ["a=b"], "duration": "1h", "comment": "c",
+                                                         "createdBy": "ceo"},
                           headers={"X-User": "alice@ops"})
     assert r.status_code == 201, r.text
     assert r.json()["silence"]["createdBy"] == "alice@ops"

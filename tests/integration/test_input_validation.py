@@ -115,7 +115,8 @@ async def test_an_overflowing_silence_end_in_raw_json_is_refused(env):
 
 async def test_the_longest_silence_still_lists(env):
     _, client = env
-    r = await client.post("/api/alerts/silences", json={"matchers": ["a=b"], "endsAt": "9999-12-31T23:59:59Z"})
+    r = await client.post("/api/alerts/silences", json={"matchers": ["a=b"], "endsAt": "9999-12-31T23:59:59Z",
+                                                         "comment": "longest"})
     assert r.status_code == 201, r.text
     (listed,) = (await client.get("/api/alerts/silences")).json()["silences"]
     assert listed["endsAt"] == "9999-12-31T23:59:59.000Z"
@@ -191,7 +192,7 @@ async def test_a_requester_name_that_is_not_utf8_is_refused(env):
     alert_id = await _firing_alert(server, client)
     r = await client.post(f"/api/alerts/{alert_id}/acknowledge", json={}, headers={"X-User": b"bob\x80"})
     refused(r, "X-User")
-    r = await client.post("/api/alerts/silences", json={"matchers": ["a=b"], "duration": "1h"},
+    r = await client.post("/api/alerts/silences", json={"matchers": ["a=b"], "duration": "1h", "comment": "c"},
                           headers={"X-User": b"bob\xff"})
     refused(r, "X-User")
     assert (await client.get("/api/alerts")).status_code == 200

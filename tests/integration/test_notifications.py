@@ -188,7 +188,8 @@ async def test_silenced_alerts_are_not_notified_and_acknowledged_ones_stop_repea
         webhook_url=hook.url,
         notifications="{route: {receiver: webhook, group_by: [room], group_wait: 0s, group_interval: 1m, "
                       "repeat_interval: 5m}}")
-    r = await client.post("/api/alerts/silences", json={"matchers": ['room="b"'], "duration": "1d"})
+    r = await client.post("/api/alerts/silences", json={"matchers": ['room="b"'], "duration": "1d",
+                                                                 "comment": "room b is being fixed"})
     assert r.status_code in (200, 201), r.text
     await make_rule(client)
     temp(server, clock, 80, "a")

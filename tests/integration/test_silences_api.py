@@ -1,0 +1,89 @@
+"""Silences over the real HTTP API: a comment is required (as in Alertmanager), matchers typed in
+Alertmanager's syntax, edit and extend (PUT), and what the alert's timeline and stream say."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.integration.test_alerts_api import env, firing, make_rule, step, temp  # noqa: F401 -- env is a fixture
+
+
+async def two_rooms_firing(server, client, clock) -> dict[str, dict]:
+    await make_rule(client)
+    temp(server, clock, 60, "a")
+    temp(server, clock, 70, "b")
+    await step(server, clock)
+    return {a["labels"]["room"]: a for a in await firing(client)}
+
+
+async def test_a_silence_without_a_comment_is_refused_and_nothing_is_saved(env):  # noqa: F811
+    _, client, _, _ = env
+    for body in ({}, {"comment": ""}, {"comment": "   "}):
+        r = await client.post("/api/alerts/silences", json={"matchers": ['room="b"'], "duration": "1h", **body})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["details"]["field"] == "comment"
+    assert (await client.get("/api/alerts/silences")).json()["silences"] == []
+
+
+async def test_quoted_matcher_text_silences_the_alert_and_the_timeline_says_who_and_why(env):  # noqa: F811
+    server, client, clock, _ = env
+    rooms = await two_rooms_firing(server, client, clock)
+    r = await client.post("/api/alerts/silences", json={"matchers": ['alertname="HighTemp"', 'room=~"b|c"'],
+                                                        "duration": "1h", "comment": "fan replaced"})
+    assert r.status_code == 201, r.text
+    silence = r.json()["silence"]
+    assert [m["value"] for m in silence["matchers"]] == ["HighTemp", "b|c"]
+    rooms = {a["labels"]["room"]: a for a in await firing(client)}
+    assert rooms["b"]["silencedBy"] == [silence["id"]] and rooms["a"]["silencedBy"] == []
+    timeline = (await client.get(f"/api/alerts/{rooms['b']['id']}")).json()["alert"]["timeline"]
+    (event,) = [e for e in timeline if e["event"] == "silenced"]
+    assert event["by"] == "alice@ops" and event["detail"] == "fan replaced"
+    assert silence["id"] not in str(timeline)
+
+
+async def test_extending_keeps_the_silence_and_new_matchers_replace_it(env):  # noqa: F811
+    server, client, clock, _ = env
+    await two_rooms_firing(server, client, clock)
+    r = await client.post("/api/alerts/silences", json={"matchers": ['room="b"'], "duration": "1h",
+                                                        "comment": "fan replaced"})
+    first = r.json()["silence"]
+    r = await client.put(f"/api/alerts/silences/{first['id']}", json={"matchers": ['room="b"'], "duration": "3h"},
+                         headers={"X-User": "bob@ops"})
+    assert r.status_code == 200, r.text
+    extended = r.json()["silence"]
+    assert extended["id"] == first["id"] and extended["endsAt"] > first["endsAt"]
+    assert extended["comment"] == "fan replaced" and extended["createdBy"] == "bob@ops"
+
+    r = await client.put(f"/api/alerts/silences/{first['id']}",
+                         json={"matchers": ['room=~"a|b"'], "duration": "1h", "comment": "both rooms"})
+    replacement = r.json()["silence"]
+    assert replacement["id"] != first["id"]
+    states = {s["id"]: s["status"]["state"] for s in (await client.get("/api/alerts/silences")).json()["silences"]}
+    assert states == {first["id"]: "expired", replacement["id"]: "active"}
+    assert all(a["silencedBy"] == [replacement["id"]] for a in await firing(client))
+
+
+async def test_editing_a_silence_refuses_bad_input_and_unknown_ids(env):  # noqa: F811
+    _, client, _, _ = env
+    r = await client.post("/api/alerts/silences", json={"matchers": ['room="b"'], "duration": "1h", "comment": "x"})
+    silence_id = r.json()["silence"]["id"]
+    r = await client.put(f"/api/alerts/silences/{silence_id}", json={"matchers": ["room=b"], "duration": "1h",
+                                                                      "comment": ""})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "comment"
+    r = await client.put(f"/api/alerts/silences/{silence_id}", json={"matchers": ['room="b'], "duration": "1h"})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "matchers[0]"
+    r = await client.put("/api/alerts/silences/nope", json={"matchers": ["room=b"], "duration": "1h"})
+    assert r.status_code == 404
+
+
+async def test_each_evaluation_streams_the_alerts_new_value(env):  # noqa: F811
+    server, client, clock, _ = env
+    await two_rooms_firing(server, client, clock)
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/ws") as ws:
+        await ws.send_json({"type": "subscribe", "topics": ["alerts"]})
+        assert (await ws.receive_json(timeout=10))["type"] == "snapshot"
+        temp(server, clock, 75, "b")
+        await step(server, clock)
+        msg = await ws.receive_json(timeout=10)
+    assert msg["data"]["event"] == "updated"  # only b's value moved: one update, no timeline event
+    assert msg["data"]["alert"]["labels"]["room"] == "b" and msg["data"]["alert"]["value"] == 75
