@@ -35,6 +35,7 @@ ROUTE_ROLES: dict[str, dict[str, str]] = {
     "/api-docs/openapi.json": {"GET": PUBLIC},
     "/api-docs/assets/{asset}": {"GET": PUBLIC},
     "/ws": _READ,
+    "/socket.io/": {"GET": PUBLIC, "POST": PUBLIC},  # Engine.IO transport; its connect handler needs viewer
     # Prometheus-compatible API
     "/api/v1/query": _PROMETHEUS_READ,
     "/api/v1/query_range": _PROMETHEUS_READ,
