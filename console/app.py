@@ -25,6 +25,7 @@ from console.client import Link, LinkState, ServerClient
 from console.history import DEFAULT_RANGE, RANGE_BY_NAME, RANGES, HistoryBook
 from console.palette import ConsoleCommands
 from console.screens import SCREEN_BY_ID, SCREENS
+from console.screens.alert_dialogs import alert_title
 from console.screens.alerts import AlertBook
 from console.screens.base import LiveScreen
 from console.screens.health import HealthBook
@@ -211,8 +212,15 @@ class ConsoleApp(App[None]):
             with self.batch_update():
                 screen.refresh_data()
 
+    def _status_screen(self) -> LiveScreen | None:
+        """The live screen whose top bar is on view: the visible one, or the one a dialog covers
+        (the bar stays readable around a modal, so it keeps moving)."""
+        stack = self.screen_stack if self.is_running else []
+        screen = next((s for s in reversed(stack) if isinstance(s, LiveScreen)), None)
+        return screen if screen is not None and screen.is_mounted else None
+
     def _show_status(self) -> None:
-        screen = self._live_screen()
+        screen = self._status_screen()
         if screen is None:
             return
         now = self.clock.now()
@@ -227,9 +235,9 @@ class ConsoleApp(App[None]):
         late = down or self.link.state == LinkState.LIVE and self.live.is_late(now)
         screen.show_status(self.link, "no data" if age is None else f"{fmt.age(age)} ago", late, banner,
                            down and self.live.system is not None)
-        firing, unacked = self.alerts.counts()
+        firing, unacked, silenced = self.alerts.counts()
         bar = screen.query_one(TopBar)
-        bar.show_counts(firing, unacked, self.health.counts()["down"])
+        bar.show_counts(firing, unacked, self.health.counts()["down"], silenced)
         bar.show_demo(self.demo)
         bar.show_who(self.who)
         system = self.live.system or {}
@@ -253,7 +261,7 @@ class ConsoleApp(App[None]):
 
     def _alert_event(self, kind: str, data: Any) -> None:
         for alert in self.alerts.take(kind, data):
-            self.notify(f"{alert.get('name')} {alert.get('labels') or ''}",
+            self.notify(alert_title(alert).plain,
                         title=f"{alert.get('severity')} alert firing", markup=False,
                         severity="error" if alert.get("severity") == "critical" else "warning")
             if self.bell_on_alert:

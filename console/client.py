@@ -351,6 +351,18 @@ class ServerClient:
         return await self.request("POST", "/api/alerts/silences",
                                   {"matchers": matchers, "duration": duration, "comment": comment})
 
+    async def silences(self) -> Reply:
+        return await self.get("/api/alerts/silences")
+
+    async def update_silence(self, silence_id: str, matchers: list[dict[str, Any]], duration: str,
+                             comment: str) -> Reply:
+        """Edit or extend: the reply's silence may be a new one (other matchers)."""
+        return await self.request("PUT", f"/api/alerts/silences/{silence_id}",
+                                  {"matchers": matchers, "duration": duration, "comment": comment})
+
+    async def expire_silence(self, silence_id: str) -> Reply:
+        return await self.request("DELETE", f"/api/alerts/silences/{silence_id}")
+
     async def rules(self) -> Reply:
         return await self.get("/api/alerts/rules")
 

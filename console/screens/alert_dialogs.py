@@ -13,7 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input
 
 from console import plot
 from console.client import ServerClient
@@ -120,68 +120,6 @@ class ConfirmDialog(Dialog):
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
         self.dismiss(True)
-
-
-@dataclass(frozen=True)
-class SilenceRequest:
-    matchers: list[dict[str, Any]]
-    duration: str
-    comment: str
-
-
-class SilenceDialog(Dialog):
-    """``s``: one matcher per label of the alert, prefilled as ``name=value`` lines to edit or drop."""
-
-    DEFAULT_CSS = DIALOG_CSS.format(name="SilenceDialog")
-
-    def __init__(self, alert: dict[str, Any]) -> None:
-        super().__init__()
-        self.alert = alert
-
-    def compose(self) -> ComposeResult:
-        labels = self.alert.get("labels") or {}
-        with Vertical():
-            yield Field(Text.assemble("Silence ", alert_title(self.alert)), classes="title")
-            yield Label("Matchers (name=value, name=~regex, name!=value; comma separated)")
-            yield Input(",".join(f"{k}={v}" for k, v in sorted(labels.items())), id="matchers")
-            yield Label("Duration")
-            yield Input("2h", id="duration")
-            yield Label("Comment")
-            yield Input(id="comment", placeholder="why")
-            yield Field(id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Silence", id="ok", variant="primary")
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        try:
-            matchers = parse_matchers(self.query_one("#matchers", Input).value)
-        except ValueError as exc:
-            self.query_one("#error", Field).show(str(exc))
-            return
-        self.dismiss(SilenceRequest(matchers, self.query_one("#duration", Input).value.strip(),
-                                    self.query_one("#comment", Input).value))
-
-
-def parse_matchers(text: str) -> list[dict[str, Any]]:
-    """``a=b,c=~d.*,e!=f`` as the API's matcher objects; ValueError names the part it cannot read."""
-    out = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        for op, is_regex, is_equal in (("!~", True, False), ("=~", True, True), ("!=", False, False),
-                                       ("=", False, True)):
-            name, sep, value = part.partition(op)
-            if sep and name.strip():
-                out.append({"name": name.strip(), "value": value, "isRegex": is_regex, "isEqual": is_equal})
-                break
-        else:
-            raise ValueError(f"not a matcher: {part!r}")
-    if not out:
-        raise ValueError("give at least one matcher")
-    return out
 
 
 class AlertDetails(Dialog):

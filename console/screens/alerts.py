@@ -22,21 +22,21 @@ from console.screens.alert_dialogs import (
     Acknowledgement,
     AlertDetails,
     ResolveDialog,
-    SilenceDialog,
-    SilenceRequest,
     alert_title,
     parse_time,
 )
 from console.screens.base import FilteredScreen
+from console.screens.silences import SilenceActions, SilencedAlertDialog, SilencesScreen
+from console.units import RuleUnits, humanise
 from console.widgets.field import Field
 from console.widgets.filterbar import FilterBar
 from console.widgets.table import Column, LiveTable
 
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow", "info": "cyan"}
-COLUMNS = (Column("severity", "Severity"), Column("name", "Alert"), Column("state", "State"),
-           Column("since", "Since", True), Column("value", "Value", True), Column("ack", "Ack by"),
-           Column("silenced", "Sil"))
+COLUMNS = (Column("severity", "Severity"), Column("state", "State"), Column("name", "Alert"),
+           Column("since", "Since", True), Column("value", "Value", True), Column("ack", "Ack by"))
+"""The state before the long alert title, so a silenced alert shows as such at 80 columns too."""
 
 
 class AlertBook:
@@ -46,12 +46,16 @@ class AlertBook:
     def __init__(self) -> None:
         self.alerts: dict[str, dict[str, Any]] = {}
         self.dirty = False
+        self.version = 0
+        """Counts the changes taken: a screen that reads more than the alerts (Rules) reloads when it moves."""
 
     def take(self, kind: str, data: Any) -> list[dict[str, Any]]:
-        """Apply a snapshot or update; the alerts that just started firing (to notify about)."""
+        """Apply a snapshot or update; the alerts that just started firing and are not silenced (to
+        notify about: a silence is someone saying they know)."""
         if not isinstance(data, dict):
             return []
         self.dirty = True
+        self.version += 1
         if kind == "snapshot":
             self.alerts = {str(a["id"]): a for a in data.get("alerts") or [] if isinstance(a, dict) and "id" in a}
             return []
@@ -62,12 +66,14 @@ class AlertBook:
             self.alerts.pop(str(alert["id"]), None)
             return []
         self.alerts[str(alert["id"])] = alert
-        return [alert] if data.get("event") == "firing" else []
+        return [alert] if data.get("event") == "firing" and not alert.get("silencedBy") else []
 
-    def counts(self) -> tuple[int, int]:
-        """(firing, firing and not acknowledged): the top bar's figures."""
+    def counts(self) -> tuple[int, int, int]:
+        """(firing, firing and not acknowledged, firing and silenced): the top bar's figures; a
+        silenced alert counts only as silenced."""
         firing = [a for a in self.alerts.values() if a.get("state") == "firing"]
-        return len(firing), sum(1 for a in firing if not a.get("acknowledgement"))
+        loud = [a for a in firing if not a.get("silencedBy")]
+        return len(loud), sum(1 for a in loud if not a.get("acknowledgement")), len(firing) - len(loud)
 
 
 def sort_alerts(alerts: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
@@ -82,14 +88,15 @@ def sort_alerts(alerts: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
                                          parse_time(a.get("activeAt")) or 0.0, *tie(a)))
 
 
-def alert_row(alert: dict[str, Any], now: float) -> list[str]:
+def alert_row(alert: dict[str, Any], now: float, unit: str = "") -> list[str]:
     ack = alert.get("acknowledgement") or {}
     since = parse_time(alert.get("resolvedAt") if alert.get("state") == "resolved" else alert.get("activeAt"))
-    value = alert.get("value")
-    return [str(alert.get("severity") or fmt.DASH), alert_title(alert).plain, str(alert.get("state", "")),
-            fmt.DASH if since is None else fmt.age(now - since),
-            f"{value:.4g}" if isinstance(value, (int, float)) else str(value),
-            str(ack.get("by") or alert.get("resolvedBy") or ""), "S" if alert.get("silencedBy") else ""]
+    state = str(alert.get("state", ""))
+    if alert.get("silencedBy") and state != "resolved":
+        state = "silenced"
+    return [str(alert.get("severity") or fmt.DASH), state, alert_title(alert).plain,
+            fmt.DASH if since is None else fmt.age(now - since), humanise(alert.get("value"), unit),
+            str(ack.get("by") or alert.get("resolvedBy") or "")]
 
 
 class AlertTable(LiveTable):
@@ -97,12 +104,35 @@ class AlertTable(LiveTable):
         text = super().cell(column, value)
         if column.key == "severity":
             text.stylize(SEVERITY_STYLE.get(value, ""))
-        elif column.key == "silenced" and value:
+        elif column.key == "state" and value == "silenced":
             text.stylize("bold magenta")
         return text
 
 
-class AlertsScreen(FilteredScreen):
+class LiveAlertDetails(AlertDetails):
+    """The details of a live alert follow each evaluation (value, annotations, acknowledgement), the
+    value in its rule's unit."""
+
+    FOLLOW_S = 1.0
+
+    def __init__(self, client: Any, alert: dict[str, Any], now: float, unit: str) -> None:
+        self.unit = unit
+        super().__init__(client, self._humanised(alert), now)
+
+    def _humanised(self, alert: dict[str, Any]) -> dict[str, Any]:
+        return {**alert, "value": humanise(alert.get("value"), self.unit)}
+
+    def on_mount(self) -> None:
+        self.set_interval(self.FOLLOW_S, self._follow)
+
+    def _follow(self) -> None:
+        current = self.app.alerts.alerts.get(str(self.alert["id"]))
+        if current is not None and self._humanised(current) != self.alert:
+            self.alert = self._humanised(current)
+            self.query_one("#facts", Field).show(self._facts(self.alert))
+
+
+class AlertsScreen(SilenceActions, FilteredScreen):
     TITLE = "Alerts"
     AUTO_FOCUS = "#alerts"
     BINDINGS = [
@@ -110,8 +140,8 @@ class AlertsScreen(FilteredScreen):
         Binding("r", "resolve", "Resolve"),
         Binding("s", "silence", "Silence"),
         Binding("enter", "details", "Details", show=False),
-        Binding("S", "sort('severity')", "Sort sev"),
-        Binding("A", "sort('age')", "Sort age"),
+        Binding("S", "silences", "Silences"),
+        Binding("o", "sort", "Sort"),
         Binding("h", "history", "Resolved"),
         Binding("slash", "filter", "Filter"),
         Binding("c", "clear_filter", "Clear filter", show=False),
@@ -130,6 +160,7 @@ class AlertsScreen(FilteredScreen):
         self.sort_by = "severity"
         self.history = False
         self.resolved: list[dict[str, Any]] = []
+        self.units = RuleUnits()
 
     def compose_body(self) -> ComposeResult:
         yield AlertTable("Firing and pending", COLUMNS, id="alerts")
@@ -146,10 +177,28 @@ class AlertsScreen(FilteredScreen):
     def refresh_data(self) -> None:
         now = self.console.clock.now()
         alerts = sort_alerts(self.shown(), "age" if self.history else self.sort_by)
-        self.table.show([(str(a["id"]), alert_row(a, now)) for a in alerts])
+        if self.units.missing(alerts):
+            self._load_units()
+        self.table.show([(str(a["id"]), alert_row(a, now, self.units.of(a))) for a in alerts])
+        self._label_by_column()
         title = "Resolved (last 24h)" if self.history else f"Firing and pending · sorted by {self.sort_by}"
         if self.table.border_title != title:
             self.table.border_title = title
+
+    def _label_by_column(self) -> None:
+        """Who acknowledged a live alert, who resolved a resolved one: the column says which."""
+        column = self.table.columns.get("ack")  # type: ignore[call-overload]
+        label = "Resolved by" if self.history else "Ack by"
+        if column is not None and column.label.plain != label:
+            column.label = Text(label)
+            column.content_width = max(column.content_width, len(label))
+            self.table.refresh(layout=True)
+
+    @work(group="units", exclusive=True, exit_on_error=False)
+    async def _load_units(self) -> None:
+        reply = await self.console.client.rules()
+        self.units.load(reply.data.get("rules") if reply.ok else None, self.shown())
+        self.refresh_data()
 
     def selected(self) -> dict[str, Any] | None:
         """The alert under the cursor, by id: what the user sees is what is acted on."""
@@ -202,14 +251,33 @@ class AlertsScreen(FilteredScreen):
         alert = self.selected()
         if alert is None:
             return
-        self.app.push_screen(SilenceDialog(alert), lambda answer: self._silence(alert, answer))
+        if alert.get("silencedBy"):
+            self._silenced_alert(alert)
+        else:
+            self.new_silence(alert)
 
     @work(group="alert-action", exit_on_error=False)
-    async def _silence(self, alert: dict[str, Any], answer: SilenceRequest | None) -> None:
-        if answer is None:
+    async def _silenced_alert(self, alert: dict[str, Any]) -> None:
+        """``s`` on a silenced alert: edit or expire the silence it is under, or add one."""
+        reply = await self.console.client.silences()
+        silence = next((s for s in (reply.data.get("silences") or []) if s.get("id") in alert["silencedBy"]),
+                       None) if reply.ok else None
+        if silence is None:
+            self.new_silence(alert)
             return
-        reply = await self.console.client.silence(answer.matchers, answer.duration, answer.comment)
-        self._done(reply, f"Silenced {alert_title(alert).plain} for {answer.duration}", None)
+        choice = await self.app.push_screen_wait(SilencedAlertDialog(alert, silence))
+        if choice == "edit":
+            self.edit_silence(silence)
+        elif choice == "expire":
+            self.expire_silence(silence)
+        elif choice == "new":
+            self.new_silence(alert)
+
+    def silence_changed(self, message: str, error: bool = False) -> None:
+        self.say(message, error=error)
+
+    def action_silences(self) -> None:
+        self.app.push_screen(SilencesScreen())
 
     def _done(self, reply: Any, success: str, alert: dict[str, Any] | None) -> None:
         if not reply.ok:
@@ -223,15 +291,16 @@ class AlertsScreen(FilteredScreen):
     def action_details(self) -> None:
         alert = self.selected()
         if alert is not None:
-            self.app.push_screen(AlertDetails(self.console.client, alert, self.console.clock.now()))
+            self.app.push_screen(LiveAlertDetails(self.console.client, alert, self.console.clock.now(),
+                                                  self.units.of(alert)))
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_details()
 
-    def action_sort(self, by: str) -> None:
-        self.sort_by = by
+    def action_sort(self) -> None:
+        self.sort_by = "age" if self.sort_by == "severity" else "severity"
         self.refresh_data()
 
     def action_history(self) -> None:

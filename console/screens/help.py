@@ -12,8 +12,9 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-HIDDEN_ACTIONS = {"help_quit"}
-"""Textual's own ctrl+c hint; this app binds ctrl+c to quit instead."""
+HIDDEN_ACTIONS = {"help_quit", "screen.copy_text"}
+"""Textual's own ctrl+c hint (this app binds ctrl+c to quit) and its copy-selection key, which is not
+this product's."""
 
 
 def _section(node: DOMNode) -> tuple[int, str]:

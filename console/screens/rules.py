@@ -21,6 +21,8 @@ from console.widgets.table import Column, LiveTable
 
 COLUMNS = (Column("name", "Rule"), Column("state", "State"), Column("group", "Group"),
            Column("last", "Last eval", True), Column("alerts", "Alerts", True), Column("error", "Error"))
+DEFAULT_POLL_S = 15.0
+"""How often the list is read again for its evaluation times when the rules do not say (their interval)."""
 STATE_STYLE = {"firing": "bold red", "pending": "yellow", "inactive": "green", "disabled": "dim"}
 
 
@@ -65,6 +67,8 @@ class RulesScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__()
         self.rules: dict[str, dict[str, Any]] = {}
+        self._seen_version = -1
+        self._next_poll = 0.0
 
     def compose_body(self) -> ComposeResult:
         yield RuleTable("Alerting and recording rules", COLUMNS, id="rules")
@@ -79,8 +83,11 @@ class RulesScreen(LiveScreen):
         self.action_reload()
 
     def refresh_data(self) -> None:
-        """Rule states move with the alerts: reload when the alert stream changed something."""
+        """Rule states and alert counts move with the alerts: reload when the alert stream changed
+        something, and once per evaluation interval for the last-evaluation times."""
         now = self.console.clock.now()
+        if self.console.alerts.version != self._seen_version or now >= self._next_poll:
+            self.action_reload()
         rows = []
         for rule in self.rules.values():
             last = parse_time(rule.get("lastEvaluation"))
@@ -92,6 +99,9 @@ class RulesScreen(LiveScreen):
 
     @work(group="rules", exclusive=True, exit_on_error=False)
     async def action_reload(self) -> None:
+        self._seen_version = self.console.alerts.version
+        self._next_poll = self.console.clock.now() + min(
+            (float(r.get("interval") or DEFAULT_POLL_S) for r in self.rules.values()), default=DEFAULT_POLL_S)
         reply = await self.console.client.rules()
         if not reply.ok:
             self.say(reply.error, error=True)

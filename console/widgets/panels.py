@@ -193,11 +193,15 @@ class FilesystemsPanel(Panel):
             name = str(f.get("mountpoint", ""))
             name = name if len(name) <= name_width else "…" + name[-(name_width - 1):]
             p = f.get("used_percent")
-            tail = f"{fmt.percent(p):>6} {fmt.size(f.get('size_bytes')):>9}"
+            tail = f"{fmt.percent(p):>6} {fmt.size(f.get('used_bytes')):>9}/{fmt.size(f.get('size_bytes'))}"
             lines.append(self.meter(name.ljust(name_width), p, tail, width))
         if len(shown) < len(self._mounts):
             lines.append(Text(f"+{len(self._mounts) - len(shown)} more on the System screen", style=self.style("dim")))
         return lines
+
+
+MODE_NAMES = {"user": "us", "system": "sy", "iowait": "wa", "steal": "st"}
+"""top's names for the CPU modes: the line has room for all of them and the process counts."""
 
 
 class CoresPanel(Panel):
@@ -236,16 +240,26 @@ class CoresPanel(Panel):
         cores = len(self._cpu.get("cores") or [])
         return 1 + max(1, math.ceil(cores / self.columns(width)))
 
+    def head(self, width: int) -> Text:
+        """Total, the modes (top's short names), context switches and processes, in ``width``: the
+        parts that do not fit give way, context switches first, then the rarer modes; total and
+        processes always stay."""
+        parts = [("total", fmt.percent(self._cpu.get("usage_percent")), 0)]
+        parts += [(MODE_NAMES[mode], fmt.percent(p), rank) for rank, (mode, p) in enumerate(self._modes().items(), 2)]
+        parts.append(("ctx", fmt.count_rate(self._extra.get("ctx")), 9))
+        parts.append(("procs", f"{fmt.number(self._extra.get('running'), 0)} run "
+                               f"{fmt.number(self._extra.get('blocked'), 0)} blk", 1))
+        while sum(len(name) + len(value) + 3 for name, value, _ in parts) - 2 > width and len(parts) > 2:
+            parts.remove(max(parts, key=lambda part: part[2]))
+        head = Text()
+        for name, value, _ in parts:
+            head.append("  " if head else "")
+            head.append(f"{name} ", style=self.style("dim"))
+            head.append(value)
+        return head
+
     def draw(self, width: int, height: int) -> list[Text]:
-        head = Text("total ", style=self.style("dim"))
-        head.append(f"{fmt.percent(self._cpu.get('usage_percent'))}  ")
-        for mode, p in self._modes().items():
-            head.append(f"{mode} ", style=self.style("dim"))
-            head.append(f"{fmt.percent(p)}  ")
-        head.append("ctx ", style=self.style("dim"))
-        head.append(f"{fmt.count_rate(self._extra.get('ctx'))}  ")
-        head.append("procs ", style=self.style("dim"))
-        head.append(f"{fmt.number(self._extra.get('running'), 0)} run {fmt.number(self._extra.get('blocked'), 0)} blk")
+        head = self.head(width)
         cores = self._cpu.get("cores") or []
         columns = self.columns(width)
         cell = width // columns

@@ -138,9 +138,9 @@ class TopBar(Horizontal):
             host.display = True
         self._draw_tabs()
 
-    def show_counts(self, firing: int, unacked: int, down: int) -> None:
-        """Services down and firing alerts, each only when there are some; they keep their room
-        when the address has to give way."""
+    def show_counts(self, firing: int, unacked: int, down: int, silenced: int = 0) -> None:
+        """Services down, firing alerts and silenced ones (not in the firing figures), each only when
+        there are some; they keep their room when the address has to give way."""
         text = Text()
         if down:
             text.append(f"✖ {down} down", style="bold red")
@@ -148,6 +148,9 @@ class TopBar(Horizontal):
             text.append("  " if text else "")
             text.append(f"{firing} firing", style="bold red")
             text.append(f" · {unacked} unacked")
+        if silenced:
+            text.append(" · " if firing else "  " if text else "")
+            text.append(f"{silenced} silenced", style="magenta")
         counts = self.query_one("#counts", Field)
         counts.display = bool(text)
         counts.show(text)

@@ -93,7 +93,10 @@ async def test_silence_prefills_the_alerts_labels(own_server):
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_alerts(pilot)
         key = screen.table.highlighted_key
-        await pilot.press("s", "enter")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.screen is not screen, "the silence form")
+        app.screen.query_one("#comment").focus()
+        await pilot.press(*"disk swap", "ctrl+s")
         await wait_for(pilot, lambda: "Silenced" in str(screen.query_one("#message").content), "the silence")
     silences = (await api(server, "GET", "/api/alerts/silences"))["silences"]
     (silence,) = silences
@@ -107,12 +110,12 @@ async def test_the_cursor_stays_on_the_same_alert_while_the_table_updates(own_se
     app = make_app(server.url)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_alerts(pilot)
-        await pilot.press("A", "down")  # age order; then the second row
+        await pilot.press("o", "down")  # age order; then the second row
         target = screen.table.highlighted_key
         await api(server, "POST", "/api/alerts/rules", json={**DISK_RULE, "name": "DiskCritical",
                                                              "labels": {"severity": "critical"}})
         await evaluate(server)  # three more alerts arrive live; severity order puts them first
-        await pilot.press("S")
+        await pilot.press("o")  # back to severity order
         await wait_for(pilot, lambda: screen.table.row_count == 6, "the new alerts")
         assert screen.table.highlighted_key == target
         await pilot.press("a", "ctrl+s")

@@ -1,0 +1,173 @@
+"""Silences from the console (issue 9, item 1): the form reads matchers as the API does and needs a
+comment; silenced alerts neither toast nor count as firing; the Silences view lists, expires and
+extends; ``s`` on a silenced alert offers edit or expire; the timeline says who silenced and why."""
+
+from __future__ import annotations
+
+from console.app import ConsoleApp
+from console.client import ServerClient
+from console.screens.alert_dialogs import AlertDetails, ConfirmDialog
+from console.screens.alerts import AlertsScreen
+from console.screens.silences import SilencedAlertDialog, SilenceForm, SilencesScreen
+from console.widgets.topbar import TopBar
+from engine.clock import FixedClock
+from tests.console.conftest import T0, make_app, wait_for
+from tests.console.test_alerts_screens import api, firing_disk_alerts, open_alerts
+
+SILENCE_HOME = {"matchers": ['mountpoint="/home"'], "duration": "2h", "comment": "resizing /home"}
+
+
+def text(widget) -> str:
+    return str(widget.content)
+
+
+async def silences(server) -> list[dict]:
+    return (await api(server, "GET", "/api/alerts/silences"))["silences"]
+
+
+async def home_silenced(server) -> dict:
+    """Three firing disk alerts, the /home one under a silence by bob@ops."""
+    silence = (await api(server, "POST", "/api/alerts/silences", json=SILENCE_HOME))["silence"]
+    await firing_disk_alerts(server)
+    return silence
+
+
+def home_alert(app) -> dict:
+    return next(a for a in app.alerts.alerts.values() if a["labels"]["mountpoint"] == "/home")
+
+
+async def alerts_at_home(pilot) -> AlertsScreen:
+    """The Alerts screen with the cursor on the /home alert."""
+    screen = await open_alerts(pilot)
+    screen.table.move_cursor(row=screen.table.get_row_index(home_alert(pilot.app)["id"]))
+    return screen
+
+
+async def test_the_form_reads_quoted_matchers_as_the_api_does_and_needs_a_comment(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SilenceForm), "the silence form")
+        form = app.screen
+        assert form.query_one("#matchers").value.startswith('alertname="DiskSeen", device="')
+        form.query_one("#matchers").value = 'alertname="DiskSeen", mountpoint="/home"'
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "required" in text(form.query_one("#comment-error")), "the comment error")
+        assert app.screen is form and await silences(server) == []
+        form.query_one("#comment").focus()
+        await pilot.press(*"disk swap", "ctrl+s")
+        await wait_for(pilot, lambda: app.screen is screen, "the form to close")
+        await wait_for(pilot, lambda: str(screen.table.get_cell(home_alert(app)["id"], "state")) == "silenced",
+                       "the alert to show as silenced")
+    (silence,) = await silences(server)
+    assert [(m["name"], m["value"]) for m in silence["matchers"]] == [("alertname", "DiskSeen"),
+                                                                        ("mountpoint", "/home")]
+    assert silence["comment"] == "disk swap"
+
+
+class ToastsKept(ConsoleApp):
+    """The console, keeping every toast's text (toasts leave the screen after a few seconds)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.toasts: list[str] = []
+
+    def notify(self, message, *args, **kwargs) -> None:
+        self.toasts.append(str(message))
+        super().notify(message, *args, **kwargs)
+
+
+async def test_silenced_alerts_neither_toast_nor_count_as_firing(own_server):
+    server = own_server()
+    app = ToastsKept(ServerClient(server.url), clock=FixedClock(T0), address="metrics.example:3000", theme="dark")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_alerts(pilot, rows=0)
+        await home_silenced(server)
+        await wait_for(pilot, lambda: app.screen.table.row_count == 3, "three alerts")
+        counts = app.screen.query_one(TopBar).query_one("#counts")
+        await wait_for(pilot, lambda: "silenced" in text(counts), "the counts")
+        assert text(counts) == "2 firing · 2 unacked · 1 silenced"
+    toasts = app.toasts
+    assert len(toasts) == 2 and not any("/home" in t for t in toasts)
+    assert "DiskSeen device=/dev/sda1,fstype=ext4,mountpoint=/" in toasts  # labels as k=v text, not a dict
+
+
+async def test_the_silences_view_lists_expires_and_extends(own_server):
+    server = own_server()
+    silence = await home_silenced(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_alerts(pilot)
+        await pilot.press("S")
+        await wait_for(pilot, lambda: isinstance(app.screen, SilencesScreen) and app.screen.table.row_count == 1,
+                       "the silences view")
+        view = app.screen
+        row = [str(c) for c in view.table.get_row(silence["id"])]
+        assert row == ["active", "in 2h00m", 'mountpoint="/home"', "1: DiskSeen", "bob@ops", "resizing /home"]
+
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, SilenceForm), "the extend form")
+        assert app.screen.query_one("#duration").value == "3h"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is view and str(view.table.get_row(silence["id"])[1]) == "in 3h00m",
+                       "the longer silence")
+
+        await pilot.press("x", "enter")  # the confirmation's default is Cancel
+        await wait_for(pilot, lambda: app.screen is view, "the confirmation to close")
+        assert [s["status"]["state"] for s in await silences(server)] == ["active"]
+        await pilot.press("x", "tab", "enter")
+        await wait_for(pilot, lambda: str(view.table.get_row(silence["id"])[0]) == "expired", "the expiry")
+        await wait_for(pilot, lambda: not home_alert(app)["silencedBy"], "the alert to be loud again")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, AlertsScreen), "back to the alerts")
+    (listed,) = await silences(server)
+    assert listed["id"] == silence["id"] and listed["status"]["state"] == "expired"
+
+
+async def test_s_on_a_silenced_alert_offers_to_edit_or_expire_its_silence(own_server):
+    server = own_server()
+    silence = await home_silenced(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await alerts_at_home(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SilencedAlertDialog), "the choice")
+        await pilot.press("enter")  # Edit / extend is the default
+        await wait_for(pilot, lambda: isinstance(app.screen, SilenceForm), "the edit form")
+        assert app.screen.query_one("#matchers").value == 'mountpoint="/home"'
+        assert app.screen.query_one("#comment").value == "resizing /home"
+        await pilot.press("escape", "s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SilencedAlertDialog), "the choice again")
+        await pilot.press("shift+tab", "enter")  # Expire, then confirm
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: not home_alert(app)["silencedBy"], "the silence to end")
+    assert [s["id"] for s in await silences(server) if s["status"]["state"] == "expired"] == [silence["id"]]
+
+
+async def test_the_timeline_says_who_silenced_and_why(own_server):
+    server = own_server()
+    silence = await home_silenced(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await alerts_at_home(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AlertDetails)
+                       and "silenced" in text(app.screen.query_one("#timeline")), "the timeline")
+        timeline = text(app.screen.query_one("#timeline"))
+    assert "bob@ops" in timeline and "resizing /home" in timeline and silence["id"] not in timeline
+
+
+async def test_a_silence_made_elsewhere_shows_in_the_open_view(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_alerts(pilot)
+        await pilot.press("S")
+        await wait_for(pilot, lambda: isinstance(app.screen, SilencesScreen), "the silences view")
+        await api(server, "POST", "/api/alerts/silences", json=SILENCE_HOME)  # its alert's "silenced" event
+        await wait_for(pilot, lambda: app.screen.table.row_count == 1, "the new silence")
