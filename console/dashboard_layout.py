@@ -17,6 +17,8 @@ MAX_PANELS = 500
 """Most panels drawn from one dashboard (node-exporter-full has about 150)."""
 ALIASES = {"graph": "timeseries", "singlestat": "stat"}
 """Older Grafana panel types that draw the same way as their successors."""
+MAX_TARGETS = 26
+"""Most queries kept per panel (refIds A to Z): a hostile file cannot make one panel a flood."""
 MIN_ROWS = {"stat": 3, "gauge": 4, "text": 3}
 """Fewest rows a panel needs for its border and content (others: 5)."""
 
@@ -71,8 +73,8 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def _targets(raw: Any) -> list[Target]:
-    out = []
-    for i, t in enumerate(raw if isinstance(raw, list) else []):
+    out: list[Target] = []
+    for i, t in enumerate(raw[:MAX_TARGETS] if isinstance(raw, list) else []):
         if not isinstance(t, dict) or t.get("hide") is True or not isinstance(t.get("expr"), str):
             continue
         if not t["expr"].strip():

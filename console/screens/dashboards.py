@@ -117,6 +117,7 @@ class DashboardsScreen(LiveScreen):
         self._timer: Timer | None = None
         self._listed = False
         self._width = 0
+        self._refreshed_at = 0.0
 
     def compose_body(self) -> ComposeResult:
         yield Field(id="dash-bar")
@@ -130,10 +131,13 @@ class DashboardsScreen(LiveScreen):
         self._show_bar()
 
     def refresh_data(self) -> None:
-        """Called on each of the app's flushes: the list is fetched once; panels keep their own time."""
+        """Called on each of the app's flushes while shown: the list is fetched once; panels keep
+        their own time, but catch up at once when the screen comes back after a refresh was due."""
         if not self._listed:
             self._listed = True
             self.load_list()
+        if self.refresh_s and self.console.clock.now() - self._refreshed_at >= self.refresh_s:
+            self._on_timer()
 
     # -- the list ----------------------------------------------------------------------------------
 
@@ -184,6 +188,7 @@ class DashboardsScreen(LiveScreen):
         self.sections = sections(doc)
         self.range_s = dashboard_range(doc)
         self.refresh_s = dashboard_refresh(doc)
+        self._refreshed_at = self.console.clock.now()  # the variables' answer starts the first round
         self.in_flight.clear()
         body = self.query_one("#dash-body", VerticalScroll)
         await body.remove_children()
@@ -243,8 +248,7 @@ class DashboardsScreen(LiveScreen):
         finally:
             self.resolving = False
         self._show_bar()
-        self.tick += 1
-        self.load_visible()
+        self.action_refresh_now()
 
     async def _values(self, var: Variable) -> list[str]:
         query = values_query(var.query)
@@ -334,6 +338,7 @@ class DashboardsScreen(LiveScreen):
 
     def action_refresh_now(self) -> None:
         if self.doc is not None:
+            self._refreshed_at = self.console.clock.now()
             self.tick += 1
             self.load_visible()
 

@@ -191,3 +191,10 @@ async def test_unknown_panel_type_says_so_and_rows_fold(dash_server):
         assert inner.data.frames and "nvme0n1 - Reads completed" in text(inner)
         await pilot.press("enter")
         await wait_for(pilot, lambda: inner.region.height == 0, "the row to fold again")
+        meminfo = next(h for h in screen.query(RowHeader) if h.section.row.title == "Memory Meminfo")
+        broken = panel(screen, "Memory Committed")  # a query our server refuses: the error, in the panel
+        meminfo.focus()
+        await pilot.press("space")
+        screen.query_one("#dash-body").scroll_to_widget(broken, animate=False)
+        await wait_for(pilot, lambda: drawn(screen) and broken.data is not None, "the broken panel's answer", 1500)
+        assert broken.data.error.startswith("A: bad_data:") and "bad_data" in text(broken)

@@ -52,7 +52,7 @@ def test_rows_own_the_panels_after_them_or_inside_them_when_collapsed():
     found = sections(NODE)
     assert [(s.row.title, s.collapsed, len(s.panels)) for s in found] == [
         ("Quick CPU / Mem / Disk", False, 10), ("Basic CPU / Mem / Net / Disk", False, 4),
-        ("CPU / Memory / Net / Disk", True, 2), ("Memory Meminfo", True, 1)]
+        ("CPU / Memory / Net / Disk", True, 2), ("Memory Meminfo", True, 2)]
     assert [p.type for p in found[1].panels] == ["timeseries", "timeseries", "timeseries", "timeseries"]  # graph too
     assert found[0].panels[-1].type == "heatmap"
 
