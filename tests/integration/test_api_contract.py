@@ -90,6 +90,18 @@ async def test_an_integer_parameter_is_checked_as_a_number(client):
     assert (await client.get("/api/notifications", params={"limit": "1000"})).status_code == 200
 
 
+@pytest.mark.parametrize(("path", "name", "allowed"), [
+    ("/api/notifications", "status", ["pending", "sent", "failed"]),
+    ("/api/v1/targets", "state", ["active", "dropped", "any", ""]),
+    ("/api/metrics/batch", "atomic", ["true", "false", "1", "0"]),
+])
+async def test_choices_the_handlers_no_longer_check_are_refused_by_the_schema(client, path, name, allowed):
+    method = "POST" if path == "/api/metrics/batch" else "GET"
+    r = await client.request(method, path, params={name: "maybe"}, json={"metrics": []} if method == "POST" else None)
+    assert r.status_code == 400
+    assert r.json()["error"]["details"] == {"parameter": name, "value": "maybe", "allowed": allowed}
+
+
 async def test_a_path_parameter_outside_its_enum_is_a_400(client):
     r = await client.get("/api/dashboard/charts/gpu")
     assert r.status_code == 400
