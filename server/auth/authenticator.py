@@ -78,7 +78,7 @@ class Authenticator:
         role = route_role(resource.canonical, request.method) if resource is not None else None
         if role == SCRAPE:
             return "viewer" if self.metrics_auth else PUBLIC
-        return role or "admin"  # check_route_roles keeps this from happening
+        return role or "admin"  # undeclared: the safe answer (route_role_problems reports it)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:

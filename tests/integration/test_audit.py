@@ -9,6 +9,7 @@ import aiohttp
 import httpx
 import pytest
 
+from engine.clock import FixedClock
 from server.auth.tokens import create_token
 from server.runner import start_server
 from tests.integration.conftest import make_settings
@@ -104,5 +105,21 @@ async def test_with_auth_off_the_actor_is_the_unverified_x_user(tmp_path):
             assert r.status_code == 201 and r.json()["silence"]["createdBy"] == "erin@laptop"
             (entry,) = (await client.get("/api/audit")).json()["entries"]
             assert (entry["actor"], entry["kind"], entry["role"]) == ("erin@laptop", "anonymous", "admin")
+    finally:
+        await running.stop()
+
+
+async def test_entries_older_than_alerts_ttl_are_purged(tmp_path):
+    clock = FixedClock(1_800_000_000.0)
+    running = await start_server(make_settings(tmp_path, ALERTS_TTL="1h"), clock, start_schedules=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+            assert (await client.post("/api/alerts/silences", json=SILENCE)).status_code == 201
+            clock.set(1_800_000_000.0 + 1800)
+            assert (await client.post("/api/alerts/rules/reload")).status_code == 200
+            clock.set(1_800_000_000.0 + 3601)
+            running.engine.purge_audit()
+            (left,) = (await client.get("/api/audit")).json()["entries"]
+            assert left["route"] == "/api/alerts/rules/reload"
     finally:
         await running.stop()
