@@ -16,6 +16,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+UNLIMITED = {"RATE_LIMIT": "off", "RATE_LIMIT_INGEST": "off"}
+"""Benchmarks measure what a server does, not the per-client limits that would cap one client's load
+(bench_auth_overhead.py measures those by setting its own)."""
 
 
 def free_port() -> int:
@@ -35,7 +38,7 @@ def serve(*, stderr: Path | None = None, memory_limit: int | None = None,
     port = free_port()
     limit = None if memory_limit is None else lambda: resource.setrlimit(resource.RLIMIT_AS, (memory_limit,) * 2)
     with tempfile.TemporaryDirectory() as tmp, open(stderr or os.devnull, "wb") as err:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": tmp, "PORT": str(port), **settings}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": tmp, "PORT": str(port), **UNLIMITED, **settings}
         proc = subprocess.Popen([sys.executable, "-c", "import sys; from console.cli import main; "
                                  "sys.exit(main(['serve']))"], env=env, stderr=err, preexec_fn=limit)
         try:

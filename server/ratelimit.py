@@ -10,15 +10,15 @@ gets 429 with ``Retry-After``; every limited response carries ``RateLimit-Limit`
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aiohttp import web
 
@@ -40,8 +40,9 @@ refill time count; past this, the least recently used are dropped (they start ag
 _DECISION = web.RequestKey("rate_limit_decision", tuple)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """One request's answer from a bucket (a tuple: made on every request)."""
+
     allowed: bool
     remaining: int
     reset_s: float
@@ -172,6 +173,8 @@ class RedisBuckets:
 def client_address(request: web.BaseRequest) -> str:
     """The peer's address; an IPv6 peer counts as its /64 (one host usually owns a whole /64)."""
     remote = request.remote or "unknown"
+    if ":" not in remote:
+        return remote  # IPv4 (or a Unix socket's empty name): as it is, without parsing
     try:
         address = ipaddress.ip_address(remote)
     except ValueError:
@@ -197,11 +200,16 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else ""
 
 
+@functools.cache
+def _policy(rate: RateLimit) -> tuple[str, str]:
+    """RateLimit-Limit and RateLimit-Policy, the same for every answer of one limit."""
+    return str(rate.burst), f"{rate.burst};w={max(1, math.ceil(rate.burst / rate.per_second))}"
+
+
 def _headers(rate: RateLimit, decision: Decision) -> dict[str, str]:
-    window = max(1, math.ceil(rate.burst / rate.per_second))
-    headers = {"RateLimit-Limit": str(rate.burst), "RateLimit-Remaining": str(decision.remaining),
-               "RateLimit-Reset": str(math.ceil(decision.reset_s)),
-               "RateLimit-Policy": f"{rate.burst};w={window}"}
+    limit, policy = _policy(rate)
+    headers = {"RateLimit-Limit": limit, "RateLimit-Remaining": str(decision.remaining),
+               "RateLimit-Reset": str(math.ceil(decision.reset_s)), "RateLimit-Policy": policy}
     if not decision.allowed:
         headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after_s)))
     return headers
