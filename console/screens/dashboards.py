@@ -354,11 +354,11 @@ class DashboardsScreen(LiveScreen):
         box.set_class(event.header.section.collapsed, "-collapsed")
         self.call_after_refresh(self.load_visible)
 
-    def visible_panels(self) -> list[DashPanel]:
-        """Panels of unfolded sections within the body's view (and one screen below it)."""
+    def visible_panels(self, ahead: bool = True) -> list[DashPanel]:
+        """Panels of unfolded sections within the body's view (and, ``ahead``, one screen below it)."""
         body = self.query_one("#dash-body", VerticalScroll)
         view = body.region
-        reach = view.grow((0, 0, view.height, 0))
+        reach = view.grow((0, 0, view.height, 0)) if ahead else view
         out = []
         for panel in body.query(DashPanel):
             region = panel.region
@@ -367,11 +367,15 @@ class DashboardsScreen(LiveScreen):
         return out
 
     def load_visible(self) -> None:
-        """Query the visible panels whose data is older than the current tick."""
+        """Query the panels on screen whose data is older than the current tick; once they are
+        current, those of the next screen down (so scrolling finds them drawn)."""
         if self.doc is None or self.resolving or not self.is_mounted:
             return
-        wanted = [p for p in self.visible_panels()
-                  if p.needs_data and p.loaded_for != self._generation() and p not in self.in_flight]
+        for ahead in (False, True):
+            wanted = [p for p in self.visible_panels(ahead)
+                      if p.needs_data and p.loaded_for != self._generation() and p not in self.in_flight]
+            if wanted or self.in_flight:
+                break
         if wanted:
             self.in_flight.update(wanted)
             self._load(wanted)
@@ -395,13 +399,12 @@ class DashboardsScreen(LiveScreen):
                                              for p in panels))
         finally:
             self.in_flight.difference_update(panels)
-        if self._generation() != generation:
-            self.call_later(self.load_visible)  # the range or tick moved on while these ran
-            return
-        with self.app.batch_update():
-            for panel, data in zip(panels, results, strict=True):
-                panel.loaded_for = generation
-                panel.show_data(data, span)
+        if self._generation() == generation:  # else the range or tick moved on: these answers are old
+            with self.app.batch_update():
+                for panel, data in zip(panels, results, strict=True):
+                    panel.loaded_for = generation
+                    panel.show_data(data, span)
+        self.call_later(self.load_visible)  # what is still missing: the next screen down, or a newer tick
 
     # -- the bar and keys --------------------------------------------------------------------------
 
