@@ -188,16 +188,31 @@ class FilesystemsPanel(Panel):
     def draw(self, width: int, height: int) -> list[Text]:
         shown = self._mounts if len(self._mounts) <= height else self._mounts[: max(0, height - 1)]
         name_width = min(16, max((len(str(f.get("mountpoint", ""))) for f in shown), default=1))
+        sizes = [used_of_total(f.get("used_bytes"), f.get("size_bytes")) for f in shown]
+        size_width = max(map(len, sizes), default=0)
+        with_percent = width - name_width - size_width - 9 >= MIN_DISK_BAR  # the bar says it too when narrow
         lines = []
-        for f in shown:
+        for f, used in zip(shown, sizes, strict=True):
             name = str(f.get("mountpoint", ""))
             name = name if len(name) <= name_width else "…" + name[-(name_width - 1):]
             p = f.get("used_percent")
-            tail = f"{fmt.percent(p):>6} {fmt.size(f.get('used_bytes')):>9}/{fmt.size(f.get('size_bytes'))}"
+            tail = (f"{fmt.percent(p):>6} " if with_percent else "") + used.rjust(size_width)
             lines.append(self.meter(name.ljust(name_width), p, tail, width))
         if len(shown) < len(self._mounts):
             lines.append(Text(f"+{len(self._mounts) - len(shown)} more on the System screen", style=self.style("dim")))
         return lines
+
+
+MIN_DISK_BAR = 10
+"""The narrowest usage bar a disk row keeps before its percentage gives way."""
+
+
+def used_of_total(used: float | None, total: float | None) -> str:
+    """``465/500 GiB``, or ``700 GiB/1.95 TiB`` when the units differ: a disk's use the way the
+    memory row gives it, in as few cells as a row at 80 columns has."""
+    a, b = fmt.size(used), fmt.size(total)
+    (num, _, unit), (_, _, total_unit) = a.partition(" "), b.partition(" ")
+    return f"{num}/{b}" if unit == total_unit else f"{a}/{b}"
 
 
 MODE_NAMES = {"user": "us", "system": "sy", "iowait": "wa", "steal": "st"}

@@ -114,7 +114,8 @@ async def test_overview_disk_rows_show_used_of_total(fed_server):
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen) and settled(app), "the overview")
         disks = drawn(app.screen.query_one(FilesystemsPanel))
-    assert any("62.0 GiB/100 GiB" in line for line in disks), disks
+    ends = ("93.3%      465/500 GiB", "63.2%     62.0/100 GiB", "36.2% 700 GiB/1.95 TiB")  # fullest first
+    assert all(line.endswith(end) for line, end in zip(disks, ends, strict=True)), disks
 
 
 async def test_the_cpu_line_keeps_the_process_counts_at_120_columns(fed_server):
