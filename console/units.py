@@ -18,7 +18,7 @@ _TEMPLATE_UNITS = ((re.compile(r"\$value\s*\|\s*humanizePercentage"), RATIO),
                    (re.compile(r"\$value\s*\|\s*humanize1024"), BYTES),
                    (re.compile(r"\$value\s*\|\s*humanize\s*}}\s*%"), PERCENT))
 _SUFFIX_UNITS = (("_bytes", BYTES), ("_ratio", RATIO), ("_percent", PERCENT), ("_seconds", SECONDS))
-_METRIC = re.compile(r"(?<![\w:.\"'])([a-zA-Z_:][\w:]*)(?![\w:(])")
+_METRIC = re.compile(r"(?<![\w:.\"'])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()")
 _NOT_METRICS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
                 "offset", "inf", "nan", "Inf", "NaN"}
 _FORMAT = {BYTES: fmt.size, RATIO: fmt.ratio, PERCENT: fmt.percent, SECONDS: fmt.seconds}
@@ -30,7 +30,8 @@ def rule_unit(rule: dict[str, Any]) -> str:
     for pattern, unit in _TEMPLATE_UNITS:
         if pattern.search(templates):
             return unit
-    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", " ", str(rule.get("expr") or ""))
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"|\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)",
+                  " ", str(rule.get("expr") or ""))
     if re.search(r"[*/]|\b(rate|irate|increase|delta|deriv|count\w*)\s*\(", expr):
         return ""  # arithmetic or a rate: the metric's unit is not the value's
     names = {m for m in _METRIC.findall(expr) if m not in _NOT_METRICS}
