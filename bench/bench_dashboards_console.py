@@ -30,9 +30,13 @@ SETTLE_S = 6.0
 
 
 def wait_until(term: Terminal, words: tuple[str, ...], what: str, limit: float = 30.0) -> float:
+    """Seconds until every word has been on screen (each may come in a different partial update;
+    the terminal keeps only a tail of its text, so words seen are remembered)."""
     start = time.perf_counter()
+    missing = set(words)
     while time.perf_counter() - start < limit:
-        if term.shows(*words):
+        missing = {w for w in missing if not term.shows(w)}
+        if not missing:
             return time.perf_counter() - start
         time.sleep(0.005)
     with term.lock:
