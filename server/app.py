@@ -24,6 +24,7 @@ from server.handlers import (
     probes,
     prom_api,
     service_views,
+    socket_io,
     targets,
     ws,
 )
@@ -57,8 +58,9 @@ def create_app(engine: Engine) -> web.Application:
     install_tracing(app, engine.tracer)
     app[HTTP_METRICS] = http_metrics
     for module in (metrics, dashboard, probes, ws, prom_api, alerts, service_views, health, notifications,
-                   targets, ingest, audit, docs):
+                   targets, ingest, audit, docs, socket_io):
         app.add_routes(module.routes)
+    socket_io.install(app)
     check_route_policies(app)
     for problem in route_role_problems(app):
         log.warning(problem)

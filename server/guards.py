@@ -58,6 +58,8 @@ in Pushgateway's own examples, or the protobuf format Go clients send; the Origi
 pages from using it."""
 REMOTE_WRITE = RoutePolicy(body_types=frozenset({"application/x-protobuf"}), max_body_bytes=8 << 20)
 """Snappy-compressed protobuf; Prometheus sends a few hundred KiB at most."""
+SOCKET_IO = RoutePolicy(body_types=frozenset({"text/plain", "application/octet-stream"}))
+"""Engine.IO's polling POSTs (text packets, or binary ones); Socket.IO's connect handler authenticates."""
 
 ROUTE_POLICIES: dict[str, RoutePolicy] = {
     "/api/v1/query": PROMETHEUS_READ,
@@ -70,6 +72,7 @@ ROUTE_POLICIES: dict[str, RoutePolicy] = {
     "/api/metrics/batch": PUSH_BATCH,
     "/metrics/{grouping}": PUSHGATEWAY,
     "/api/v1/write": REMOTE_WRITE,
+    "/socket.io/": SOCKET_IO,
 }
 """Every route that departs from ``DEFAULT_POLICY``, by its route pattern (checked at start-up)."""
 

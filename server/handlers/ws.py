@@ -55,9 +55,8 @@ class Session:
     the expensive part), so neither a message storm nor a subscribe storm outruns
     WS_MAX_MESSAGES_PER_SECOND; a client that runs out is closed with 1008."""
 
-    def __init__(self, engine: Engine, ws: web.WebSocketResponse, principal: Principal | None) -> None:
+    def __init__(self, engine: Engine, principal: Principal | None) -> None:
         self.engine = engine
-        self.ws = ws
         self.principal = principal
         rate = engine.settings.ws_max_messages_per_second
         self.bucket = TokenBucket(rate, burst=max(rate, 1 + len(engine.TOPICS)))  # a full subscribe fits
@@ -128,10 +127,10 @@ class Session:
             self.reply(Event(topic, now, data).encoded("snapshot"), topic)
         return True
 
-    async def writer(self) -> None:
+    async def writer(self, ws: web.WebSocketResponse) -> None:
         while True:
             event = await self.sub.get()
-            await self.ws.send_str(event.encoded())
+            await ws.send_str(event.encoded())
 
 
 @routes.get("/ws")
@@ -139,8 +138,8 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     engine: Engine = request.app[ENGINE]
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
-    session = Session(engine, ws, principal_of(request))
-    writer = asyncio.create_task(session.writer())
+    session = Session(engine, principal_of(request))
+    writer = asyncio.create_task(session.writer(ws))
     sockets = request.app[OPEN_SOCKETS]
     sockets.add(ws)
     try:

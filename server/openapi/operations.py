@@ -57,6 +57,11 @@ PUSH_ITEM: Schema = obj({"name": STRING}, {"type": enum("counter", "gauge", "his
 BATCH_BODY: Schema = obj({"metrics": array(PUSH_ITEM)})
 CHECK_NOW_BODY: Schema = obj(optional={"name": STRING})
 
+ENGINE_IO_QUERY = (Param("EIO", enum("4"), "Engine.IO protocol version"),
+                   Param("transport", enum("polling", "websocket")),
+                   Param("sid", {"type": "string", "maxLength": 64}, "the session id the handshake gave"),
+                   Param("t", {"type": "string", "maxLength": 64}, "a cache-buster the client adds"))
+
 # -- answers ---------------------------------------------------------------------------------------
 
 _DELETED: Schema = obj({"deleted": STRING}, {"reloadError": STRING})
@@ -121,6 +126,11 @@ OPERATIONS: tuple[Operation, ...] = (
               "probes", _HEALTH, media=(_HEALTH_JSON,)),
     Operation("GET", "/ws", "stream", "WebSocket stream of metrics, alerts and health events (upgrade required)",
               "stream", None, status=101),
+    *(Operation(method, "/socket.io/", f"socketIo{method.title()}",
+                "Socket.IO (Engine.IO 4 polling and WebSocket upgrade) for the seed's JavaScript client", "stream",
+                {"type": "string"}, media=("text/plain",), query=ENGINE_IO_QUERY, body={"type": "string"},
+                body_media=("text/plain", "application/octet-stream"), body_required=False, validate_body=False)
+      for method in ("GET", "POST")),
     # -- alerts, silences, rules -------------------------------------------------------------------
     Operation("GET", "/api/alerts", "listAlerts", "Alert instances", "alerts", obj({"alerts": array(ALERT)}), query=(
         Param("state", {"type": "string", "maxLength": 64}, "comma-separated: pending, firing, resolved"),

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,3 +73,17 @@ class Recorder:
                 await self._changed.wait()
         await asyncio.wait_for(until(), timeout)
         return self.accepted
+
+
+async def first_match(items: Callable[[], Iterable[T]], match: Callable[[T], bool], changed: asyncio.Event,
+                      timeout: float) -> T:
+    """The first of ``items()`` that matches, waiting (woken by ``changed``, which whoever adds items
+    sets) up to ``timeout`` seconds."""
+    async def until() -> T:
+        while True:
+            found = next((item for item in items() if match(item)), None)
+            if found is not None:
+                return found
+            changed.clear()
+            await changed.wait()
+    return await asyncio.wait_for(until(), timeout)

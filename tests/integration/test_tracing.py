@@ -23,6 +23,7 @@ from engine.settings import SettingsError
 from engine.tracing import OtelTracer, jaeger_otlp_endpoint, traces_endpoint
 from server.runner import start_server
 from tests.integration.conftest import make_settings
+from tests.integration.receivers import first_match
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -94,14 +95,7 @@ class OtlpReceiver:
 
     async def span(self, match: Callable[[ReceivedSpan], bool], timeout: float = 30.0) -> ReceivedSpan:
         """The first span received that matches, waiting for exports (woken by each) up to ``timeout``."""
-        async def until() -> ReceivedSpan:
-            while True:
-                found = next((s for s in self.spans if match(s)), None)
-                if found is not None:
-                    return found
-                self._changed.clear()
-                await self._changed.wait()
-        return await asyncio.wait_for(until(), timeout)
+        return await first_match(lambda: self.spans, match, self._changed, timeout)
 
 
 @pytest.fixture
