@@ -32,8 +32,11 @@ MAX_BATCH_ITEMS = 10_000
 class DemoPlatform:
     """The booking platform and its traffic, reporting to the server at ``server_url``."""
 
-    def __init__(self, server_url: str, options: DemoOptions | None = None) -> None:
+    def __init__(self, server_url: str, options: DemoOptions | None = None, token: str | None = None) -> None:
+        """``token``: a bearer token or API key (admin: the platform registers targets and checks) for a
+        server with authentication on."""
         self.server_url = server_url
+        self.token = token
         self.options = options or DemoOptions()
         self.services = {name: DemoService(name, self.options.seed) for name in SERVICES}
         self.traffic: TrafficGenerator | None = None
@@ -54,7 +57,8 @@ class DemoPlatform:
             await service.start()
         for service in self.services.values():
             service.downstream = {name: s.url for name, s in self.services.items()}
-        self._client = httpx.AsyncClient(base_url=self.server_url, timeout=SERVER_TIMEOUT_S)
+        self._client = httpx.AsyncClient(base_url=self.server_url, timeout=SERVER_TIMEOUT_S,
+                                         headers={"Authorization": f"Bearer {self.token}"} if self.token else None)
         await self._register_targets()
         await self._register_checks()
         self.traffic = TrafficGenerator(self.services["booking"].url, self.options.seed, self.options.rate)

@@ -38,8 +38,8 @@ async def run_until_stopped(platform: DemoPlatform, duration_s: float | None = N
 class DemoThread:
     """``start()``, ``wait_ready()`` for the running platform (or its start-up error), ``stop()``."""
 
-    def __init__(self, server_url: str, options: DemoOptions | None = None) -> None:
-        self.platform = DemoPlatform(server_url, options)
+    def __init__(self, server_url: str, options: DemoOptions | None = None, token: str | None = None) -> None:
+        self.platform = DemoPlatform(server_url, options, token)
         self._thread = LoopThread("demo-platform", "the demo platform", self.platform.start, self.platform.stop,
                                   after_failed_start=self.platform.stop)
 

@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
             from demo.runner import DemoThread
 
-            demo = DemoThread(url, options_from(args))
+            demo = DemoThread(url, options_from(args), token)
             demo.start()
             try:
                 demo.wait_ready()

@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "business metrics to it. Without --server, start one in-process on its own "
                                    "demo data dir. Ctrl-C stops everything.")
     p.add_argument("--server", metavar="URL", type=server_url, help="report to a running server instead")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="admin token or API key for a --server with authentication on (default: "
+                        "$METRICS_SERVICE_TOKEN, else the file ~/.config/metrics-service/token)")
     add_demo_options(p, defaults)
     p.add_argument("--duration", metavar="DURATION", type=duration,
                    help="stop after this long, e.g. 10m (default: run until Ctrl-C)")
@@ -100,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     import httpx
 
+    from console.token_source import find_token
     from demo.runner import run_until_stopped
     from engine.datadir import DataDirBusy
     from engine.logs import setup_logging
@@ -108,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
 
     server = settings = None
     url: str = args.server or ""
+    try:
+        token = find_token(args.token) if url else None
+    except ValueError as exc:
+        return fail(str(exc))
     if not url:
         try:
             settings = demo_settings(args.config, args.data_dir, args.port)
@@ -128,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(exc))
     from demo.platform import DemoPlatform
 
-    platform = DemoPlatform(url, options_from(args))
+    platform = DemoPlatform(url, options_from(args), token)
 
     def started() -> None:
         print("metrics-service demo: the booking platform is running (demo data)", flush=True)
