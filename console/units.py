@@ -67,5 +67,7 @@ class RuleUnits:
         for alert in alerts:
             self.units.setdefault(str(alert.get("ruleId")), "")
 
-    def of(self, alert: dict[str, Any]) -> str:
-        return self.units.get(str(alert.get("ruleId")), "")
+    def of(self, alert: dict[str, Any]) -> str | None:
+        """The unit of ``alert``'s value; None until its rule has been read (the value then waits,
+        rather than showing as a raw number for a moment)."""
+        return self.units.get(str(alert.get("ruleId")))

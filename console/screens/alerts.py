@@ -88,14 +88,16 @@ def sort_alerts(alerts: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
                                          parse_time(a.get("activeAt")) or 0.0, *tie(a)))
 
 
-def alert_row(alert: dict[str, Any], now: float, unit: str = "") -> list[str]:
+def alert_row(alert: dict[str, Any], now: float, unit: str | None = "") -> list[str]:
+    """The table's cells; ``unit`` None: the value's unit is not known yet, so no value is shown."""
     ack = alert.get("acknowledgement") or {}
     since = parse_time(alert.get("resolvedAt") if alert.get("state") == "resolved" else alert.get("activeAt"))
     state = str(alert.get("state", ""))
     if alert.get("silencedBy") and state != "resolved":
         state = "silenced"
     return [str(alert.get("severity") or fmt.DASH), state, alert_title(alert).plain,
-            fmt.DASH if since is None else fmt.age(now - since), humanise(alert.get("value"), unit),
+            fmt.DASH if since is None else fmt.age(now - since),
+            fmt.DASH if unit is None else humanise(alert.get("value"), unit),
             str(ack.get("by") or alert.get("resolvedBy") or "")]
 
 
@@ -292,7 +294,7 @@ class AlertsScreen(SilenceActions, FilteredScreen):
         alert = self.selected()
         if alert is not None:
             self.app.push_screen(LiveAlertDetails(self.console.client, alert, self.console.clock.now(),
-                                                  self.units.of(alert)))
+                                                  self.units.of(alert) or ""))
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:

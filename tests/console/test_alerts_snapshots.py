@@ -23,6 +23,11 @@ def on(key: str, screen_type, ready):
     return run_before
 
 
+def alerts_shown(screen: AlertsScreen) -> bool:
+    """The three alerts are listed with their values (in their rule's unit, once the rules are read)."""
+    return screen.table.row_count == 3 and not screen.units.missing(screen.shown())
+
+
 @pytest.fixture
 def alerting_server(own_server):
     """Three firing disk alerts, one per mount of the fed data."""
@@ -34,13 +39,13 @@ def alerting_server(own_server):
 @SIZES
 def test_alerts_screen(snap_compare, alerting_server, size):
     assert snap_compare(make_app(alerting_server.url), terminal_size=size,
-                        run_before=on("3", AlertsScreen, lambda s: s.table.row_count == 3))
+                        run_before=on("3", AlertsScreen, alerts_shown))
 
 
 @SIZES
 def test_rules_screen(snap_compare, alerting_server, size):
     async def run_before(pilot) -> None:
-        await on("3", AlertsScreen, lambda s: s.table.row_count == 3)(pilot)  # the top bar's counts are in
+        await on("3", AlertsScreen, alerts_shown)(pilot)  # the top bar's counts are in
         await on("4", RulesScreen, lambda s: s.table.row_count == 8)(pilot)  # seven default rules + DiskSeen
 
     assert snap_compare(make_app(alerting_server.url), terminal_size=size, run_before=run_before)

@@ -9,6 +9,7 @@ import pytest
 from console.screens.alerts import AlertsScreen
 from console.screens.silences import SilencesScreen
 from tests.console.conftest import make_app, wait_for
+from tests.console.test_alerts_snapshots import alerts_shown
 from tests.console.test_silences import home_silenced
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
@@ -24,7 +25,7 @@ def silenced_server(own_server):
 
 async def alerts_in(pilot) -> None:
     await pilot.press("3")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, AlertsScreen) and pilot.app.screen.table.row_count == 3
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, AlertsScreen) and alerts_shown(pilot.app.screen)
                    and "silenced" in str(pilot.app.screen.query_one("#counts").content), "the alerts")
 
 
