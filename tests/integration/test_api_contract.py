@@ -27,6 +27,7 @@ def served_routes(server) -> set[tuple[str, str]]:
 
 async def test_the_document_names_every_served_route_and_no_other(server, client):
     declared = {op.key for op in OPERATIONS}
+    assert len(declared) == len(OPERATIONS), "an operation declared twice"
     served = served_routes(server)
     assert served - declared == set(), "routes without an operation in server/openapi/operations.py"
     assert declared - served == set(), "operations in server/openapi/operations.py that no route serves"

@@ -28,8 +28,8 @@ SKIPPED_CHECKS = "positive_data_acceptance"
 (a PromQL text, a duration, an unknown id). Among those run: no 5xx, status, media type, body and headers
 as documented, invalid data refused (4xx), credentials not ignored (401 without the token)."""
 MAX_EXAMPLES = 5
-"""Per operation and phase; with the coverage phase's boundary cases about 1,800 requests, 40-100 s on
-two cores depending on load."""
+"""Per operation and phase; with the coverage phase's boundary cases about 1,900 requests. Schemathesis
+takes ~17 s of CPU and the server about as much: 40 s on two idle cores, 90 s under a load of 7."""
 _SAMPLE = re.compile(r'^http_requests_total\{([^}]*)\} (\S+)$', re.M)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -54,7 +54,7 @@ async def test_schemathesis_finds_no_5xx_and_no_answer_off_the_document(tmp_path
         proc = await asyncio.create_subprocess_exec(
             str(ST), "run", f"{running.url}/api-docs/openapi.json", "--exclude-checks", SKIPPED_CHECKS,
             "--max-examples", str(MAX_EXAMPLES), "--seed", "1", "--generation-database", "none",
-            "--header", f"Authorization: Bearer {token}", "--request-timeout", "60", "--no-color",
+            "--header", f"Authorization: Bearer {token}", "--request-timeout", "60", "--workers", "2", "--no-color",
             "--suppress-health-check", "all", "--warnings", "off",
             cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
@@ -75,5 +75,5 @@ async def test_schemathesis_finds_no_5xx_and_no_answer_off_the_document(tmp_path
     assert proc.returncode == 0, report[-20000:]
     assert not errors, errors
     assert total >= 1000
-    tested = re.search(r"Tested: (\d+)", report)
-    assert tested is not None and int(tested[1]) == len(OPERATIONS), report[-3000:]
+    tested = re.search(r"Tested: (\d+)", report)  # schemathesis leaves out the one serving its document
+    assert tested is not None and int(tested[1]) == len(OPERATIONS) - 1, report[-3000:]
