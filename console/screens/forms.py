@@ -126,8 +126,8 @@ class FormDialog(Dialog):
         view); what names no field goes in ``#form-error``."""
         first = None
         for field in self.inputs() + [w for w in self.query("*") if isinstance(w, FIELDS) and w.disabled]:
-            line = self.query(f"#{field.id}-error").first(Field) if field.id else None
-            if line is None:
+            line = next(iter(self.query(f"#{field.id}-error")), None) if field.id else None
+            if not isinstance(line, Field):
                 continue
             message = errors.get(field.id or "", "")
             line.set_class(bool(message), "-shown")
