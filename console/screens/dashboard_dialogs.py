@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
@@ -67,7 +68,7 @@ class VariablesDialog(ModalScreen[dict[str, list[str]] | None]):
         values.clear_options()
         options = ([(ALL, "All")] if var.include_all else []) + [(v, v) for v in var.options]
         values.add_options([Selection(Text(label), value, value in chosen) for value, label in options])
-        values.border_title = f"{var.label}{' (several)' if var.multi else ''}"
+        values.border_title = Content(f"{var.label}{' (several)' if var.multi else ''}")  # not markup
         self._filling = False
 
     @on(SelectionList.SelectionToggled, "#values")

@@ -13,6 +13,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
+from textual.content import Content
 from textual.message import Message
 from textual.renderables.digits import Digits
 from textual.widgets import Static
@@ -33,7 +34,8 @@ class DashPanel(Panel):
     DEFAULT_CSS = "DashPanel { position: absolute; }"
 
     def __init__(self, spec: PanelSpec) -> None:
-        super().__init__(spec.title or " ")
+        super().__init__(" ")
+        self.border_title = Content(spec.title or " ")  # the file's text, never read as markup
         self.spec = spec
         self.data: PanelData | None = None
         self.span: Window | None = None

@@ -175,10 +175,10 @@ async def test_unknown_panel_type_says_so_and_rows_fold(dash_server):
     app = make_app(dash_server.url)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await showing(UIDS["node"])(pilot)
-        heatmap = panel(screen, "Disk latency heatmap")
+        heatmap = panel(screen, "Disk latency [/dev/*] heatmap")  # brackets: not markup
         assert isinstance(heatmap, UnknownPanel)
         assert " ".join(text(heatmap).split()) == "heatmap panel: not drawable here"
-        assert heatmap.border_title == "Disk latency heatmap"
+        assert heatmap.border_title == r"Disk latency \[/dev/*] heatmap"  # as markup, escaped
         assert panel(screen, "CPU Basic").data.frames  # the $node/$job queries answered
         folded = next(h for h in screen.query(RowHeader) if h.section.row.title == "CPU / Memory / Net / Disk")
         inner = panel(screen, "Disk IOps")
@@ -198,3 +198,10 @@ async def test_unknown_panel_type_says_so_and_rows_fold(dash_server):
         screen.query_one("#dash-body").scroll_to_widget(broken, animate=False)
         await wait_for(pilot, lambda: drawn(screen) and broken.data is not None, "the broken panel's answer", 1500)
         assert broken.data.error.startswith("A: bad_data:") and "bad_data" in text(broken)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, VariablesDialog), "the selector")
+        app.screen.query_one("#vars").highlighted = 2  # "Instance [/host:port]": brackets, not markup
+        await pilot.pause()
+        assert str(app.screen.query_one("#values").border_title).endswith("[/host:port]")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "the dashboard again")
