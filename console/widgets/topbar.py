@@ -87,8 +87,9 @@ class TopBar(Horizontal):
         hidden: set[str] = set()
         elastic: set[str] = set()
 
-        def room() -> int:
-            return width - sum(self._natural_width(f) for f in shown if f.id not in hidden | elastic)
+        def room() -> int:  # an elastic field keeps its padding
+            return width - sum(f.styles.gutter.width if f.id in elastic else self._natural_width(f)
+                               for f in shown if f.id not in hidden)
 
         for name, how in GIVE_WAY:
             if room() >= least:
