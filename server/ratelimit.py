@@ -269,12 +269,13 @@ class RateLimits:
         rate = self.failures
         if rate is None or _route(request) in UNLIMITED_ROUTES:
             return await handler(request)
-        key = f"authfail:{client_address(request)}"
-        retry = self._blocked.blocked_for(key)
-        if retry > 0:
-            return too_many("failed authentications from this address", rate, Decision(False, 0, retry, retry))
+        if len(self._blocked):  # an address is, or was lately, blocked: is it this one?
+            retry = self._blocked.blocked_for(f"authfail:{client_address(request)}")
+            if retry > 0:
+                return too_many("failed authentications from this address", rate, Decision(False, 0, retry, retry))
         response = await handler(request)
         if response.status == 401:
+            key = f"authfail:{client_address(request)}"
             decision = await self.buckets.take(key, rate)
             if decision.remaining == 0:
                 self._blocked.block(key, decision.retry_after_s or 1.0 / rate.per_second)
