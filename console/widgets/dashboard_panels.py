@@ -6,6 +6,7 @@ that brings the same data repaints nothing."""
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Sequence
 
@@ -25,7 +26,8 @@ from console.plot import bar
 from console.widgets.panel import Panel, nice_top
 from console.widgets.series_chart import COLOURS, Series, plot_rows
 
-NUMBER_CHARS = set("0123456789.-+")
+NUMBER_RE = re.compile(r"[-+]?[0-9][0-9.]*")
+"""The leading number of a formatted value, drawn in digits; its unit follows in small letters."""
 
 
 class DashPanel(Panel):
@@ -77,9 +79,10 @@ class DashPanel(Panel):
         """The value centred; in digits when ``height - room`` has 3 rows and the width allows."""
         text, colour = display(v, self.spec.defaults)
         style = Style(color=colour or None, bold=True)
-        number = text if set(text) <= NUMBER_CHARS else "".join(c for c in text if c in NUMBER_CHARS)
-        suffix = text[len(number):] if text.startswith(number) and number else ""
-        if height - room >= 3 and number and Digits.get_width(number) + len(suffix) <= width:
+        m = NUMBER_RE.match(text)
+        number, suffix = (m.group(), text[m.end():]) if m else ("", text)
+        if (height - room >= 3 and number and not any(c.isdigit() for c in suffix)
+                and Digits.get_width(number) + len(suffix) <= width):
             lines = _digits(number, style)
             lines[2].append(suffix, style=style)
             pad = (height - room - 3) // 2

@@ -8,8 +8,9 @@ import json
 import math
 from pathlib import Path
 
-from console.dashboard_layout import layout, sections
+from console.dashboard_layout import PanelSpec, layout, sections
 from console.grafana_format import colour, display, format_value, reduce, threshold_colour
+from console.widgets.dashboard_panels import StatPanel
 from engine.dashboards import BUILTIN_DASHBOARDS
 
 NODE = json.loads((Path(__file__).parent.parent / "console" / "dashboards" / "node-exporter-full.json").read_text())
@@ -95,3 +96,15 @@ def test_units_thresholds_mappings_and_reducers():
     assert [reduce(values, c) for c in ("lastNotNull", "max", "min", "sum", "count", "range")] == [
         3.0, 4.0, 1.0, 8.0, 3.0, 3.0]
     assert reduce([], "mean") is None and reduce([math.nan], "lastNotNull") is None
+
+
+def test_a_stat_draws_its_leading_number_in_digits_and_anything_else_as_text():
+    def big(v, unit):
+        spec = PanelSpec(id=1, type="stat", title="t", x=0, y=0, w=4, h=4, defaults={"unit": unit})
+        return [line.plain for line in StatPanel(spec).big(v, 30, 5) if line.plain.strip()]
+
+    digits = big(0.633, "percentunit")
+    assert len(digits) == 3 and digits[2].rstrip().endswith("%") and "•" in digits[2]  # 63.3 in 3x3 digits
+    assert big(12 * 86400 + 3 * 3600, "dtdurations") == [" " * 12 + "12d03h"]  # digits in the unit: as text
+    assert big(1.5e30, "short") == [" " * 11 + "1.5e+18T"]
+    assert big(1234.0, "currencyEUR") == [" " * 12 + "€1,234"]
