@@ -169,6 +169,10 @@ async def test_range_keys_change_the_queries_and_u_the_refresh(dash_server):
         assert chart.span.step_s == 60
         await pilot.press("u")
         assert screen.refresh_s == 60 and "refresh 1m" in bar.render().plain
+        assert chart.region.x == 40 and chart.region.width == 39  # Grafana's x 8, w 8 of 24 columns
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: chart.region.width == 79, "one panel column")
+        assert chart.region.x == 0
 
 
 async def test_unknown_panel_type_says_so_and_rows_fold(dash_server):
