@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from engine.logs import log_fields
+from engine.tracing import CURRENT_SPAN, AttributeDict, Attributes, Span
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +38,51 @@ _CACHED_STRING = 128
 _CACHE_SIZE = 4096
 
 KIND_INTERNAL, KIND_SERVER = 1, 2
-_KINDS = {KIND_INTERNAL: b"\x30\x01", KIND_SERVER: b"\x30\x02"}
 STATUS_ERROR = 2
-_PACK_Q = struct.Struct("<Q").pack
+_PACK_TIMES = struct.Struct("<BQBQ").pack
+"""Span fields 7 and 8 (fixed64 start and end), tags included."""
 _PACK_D = struct.Struct("<d").pack
 
 
-@dataclass(slots=True)
-class SpanRecord:
-    """A span as it is exported; ids are bytes (16 and 8), times Unix nanoseconds."""
+class LiveSpan(Span):
+    """A span while it runs and until it is exported: one object, ids as integers (bytes only when
+    encoded, on the exporter's thread). It owns the attributes dict it is given."""
 
-    trace_id: bytes
-    span_id: bytes
-    parent_id: bytes
-    name: str
-    kind: int
-    start_ns: int
-    attributes: dict[str, str | bool | int | float]
-    trace_state: str = ""
-    end_ns: int = 0
-    error: str | None = None
-    sampled: bool = True
+    __slots__ = ("trace_id", "span_id", "parent_id", "name", "kind", "start_ns", "end_ns", "attributes",
+                 "trace_state", "error", "sampled", "_exporter", "_token")
+
+    def __init__(self, exporter: Exporter, trace_id: int, span_id: int, parent_id: int, name: str, kind: int,
+                 attributes: AttributeDict, trace_state: str, sampled: bool) -> None:
+        self._exporter = exporter
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.name = name
+        self.kind = kind
+        self.attributes = attributes
+        self.trace_state = trace_state
+        self.sampled = sampled
+        self.error: str | None = None
+        self.end_ns = 0
+        self.start_ns = time.time_ns()
+
+    def __enter__(self) -> LiveSpan:
+        self._token = CURRENT_SPAN.set(self)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self.end_ns = time.time_ns()
+        CURRENT_SPAN.reset(self._token)
+        if exc is not None and self.error is None:
+            self.error = f"{type(exc).__name__}: {exc}"
+        if self.sampled:
+            self._exporter.add(self)
+
+    def set_attributes(self, attributes: Attributes) -> None:
+        self.attributes.update(attributes)
+
+    def fail(self, message: str) -> None:
+        self.error = message
 
 
 def _varint(n: int) -> bytes:
@@ -103,9 +128,9 @@ class Encoder:
         self._resource = _field(b"\x0a", attrs)
         self._scope = _field(b"\x0a", _field(b"\x0a", _text(scope)) + _field(b"\x12", _text(version)))
         self._cache: dict[tuple[tuple[str, object], ...], bytes] = {}
-        self._names: dict[str, bytes] = {}
+        self._names: dict[tuple[str, int], bytes] = {}
 
-    def _attributes(self, attributes: dict[str, str | bool | int | float]) -> bytes:
+    def _attributes(self, attributes: AttributeDict) -> bytes:
         """All of a span's attributes, cached whole when none is a float or a long string: a request's
         method, path, route, client and status repeat from one span to the next. (A key keeps one type
         of value, so True and 1 never meet under one key.)"""
@@ -119,27 +144,29 @@ class Encoder:
                 self._cache[items] = encoded
         return encoded
 
-    def _name(self, name: str) -> bytes:
-        encoded = self._names.get(name)
+    def _name(self, name: str, kind: int) -> bytes:
+        """Span fields 5 and 6 (name and kind), cached: a handful of names cover every span."""
+        key = (name, kind)
+        encoded = self._names.get(key)
         if encoded is None:
-            encoded = _field(b"\x2a", _text(name))
+            encoded = _field(b"\x2a", _text(name)) + b"\x30" + _varint(kind)
             if len(self._names) < _CACHE_SIZE:
-                self._names[name] = encoded
+                self._names[key] = encoded
         return encoded
 
-    def span(self, s: SpanRecord) -> bytes:
-        parts = [b"\x0a\x10", s.trace_id, b"\x12\x08", s.span_id]
+    def span(self, s: LiveSpan) -> bytes:
+        parts = [b"\x0a\x10", s.trace_id.to_bytes(16, "big"), b"\x12\x08", s.span_id.to_bytes(8, "big")]
         if s.trace_state:
             parts.append(_field(b"\x1a", _text(s.trace_state)))
         if s.parent_id:
-            parts += (b"\x22\x08", s.parent_id)
-        parts += (self._name(s.name), _KINDS[s.kind], b"\x39", _PACK_Q(s.start_ns), b"\x41", _PACK_Q(s.end_ns))
+            parts += (b"\x22\x08", s.parent_id.to_bytes(8, "big"))
+        parts += (self._name(s.name, s.kind), _PACK_TIMES(0x39, s.start_ns, 0x41, s.end_ns))
         parts.append(self._attributes(s.attributes))
         if s.error is not None:
             parts.append(_field(b"\x7a", _field(b"\x12", _text(s.error)) + b"\x18" + _varint(STATUS_ERROR)))
         return _field(b"\x12", b"".join(parts))
 
-    def request(self, spans: Iterable[SpanRecord]) -> bytes:
+    def request(self, spans: Iterable[LiveSpan]) -> bytes:
         scope_spans = _field(b"\x12", self._scope + b"".join(self.span(s) for s in spans))
         return _field(b"\x0a", self._resource + scope_spans)
 
@@ -153,7 +180,7 @@ class Exporter:
     delay_s: float = EXPORT_DELAY_S
     dropped: int = 0
     sent: int = 0
-    _queue: deque[SpanRecord] = field(default_factory=lambda: deque(maxlen=MAX_QUEUE))
+    _queue: deque[LiveSpan] = field(default_factory=lambda: deque(maxlen=MAX_QUEUE))
     _wake: threading.Event = field(default_factory=threading.Event)
     _stopping: bool = False
     _thread: threading.Thread | None = None
@@ -163,7 +190,7 @@ class Exporter:
         self._thread = threading.Thread(target=self._run, name="otlp-export", daemon=True)
         self._thread.start()
 
-    def add(self, span: SpanRecord) -> None:
+    def add(self, span: LiveSpan) -> None:
         """Queue a finished span (any thread); never blocks."""
         queue = self._queue
         if len(queue) == MAX_QUEUE:

@@ -13,19 +13,19 @@ from __future__ import annotations
 import random
 import re
 import socket
-import time
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from engine import __version__
 from engine.settings import Settings
 
 if TYPE_CHECKING:
-    from engine.otlp import Exporter, SpanRecord
+    from engine.otlp import LiveSpan
 
 Attributes = Mapping[str, str | bool | int | float]
+AttributeDict = dict[str, str | bool | int | float]
 OTLP_DEFAULT = "http://localhost:4318"
 OTLP_TRACES_PATH = "/v1/traces"
 JAEGER_THRIFT_PORT = 14268
@@ -34,7 +34,8 @@ MAX_TRACESTATE = 512
 _TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.ASCII)
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 
-_current: ContextVar[SpanRecord | None] = ContextVar("metrics_service_span", default=None)
+CURRENT_SPAN: ContextVar[LiveSpan | None] = ContextVar("metrics_service_span", default=None)
+"""The span running in this task (engine/otlp.py sets it); never set while tracing is off."""
 
 
 class Span:
@@ -63,7 +64,7 @@ class Tracer:
 
     enabled = False
 
-    def span(self, name: str, attributes: Attributes | None = None, *, server: bool = False,
+    def span(self, name: str, attributes: AttributeDict | None = None, *, server: bool = False,
              headers: Mapping[str, str] | None = None) -> Span:
         """A span around a block (``with``), child of the span current in this task. ``server``: a span
         for an incoming request, whose parent comes from the W3C ``traceparent``/``tracestate`` in
@@ -77,74 +78,50 @@ class Tracer:
 NO_TRACER = Tracer()
 
 
-class _LiveSpan(Span):
-    __slots__ = ("_record", "_exporter", "_token")
-
-    def __init__(self, record: SpanRecord, exporter: Exporter) -> None:
-        self._record = record
-        self._exporter = exporter
-        self._token: Any = None
-
-    def __enter__(self) -> Span:
-        self._token = _current.set(self._record)
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        record = self._record
-        record.end_ns = time.time_ns()
-        _current.reset(self._token)
-        if exc is not None and record.error is None:
-            record.error = f"{exc_type.__name__}: {exc}" if exc_type is not None else str(exc)
-        if record.sampled:
-            self._exporter.add(record)
-
-    def set_attributes(self, attributes: Attributes) -> None:
-        self._record.attributes.update(attributes)
-
-    def fail(self, message: str) -> None:
-        self._record.error = message
-
-
 class OtelTracer(Tracer):
     """Spans exported in batches over OTLP/HTTP with protobuf bodies (engine/otlp.py)."""
 
     enabled = True
 
     def __init__(self, service_name: str, endpoint: str) -> None:
-        from engine.otlp import Encoder, Exporter, SpanRecord
+        from engine.otlp import KIND_INTERNAL, KIND_SERVER, Encoder, Exporter, LiveSpan
 
         self.endpoint = endpoint
         resource = {"service.name": service_name, "service.version": __version__,
                     "telemetry.sdk.language": "python", "host.name": socket.gethostname()}
         self.exporter = Exporter(endpoint, Encoder(resource, "metrics-service", __version__))
         self.exporter.start()
-        self._record = SpanRecord
-        self._ids = random.Random()
+        self._span = LiveSpan
+        self._kinds = (KIND_INTERNAL, KIND_SERVER)
+        self._bits = random.Random().getrandbits
 
-    def span(self, name: str, attributes: Attributes | None = None, *, server: bool = False,
+    def span(self, name: str, attributes: AttributeDict | None = None, *, server: bool = False,
              headers: Mapping[str, str] | None = None) -> Span:
-        bits = self._ids.getrandbits
-        if headers is not None:
-            parent = _remote_parent(headers)
-        else:
-            current = _current.get()
-            parent = None if current is None else (current.trace_id, current.span_id, current.trace_state,
-                                                   current.sampled)
+        """Takes ``attributes`` over (a dict the caller made for this span)."""
+        parent = _remote_parent(headers) if headers is not None else CURRENT_SPAN.get()
         if parent is None:
-            trace_id, parent_id, state, sampled = bits(128).to_bytes(16, "big"), b"", "", True
+            trace_id, parent_id, state, sampled = self._bits(128), 0, "", True
         else:
-            trace_id, parent_id, state, sampled = parent
-        record = self._record(trace_id, bits(64).to_bytes(8, "big"), parent_id, name, 2 if server else 1,
-                              time.time_ns(), dict(attributes) if attributes else {}, state, sampled=sampled)
-        return _LiveSpan(record, self.exporter)
+            trace_id, parent_id, state, sampled = parent.trace_id, parent.span_id, parent.trace_state, parent.sampled
+        return self._span(self.exporter, trace_id, self._bits(64), parent_id, name, self._kinds[server],
+                          attributes if attributes is not None else {}, state, sampled)
 
     def shutdown(self) -> None:
         self.exporter.shutdown()
 
 
-def _remote_parent(headers: Mapping[str, str]) -> tuple[bytes, bytes, str, bool] | None:
-    """(trace id, parent span id, tracestate, sampled) from a valid W3C ``traceparent``, else None
-    (the request starts a trace of its own, as the spec asks for a malformed header)."""
+class RemoteParent(NamedTuple):
+    """The caller's span, from a W3C ``traceparent``."""
+
+    trace_id: int
+    span_id: int
+    trace_state: str
+    sampled: bool
+
+
+def _remote_parent(headers: Mapping[str, str]) -> RemoteParent | None:
+    """The caller's span from a valid W3C ``traceparent`` (with its ``tracestate``), else None: the
+    request starts a trace of its own, as the spec asks for a malformed header."""
     value = headers.get("traceparent")
     match = _TRACEPARENT_RE.fullmatch(value.strip().lower()) if value else None
     if match is None:
@@ -153,8 +130,8 @@ def _remote_parent(headers: Mapping[str, str]) -> tuple[bytes, bytes, str, bool]
     if version == "ff" or (version == "00" and rest) or trace == _ZERO_TRACE or span == _ZERO_SPAN:
         return None
     state = headers.get("tracestate") or ""
-    return (bytes.fromhex(trace), bytes.fromhex(span), state if len(state) <= MAX_TRACESTATE else "",
-            bool(int(flags, 16) & 1))
+    return RemoteParent(int(trace, 16), int(span, 16), state if len(state) <= MAX_TRACESTATE else "",
+                        bool(int(flags, 16) & 1))
 
 
 def make_tracer(settings: Settings) -> Tracer:
@@ -192,7 +169,7 @@ def jaeger_otlp_endpoint(url: str) -> str:
 
 def current_ids() -> tuple[str, str] | None:
     """(trace_id, span_id) in hex of the span active in this task, None when there is none."""
-    record = _current.get()
-    if record is None:
+    span = CURRENT_SPAN.get()
+    if span is None:
         return None
-    return record.trace_id.hex(), record.span_id.hex()
+    return f"{span.trace_id:032x}", f"{span.span_id:016x}"

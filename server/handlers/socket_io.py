@@ -19,7 +19,7 @@ from aiohttp import web
 
 from engine.engine import Engine
 from engine.events import Event
-from server.auth import AUTHENTICATOR, AuthError, Principal
+from server.auth import AUTHENTICATOR, AuthError, Principal, route_role
 from server.errors import ApiError
 from server.handlers.ws import MAX_MESSAGE_BYTES, Session
 from server.keys import ENGINE
@@ -32,7 +32,8 @@ EVENT_NAMES = {"system": ("system", "metrics"), "business": ("business", "metric
                "application": ("application", "metrics"), "alerts": ("alert",)}
 """The Socket.IO events a topic's messages are emitted as (any other topic: its own name). The seed's
 client subscribes to ``system`` and listens to ``metrics``, so metric topics are emitted as both."""
-ROLE = "viewer"
+ROLE = route_role("/ws", "GET")
+"""Socket.IO is /ws under another protocol: the role ROUTE_ROLES gives /ws (viewer)."""
 
 
 class SocketIo:
