@@ -59,3 +59,27 @@ async def test_callers_rotating_addresses_cannot_grow_the_store():
     for _ in range(5):  # the most recent callers keep their buckets
         await buckets.take("ip:10.0.195.79", rate)
     assert not (await buckets.take("ip:10.0.195.79", rate)).allowed
+
+
+class Peer:
+    """The part of an asyncio transport ``request.remote`` reads."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def get_extra_info(self, name: str, default=None):
+        return (self.address, 40000) if name == "peername" else default
+
+
+@pytest.mark.parametrize("peer, key", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64"),  # the same host rotating its addresses
+    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+    ("::ffff:198.51.100.4", "198.51.100.4"),
+])
+def test_a_client_is_its_ipv4_address_or_its_ipv6_64(peer, key):
+    from aiohttp.test_utils import make_mocked_request
+
+    from server.ratelimit import client_address
+    assert client_address(make_mocked_request("GET", "/api/alerts", transport=Peer(peer))) == key
