@@ -38,10 +38,12 @@ class ProcessRow:
     """Of one core, since the previous reading (since the process started on the first one), as top shows it."""
     rss_bytes: int
     command: str
+    name: str
+    """The program's name as the kernel has it (``comm``, at most 15 characters)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"pid": self.pid, "user": self.user, "cpu_percent": self.cpu_percent, "rss_bytes": self.rss_bytes,
-                "command": self.command}
+                "command": self.command, "name": self.name}
 
 
 ProcessSource = Callable[[int], tuple[int, list[ProcessRow]]]
@@ -96,8 +98,8 @@ class HostProcesses:
         top.update(sorted(current, key=lambda k: (-current[k][1], k[0]))[:n])
         rows = []
         for key in top:
-            user, command = self._details(key[0])
-            rows.append(ProcessRow(key[0], user, percent[key], current[key][1], command))
+            user, command, name = self._details(key[0])
+            rows.append(ProcessRow(key[0], user, percent[key], current[key][1], command, name))
         return len(current), rows
 
     def _scan_proc(self) -> dict[tuple[int, float], tuple[float, int]]:
@@ -133,8 +135,8 @@ class HostProcesses:
                 break
         return out
 
-    def _details(self, pid: int) -> tuple[str, str]:
-        """The user and command line of one process ("?" for what the OS does not tell)."""
+    def _details(self, pid: int) -> tuple[str, str, str]:
+        """The user, command line and name of one process ("?" for what the OS does not tell)."""
         try:
             proc = psutil.Process(pid)
             with proc.oneshot():
@@ -145,10 +147,11 @@ class HostProcesses:
                     if uid is not None and len(self._users) < MAX_PROCESSES:
                         self._users[uid] = user
                 argv = proc.cmdline()
-                command = " ".join(argv) if argv else f"[{proc.name()}]"  # kernel threads, as ps shows them
+                name = proc.name()
+                command = " ".join(argv) if argv else f"[{name}]"  # kernel threads, as ps shows them
         except _ERRORS:
-            return "?", "?"
-        return user, command[:MAX_COMMAND_CHARS]
+            return "?", "?", "?"
+        return user, command[:MAX_COMMAND_CHARS], name[:MAX_COMMAND_CHARS]
 
 
 class ProcessTable:

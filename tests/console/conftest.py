@@ -107,17 +107,17 @@ class HostModel:
         return out
 
 
-PROCESSES = (  # pid, user, CPU %, RSS, command: the made-up host's processes
-    (1, "root", 0.0, 12_300_000, "/sbin/init splash"),
-    (412, "root", 0.3, 48_200_000, "/usr/lib/systemd/systemd-journald"),
-    (815, "postgres", 12.4, 512_000_000, "postgres: 16/main: checkpointer"),
-    (816, "postgres", 31.7, 1_900_000_000, "postgres: 16/main: booking booking 10.0.0.7(51234) SELECT"),
-    (1022, "www-data", 54.2, 380_000_000, "gunicorn: worker [booking-api]"),
-    (1023, "www-data", 48.9, 366_000_000, "gunicorn: worker [booking-api]"),
-    (1377, "redis", 6.1, 2_400_000_000, "redis-server 127.0.0.1:6379"),
-    (2048, "ops", 97.5, 96_000_000, "python -c print('[b]not markup[/b]')"),
-    (3301, "root", 0.0, 0, "[kworker/0:1-events]"),
-    (4096, "nginx", 2.2, 22_000_000, "nginx: worker process"),
+PROCESSES = (  # pid, user, CPU %, RSS, command, name: the made-up host's processes
+    (1, "root", 0.0, 12_300_000, "/sbin/init splash", "systemd"),
+    (412, "root", 0.3, 48_200_000, "/usr/lib/systemd/systemd-journald", "systemd-journal"),
+    (815, "postgres", 12.4, 512_000_000, "postgres: 16/main: checkpointer", "postgres"),
+    (816, "postgres", 31.7, 1_900_000_000, "postgres: 16/main: booking booking 10.0.0.7(51234) SELECT", "postgres"),
+    (1022, "www-data", 54.2, 380_000_000, "gunicorn: worker [booking-api]", "gunicorn"),
+    (1023, "www-data", 48.9, 366_000_000, "gunicorn: worker [booking-api]", "gunicorn"),
+    (1377, "redis", 6.1, 2_400_000_000, "redis-server 127.0.0.1:6379", "redis-server"),
+    (2048, "ops", 97.5, 96_000_000, "python -c print('[b]not markup[/b]')", "python [b]x[/b]"),
+    (3301, "root", 0.0, 0, "[kworker/0:1-events]", "kworker/0:1-events"),
+    (4096, "nginx", 2.2, 22_000_000, "nginx: worker process", "nginx"),
 )
 
 

@@ -75,6 +75,12 @@ async def test_processes_follow_the_topic_only_while_shown_sort_and_filter(own_s
         await wait_for(pilot, lambda: table(pilot).visible_keys[0] == "3301", "reversed memory order")
         await pilot.press("slash", *"postgres", "enter")
         await wait_for(pilot, lambda: table(pilot).visible_keys == ["815", "816"], "the filtered rows")
+        assert table(pilot).get_row_at(0)[4].plain == "postgres"  # the program's name, as top shows it
+        await pilot.press("a")  # command lines
+        await wait_for(pilot, lambda: table(pilot).get_row_at(0)[4].plain == "postgres: 16/main: checkpointer",
+                       "command lines")
+        await pilot.press("slash", *" checkpointer", "enter")
+        await wait_for(pilot, lambda: table(pilot).visible_keys == ["815"], "the filter on command lines")
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, SystemScreen), "System again")
         await wait_for(pilot, lambda: not subscribed(server), "the unsubscribe")
