@@ -6,7 +6,7 @@ import asyncio
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from engine.alerts.model import AlertInstance
 from engine.audit import AuditEntry, AuditLog
 from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
+from engine.cluster.replicas import Cluster, replica_id
 from engine.collectors.processes import ALERT_TOP, ProcessTable
 from engine.collectors.system import ProcessCollector, SystemCollector
 from engine.dashboard_view import realtime_view, summary_view
@@ -70,6 +71,10 @@ AUDIT_TOPIC_LIMIT = 50
 T = TypeVar("T")
 
 
+def _always() -> bool:
+    return True
+
+
 class Engine:
     """Everything the product knows. Built from Settings; the server and console only call it."""
 
@@ -93,6 +98,10 @@ class Engine:
                                  max_samples=settings.query_max_samples, timeout_s=settings.query_timeout,
                                  evaluation_interval_ms=int(settings.evaluation_interval * 1000))
         self.bus = EventBus()
+        self.cluster = Cluster(settings.redis_url, settings.leader_lease, self.clock.now,
+                               self._leading_changed) if settings.redis_url else None
+        """Several replicas through Redis: only the lease's holder evaluates and notifies. None alone."""
+        leading = self.cluster.leading if self.cluster is not None else _always
         self.book = AlertBook(AlertDB(settings.data_dir, repair=repair), self.bus, self.clock.now, settings.alerts_ttl,
                               forget=self._forget_alert, on_change=self._alert_changed)
         self.audit = AuditLog(settings.data_dir, repair=repair)
@@ -101,12 +110,12 @@ class Engine:
         files = [str(DEFAULT_RULES)] if DEFAULT_RULES.exists() else []
         self.ruler = Ruler(self.store, self.query, self.book, self.clock.now, settings.evaluation_interval,
                            files + list(settings.rules_files), self.managed_rules, self._rules_pool,
-                           tracer=self.tracer)
+                           tracer=self.tracer, leading=leading)
         self.system_collector = SystemCollector() if collect_system else None
         self.process_collector = ProcessCollector()
         self.processes = ProcessTable()
-        """The host's top processes, read only on demand: the ``processes`` topic, the API, a firing alert."""
         self._processes_at: float | None = None
+        """The host's top processes, read only on demand: the ``processes`` topic, the API, a firing alert."""
         self.admission = Admission(self.store, SeriesLimits(settings.max_series, settings.max_series_per_metric))
         self.pushed = PushStore(self.admission)
         self.push_groups = PushGroups(self.admission)
@@ -119,7 +128,7 @@ class Engine:
         self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
                                                        "ingest": self.admission.families}
         self.notifier = Notifier(settings, self.clock.now, self.bus, self._rule_channels, repair=repair,
-                                 tracer=self.tracer)
+                                 tracer=self.tracer, leading=leading)
         self.add_self_source("notify", self.notifier.families)
         self.started_at = self.clock.now()
         self._scheduler: AsyncIOScheduler | None = None
@@ -168,6 +177,8 @@ class Engine:
         self.ruler.external_url = url
         self.notifier.external_url = self.notifier.external_url or url
         self.lock.announce(url)
+        if self.cluster is not None:
+            self.cluster.address = url
 
     async def start(self) -> None:
         """Collect once right away, then on schedule; persist every flush interval."""
@@ -192,6 +203,8 @@ class Engine:
                                 coalesce=True, max_instances=1)
         self.ruler.start(self._scheduler)
         self._scheduler.start()
+        if self.cluster is not None:
+            await self.cluster.start()
         await self.scraper.start()
         self.health.start()
         await self.notifier.start()
@@ -202,7 +215,11 @@ class Engine:
 
     def reload_rules_soon(self) -> None:
         """``reload_rules`` in the background (SIGHUP)."""
-        task = asyncio.get_running_loop().create_task(self.reload_rules())
+        self._spawn(self.reload_rules())
+
+    def _spawn(self, job: Coroutine[Any, Any, Any]) -> None:
+        """Run ``job`` in the background, kept referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(job)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -218,6 +235,8 @@ class Engine:
             async with self._collect_lock:  # let a cycle in progress finish rather than cancel it
                 pass
             await self.health.stop()
+            if self.cluster is not None:
+                await self.cluster.stop()
             await self.notifier.stop()
             await self.scraper.stop()
             if self._views_task is not None:
@@ -255,6 +274,21 @@ class Engine:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
 
+    def _leading_changed(self, leading: bool) -> None:
+        """A new term evaluates every group at once rather than at each group's next turn: the
+        failover time is the lease's, not the lease's plus an evaluation interval."""
+        if leading:
+            self._spawn(self.ruler.evaluate_all())
+
+    async def cluster_view(self) -> dict[str, Any]:
+        """``GET /api/cluster``: this replica, the leader, the live replicas (ClusterUnavailable when
+        Redis does not answer). Alone, this process is the whole cluster and its leader."""
+        if self.cluster is not None:
+            return await self.cluster.view()
+        me = {"id": replica_id(), "address": self.ruler.external_url, "startedAt": rfc3339(self.started_at),
+              "lastSeen": rfc3339(self.clock.now())}
+        return {"self": me["id"], "leader": me["id"], "replicas": [me], "assignments": {}}
+
     def _forget_alert(self, rule_id: str, fingerprint: str) -> None:
         """The alert book's callback after a manual resolve (wired here: the book is built first)."""
         self.ruler.forget(rule_id, fingerprint)
@@ -267,9 +301,7 @@ class Engine:
         except Exception:
             log.exception("routing an alert change to notifications failed")
         if kind == "firing":
-            task = asyncio.get_running_loop().create_task(self._keep_processes(instance.id))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self._keep_processes(instance.id))
 
     def _rule_channels(self, rule_id: str) -> list[dict[str, Any]]:
         """A running rule's ``notificationChannels`` (the notifier's per-rule receivers)."""

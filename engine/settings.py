@@ -318,6 +318,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "allowed_hosts": _list,
     "mongodb_uri": _uri("mongodb://", "mongodb+srv://"),
     "redis_url": _uri("redis://", "rediss://", "unix://"),
+    "leader_lease": _seconds,
     "rules_files": _list,
     "dashboards_dir": _optional_path,
     "otel_enabled": _flag,
@@ -402,6 +403,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     mongodb_uri: str | None = None
     redis_url: str | None = None
+    leader_lease: float = 15.0
+    """With REDIS_URL: how long the leader's lease lasts in Redis without a renewal (the failover time)."""
     rules_files: tuple[str, ...] = ()
     dashboards_dir: Path | None = None
     """Grafana dashboard files served next to the shipped ones (``GET /api/dashboards``)."""
@@ -474,6 +477,8 @@ class Settings:
                                                                self.scrape_timeout))
         except ValueError as exc:
             raise SettingsError(f"SCRAPE_CONFIGS: {exc}", "SCRAPE_CONFIGS") from None
+        if self.leader_lease < 1:
+            raise SettingsError("LEADER_LEASE: must be at least 1s", "LEADER_LEASE")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise SettingsError("TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither", "TLS_CERT_FILE")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:

@@ -15,6 +15,7 @@ from server.guards import RequestGuards, check_route_policies
 from server.handlers import (
     alerts,
     audit,
+    cluster,
     dashboard,
     docs,
     health,
@@ -58,7 +59,7 @@ def create_app(engine: Engine) -> web.Application:
     install_tracing(app, engine.tracer)
     app[HTTP_METRICS] = http_metrics
     for module in (metrics, dashboard, probes, ws, prom_api, alerts, service_views, health, notifications,
-                   targets, ingest, audit, docs, socket_io):
+                   targets, ingest, audit, docs, socket_io, cluster):
         app.add_routes(module.routes)
     socket_io.install(app)
     check_route_policies(app)

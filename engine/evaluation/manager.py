@@ -44,8 +44,11 @@ class Ruler:
     def __init__(self, store: Store, query: QueryEngine, book: AlertBook, now: Callable[[], float],
                  default_interval: float, rule_files: list[str], managed: ManagedRules,
                  executor: Executor | None = None, external_labels: dict[str, str] | None = None,
-                 external_url: str = "", tracer: Tracer = NO_TRACER) -> None:
+                 external_url: str = "", tracer: Tracer = NO_TRACER,
+                 leading: Callable[[], bool] = lambda: True) -> None:
+        """``leading()``: may this replica evaluate now? With several replicas only the leader does."""
         self.store = store
+        self.leading = leading
         self.tracer = tracer
         self.query = query
         self.book = book
@@ -158,7 +161,7 @@ class Ruler:
     async def evaluate(self, key: str, ts: float | None = None) -> None:
         """One evaluation of a group (at ``ts`` or now), then persist and announce alert changes."""
         rt = self.groups.get(key)
-        if rt is None:
+        if rt is None or not self.leading():
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         if lock.locked():

@@ -62,9 +62,11 @@ class ChannelError(ValueError):
 class Notifier:
     def __init__(self, settings: Settings, now: Callable[[], float], bus: EventBus,
                  rule_channels: Callable[[str], list[dict[str, Any]]], *, repair: bool = False,
-                 tracer: Tracer = NO_TRACER) -> None:
-        """``rule_channels(rule_id)``: a rule's ``notificationChannels``."""
+                 tracer: Tracer = NO_TRACER, leading: Callable[[], bool] = lambda: True) -> None:
+        """``rule_channels(rule_id)``: a rule's ``notificationChannels``. ``leading()``: may this replica
+        send now? With several replicas only the leader does."""
         self.settings = settings
+        self.leading = leading
         self.tracer = tracer
         self.config = settings.notifications
         self.now = now
@@ -150,6 +152,8 @@ class Notifier:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
+            if not self.leading():
+                continue  # another replica leads and sends
             try:
                 await self.flush_due()
             except StorageFullError:

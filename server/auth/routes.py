@@ -90,6 +90,8 @@ ROUTE_ROLES: dict[str, dict[str, str]] = {
     "/api/targets/{id}": {"DELETE": "admin"},
     # audit log
     "/api/audit": {"GET": "admin"},
+    # replicas
+    "/api/cluster": _READ,
 }
 
 _KNOWN = frozenset({PUBLIC, SCRAPE, AUTHENTICATED, *ROLES})

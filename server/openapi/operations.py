@@ -256,6 +256,12 @@ OPERATIONS: tuple[Operation, ...] = (
               obj({"entries": array(OBJECT)}), query=(
                   *(Param(name, {"type": "string", "maxLength": 500}) for name in AUDIT_FILTERS),
                   Param("since", SINCE), Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}))),
+    # -- replicas --------------------------------------------------------------------------------------
+    Operation("GET", "/api/cluster", "cluster", "This replica, the leader and the live replicas (REDIS_URL)",
+              "cluster", obj({"self": STRING, "leader": {"type": ["string", "null"]},
+                              "replicas": array(obj({"id": STRING, "address": STRING, "startedAt": STRING,
+                                                     "lastSeen": STRING})),
+                              "assignments": OBJECT})),
     # -- this document -----------------------------------------------------------------------------
     Operation("GET", "/api-docs", "swaggerUi", "Swagger UI for this API", "docs", {"type": "string"},
               media=("text/html",)),

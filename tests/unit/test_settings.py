@@ -347,3 +347,8 @@ def test_redacted_is_json_safe_and_hides_uri_passwords():
 ])
 def test_redact_uris(text, expected):
     assert redact_uris(text) == expected
+
+
+def test_leader_lease_is_a_duration_of_at_least_a_second():
+    assert load({"LEADER_LEASE": "20s"}).leader_lease == 20
+    assert_one_line_naming(load_error({"LEADER_LEASE": "500ms"}), "LEADER_LEASE")

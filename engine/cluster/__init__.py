@@ -1,0 +1,1 @@
+"""Several replicas as one service through Redis (REDIS_URL): leadership and membership."""

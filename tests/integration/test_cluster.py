@@ -1,0 +1,103 @@
+"""Replicas sharing a real redis-server: one leader evaluates, another takes over after SIGKILL, and a
+paused leader (SIGSTOP) does no leader's work once its lease is gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.integration.replicas import Replica, until
+
+
+async def test_alone_the_process_is_the_whole_cluster(client):
+    view = (await client.get("/api/cluster")).json()
+    assert view["leader"] == view["self"]
+    assert [r["id"] for r in view["replicas"]] == [view["self"]]
+    assert view["assignments"] == {}
+
+
+@pytest.fixture
+def replicas(tmp_path, redis_server):
+    started: list[Replica] = []
+
+    def start(name: str) -> Replica:
+        replica = Replica(tmp_path, name, redis_server[1]).start()
+        started.append(replica)
+        return replica
+    yield start
+    for replica in started:
+        if replica.proc is not None and replica.proc.poll() is None:
+            os.kill(replica.proc.pid, signal.SIGCONT)
+        replica.stop()
+
+
+async def agreed(members: list[Replica]) -> str | None:
+    """The leader every member names, once all of them list exactly these members."""
+    views = [await m.cluster() for m in members]
+    ids = sorted(m.id for m in members)
+    if all(v["leader"] == views[0]["leader"] and sorted(r["id"] for r in v["replicas"]) == ids for v in views):
+        return views[0]["leader"]
+    return None
+
+
+async def test_one_leader_evaluates_and_another_takes_over_after_sigkill(replicas):
+    members = [replicas(name) for name in ("a", "b", "c")]
+    leader_id = await until(lambda: agreed(members), "three replicas agreeing on a leader")
+    leader = next(m for m in members if m.id == leader_id)
+    followers = [m for m in members if m is not leader]
+    await until(leader.last_evaluation, "the leader evaluating")
+    for follower in followers:
+        assert await follower.last_evaluation() is None, "a follower evaluated a rule"
+    view = await leader.cluster()
+    assert {r["address"] for r in view["replicas"]} == {m.url for m in members}
+
+    leader.stop()  # SIGKILL: no release of the lease
+    new_id = await until(lambda: _agreed_other(followers, leader_id), "the survivors agreeing on a new leader")
+    new_leader = next(m for m in followers if m.id == new_id)
+    await until(new_leader.last_evaluation, "the new leader evaluating")
+    other = next(m for m in followers if m is not new_leader)
+    assert await other.last_evaluation() is None, "the remaining follower evaluated a rule"
+
+
+async def test_a_paused_leader_stands_down_without_evaluating(replicas):
+    members = [replicas(name) for name in ("a", "b")]
+    leader_id = await until(lambda: agreed(members), "two replicas agreeing on a leader")
+    paused = next(m for m in members if m.id == leader_id)
+    other = next(m for m in members if m is not paused)
+    await until(paused.last_evaluation, "the leader evaluating")
+
+    os.kill(paused.proc.pid, signal.SIGSTOP)
+    stopped_at = time.time()
+    await until(lambda: _leads(other), "the other replica taking over")
+    await until(other.last_evaluation, "the new leader evaluating")
+    os.kill(paused.proc.pid, signal.SIGCONT)
+    resumed_at = time.time()
+
+    await until(lambda: _names_leader(paused, other.id), "the resumed replica naming the new leader")
+    # the new leader keeps evaluating (two more turns) while the resumed one, if it were still
+    # acting on its old term, would have evaluated on its first scheduled turn after resuming
+    await until(lambda: _evaluated_after(other, resumed_at + 2), "the new leader evaluating after the resume")
+    last = await paused.last_evaluation()
+    assert last is not None and last < stopped_at, "the paused leader evaluated after its lease was gone"
+
+
+async def _agreed_other(members: list[Replica], old: str) -> str | None:
+    leader = await agreed(members)
+    return leader if leader not in (None, old) else None
+
+
+async def _leads(replica: Replica) -> bool:
+    view = await replica.cluster()
+    return view["leader"] == view["self"]
+
+
+async def _names_leader(replica: Replica, leader_id: str) -> bool:
+    return (await replica.get("/api/cluster"))["leader"] == leader_id
+
+
+async def _evaluated_after(replica: Replica, t: float) -> bool:
+    last = await replica.last_evaluation()
+    return last is not None and last > t
