@@ -127,6 +127,7 @@ class DashboardsScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.query_one("#dash-list", OptionList).border_title = "Dashboards"
+        self.query_one("#message", Field).display = False
         self.watch(self.query_one("#dash-body"), "scroll_y", self._scrolled, init=False)
         self._show_bar()
 
@@ -138,6 +139,11 @@ class DashboardsScreen(LiveScreen):
             self.load_list()
         if self.refresh_s and self.console.clock.now() - self._refreshed_at >= self.refresh_s:
             self._on_timer()
+
+    def say(self, text: str | Text, error: bool = False) -> None:
+        """The message line takes a row only while it has something to say (80x24 is short)."""
+        super().say(text, error)
+        self.query_one("#message", Field).display = bool(str(text))
 
     # -- the list ----------------------------------------------------------------------------------
 

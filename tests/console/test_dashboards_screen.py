@@ -127,6 +127,12 @@ async def test_enter_on_the_list_opens_a_dashboard_and_d_goes_back(dash_server):
         assert not screen.has_class("-open") and listing.has_focus
         await pilot.press("escape")
         assert screen.has_class("-open")
+        message = screen.query_one("#message")
+        assert not message.display
+        screen.open_dashboard("no-such-uid")
+        await wait_for(pilot, lambda: message.display, "the error line")
+        assert "Cannot open no-such-uid: server answered 404" in message.render().plain
+        assert screen.uid == UIDS["business"]  # the open dashboard stays
 
 
 async def test_variable_selector_narrows_the_queries(dash_server):
