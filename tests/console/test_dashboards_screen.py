@@ -133,6 +133,9 @@ async def test_enter_on_the_list_opens_a_dashboard_and_d_goes_back(dash_server):
         await wait_for(pilot, lambda: message.display, "the error line")
         assert "Cannot open no-such-uid: server answered 404" in message.render().plain
         assert screen.uid == UIDS["business"]  # the open dashboard stays
+        await pilot.press("1", "0")  # away and back: the keys still go to the dashboard, not the hidden list
+        await wait_for(pilot, lambda: app.screen is screen, "the Dashboards screen again")
+        assert screen.has_class("-open") and app.focused is screen.query_one("#dash-body")
 
 
 async def test_variable_selector_narrows_the_queries(dash_server):
