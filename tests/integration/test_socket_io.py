@@ -128,6 +128,26 @@ async def test_bad_payloads_and_unknown_events_get_error_events_and_the_connecti
     assert client.client.connected
 
 
+async def test_a_flooding_client_is_disconnected_and_others_keep_their_stream(tmp_path, listeners):
+    running = await start_server(make_settings(tmp_path, ws_max_messages_per_second=5), collect_system=False)
+    try:
+        calm = await listeners(running.url, transports=["websocket"])
+        await calm.client.emit("subscribe", {"type": "health"})
+        flood = await listeners(running.url, transports=["websocket"])
+        gone = asyncio.Event()
+        flood.client.on("disconnect", lambda *reason: gone.set())
+        for _ in range(50):
+            if not flood.client.connected:
+                break
+            await flood.client.emit("ping")
+        await asyncio.wait_for(gone.wait(), 20)
+        assert len(flood.events["pong"]) < 50
+        await calm.client.emit("ping")
+        assert (await calm.next("pong"))["type"] == "pong" and calm.client.connected
+    finally:
+        await running.stop()
+
+
 async def test_connecting_goes_through_the_ws_authentication(tmp_path, listeners):
     settings = make_settings(tmp_path, auth_enabled="true", jwt_secret=SECRET)
     running = await start_server(settings, collect_system=False)
