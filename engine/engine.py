@@ -40,6 +40,7 @@ from engine.notify.notifier import Notifier
 from engine.promql import QueryEngine, QueryResult
 from engine.promql.guard import Limits as ParseLimits
 from engine.promql.parse import Parser
+from engine.remotewrite.manager import RemoteWrite
 from engine.rulefiles.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundError
 from engine.scrape.manager import FILE_SD_POLL_S, ScrapeManager
 from engine.service_views import (
@@ -130,6 +131,13 @@ class Engine:
         self.notifier = Notifier(settings, self.clock.now, self.bus, self._rule_channels, repair=repair,
                                  tracer=self.tracer, leading=leading)
         self.add_self_source("notify", self.notifier.families)
+        self.remote_write_out = RemoteWrite(settings.remote_write, Path(settings.data_dir),
+                                            settings.remote_write_max_age, self.store,
+                                            NetPolicy.from_entries(settings.health_check_allow),
+                                            self.clock.now) if settings.remote_write else None
+        """Every appended sample sent on to REMOTE_WRITE's receivers; None when none is configured."""
+        if self.remote_write_out is not None:
+            self.add_self_source("remote_write", self.remote_write_out.families)
         self.started_at = self.clock.now()
         self._scheduler: AsyncIOScheduler | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
@@ -206,6 +214,8 @@ class Engine:
         if self.cluster is not None:
             await self.cluster.start()
         await self.scraper.start()
+        if self.remote_write_out is not None:
+            await self.remote_write_out.start()
         self.health.start()
         await self.notifier.start()
 
@@ -241,6 +251,8 @@ class Engine:
             await self.scraper.stop()
             if self._views_task is not None:
                 self._views_task.cancel()  # views for subscribers who are going away
+            if self.remote_write_out is not None:
+                await self.remote_write_out.stop()
             async with self._flush_lock:
                 await asyncio.get_running_loop().run_in_executor(self._writer, self.store.close, self.now_ms())
                 await self._save_pushed()
@@ -266,6 +278,8 @@ class Engine:
         self.health.close()
         self.scraper.close()
         self.notifier.close()
+        if self.remote_write_out is not None:
+            self.remote_write_out.close()
         self.tracer.shutdown()
         self.lock.release()
 

@@ -222,6 +222,28 @@ def _secrets_key(value: Any) -> str | None:
     return key
 
 
+def _remote_write(value: Any) -> tuple[Any, ...]:
+    """The ``remote_write`` section (Prometheus's format; a YAML/JSON text when set in the environment)."""
+    from engine.remotewrite.config import parse_remote_write
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError("is not a YAML or JSON list") from None
+    return parse_remote_write(value)
+
+
+def _interval_ms(value: Any) -> float:
+    """A duration (``5s``), or a bare number of milliseconds as the seed writes it (``5000``); 0 is off."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or (
+            isinstance(value, str) and re.fullmatch(r"\d+", value.strip(), re.ASCII)):
+        ms = float(value)
+        if not 0 <= ms <= 3_600_000:
+            raise ValueError(f"{value!r} is not between 0 and 3600000 milliseconds")
+        return ms / 1000
+    return _seconds(value)
+
+
 def _scrape_configs(value: Any) -> tuple[Any, ...]:
     """The ``scrape_configs`` section (Prometheus's format; a YAML/JSON text when set in the environment)."""
     from engine.scrape.config import parse_scrape_configs
@@ -329,6 +351,13 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "scrape_interval": _seconds,
     "scrape_timeout": _seconds,
     "scrape_configs": _scrape_configs,
+    "remote_write": _remote_write,
+    "remote_write_max_age": _seconds,
+    "prometheus_enabled": _flag,
+    "prometheus_port": _port,
+    "websocket_enabled": _flag,
+    "websocket_broadcast_interval": _interval_ms,
+    "node_env": _text,
     "demo": _flag,
     "notifications": _notifications,
     "notify_max_age": _seconds,
@@ -421,6 +450,19 @@ class Settings:
     """Prometheus's global ``scrape_interval``: for jobs that set none."""
     scrape_timeout: float = 10.0
     scrape_configs: tuple[Any, ...] = ()
+    remote_write: tuple[Any, ...] = ()
+    """Prometheus's ``remote_write`` section: every appended sample is sent there (engine/remotewrite/)."""
+    remote_write_max_age: float = 7200.0
+    """How long samples wait in the remote write queue on disk for a receiver that is down."""
+    prometheus_enabled: bool = False
+    """Serve /metrics on PROMETHEUS_PORT as well, for scrapers kept off the API port."""
+    prometheus_port: int = 9090
+    websocket_enabled: bool = True
+    """Off: /ws and /socket.io/ answer 404."""
+    websocket_broadcast_interval: float = 0.0
+    """Seconds a stream client waits between updates of one topic (the newest wins); 0 sends each at once."""
+    node_env: str = "development"
+    """The environment's name; ``production`` turns on JSON logs and authentication off loopback."""
     demo: bool = False
     """Set when the demo starts this server: its data is the simulated platform's (shown on screen)."""
     notifications: Any = None
@@ -493,7 +535,7 @@ class Settings:
                 value = "***"
             elif f.name == "health_checks":
                 value = [c.public() for c in value]
-            elif f.name == "scrape_configs":
+            elif f.name in ("scrape_configs", "remote_write"):
                 value = [c.redacted() for c in value]
             elif f.name == "notifications":
                 value = {"channels": [c.public() for c in value.channels]}

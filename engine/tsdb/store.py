@@ -75,6 +75,10 @@ class Store:
         self._last_purge = 0
         self._checked, self._in_order = 0, True  # how much of the unwritten backlog is known in time order
         self._last_drop: int | None = None
+        self.feed = False
+        """Keep appended samples for ``take_appended`` (remote write) across flushes."""
+        self._taken = 0  # how much of ``_pending`` take_appended has handed out
+        self._feed_backlog = WalBatch()  # samples not handed out yet that left ``_pending`` in a flush
         self.rejected_samples = 0
         self.dropped_samples = 0
         """Samples given up because writes failed for longer than the head retention (a full disk)."""
@@ -351,8 +355,30 @@ class Store:
 
     # -- persistence -------------------------------------------------------------------------
 
+    def take_appended(self) -> WalBatch:
+        """Every sample appended since the previous call, in append order, each handed out once
+        whatever the flushes do meanwhile (owner thread; ``feed`` must be on)."""
+        self._hand_over()
+        out, self._feed_backlog = self._feed_backlog, WalBatch()
+        return out
+
+    def give_back(self, batch: WalBatch) -> None:
+        """Put back what ``take_appended`` returned and its taker could not keep (next call returns it first)."""
+        batch.extend(self._feed_backlog)
+        self._feed_backlog = batch
+
+    def _hand_over(self) -> None:
+        """Move the part of ``_pending`` not yet taken into the feed backlog."""
+        p = self._pending
+        if self.feed and self._taken < len(p):
+            i = self._taken
+            self._feed_backlog.extend(WalBatch(p.refs[i:], p.ts[i:], p.vals[i:]))
+        self._taken = len(p)
+
     def prepare_flush(self, now_ms: int, close_windows: bool = True) -> FlushBatch:
         """Take what must be persisted (cheap, owner thread); ``write`` does the slow part."""
+        self._hand_over()
+        self._taken = 0
         batch = FlushBatch(new_series=self._new_series, metadata=self._new_metadata, wal=self._pending)
         self._new_series, self._new_metadata, self._pending = [], {}, WalBatch()
         closable = (now_ms - self.close_grace_ms) // self.window_ms * self.window_ms
@@ -386,8 +412,10 @@ class Store:
     def complete_flush(self, batch: FlushBatch, now_ms: int, ok: bool) -> None:
         """After a write: trim the head on success, or keep everything for the next attempt."""
         if not ok:
+            self._hand_over()
             batch.wal.extend(self._pending)  # the failed batch is no longer the writer's: grow it in place
             self._pending = batch.wal
+            self._taken = len(batch.wal)
             self._new_series = batch.new_series + self._new_series
             self._new_metadata = {**batch.metadata, **self._new_metadata}
             self._drop_unpersisted_before(now_ms - self.head_retention_ms, now_ms)
@@ -434,6 +462,7 @@ class Store:
         self._last_drop = now_ms
         self.dropped_samples += len(pending) - len(kept)
         self._pending = kept
+        self._taken = len(kept)
         with self._trim_lock:
             for s in self._series.values():
                 if s.ts and s.ts[0] < cut:
