@@ -96,13 +96,16 @@ class SocketIo:
         here and the rest in its session's bounded, coalescing queue."""
         sio = self.server
         while True:
-            event = await session.sub.get()
+            event = await session.next_event()
             payload = _payload(event)
             for name in _event_names(payload):
                 await sio.emit(name, payload, to=sid)
             await self._sent(sid)
 
     async def _sent(self, sid: str) -> None:
+        """Wait until engine.io's writer has taken every packet queued for this client. It reads
+        python-engineio's per-socket queue (pinned in pyproject.toml, since this is not its public API;
+        tests/integration/test_socket_io.py fails if that changes)."""
         sio = self.server
         eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
         socket = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
