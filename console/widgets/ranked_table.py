@@ -63,9 +63,8 @@ class RankedTable(LiveTable):
                 self._quiet = False
             for coordinate in changed:
                 self.refresh_coordinate(coordinate)
-        count = f"{len(wanted)} of {len(self._rows)}" if self._filter or len(wanted) < len(self._rows) \
-            else str(len(self._rows))
-        if self.border_subtitle != count:
+        count = f"{len(wanted)} of {len(self._rows)}" if self._filter else str(len(wanted))
+        if self.border_subtitle != count:  # repaints the whole table: only what the filter changes
             self.border_subtitle = count
 
     def _wider(self, cells: list[Cell]) -> bool:
