@@ -67,6 +67,15 @@ class Subscription:
     def pending(self) -> int:
         return len(self._queue)
 
+    def newest(self, event: Event) -> Event:
+        """The newest queued update of ``event``'s topic, or ``event`` when none came since; the
+        older ones leave the queue (a paced stream sends only the latest state)."""
+        same = [e for e in self._queue if e.topic == event.topic and e.text is None]
+        if not same:
+            return event
+        self._queue = deque(e for e in self._queue if e.topic != event.topic or e.text is not None)
+        return same[-1]
+
     def close(self) -> None:
         self._bus.unsubscribe(self)
 

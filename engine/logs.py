@@ -123,7 +123,7 @@ def _is_tty(stream: IO[str]) -> bool:
         return False
 
 
-def setup_logging(level: str, service: str, stream: IO[str] | None = None) -> None:
+def setup_logging(level: str, service: str, stream: IO[str] | None = None, *, json_lines: bool = False) -> None:
     """Send the root logger to stderr (or ``stream``): JSON lines, or readable lines on a TTY.
 
     Calling it again replaces our handler (new level, stream or service) and leaves other handlers
@@ -135,7 +135,7 @@ def setup_logging(level: str, service: str, stream: IO[str] | None = None) -> No
         raise ValueError(f"unknown log level {level!r}; use debug, info, warning or error") from None
     target = sys.stderr if stream is None else stream
     handler = _ServiceHandler(target)
-    handler.setFormatter(ConsoleFormatter() if _is_tty(target) else JsonFormatter(service))
+    handler.setFormatter(ConsoleFormatter() if _is_tty(target) and not json_lines else JsonFormatter(service))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _ServiceHandler)]:
         root.removeHandler(old)

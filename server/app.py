@@ -10,7 +10,7 @@ from engine.engine import Engine
 from server.audit import audit_middleware
 from server.auth import AUTHENTICATOR, Authenticator, route_role_problems
 from server.bodies import MAX_BODY_BYTES, READ_TIMEOUT
-from server.errors import error_middleware
+from server.errors import ApiError, error_middleware
 from server.guards import RequestGuards, check_route_policies
 from server.handlers import (
     alerts,
@@ -41,6 +41,10 @@ from server.tracing import install_tracing
 log = logging.getLogger(__name__)
 
 
+async def _streams_off(request: web.Request) -> web.StreamResponse:
+    raise ApiError(404, "not_found", "the live stream is off (WEBSOCKET_ENABLED=false)", {"path": request.path})
+
+
 def create_app(engine: Engine) -> web.Application:
     http_metrics = HttpMetrics(engine.settings.service_name)
     engine.add_self_source("http", http_metrics.families)
@@ -58,10 +62,15 @@ def create_app(engine: Engine) -> web.Application:
     app[READ_TIMEOUT] = engine.settings.read_timeout
     install_tracing(app, engine.tracer)
     app[HTTP_METRICS] = http_metrics
-    for module in (metrics, dashboard, probes, ws, prom_api, alerts, service_views, health, notifications,
-                   targets, ingest, audit, docs, socket_io, cluster):
+    streams = engine.settings.websocket_enabled
+    for module in (metrics, dashboard, probes, prom_api, alerts, service_views, health, notifications,
+                   targets, ingest, audit, docs, cluster, *((ws, socket_io) if streams else ())):
         app.add_routes(module.routes)
-    socket_io.install(app)
+    if streams:
+        socket_io.install(app)
+    else:
+        app.add_routes([web.route(method, path, _streams_off) for path in ("/ws", socket_io.PATH)
+                        for method in ("GET", "POST")])
     check_route_policies(app)
     for problem in route_role_problems(app):
         log.warning(problem)

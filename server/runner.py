@@ -15,6 +15,7 @@ from engine.clock import Clock
 from engine.engine import Engine
 from engine.settings import Settings
 from server.app import create_app
+from server.metrics_listener import metrics_app
 from server.tls import server_context
 from server.transport import JsonErrorAppRunner
 
@@ -26,9 +27,13 @@ class RunningServer:
     engine: Engine
     runner: web.AppRunner
     url: str
+    metrics_runner: web.AppRunner | None = None
+    """PROMETHEUS_ENABLED's listener (/metrics only on PROMETHEUS_PORT)."""
 
     async def stop(self) -> None:
         """Stop accepting requests, then stop schedules and persist everything."""
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
         await self.runner.cleanup()
         await self.engine.stop()
 
@@ -70,13 +75,25 @@ async def start_server(settings: Settings, clock: Clock | None = None, *, collec
         await runner.cleanup()
         engine.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    metrics_runner = None
+    if settings.prometheus_enabled:
+        metrics_runner = web.AppRunner(metrics_app(app), access_log=None, handle_signals=False)
+        await metrics_runner.setup()
+        try:
+            await web.TCPSite(metrics_runner, settings.host, settings.prometheus_port, ssl_context=ssl_context).start()
+        except OSError as exc:
+            await metrics_runner.cleanup()
+            await runner.cleanup()
+            engine.close()
+            raise OSError(f"cannot listen on {settings.host}:{settings.prometheus_port} (PROMETHEUS_PORT): "
+                          f"{exc.strerror}") from None
     host, port = runner.addresses[0][:2]
     scheme = "https" if ssl_context is not None else "http"
     url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
     engine.serving_at(url)
     if start_schedules:
         await engine.start()
-    return RunningServer(engine, runner, url)
+    return RunningServer(engine, runner, url, metrics_runner)
 
 
 async def serve(settings: Settings, *, repair: bool = False) -> None:

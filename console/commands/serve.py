@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except SettingsError as exc:
         return fail(str(exc))
-    setup_logging(settings.log_level, settings.service_name)
+    setup_logging(settings.log_level, settings.service_name, json_lines=settings.node_env == "production")
     try:
         asyncio.run(serve(settings, repair=args.repair))
     except (StoreError, OSError, SettingsError) as exc:  # SettingsError: a route naming no channel

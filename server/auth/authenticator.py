@@ -38,6 +38,9 @@ class Authenticator:
 
     def __init__(self, settings: Settings) -> None:
         self.enabled = auth_enabled(settings)
+        if not self.enabled and settings.node_env == "production" and not is_loopback(settings.host):
+            raise SettingsError(f"NODE_ENV=production: authentication cannot be off on HOST {settings.host}, "
+                                "which is not loopback (unset AUTH_ENABLED=false)", "AUTH_ENABLED")
         self.metrics_auth = settings.metrics_auth
         self.tokens = TokenVerifier(settings)
         self.keys = ApiKeys(settings.api_keys_file)

@@ -61,6 +61,8 @@ class Session:
         rate = engine.settings.ws_max_messages_per_second
         self.bucket = TokenBucket(rate, burst=max(rate, 1 + len(engine.TOPICS)))  # a full subscribe fits
         self.sub: Subscription = engine.subscribe()
+        self.interval = engine.settings.websocket_broadcast_interval
+        self._sent_at: dict[str, float] = {}
 
     def reply(self, text: str, topic: str = "") -> None:
         """Queue a message for this client only, in order with its events."""
@@ -127,9 +129,21 @@ class Session:
             self.reply(Event(topic, now, data).encoded("snapshot"), topic)
         return True
 
+    async def next_event(self) -> Event:
+        """The next message to send. With WEBSOCKET_BROADCAST_INTERVAL, an update of a topic sent
+        less than the interval ago waits out the rest of it and goes as the newest state by then."""
+        event = await self.sub.get()
+        if self.interval and event.text is None:
+            wait = self._sent_at.get(event.topic, -self.interval) + self.interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                event = self.sub.newest(event)
+            self._sent_at[event.topic] = time.monotonic()
+        return event
+
     async def writer(self, ws: web.WebSocketResponse) -> None:
         while True:
-            event = await self.sub.get()
+            event = await self.next_event()
             await ws.send_str(event.encoded())
 
 
