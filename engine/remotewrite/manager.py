@@ -37,6 +37,8 @@ class RemoteWrite:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
+        for q in self.queues:
+            await asyncio.get_running_loop().run_in_executor(self._pool, q.open)
         connector = aiohttp.TCPConnector(limit=0, resolver=PolicyResolver(self.policy))  # type: ignore[arg-type]
         self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         for q in self.queues:
@@ -84,14 +86,15 @@ class RemoteWrite:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        if self._session is None:
+            return  # never started: the queues were not opened
         for q in self.queues:
             await q.stop()
         try:
             await self.feed()
         except Exception:
             log.exception("the last samples could not be written to the remote write queue")
-        if self._session is not None:
-            await self._session.close()
+        await self._session.close()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

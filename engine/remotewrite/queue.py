@@ -41,7 +41,7 @@ class RemoteQueue:
         """ref -> (shard hash, encoded labels) after write relabelling; None when relabelling drops it."""
         self.samples_in = self.sent = self.failed = self.retried = 0
         self.dropped: dict[str, int] = {"relabel": 0, "too_old": 0, "rejected": 0}
-        self.pending, oldest = self.log.pending()
+        self.pending = 0
         self.highest_in = 0.0
         self.highest_sent = 0.0
         self.shards = cfg.queue.min_shards
@@ -99,6 +99,11 @@ class RemoteQueue:
         self.highest_in = max(self.highest_in, hi / 1000)
 
     # -- sending (event loop) ------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Pick up what a previous run left in the queue (blocking)."""
+        self.log.open()
+        self.pending = self.log.pending()
 
     def start(self, session: aiohttp.ClientSession) -> None:
         self._session = session

@@ -46,11 +46,18 @@ class SegmentLog:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
+        self.read_pos = (1, 0)
+        self.write_seg = 1
+        self._file = None
+        self._written = 0
+
+    def open(self) -> None:
+        """Find the read position and the segment to append to (under the data dir's lock: a second
+        server must not cut the tail another is writing)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.read_pos = self._load_position()
         segments = self.segments()
         self.write_seg = segments[-1] if segments else max(1, self.read_pos[0])
-        self._file = None
         if segments:
             self._cut_torn_tail(self.write_seg)
         self._written = self._path(self.write_seg).stat().st_size if segments else 0
@@ -135,16 +142,14 @@ class SegmentLog:
             if n < self.read_pos[0]:
                 self._path(n).unlink(missing_ok=True)
 
-    def pending(self) -> tuple[int, int | None]:
-        """(samples not yet delivered, lowest timestamp among them) by a scan from the read position."""
-        samples, oldest = 0, None
+    def pending(self) -> int:
+        """Samples not yet delivered, by a scan from the read position."""
+        samples = 0
         seg, off = self.read_pos
         while seg <= self.write_seg:
-            for rec in self._scan(seg, off):
-                samples += rec.samples
-                oldest = rec.min_t if oldest is None else min(oldest, rec.min_t)
+            samples += sum(rec.samples for rec in self._scan(seg, off))
             seg, off = seg + 1, 0
-        return samples, oldest
+        return samples
 
     def _close_file(self) -> None:
         if self._file is not None:
