@@ -69,8 +69,7 @@ class SilenceForm(SendingDialog):
         with Vertical():
             yield Field(self.title, classes="title")
             yield from field_row("Matchers", Input(self.matchers, id="matchers"))
-            yield Label('name="value", name!="value", name=~"regex", name!~"regex"; comma separated',
-                        classes="hint")
+            yield Label('name="v", name!="v", name=~"regex", name!~"regex" (comma separated)', classes="hint")
             yield from field_row("Ends in", Input(self.duration, id="duration", placeholder="e.g. 2h, 1d"))
             yield from field_row("Comment", Input(self.comment, id="comment", placeholder="why (required)"))
             yield Field(id="form-error")
