@@ -21,6 +21,9 @@ from engine.alerts.model import AlertInstance
 from engine.audit import AuditEntry, AuditLog
 from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
+from engine.cluster.alertstore import RedisAlertDB
+from engine.cluster.alertsync import AlertSync
+from engine.cluster.nflog import SharedNotificationLog
 from engine.cluster.replicas import Cluster, replica_id
 from engine.collectors.processes import ALERT_TOP, ProcessTable
 from engine.collectors.system import ProcessCollector, SystemCollector
@@ -53,6 +56,7 @@ from engine.settings import Settings, parse_duration
 from engine.system_view import system_view
 from engine.timefmt import rfc3339
 from engine.tracing import make_tracer
+from engine.tsdb.backend import StoreError
 from engine.tsdb.head import MemSeries
 from engine.tsdb.matchers import Matcher
 from engine.tsdb.sqlite import SQLiteBackend
@@ -103,8 +107,12 @@ class Engine:
                                self._leading_changed) if settings.redis_url else None
         """Several replicas through Redis: only the lease's holder evaluates and notifies. None alone."""
         leading = self.cluster.leading if self.cluster is not None else _always
-        self.book = AlertBook(AlertDB(settings.data_dir, repair=repair), self.bus, self.clock.now, settings.alerts_ttl,
+        alert_db = AlertDB(settings.data_dir, repair=repair) if self.cluster is None else \
+            RedisAlertDB(settings.redis_url, self.cluster.id, lambda: self.cluster.lease.token)
+        self.book = AlertBook(alert_db, self.bus, self.clock.now, settings.alerts_ttl,
                               forget=self._forget_alert, on_change=self._alert_changed)
+        self.alert_sync = AlertSync(settings.redis_url, self.cluster.id, self.book, self._resync_alerts) \
+            if self.cluster else None
         self.audit = AuditLog(settings.data_dir, repair=repair)
         self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
         self.managed_rules = ManagedRules(settings.data_dir, repair=repair, parser=parser)
@@ -129,7 +137,8 @@ class Engine:
         self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
                                                        "ingest": self.admission.families}
         self.notifier = Notifier(settings, self.clock.now, self.bus, self._rule_channels, repair=repair,
-                                 tracer=self.tracer, leading=leading)
+                                 tracer=self.tracer, leading=leading,
+                                 shared_log=SharedNotificationLog(settings.redis_url) if self.cluster else None)
         self.add_self_source("notify", self.notifier.families)
         self.remote_write_out = RemoteWrite(settings.remote_write, Path(settings.data_dir),
                                             settings.remote_write_max_age, self.store,
@@ -211,6 +220,8 @@ class Engine:
                                 coalesce=True, max_instances=1)
         self.ruler.start(self._scheduler)
         self._scheduler.start()
+        if self.alert_sync is not None:
+            await self.alert_sync.start()
         if self.cluster is not None:
             await self.cluster.start()
         await self.scraper.start()
@@ -247,6 +258,8 @@ class Engine:
             await self.health.stop()
             if self.cluster is not None:
                 await self.cluster.stop()
+            if self.alert_sync is not None:
+                await self.alert_sync.stop()
             await self.notifier.stop()
             await self.scraper.stop()
             if self._views_task is not None:
@@ -289,10 +302,23 @@ class Engine:
             self._scheduler = None
 
     def _leading_changed(self, leading: bool) -> None:
-        """A new term evaluates every group at once rather than at each group's next turn: the
-        failover time is the lease's, not the lease's plus an evaluation interval."""
+        """A new term carries on the alert instances and the notification log the previous one left in
+        Redis, and evaluates every group at once rather than at each group's next turn: the failover
+        time is the lease's, not the lease's plus an evaluation interval."""
+        self._resync_alerts()  # the shared state as the previous term left it; nothing stale of ours
         if leading:
+            self.notifier.adopt_shared_log()
             self._spawn(self.ruler.evaluate_all())
+
+    def _resync_alerts(self) -> None:
+        """Read the shared alert state again; the leader's rules take its live instances as theirs."""
+        try:
+            self.book.reload()
+        except StoreError:
+            log.warning("alert state not read again from Redis", exc_info=True)
+            return
+        if self.cluster is not None and self.cluster.leading():
+            self.ruler.adopt()
 
     async def cluster_view(self) -> dict[str, Any]:
         """``GET /api/cluster``: this replica, the leader, the live replicas (ClusterUnavailable when

@@ -127,20 +127,56 @@ class AlertBook:
         for inst in dirty.values():
             if not inst.live:
                 self.live.pop(inst.id, None)
-        by_id = dirty
         for ev in events:
-            inst = by_id.get(ev.instance_id)
+            inst = dirty.get(ev.instance_id)
             if inst is not None:
-                self.bus.publish("alerts", ev.ts, {"event": ev.kind, "by": ev.by, "detail": ev.detail,
-                                                   "alert": inst.to_json(rfc3339)})
-                if self.on_change is not None:
-                    self.on_change(ev.kind, inst)
+                self._announce(ev, inst)
         refreshed, self._refreshed = self._refreshed - {ev.instance_id for ev in events}, set()
         for inst_id in refreshed:  # a new value or annotation from an evaluation: shown live, not notified
             inst = dirty.get(inst_id)
             if inst is not None and inst.live:
                 self.bus.publish("alerts", self.now(), {"event": "updated", "by": "", "detail": "",
                                                         "alert": inst.to_json(rfc3339)})
+
+    def _announce(self, ev: TimelineEvent, inst: AlertInstance) -> None:
+        self.bus.publish("alerts", ev.ts, {"event": ev.kind, "by": ev.by, "detail": ev.detail,
+                                           "alert": inst.to_json(rfc3339)})
+        if self.on_change is not None:
+            self.on_change(ev.kind, inst)
+
+    # -- changes committed by another replica (REDIS_URL: engine/cluster/alertsync.py) ---------
+
+    def reload(self) -> None:
+        """Read live instances and silences again, dropping changes not yet committed: a replica
+        that starts or stops leading takes the shared state as it is."""
+        self.live = {i.id: i for i in self.db.load_instances(live_only=True)}
+        self.silences = {s.id: s for s in self.db.load_silences()}
+        self._dirty, self._events, self._refreshed = {}, [], set()
+
+    def apply_remote(self, instances: list[AlertInstance], events: list[TimelineEvent],
+                     silences: list[Silence]) -> None:
+        """Another replica's committed change, taken into memory and announced here as it was there.
+        An instance with an evaluation's change pending here keeps that change and takes the user's
+        part (acknowledgement, a resolution by hand)."""
+        for inst in instances:
+            mine = self.live.get(inst.id)
+            if not inst.live:
+                self.live.pop(inst.id, None)
+                self._dirty.pop(inst.id, None)
+            elif mine is not None and inst.id in self._dirty:
+                mine.acknowledgement = inst.acknowledgement
+            else:
+                self.live[inst.id] = inst
+        for silence in silences:
+            self.silences[silence.id] = silence
+        by_id = {i.id: i for i in instances}
+        for ev in events:
+            inst = by_id.get(ev.instance_id)
+            if inst is None:
+                continue
+            if ev.kind == "resolved" and ev.by != SYSTEM:
+                self.forget(inst.rule_id, inst.fingerprint)
+            self._announce(ev, self.live.get(inst.id, inst))
 
     # -- user actions ------------------------------------------------------------------------
 

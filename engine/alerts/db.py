@@ -54,17 +54,17 @@ class AlertDB:
 
     def load_instances(self, live_only: bool) -> list[AlertInstance]:
         sql = "SELECT id, record FROM instances" + (" WHERE state IN ('pending', 'firing')" if live_only else "")
-        return self._decoded("instance", self.conn.execute(sql), _instance)
+        return self._decoded("instance", self.conn.execute(sql), decode_instance)
 
     def recent_resolved(self, since: float, limit: int) -> list[AlertInstance]:
         rows = self.conn.execute(
             "SELECT id, record FROM instances WHERE state='resolved' AND resolved_at >= ? ORDER BY resolved_at DESC"
             " LIMIT ?", (since, limit))
-        return self._decoded("instance", rows, _instance)
+        return self._decoded("instance", rows, decode_instance)
 
     def instance(self, instance_id: str) -> AlertInstance | None:
         rows = self.conn.execute("SELECT id, record FROM instances WHERE id=?", (instance_id,))
-        found = self._decoded("instance", rows, _instance)
+        found = self._decoded("instance", rows, decode_instance)
         return found[0] if found else None
 
     def timeline(self, instance_id: str) -> list[TimelineEvent]:
@@ -73,7 +73,7 @@ class AlertDB:
         return [TimelineEvent(*r) for r in rows]
 
     def load_silences(self) -> list[Silence]:
-        return self._decoded("silence", self.conn.execute("SELECT id, record FROM silences"), _silence)
+        return self._decoded("silence", self.conn.execute("SELECT id, record FROM silences"), decode_silence)
 
     def _decoded(self, kind: str, rows: Iterable[tuple[str, str]], decode: Callable[[str], T]) -> list[T]:
         """The rows that decode. One that does not (written by an older version, or damaged) is logged
@@ -100,7 +100,7 @@ class AlertDB:
             conn.executemany("INSERT INTO events (instance_id, ts, kind, by, detail) VALUES (?, ?, ?, ?, ?)",
                              [(e.instance_id, e.ts, e.kind, e.by, e.detail) for e in events])
             conn.executemany("INSERT OR REPLACE INTO silences (id, ends_at, record) VALUES (?, ?, ?)",
-                             [(s.id, s.ends_at, json.dumps(_silence_record(s))) for s in silences])
+                             [(s.id, s.ends_at, json.dumps(silence_record(s))) for s in silences])
             conn.executemany("DELETE FROM silences WHERE id=?", [(i,) for i in deleted_silences])
 
     def purge(self, before: float) -> None:
@@ -117,20 +117,20 @@ class AlertDB:
             self._conn = None
 
 
-def _silence_record(s: Silence) -> dict[str, Any]:
+def silence_record(s: Silence) -> dict[str, Any]:
     return {"id": s.id, "matchers": [{"name": m.name, "value": m.value, "is_regex": m.is_regex,
                                       "is_equal": m.is_equal} for m in s.matchers],
             "starts_at": s.starts_at, "ends_at": s.ends_at, "created_by": s.created_by, "comment": s.comment,
             "updated_at": s.updated_at}
 
 
-def _instance(record: str) -> AlertInstance:
+def decode_instance(record: str) -> AlertInstance:
     inst = AlertInstance.from_record(json.loads(record))
     inst.to_json(rfc3339)  # what every listing does with it, so a time past year 9999 fails here
     return inst
 
 
-def _silence(record: str) -> Silence:
+def decode_silence(record: str) -> Silence:
     d = json.loads(record)
     d["matchers"] = [SilenceMatcher(**m) for m in d["matchers"]]
     silence = Silence(**d)  # compiles the matchers: a regex RE2 refuses fails here

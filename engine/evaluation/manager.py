@@ -77,6 +77,16 @@ class Ruler:
     def load(self) -> None:
         """First load: build groups and restore live alerts from the alert book (raises RuleLoadError)."""
         self._install(self._load_groups())
+        self.adopt()
+        self.last_reload = self.now()
+
+    def adopt(self) -> None:
+        """Take the alert book's live instances as the rules' active alerts (at start, and when this
+        replica starts leading: the instances the previous leader left carry on, not new ones)."""
+        for g in self.groups.values():
+            for rr in g.rules:
+                if rr.alerting is not None:
+                    rr.alerting.active = {}
         by_rule: dict[str, RuleRuntime] = {rr.rule.id: rr for g in self.groups.values() for rr in g.rules}
         orphans = set()
         for inst in self.book.live.values():
@@ -87,9 +97,8 @@ class Ruler:
             rr.alerting.active[inst.fingerprint] = ActiveAlert(
                 dict(inst.labels), dict(inst.annotations), inst.value, inst.state, inst.active_at,
                 inst.fingerprint, inst.fired_at, instance_id=inst.id)
-        for rule_id in orphans:
+        for rule_id in orphans if self.leading() else ():  # a follower leaves the shared state to the leader
             self.book.resolve_rule(rule_id, "rule no longer exists")
-        self.last_reload = self.now()
 
     async def reload(self) -> str | None:
         """Reload every source, read and parsed on the rules thread; on failure keep the running
@@ -173,6 +182,8 @@ class Ruler:
                 ts = self.now() if ts is None else ts
                 await evaluate_group(rt, ts, self.store, self._instant, self._expand(ts), self._on_transitions,
                                      self._offload)
+                if not self.leading():
+                    return  # the term ended during the evaluation: the next leader's state stands
                 for rr in rt.rules:
                     if rr.alerting is not None:
                         self.book.refresh(rr.alerting.live_alerts())

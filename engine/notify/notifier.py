@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from engine.alerts.model import AlertInstance
+from engine.cluster.nflog import SharedNotificationLog
 from engine.datadir import StorageFullError
 from engine.events import EventBus
 from engine.logs import log_fields
@@ -32,7 +33,7 @@ from engine.notify.config import (
     with_defaults,
 )
 from engine.notify.delivery import Delivery
-from engine.notify.dispatch import Dispatcher, Target
+from engine.notify.dispatch import Dispatcher, LogEntry, Target
 from engine.notify.model import AlertView, Notification
 from engine.notify.outbox import Outbox
 from engine.notify.routing import Inhibitor, Route, build_route
@@ -62,11 +63,14 @@ class ChannelError(ValueError):
 class Notifier:
     def __init__(self, settings: Settings, now: Callable[[], float], bus: EventBus,
                  rule_channels: Callable[[str], list[dict[str, Any]]], *, repair: bool = False,
-                 tracer: Tracer = NO_TRACER, leading: Callable[[], bool] = lambda: True) -> None:
+                 tracer: Tracer = NO_TRACER, leading: Callable[[], bool] = lambda: True,
+                 shared_log: SharedNotificationLog | None = None) -> None:
         """``rule_channels(rule_id)``: a rule's ``notificationChannels``. ``leading()``: may this replica
-        send now? With several replicas only the leader does."""
+        send now? With several replicas only the leader does, and ``shared_log`` carries the
+        notification log from one leader to the next."""
         self.settings = settings
         self.leading = leading
+        self.shared_log = shared_log
         self.tracer = tracer
         self.config = settings.notifications
         self.now = now
@@ -142,12 +146,14 @@ class Notifier:
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.outbox.close()
+        if self.shared_log is not None:
+            self.shared_log.close()
 
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
             due = self.dispatcher.next_due()
-            wait = TICK_S if due is None else min(TICK_S, max(0.0, due - self.now()))
+            wait = TICK_S if due is None or not self.leading() else min(TICK_S, max(0.0, due - self.now()))
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
@@ -229,11 +235,32 @@ class Notifier:
         except BaseException:
             self.dispatcher.restore(saved)  # nothing is lost: the same groups flush again on the next tick
             raise
+        if self.shared_log is not None:
+            await asyncio.get_running_loop().run_in_executor(self.pool, self._share_log, updates)
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["channel"]] = counts.get(r["channel"], 0) + 1
         self.delivery.enqueued(counts)
         return len(rows)
+
+    def _share_log(self, updates: list[tuple[str, LogEntry | None]]) -> None:
+        import redis
+        assert self.shared_log is not None
+        try:
+            self.shared_log.save(updates)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("notification log not shared: Redis does not answer", extra=log_fields(error=str(exc)))
+
+    def adopt_shared_log(self) -> None:
+        """This replica starts leading: what the previous leader notified is notified already."""
+        import redis
+        if self.shared_log is None:
+            return
+        try:
+            self.dispatcher.log = self.shared_log.load()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("notification log not read from Redis: this replica's own is used",
+                        extra=log_fields(error=str(exc)))
 
     def _row(self, n: Notification, now: float) -> dict[str, Any] | None:
         channel = self.channels_by_name().get(n.receiver)

@@ -65,6 +65,11 @@ class Replica:
         self.id = view["self"]
         return view
 
+    async def firing(self) -> dict[str, Any] | None:
+        """The test rule's firing alert as this replica lists it."""
+        alerts = (await self.get("/api/alerts"))["alerts"]
+        return next((a for a in alerts if a["name"] == RULE and a["state"] == "firing"), None)
+
     async def last_evaluation(self) -> float | None:
         """When this replica last evaluated the test's rule (Unix seconds), None if never."""
         rules = (await self.get("/api/alerts/rules"))["rules"]

@@ -3,12 +3,15 @@ paused leader (SIGSTOP) does no leader's work once its lease is gone."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 
+import aiohttp
 import pytest
 
+from tests.integration.receivers import Recorder
 from tests.integration.replicas import Replica, until
 
 
@@ -23,8 +26,8 @@ async def test_alone_the_process_is_the_whole_cluster(client):
 def replicas(tmp_path, redis_server):
     started: list[Replica] = []
 
-    def start(name: str) -> Replica:
-        replica = Replica(tmp_path, name, redis_server[1]).start()
+    def start(name: str, **env: str) -> Replica:
+        replica = Replica(tmp_path, name, redis_server[1], **env).start()
         started.append(replica)
         return replica
     yield start
@@ -82,6 +85,62 @@ async def test_a_paused_leader_stands_down_without_evaluating(replicas):
     await until(lambda: _evaluated_after(other, resumed_at + 2), "the new leader evaluating after the resume")
     last = await paused.last_evaluation()
     assert last is not None and last < stopped_at, "the paused leader evaluated after its lease was gone"
+
+
+async def test_an_acknowledgement_on_one_replica_reaches_every_replica_and_its_stream(replicas):
+    members = [replicas(name) for name in ("a", "b", "c")]
+    leader_id = await until(lambda: agreed(members), "three replicas agreeing on a leader")
+    acker, watcher = [m for m in members if m.id != leader_id]
+    alert = await until(acker.firing, "the leader's alert listed by a follower")
+    assert (await watcher.firing())["id"] == alert["id"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(watcher.url + "/ws") as ws:
+        await ws.send_json({"type": "subscribe", "topics": ["alerts"]})
+        assert (await ws.receive_json(timeout=30))["type"] == "snapshot"
+        async with session.post(f"{acker.url}/api/alerts/{alert['id']}/acknowledge", json={"comment": "mine"}) as r:
+            assert r.status == 200, await r.text()
+
+        async def acknowledged() -> dict:
+            while True:
+                message = await ws.receive_json()
+                data = message.get("data") or {}
+                if message["type"] == "update" and data.get("event") == "acknowledged":
+                    return data
+        event = await asyncio.wait_for(acknowledged(), 30)
+    assert event["alert"]["id"] == alert["id"] and event["alert"]["acknowledgement"]["comment"] == "mine"
+    for member in members:
+        seen = await member.get(f"/api/alerts/{alert['id']}")
+        assert seen["alert"]["acknowledgement"]["comment"] == "mine", member.id
+
+
+async def test_the_new_leader_carries_on_the_alert_without_notifying_it_again(replicas):
+    hook = await Recorder().start()
+    try:
+        notify = {"NOTIFICATIONS": "{channels: [{name: hook, type: webhook, url: '" + hook.url + "'}], "
+                                   "route: {receiver: hook, group_by: ['...'], group_wait: 0s, group_interval: 1s}}"}
+        members = [replicas(name, **notify) for name in ("a", "b")]
+        leader_id = await until(lambda: agreed(members), "two replicas agreeing on a leader")
+        leader = next(m for m in members if m.id == leader_id)
+        survivor = next(m for m in members if m is not leader)
+        await hook.wait_for(1, timeout=60)
+        alert = await leader.firing()
+        leader.stop()
+        killed_at = time.time()
+        await until(lambda: _leads(survivor), "the survivor taking over")
+        # three seconds of the new leader's evaluations (1 s interval, group_interval 1 s): a second
+        # "firing" notification would have been sent by then
+        await until(lambda: _evaluated_after(survivor, killed_at + 3), "the new leader evaluating")
+        await until(lambda: _notified(survivor), "the new leader's notification log settled")
+        carried = await survivor.firing()
+        assert carried["id"] == alert["id"], "the new leader started a new alert instance"
+        firing = [a for r in hook.accepted for a in r.json()["alerts"] if a["status"] == "firing"]
+        assert len(firing) == 1, f"notified {len(firing)} times"
+    finally:
+        await hook.stop()
+
+
+async def _notified(replica: Replica) -> bool:
+    """The replica's notifier has flushed past its first ticks as leader (its delivery log answers)."""
+    return isinstance((await replica.get("/api/notifications"))["notifications"], list)
 
 
 async def _agreed_other(members: list[Replica], old: str) -> str | None:
