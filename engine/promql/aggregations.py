@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 import xxhash
 
 from engine.compat.strconv import format_float, format_float_f, quote
+from engine.promql import columns
 from engine.promql.deadline import Deadline
 from engine.promql.errors import execution
 from engine.promql.gomath import INF, sqrt
@@ -101,6 +102,8 @@ def _sum_columns(group: list[list], param: list, size: int, deadline: Deadline) 
     member's values in sequence is much kinder to the CPU cache than reading step columns."""
     if size == 1:
         return [_sum_present([vals[0] for vals in group])]
+    if columns.worthwhile(size):
+        return columns.kahan_columns(deadline.paced(group, size), size)
     totals = list(group[0])
     comp = [0.0] * size
     for vals in deadline.paced(group[1:], size):

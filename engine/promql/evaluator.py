@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from engine.promql import nodes as n
 from engine.promql.aggregations import aggregate
 from engine.promql.binops import scalar_scalar, set_operation, vector_scalar, vector_vector
+from engine.promql.columns import window_bounds
 from engine.promql.deadline import CHECK_CELLS, Deadline
 from engine.promql.errors import BAD_DATA, QueryError, execution
 from engine.promql.functions import (
@@ -43,7 +44,7 @@ from engine.promql.parse import RANGE_FUNCTIONS, SET_OPERATORS, Parser, tools_pa
 from engine.promql.rangefuncs import FUNCTIONS as RANGE_FNS
 from engine.promql.rangefuncs import KEEPS_NAME, RangeContext, go_seconds
 from engine.promql.rows import Row, assert_distinct, merge_same_labels, several_names
-from engine.promql.selectors import STALE_BYTES, compute_windows, drop_stale, instant_rows, range_samples
+from engine.promql.selectors import STALE_BYTES, Windows, drop_stale, instant_rows, range_samples
 from engine.promql.values import QueryResult, Sample, Series
 from engine.tsdb.store import SeriesData, Store
 from engine.tsdb.types import Labels
@@ -345,7 +346,7 @@ class _Evaluation:
         results: list = [None] * len(labels_of)
         run = max(1, CHECK_CELLS // self.size)
         for ts, indexes, members in batches.values():
-            win = compute_windows(ts.tolist(), starts, ends)
+            win = Windows(*window_bounds(ts, starts, ends))
             for k in range(0, len(members), run):  # windows are memoised: runs share that work
                 self.deadline.check()
                 for i, res in zip(indexes[k:k + run], fn(ts, members[k:k + run], win, ctx), strict=True):

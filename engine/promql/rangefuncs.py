@@ -18,6 +18,7 @@ from itertools import accumulate, pairwise
 from operator import lt, mul
 
 from engine.compat.strconv import format_float
+from engine.promql import columns
 from engine.promql.deadline import CHECK_CELLS, Deadline
 from engine.promql.errors import execution
 from engine.promql.gomath import INF, div, sqrt
@@ -144,6 +145,10 @@ def _extrapolated(ts: array, members: list[array], win: Windows, ctx: RangeConte
                         continue
             out.append([result * factor])
         return out
+    if columns.worthwhile(len(timing)):
+        return columns.extrapolated(
+            members, timing, range_s, is_counter, is_rate,
+            lambda vals, tm: _extrapolated_steps(vals, [tm], range_s, is_counter, is_rate)[0])
     return [_extrapolated_steps(vals.tolist(), timing, range_s, is_counter, is_rate) for vals in members]
 
 
@@ -320,6 +325,17 @@ def _over_time(reduce: Callable[[array], float]) -> SeriesFunction:
     return fn
 
 
+def _extreme_over_time(reduce: Callable[[array], float], is_max: bool) -> RangeFunction:
+    """``max_over_time``/``min_over_time``: columnar over many steps, per window otherwise."""
+    single = per_series(_over_time(reduce))
+
+    def fn(ts: array, members: list[array], win: Windows, ctx: RangeContext) -> list[list]:
+        if columns.worthwhile(len(win.lo)):
+            return columns.extreme_over_time(members, win.lo, win.hi, is_max, reduce)
+        return single(ts, members, win, ctx)
+    return fn
+
+
 def count_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
     return [float(hi - lo) if hi > lo else None for lo, hi in zip(win.lo, win.hi, strict=True)]
 
@@ -413,8 +429,8 @@ FUNCTIONS: dict[str, RangeFunction] = {
     "changes": per_series(changes),
     "avg_over_time": per_series(_over_time(mean)),
     "sum_over_time": per_series(_over_time(kahan_sum)),
-    "min_over_time": per_series(_over_time(_min)),
-    "max_over_time": per_series(_over_time(_max)),
+    "min_over_time": _extreme_over_time(_min, False),
+    "max_over_time": _extreme_over_time(_max, True),
     "stddev_over_time": per_series(_over_time(lambda v: sqrt(_variance(v)))),
     "stdvar_over_time": per_series(_over_time(_variance)),
     "count_over_time": per_series(count_over_time),
