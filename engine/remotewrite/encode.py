@@ -39,13 +39,18 @@ def series_hash(labels: Labels) -> int:
     return zlib.crc32("\xff".join(f"{k}\xfe{v}" for k, v in labels).encode())
 
 
-def encode_series(label_bytes: bytes, ts: array | list[int], vals: array | list[float]) -> bytes:
-    """One TimeSeries message: the labels, then each sample (value, timestamp) as Prometheus writes it."""
+def encode_series(label_bytes: bytes, ts: array | list[int], vals: array | list[float],
+                  stamps: dict[int, tuple[bytes, bytes]]) -> bytes:
+    """One TimeSeries message: the labels, then each sample (value, timestamp) as Prometheus writes it.
+    ``stamps`` caches each timestamp's encoding for the caller's batch (its series share a few)."""
     parts = [label_bytes]
     pack = _DOUBLE.pack
     for t, v in zip(ts, vals, strict=True):
-        stamp = varint(t)
-        parts.append(b"\x12" + bytes((10 + len(stamp),)) + b"\x09" + pack(v) + b"\x10" + stamp)
+        head_tail = stamps.get(t)
+        if head_tail is None:
+            stamp = varint(t)
+            head_tail = stamps[t] = (b"\x12" + bytes((10 + len(stamp),)) + b"\x09", b"\x10" + stamp)
+        parts.append(head_tail[0] + pack(v) + head_tail[1])
     return b"".join(parts)
 
 

@@ -64,39 +64,43 @@ class RemoteQueue:
         self._series[ref] = None if kept is None else (series_hash(kept), encode_labels(kept))
 
     def feed(self, refs: array, ts: array, vals: array) -> None:
-        """Append one tick's samples (in append order) as one record per max_samples_per_send."""
+        """Append one tick's samples (in append order) as records of about max_samples_per_send,
+        each series' samples together and in order; one write and one fsync."""
+        if not len(refs):
+            return
+        series = self._series
         by_ref: dict[int, tuple[list[int], list[float]]] = {}
-        dropped = 0
         for ref, t, v in zip(refs, ts, vals, strict=True):
-            if self._series[ref] is None:
-                dropped += 1
-                continue
             group = by_ref.get(ref)
             if group is None:
                 group = by_ref[ref] = ([], [])
             group[0].append(t)
             group[1].append(v)
-        self.dropped["relabel"] += dropped
-        entries: list[tuple[int, int, bytes]] = []
-        count, lo, hi = 0, None, None
+        lo, hi = min(ts), max(ts)  # a record's bounds are its tick's: what ageing and lag need
         per_send = self.cfg.queue.max_samples_per_send
+        stamps: dict[int, tuple[bytes, bytes]] = {}
+        entries: list[tuple[int, int, bytes]] = []
+        records: list[bytes] = []
+        count = total = dropped = 0
         for ref, (tl, vl) in by_ref.items():
-            h, label_bytes = self._series[ref]  # type: ignore[misc]
-            entries.append((h, len(tl), encode_series(label_bytes, tl, vl)))
+            kept = series[ref]
+            if kept is None:
+                dropped += len(tl)
+                continue
+            entries.append((kept[0], len(tl), encode_series(kept[1], tl, vl, stamps)))
             count += len(tl)
-            lo = tl[0] if lo is None else min(lo, tl[0])
-            hi = tl[-1] if hi is None else max(hi, tl[-1])
             if count >= per_send:
-                self._append(entries, count, lo, hi)  # type: ignore[arg-type]
-                entries, count, lo, hi = [], 0, None, None
+                records.append(encode_record(entries, lo, hi))
+                total, entries, count = total + count, [], 0
         if entries:
-            self._append(entries, count, lo, hi)  # type: ignore[arg-type]
-
-    def _append(self, entries: list[tuple[int, int, bytes]], count: int, lo: int, hi: int) -> None:
-        self.log.append(encode_record(entries, lo, hi))
-        self.samples_in += count
-        self.pending += count
-        self.highest_in = max(self.highest_in, hi / 1000)
+            records.append(encode_record(entries, lo, hi))
+            total += count
+        self.dropped["relabel"] += dropped
+        if records:
+            self.log.append(b"".join(records))
+            self.samples_in += total
+            self.pending += total
+            self.highest_in = max(self.highest_in, hi / 1000)
 
     # -- sending (event loop) ------------------------------------------------------------------
 

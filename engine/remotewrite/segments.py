@@ -86,7 +86,7 @@ class SegmentLog:
                 f.truncate(good)
 
     def append(self, data: bytes) -> None:
-        """Write one record and fsync it."""
+        """Write records (one or several side by side) and fsync them."""
         if self._written and self._written + len(data) > SEGMENT_BYTES:
             self._close_file()
             self.write_seg += 1
