@@ -64,6 +64,7 @@ def test_three_replicas_whose_environment_config_and_volume_the_server_accepts()
         assert settings.redis_url and urlsplit(settings.redis_url).hostname in spec["services"]
         assert urlsplit(settings.mongodb_uri).hostname in spec["services"]
         assert service["expose"] == [str(settings.port)]
+        assert not settings.metrics_auth, "deploy/prometheus.yml scrapes /metrics without credentials"
         assert f"{name}-data:{settings.data_dir}" in service["volumes"], "each replica keeps its data in a volume"
         assert f"{name}-data" in spec["volumes"]
         for channel in settings.notifications.channels:
