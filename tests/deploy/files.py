@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import socket
+import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 import yaml
 
 from engine.settings import CONFIG_ENV, FIELD_NAMES
@@ -92,3 +97,28 @@ def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
         if source.startswith("./"):
             mounts[target] = ROOT / source
     return mounts
+
+
+def container_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The image's settings on this machine: its own data dir and a free port."""
+    settings = {k: v for k, v in dockerfile()[-1].env().items() if k in SETTING_NAMES}
+    return {**os.environ, "PYTHONPATH": str(ROOT), **settings, "DATA_DIR": str(tmp_path),
+            "PORT": str(free_port()), **extra}
+
+
+def start_server(env: dict[str, str]) -> subprocess.Popen:
+    """The image's entry point (``metrics-service serve``) as a real process."""
+    return subprocess.Popen([*CLI, *dockerfile()[-1].exec_form("ENTRYPOINT")[1:]], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_live(proc: subprocess.Popen, env: dict[str, str]) -> None:
+    """Until the server answers /livez (generous: a loaded 2-core machine); fails if it exits."""
+    for _ in range(1200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{env['PORT']}/livez", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else "the server exited"
+            time.sleep(0.1)
+    pytest.fail("the server did not answer /livez")

@@ -14,12 +14,25 @@ import shutil
 import subprocess
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import yaml
 
 from engine.settings import load_settings
 from tests.conftest import promtool_path
-from tests.deploy.files import DEPLOY, ROOT, SETTING_NAMES, bind_mounts, compose, dockerfile, replica_services
+from tests.deploy.files import (
+    CLI,
+    DEPLOY,
+    ROOT,
+    SETTING_NAMES,
+    bind_mounts,
+    compose,
+    container_env,
+    dockerfile,
+    replica_services,
+    start_server,
+    wait_live,
+)
 
 SECRETS = {"JWT_SECRET": "j" * 32, "SECRETS_KEY": "s" * 32}
 
@@ -145,3 +158,29 @@ def test_grafana_gets_the_four_dashboards_and_our_server_as_its_data_source():
     prometheus = next(s for s in sources if not s.get("isDefault"))
     host, port = urlsplit(prometheus["url"]).hostname, urlsplit(prometheus["url"]).port
     assert f"{port}:{port}" in spec["services"][host]["ports"]
+
+
+def test_grafanas_data_source_queries_a_real_server_with_a_token_from_the_readmes_command(tmp_path):
+    """Grafana's request, as provisioned (POST form, the Authorization header with the token that
+    `metrics-service token create --role viewer --sub grafana` prints), against the image's settings."""
+    provisioning = bind_mounts(compose()["services"]["grafana"])["/etc/grafana/provisioning"]
+    sources = yaml.safe_load((provisioning / "datasources" / "metrics-service.yaml").read_text())["datasources"]
+    ours = next(s for s in sources if s["isDefault"])
+    assert ours["jsonData"]["httpMethod"] == "POST"
+    env = container_env(tmp_path, **SECRETS)
+    created = subprocess.run([*CLI, "token", "create", "--role", "viewer", "--sub", "grafana", "--ttl", "8760h"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+    token_var = re.fullmatch(r"Bearer \$\{(\w+)\}", ours["secureJsonData"]["httpHeaderValue1"])[1]
+    header = {ours["jsonData"]["httpHeaderName1"]:
+              ours["secureJsonData"]["httpHeaderValue1"].replace(f"${{{token_var}}}", created.stdout.strip())}
+    proc = start_server(env)
+    try:
+        wait_live(proc, env)
+        url = f"http://127.0.0.1:{env['PORT']}/api/v1/query"
+        answer = httpx.post(url, data={"query": "vector(1)"}, headers=header, timeout=60)
+        assert answer.status_code == 200 and answer.json()["status"] == "success", answer.text
+        assert httpx.post(url, data={"query": "vector(1)"}, timeout=60).status_code == 401
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 import subprocess
 import sys
-import time
 import tomllib
-
-import httpx
-import pytest
 
 from console.cli import build_parser
 from console.commands import serve
 from engine.dashboards import BUILTIN_DASHBOARDS
 from engine.engine import DEFAULT_RULES
 from engine.settings import load_settings
-from tests.deploy.files import CLI, ROOT, SETTING_NAMES, dockerfile, free_port
+from tests.deploy.files import ROOT, SETTING_NAMES, container_env, dockerfile, start_server, wait_live
 
 PROCESS_ENV = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "HOME"}
 SECRET = "x" * 32
@@ -118,18 +113,6 @@ def healthcheck() -> tuple[list[str], float]:
     return [sys.executable, *argv[1:]], float(timeout[1])
 
 
-def start_server(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([*CLI, *dockerfile()[-1].exec_form("ENTRYPOINT")[1:]], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def container_env(tmp_path, **extra: str) -> dict[str, str]:
-    """The image's settings on this machine: its own data dir and a free port."""
-    settings = {k: v for k, v in runtime_env().items() if k in SETTING_NAMES}
-    return {**os.environ, "PYTHONPATH": str(ROOT), **settings, "DATA_DIR": str(tmp_path),
-            "PORT": str(free_port()), **extra}
-
-
 def test_the_container_refuses_to_start_without_credentials_and_says_which_setting(tmp_path):
     env = container_env(tmp_path)
     for name in ("JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL", "API_KEYS_FILE", "AUTH_ENABLED"):
@@ -144,15 +127,7 @@ def test_the_health_check_passes_on_a_live_server_and_fails_without_one(tmp_path
     env = container_env(tmp_path, JWT_SECRET=SECRET)
     proc = start_server(env)
     try:
-        for _ in range(1200):
-            try:
-                if httpx.get(f"http://127.0.0.1:{env['PORT']}/livez", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stderr.read()
-                time.sleep(0.1)
-        else:
-            pytest.fail("the server did not answer /livez")
+        wait_live(proc, env)
         ok = subprocess.run(command, env=env, capture_output=True, timeout=60)
         assert ok.returncode == 0, ok.stderr
     finally:
