@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 FEED_INTERVAL_S = 1.0
 """How often appended samples are written to the queues (at most this much of them is in memory only)."""
+MAX_UNWRITTEN = 5_000_000
+"""Samples kept in memory while the queues cannot be written (a full disk); past it they are dropped,
+counted with ``reason="unwritable"`` (~120 MB of arrays)."""
 
 
 class RemoteWrite:
@@ -61,7 +64,11 @@ class RemoteWrite:
         try:
             await asyncio.get_running_loop().run_in_executor(self._pool, self._feed, batch, self._new_series(batch))
         except BaseException:
-            self.store.give_back(batch)
+            if len(batch) <= MAX_UNWRITTEN:
+                self.store.give_back(batch)
+            else:
+                for q in self.queues:
+                    q.dropped["unwritable"] += len(batch)
             raise
         for q in self.queues:
             q.wake()
@@ -113,7 +120,8 @@ class RemoteWrite:
             "retried": Family("prometheus_remote_storage_samples_retried_total", "counter",
                               "Samples whose send failed recoverably (5xx, 429, connection) and was retried."),
             "dropped": Family("prometheus_remote_storage_samples_dropped_total", "counter",
-                              "Samples not sent, by reason: relabel, too_old (REMOTE_WRITE_MAX_AGE), rejected."),
+                              "Samples not sent, by reason: relabel, too_old (REMOTE_WRITE_MAX_AGE), rejected, "
+                              "unwritable."),
             "pending": Family("prometheus_remote_storage_samples_pending", "gauge",
                               "Samples in the queue not yet delivered."),
             "shards": Family("prometheus_remote_storage_shards", "gauge", "Shards sending in parallel."),

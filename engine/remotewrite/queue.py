@@ -40,7 +40,7 @@ class RemoteQueue:
         self._series: dict[int, tuple[int, bytes] | None] = {}
         """ref -> (shard hash, encoded labels) after write relabelling; None when relabelling drops it."""
         self.samples_in = self.sent = self.failed = self.retried = 0
-        self.dropped: dict[str, int] = {"relabel": 0, "too_old": 0, "rejected": 0}
+        self.dropped: dict[str, int] = {"relabel": 0, "too_old": 0, "rejected": 0, "unwritable": 0}
         self.pending = 0
         self.highest_in = 0.0
         self.highest_sent = 0.0
