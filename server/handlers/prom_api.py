@@ -21,7 +21,7 @@ from multidict import MultiDict
 
 from engine import __version__
 from engine.engine import Engine, Selectors
-from engine.promql import QueryError
+from engine.promql import QueryError, QueryResult
 from engine.tsdb.matchers import Matcher
 from server import promparams as p
 from server.errors import log_unhandled
@@ -46,6 +46,11 @@ def _json(body: dict[str, Any]) -> bytes:
 
 def _success(data: Any) -> bytes:
     return _json({"status": "success", "data": data})
+
+
+def _success_result(result: QueryResult) -> bytes:
+    """``_success(result.to_prometheus())`` byte for byte, with the result's fast encoding."""
+    return b'{"status":"success","data":' + result.to_json() + b"}"
 
 
 def _error(error_type: str, message: str) -> web.Response:
@@ -108,12 +113,12 @@ def _instant(engine: Engine, expr: str, t_ms: int, deadline: float) -> bytes:
         engine.check_query(expr)
     except QueryError as exc:
         raise PromApiError(exc.error_type, f'invalid parameter "query": {exc.message}') from None
-    return _success(engine.instant_query(expr, t_ms / 1000, deadline).to_prometheus())
+    return _success_result(engine.instant_query(expr, t_ms / 1000, deadline))
 
 
 def _range(engine: Engine, expr: str, start_ms: int, end_ms: int, step_ms: int, deadline: float) -> bytes:
     result = engine.range_query(expr, start_ms / 1000, end_ms / 1000, step_ms / 1000, deadline)
-    return _success(result.to_prometheus())
+    return _success_result(result)
 
 
 @_endpoint("/api/v1/query")

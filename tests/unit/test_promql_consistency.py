@@ -44,7 +44,8 @@ EXPRESSIONS = [
     "clamp(g, -5, 5)", "round(g, 3)", "ln(cnt_total + 1)", "2 ^ g", "sort_desc(cnt_total)",
     'label_replace(g, "x", "$1", "i", "(.*)")', 'label_join(cnt_total, "ji", "-", "job", "i")',
     "scalar(sum(g)) * cnt_total", "vector(time()) - 10", "time() - scalar(count(g))", "day_of_week()",
-    "minute(timestamp(cnt_total))", "sum(cnt_total) - sum(g)",
+    "minute(timestamp(cnt_total))", "sum(cnt_total) - sum(g)", "max_over_time(rate(cnt_total[5m])[10m:1m])",
+    "min_over_time(g[10m:30s])", "max_over_time(g[10m])", "increase(cnt_total[10m])",
 ]
 
 

@@ -3,6 +3,7 @@ unsupported features, limits."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -72,6 +73,21 @@ def test_range_queries_return_matrices_sorted_by_labels(make_engine):
 def test_a_step_given_in_milliseconds_is_kept(make_engine):
     e = make_engine({})
     assert [t for t, _ in e.range("time()", 0, 3, 1.001).value[0].points] == [0, 1.001, 2.002]
+
+
+def test_fast_json_encoding_is_byte_identical_to_json_dumps(make_engine):
+    """Matrices are written as text directly (msgspec's float digits, ".0" trimmed, exponents and
+    non-finite values the slow way): the bytes must be those of json.dumps of to_prometheus."""
+    e = make_engine({**DATA, 'w{k="<\\u00e9>"}': "0.5 -0 100 123456789.125 3"})
+    queries = [("up", 0, 240, 60), ("odd", 0, 240, 60), ("w", 0, 240, 60), ("w / 3", 0, 240, 7.5),
+               ("odd * 0 or w", 0, 240, 60), ("time() * 2", 0.5, 120.25, 0.25), ("nothing", 0, 60, 30)]
+    for query in queries:
+        result = e.range(*query)
+        assert result.to_json() == json.dumps(result.to_prometheus(), separators=(",", ":")).encode(), query
+    for result in (e.instant("odd", 240), e.instant("w[5m]", 240), e.instant("1 / 3", 0)):
+        assert result.to_json() == json.dumps(result.to_prometheus(), separators=(",", ":")).encode()
+    assert b'"values":[[0,"0.5"],[60,"-0"],[120,"100"],[180,"123456789.125"],[240,"3"]]' in e.range(
+        "w", 0, 240, 60).to_json()
 
 
 def test_range_query_parameters_are_checked_like_prometheus(make_engine):
