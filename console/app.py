@@ -22,9 +22,10 @@ from textual.screen import ModalScreen
 
 from console import format as fmt
 from console.client import Link, LinkState, ServerClient
+from console.fleet import Fleet
 from console.history import DEFAULT_RANGE, RANGE_BY_NAME, RANGES, HistoryBook
 from console.palette import ConsoleCommands
-from console.screens import SCREEN_BY_ID, SCREENS
+from console.screens import FLEET, SCREEN_BY_ID, SCREENS
 from console.screens.alert_dialogs import alert_title
 from console.screens.alerts import AlertBook
 from console.screens.base import LiveScreen
@@ -50,7 +51,7 @@ TERMINAL_CHECK_S = 5.0
 class ConsoleApp(App[None]):
     TITLE = "metrics-service"
     COMMANDS: ClassVar = {ConsoleCommands}
-    MODES: ClassVar = {spec.id: spec.screen for spec in SCREENS}
+    MODES: ClassVar = {spec.id: spec.screen for spec in (*SCREENS, FLEET)}
     DEFAULT_MODE: ClassVar[str] = SCREENS[0].id
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
     CSS = """
@@ -61,6 +62,7 @@ class ConsoleApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(spec.key, f"show('{spec.id}')", spec.title, show=False) for spec in SCREENS),
         Binding("exclamation_mark", "show('alerts')", "Alerts", show=False),
+        Binding("F", "show('fleet')", "Fleet", show=False),
         Binding("b", "toggle_bell", "Bell on new alerts", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False),
@@ -73,11 +75,15 @@ class ConsoleApp(App[None]):
     ]
 
     def __init__(self, client: ServerClient, *, clock: Clock | None = None, theme: str | None = None,
-                 address: str | None = None, mode: str = "", notice: str = "") -> None:
+                 address: str | None = None, mode: str = "", notice: str = "", fleet: Fleet | None = None) -> None:
         """``clock`` drives the "age" display (inject a fixed one for stable snapshots); ``address``
         replaces the one shown in the top bar; ``mode`` (embedded, remote, attached) leads it there;
-        ``notice`` is said once at start."""
+        ``notice`` is said once at start; ``fleet`` (several servers) adds the Fleet screen, shown first."""
+        self.fleet = fleet
+        if fleet is not None:
+            self.DEFAULT_MODE = FLEET.id
         super().__init__(ansi_color=True if no_color() else None)
+        self._fixed_address = address is not None
         self.client = client
         self.clock = clock or SystemClock()
         self.address = address or client.address
@@ -114,6 +120,9 @@ class ConsoleApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self.flush)
+        if self.fleet is not None and self.fleet.poll:
+            for url in self.fleet.urls:
+                self.run_worker(self.fleet.follow(url), group="fleet", exit_on_error=False)
         if self.notice:
             self.notify(self.notice, markup=False, timeout=15)
         if not self.is_headless:
@@ -121,6 +130,8 @@ class ConsoleApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.client.aclose()
+        if self.fleet is not None:
+            await self.fleet.aclose()
 
     def get_driver_class(self) -> type[Driver]:
         """On POSIX terminals, a driver that survives the terminal going away (console/driver.py)."""
@@ -192,8 +203,12 @@ class ConsoleApp(App[None]):
         views = {topic: entry[2] for topic, entry in pending.items()
                  if topic in VIEW_TOPICS and isinstance(entry[2], dict)}
         self.views.update(views)
-        if isinstance(data, dict) or views or self.alerts.dirty or self.health.dirty or self.notifications.dirty:
+        fleet_dirty = self.fleet is not None and self.fleet.dirty
+        if isinstance(data, dict) or views or self.alerts.dirty or self.health.dirty or self.notifications.dirty \
+                or fleet_dirty:
             self.alerts.dirty = self.health.dirty = self.notifications.dirty = False
+            if self.fleet is not None:
+                self.fleet.dirty = False
             self._redraw()
         self._show_status()
         self._load_charts()  # after the figures are on screen: history may take a moment longer
@@ -275,13 +290,46 @@ class ConsoleApp(App[None]):
 
     def screen_shown(self, screen: LiveScreen) -> None:
         """A live screen became visible: bring it up to date and load the charts it needs."""
-        screen.show_header([(spec.key, spec.title) for spec in SCREENS], f"{self.mode} {self.address}".lstrip())
+        specs = (*SCREENS, FLEET) if self.fleet is not None else SCREENS
+        screen.show_header([(spec.key, spec.title) for spec in specs], f"{self.mode} {self.address}".lstrip())
         if screen.TOPICS != self.client.followed:
             self.run_worker(self.client.follow(screen.TOPICS), group="follow", exit_on_error=False)
         self._show_status()
         with self.batch_update():
             screen.refresh_data()
         self._load_charts()
+
+    # -- fleet: several servers, the console showing one of them at a time --------------------
+
+    @work(group="switch", exclusive=True, exit_on_error=False)
+    async def switch_server(self, url: str, then: str | None = None) -> None:
+        """Point the whole console at another server of the fleet: a new stream, empty books and fresh
+        screens (they hold the old server's rules, checks, dashboards); the Fleet screen stays. Then
+        show ``then`` (default: the first screen)."""
+        if url != self.client.base_url:
+            self.workers.cancel_group(self, "stream")
+            old = self.client
+            self.client = ServerClient(url, topics=old.topics, backoff=old.backoff, timeout=old.timeout,
+                                       token=old.token)
+            if not self._fixed_address:
+                self.address = self.client.address
+            self._forget_server()
+            await old.aclose()
+            for spec in SCREENS:
+                if spec.id != self.current_mode:
+                    await self.remove_mode(spec.id)
+                    self.add_mode(spec.id, spec.screen)
+            self.run_worker(self.client.stream(self.receive, self.link_changed), group="stream", exit_on_error=False)
+        self.action_show(then or SCREENS[0].id)
+
+    def _forget_server(self) -> None:
+        """Everything learnt from the server shown until now."""
+        self.link = self.client.link
+        self.live, self.views, self.history = LiveData(), {}, HistoryBook()
+        self.loading, self._pending = set(), {}
+        self._retry_at, self._was_live = None, False
+        self.alerts, self.health, self.notifications = AlertBook(), HealthBook(), NotificationBook()
+        self.demo, self.who = False, None
 
     # -- chart history --------------------------------------------------------------------------
 
@@ -326,8 +374,12 @@ class ConsoleApp(App[None]):
         while not isinstance(self.screen, LiveScreen) and len(self.screen_stack) > 1:
             self.pop_screen()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The Fleet key exists only with several servers."""
+        return not (action == "show" and parameters == (FLEET.id,) and self.fleet is None)
+
     def action_show(self, screen_id: str) -> None:
-        if screen_id in SCREEN_BY_ID:
+        if screen_id in SCREEN_BY_ID or screen_id == FLEET.id and self.fleet is not None:
             self._close_overlays()
             self.switch_mode(screen_id)
 

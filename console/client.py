@@ -53,6 +53,8 @@ class Reply:
     error: str = ""
     details: Any = None
     """The API error's ``details`` (e.g. the field a 400 names), for a form to show next to the field."""
+    status: int | None = None
+    """The HTTP status of an error answer (a fleet tells "unauthorized" from "down" by it)."""
 
     @property
     def ok(self) -> bool:
@@ -194,7 +196,7 @@ class ServerClient:
         except httpx.HTTPError as exc:
             return Reply(error=describe_error(exc))
         if response.status_code >= 400:
-            return Reply(error=_error_message(response))
+            return Reply(error=_error_message(response), status=response.status_code)
         try:
             return Reply(data=response.json())
         except ValueError:

@@ -342,6 +342,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "redis_url": _uri("redis://", "rediss://", "unix://"),
     "leader_lease": _seconds,
     "rules_files": _list,
+    "servers": _list,
     "dashboards_dir": _optional_path,
     "otel_enabled": _flag,
     "otel_service_name": _optional_text,
@@ -435,6 +436,8 @@ class Settings:
     leader_lease: float = 15.0
     """With REDIS_URL: how long the leader's lease lasts in Redis without a renewal (the failover time)."""
     rules_files: tuple[str, ...] = ()
+    servers: tuple[str, ...] = ()
+    """The console's fleet: the servers it watches (several: the Fleet screen); not read by ``serve``."""
     dashboards_dir: Path | None = None
     """Grafana dashboard files served next to the shipped ones (``GET /api/dashboards``)."""
     otel_enabled: bool = False

@@ -29,8 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("console", help="the terminal console (the default command)",
                        description="Open the monitoring console. Without --server, start the engine and "
                                    "server in-process (data in DATA_DIR) and connect to them.")
-    p.add_argument("--server", metavar="URL", type=_server_url,
-                   help="connect to a running server, e.g. http://host:3000")
+    p.add_argument("--server", metavar="URL[,URL...]", type=_server_urls,
+                   help="connect to a running server, e.g. http://host:3000; several, comma-separated, "
+                        "for the Fleet screen (default: SERVERS from the config)")
     p.add_argument("--token", metavar="TOKEN",
                    help="bearer token or API key for a server with authentication on "
                         "(default: $METRICS_SERVICE_TOKEN, else the file ~/.config/metrics-service/token)")
@@ -42,13 +43,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _server_url(text: str) -> str:
-    from console.client import normalise_url
-
+def _server_urls(text: str) -> list[str]:
     try:
-        return normalise_url(text)
+        return server_urls(text.split(","))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def server_urls(items: list[str] | tuple[str, ...]) -> list[str]:
+    """Base URLs, each once, in the order given; ValueError names the first that is not one."""
+    from console.client import normalise_url
+
+    urls = [normalise_url(item) for item in items if item.strip()]
+    if not urls:
+        raise ValueError("no server given")
+    return list(dict.fromkeys(urls))
 
 
 def _has_terminal() -> bool:
@@ -88,16 +97,22 @@ def run(args: argparse.Namespace) -> int:
     if not _has_terminal():
         return fail("the console needs a terminal (stdin and stdout must be a TTY); "
                     "for a headless server run 'metrics-service serve'")
-    url: str = args.server or ""
+    urls: list[str] = args.server or []
+    url = urls[0] if urls else ""
     try:
         token = find_token(args.token)
     except ValueError as exc:
         return fail(str(exc))
     try:
         settings = demo_settings(args.config, args.data_dir) if args.demo and not url else settings_from(args)
+        if not url and settings.servers and not args.demo:
+            urls = server_urls(settings.servers)
+            url = urls[0]
         stream = _log_to_file(settings.data_dir, settings.log_level, settings.service_name)
     except SettingsError as exc:
         return fail(str(exc))
+    except ValueError as exc:
+        return fail(f"SERVERS: {exc}")
     except OSError as exc:
         return fail(f"cannot write the log file in {exc.filename or 'the data dir'}: {exc.strerror}")
     server = demo = None
@@ -137,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
                 demo.wait_ready()
             except (httpx.HTTPError, OSError, TimeoutError) as exc:
                 return fail(f"the demo could not start: {exc}")
-        app = ConsoleApp(ServerClient(url, token=token), theme=args.theme, mode=mode, notice=notice)
+        from console.fleet import Fleet
+
+        fleet = Fleet(urls, token) if len(urls) > 1 else None
+        app = ConsoleApp(ServerClient(url, token=token), theme=args.theme, mode=mode, notice=notice, fleet=fleet)
         app.run()
         return app.return_code or 0
     finally:

@@ -11,6 +11,7 @@ from console.screens.base import LiveScreen
 from console.screens.business import BusinessScreen
 from console.screens.dashboards import DashboardsScreen
 from console.screens.explore import ExploreScreen
+from console.screens.fleet import FleetScreen
 from console.screens.health import HealthScreen
 from console.screens.notifications import NotificationsScreen
 from console.screens.overview import OverviewScreen
@@ -46,3 +47,6 @@ SCREENS = (
                "the server's Grafana dashboards drawn in the terminal: variables, range, refresh"),
 )
 SCREEN_BY_ID = {spec.id: spec for spec in SCREENS}
+FLEET = ScreenSpec("F", "fleet", FleetScreen,
+                   "every server of --server a,b,c: state, host figures, alerts; enter switches to one")
+"""Only with several servers: not among SCREENS, so a single-server console has no trace of it."""
