@@ -340,7 +340,7 @@ class Engine:
             self.notifier.alert_changed(kind, instance)
         except Exception:
             log.exception("routing an alert change to notifications failed")
-        if kind == "firing":
+        if kind == "firing" and self.ruler.leading():  # the leader's host fired it (with replicas)
             self._spawn(self._keep_processes(instance.id))
 
     def _rule_channels(self, rule_id: str) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@
 Instances, timelines and silences live under ``metrics-service:alerts:``. Every write is one Lua
 script that also publishes the change on ``metrics-service:alerts:changes`` (engine/cluster/alertsync.py
 applies it on the other replicas). A write from the leader carries its fencing token: once another
-replica has taken the lease, the old leader's writes are refused.
+replica has taken the lease, the old leader's writes are refused. A user's change (any replica, no
+token) never brings back an instance the leader resolved meanwhile.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ _WRITE = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local p = cjson.decode(ARGV[2])
 for _, i in ipairs(p.instances) do
-  redis.call('HSET', KEYS[2], i[1], i[4])
-  if i[2] == 'resolved' then
-    redis.call('SREM', KEYS[3], i[1]); redis.call('ZADD', KEYS[4], i[3], i[1])
+  local old = ARGV[1] == '' and i[2] ~= 'resolved' and redis.call('HGET', KEYS[2], i[1])
+  if old and cjson.decode(old).state == 'resolved' then
+    -- a user's change made on a copy the leader had resolved meanwhile: the resolution stands
+  elseif i[2] == 'resolved' then
+    redis.call('HSET', KEYS[2], i[1], i[4]); redis.call('SREM', KEYS[3], i[1]); redis.call('ZADD', KEYS[4], i[3], i[1])
   else
-    redis.call('SADD', KEYS[3], i[1])
+    redis.call('HSET', KEYS[2], i[1], i[4]); redis.call('SADD', KEYS[3], i[1])
   end
 end
 for _, e in ipairs(p.events) do redis.call('RPUSH', KEYS[5] .. e[1], e[2]) end
