@@ -48,12 +48,28 @@ class Member:
             return
         data = realtime.data if isinstance(realtime.data, dict) else {}
         self.state, self.reason = MemberState.UP, ""
-        self.system = data.get("system") if isinstance(data.get("system"), dict) else {}
+        system = data.get("system") if isinstance(data.get("system"), dict) else {}
+        self.system = {k: v for k, v in system.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         counts = data.get("alerts") if isinstance(data.get("alerts"), dict) else {}
         self.firing = _int(counts.get("firing"))
         self.checks_down = _int(data.get("services_down"))
         if alerts.ok and isinstance(alerts.data, dict):
-            self.alerts = [a for a in alerts.data.get("alerts") or [] if isinstance(a, dict) and "id" in a]
+            listed = alerts.data.get("alerts")
+            self.alerts = [a for a in listed if _well_formed(a)] if isinstance(listed, list) else []
+
+
+def _well_formed(alert: Any) -> bool:
+    """An alert the tables can show: another server's answer is not trusted to be one."""
+    from console.screens.alert_dialogs import parse_time  # console.screens imports this module
+
+    if not isinstance(alert, dict) or "id" not in alert or not isinstance(alert.get("labels") or {}, dict):
+        return False
+    try:
+        parse_time(alert.get("activeAt"))
+        parse_time(alert.get("resolvedAt"))
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _int(value: Any) -> int | None:

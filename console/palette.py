@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from console.history import RANGES
-from console.screens import SCREENS
+from console.screens import FLEET, SCREENS
 from console.themes import THEMES
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class ConsoleCommands(Provider):
         app = cast("ConsoleApp", self.app)
         out: list[tuple[str, str, Callable[[], object]]] = [
             (f"Go to {spec.title}", f"key {spec.key}: {spec.about}", partial(app.action_show, spec.id))
-            for spec in SCREENS
+            for spec in ((*SCREENS, FLEET) if app.fleet is not None else SCREENS)
         ]
         out += [(f"Chart range {r.name}", f"charts cover the last {r.name}", partial(app.set_range, r.name))
                 for r in RANGES]

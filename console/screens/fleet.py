@@ -89,7 +89,7 @@ class FleetScreen(FilteredScreen):
     """
 
     def compose_body(self) -> ComposeResult:
-        yield ServerTable("Servers", SERVERS, id="servers")
+        yield ServerTable("Servers · enter switches the console to one", SERVERS, id="servers")
         yield Field(id="reasons")
         yield AlertTable("Alerts across the fleet", ALERTS, id="fleet-alerts")
         yield Field(id="message")

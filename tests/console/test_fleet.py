@@ -11,12 +11,13 @@ import time
 import pytest
 
 from console.app import ConsoleApp
-from console.client import Backoff, ServerClient
+from console.client import Backoff, Reply, ServerClient
 from console.commands.console import server_urls
-from console.fleet import Fleet, MemberState
+from console.fleet import Fleet, Member, MemberState
 from console.screens.alerts import AlertsScreen
-from console.screens.fleet import FleetScreen
+from console.screens.fleet import FleetScreen, fleet_alert_rows, server_row
 from console.screens.overview import OverviewScreen
+from console.widgets.field import Field
 from console.widgets.table import LiveTable
 from console.widgets.topbar import TopBar
 from engine.clock import FixedClock
@@ -186,5 +187,20 @@ def test_fleet_screen(snap_compare, fed_server, size):
     async def ready(pilot) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen) and settled(app)
                        and app.screen.query_one("#fleet-alerts", LiveTable).row_count == 2, "the fleet")
+        tabs = app.screen.query_one(TopBar).query_one("#tabs", Field)
+        await wait_for(pilot, lambda: tabs.content_size.width >= tabs._shown.cell_len, "the tabs laid out")
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+def test_a_server_answering_nonsense_is_shown_without_breaking_the_tables():
+    member = Member("http://x:1", "x:1")
+    realtime = Reply(data={"system": {"cpu_percent": "lots", "load1": True, "memory_used_percent": 12.5},
+                           "alerts": {"firing": "2"}, "services_down": 1})
+    alerts = Reply(data={"alerts": [{"id": "1", "activeAt": "yesterday"}, {"id": "2", "labels": "x"}, "3",
+                                    {"id": "4", "name": "Kept", "severity": "info", "state": "firing",
+                                     "activeAt": "2027-01-15T07:59:00Z", "labels": {"a": "[b]"}}]})
+    member.take(realtime, alerts, None)
+    assert server_row(member, False)[1:] == ["up", "–", "12.5%", "–", "–", "–", "1", "–"]
+    rows = fleet_alert_rows([(member, a) for a in member.alerts], T0)
+    assert [cells[3] for _, cells in rows] == ["Kept a=[b]"]
