@@ -179,7 +179,14 @@ class Engine:
         operator-facing messages)."""
         self.lock.acquire()
         self.store.open()
-        self.book.open()
+        try:
+            self.book.open()
+        except StoreError:
+            if self.cluster is None:
+                raise
+            # Redis is down: start with no alerts and do no leader's work; the alert state is read
+            # when Redis answers (AlertSync), as after any lost connection
+            log.warning("alert state not read: Redis does not answer", exc_info=True)
         self.audit.open()
         self.managed_rules.load()
         self.ruler.load()
