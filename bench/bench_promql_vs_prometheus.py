@@ -2,7 +2,10 @@
 
 The data is bench_promql.py's (its generators are imported): node_cpu_seconds_total counters and
 http_request_duration_seconds_bucket histograms scraped every 15 s, 1k and 10k series for the
-instant queries and 1k series over 70 minutes for the 1 h range query at 15 s step. Each data set
+instant queries, 1k series over 70 minutes for the 1 h range query at 15 s step, 1k series over
+130 minutes for a subquery (``max_over_time(rate(...[5m])[1h:1m])``, 1 h range at 15 s step), and
+1k CPU counters over 24 h for a 24 h range query at 60 s step that our store reads from disk (the
+store is closed after loading and reopened, so its head holds none of the samples). Each data set
 is written as OpenMetrics text, turned into TSDB blocks with ``promtool tsdb create-blocks-from
 openmetrics``, and served by a ``prometheus`` bound to 127.0.0.1 (stopped at the end). The same
 queries are timed over HTTP against Prometheus and in-process against our QueryEngine, and the
@@ -52,9 +55,15 @@ RUNS = 7
 READY_TIMEOUT_S = 60
 QUERIES = {"cpu_rate_sum": CPU_QUERY, "histogram_quantile": HISTOGRAM_QUERY}
 # (name, series per family, minutes of data, what to run): the same shapes as bench_promql.py
-DATASETS = (("instant_1000", 1_000, 6, "instant"),
-            ("instant_10000", 10_000, 6, "instant"),
-            ("range_1h_15s_1000", 1_000, 70, "range"))
+SUBQUERY = "max_over_time(rate(node_cpu_seconds_total[5m])[1h:1m])"
+# (name, series per family, minutes of data, queries, range seconds and step (0: instant), both
+# families (else the CPU counters only), reopen our store so that its samples come from disk)
+DATASETS = (("instant_1000", 1_000, 6, QUERIES, (0, 0), True, False),
+            ("instant_10000", 10_000, 6, QUERIES, (0, 0), True, False),
+            ("range_1h_15s_1000", 1_000, 70, QUERIES, (3600, 15), True, False),
+            ("subquery_1h_15s_1000", 1_000, 130, {"max_over_time_rate_subquery": SUBQUERY}, (3600, 15), False, False),
+            ("range_24h_60s_1000_from_disk", 1_000, 24 * 60 + 10, {"cpu_rate_sum": CPU_QUERY}, (86_400, 60), False,
+             True))
 REL_TOLERANCE = 1e-9
 
 
@@ -80,13 +89,19 @@ def sample_values(labels: list[tuple], minutes: int, histogram: bool):
         yield t, [k * step + j % 3 for j, step in enumerate(steps)]
 
 
-def write_openmetrics(path: Path, count: int, minutes: int) -> int:
-    """Both families as OpenMetrics text, every series' samples in time order; returns samples."""
+def families(count: int, both: bool) -> list[tuple[str, str, list[tuple], bool]]:
+    """(OpenMetrics family, type, series labels, histogram) of the data set's families."""
+    out = [("node_cpu_seconds", "counter", cpu_series(count), False)]
+    if both:
+        out.append(("http_request_duration_seconds", "histogram", bucket_series(count), True))
+    return out
+
+
+def write_openmetrics(path: Path, count: int, minutes: int, both: bool) -> int:
+    """The families as OpenMetrics text, every series' samples in time order; returns samples."""
     written = 0
     with path.open("w") as out:
-        for family, kind, labels, histogram in (("node_cpu_seconds", "counter", cpu_series(count), False),
-                                                ("http_request_duration_seconds", "histogram",
-                                                 bucket_series(count), True)):
+        for family, kind, labels, histogram in families(count, both):
             out.write(f"# TYPE {family} {kind}\n")
             prefixes = ["".join(label_text(lb)) + " " for lb in labels]
             for t, values in sample_values(labels, minutes, histogram):
@@ -220,14 +235,19 @@ def compare(ours: dict, theirs: dict) -> dict:
     return out
 
 
-def run_dataset(root: Path, name: str, count: int, minutes: int, kind: str, figures: dict,
-                mismatches: list[str]) -> None:
+def head_samples(store: Store, labels: list[tuple]) -> int:
+    """Samples our store holds in memory for these series (the rest it reads from disk)."""
+    return sum(len(store.series(store.known_ref(lb)).ts) for lb in labels)
+
+
+def run_dataset(root: Path, dataset: tuple, figures: dict, mismatches: list[str]) -> None:
+    name, count, minutes, queries, (range_s, step_s), both, reopen = dataset
     work = root / name
     work.mkdir()
-    info: dict[str, object] = {"series_per_family": count, "minutes_of_data": minutes}
+    info: dict[str, object] = {"series_per_family": count, "families": 2 if both else 1, "minutes_of_data": minutes}
     start = time.perf_counter()
     om = work / "data.om"
-    info["samples"] = write_openmetrics(om, count, minutes)
+    info["samples"] = write_openmetrics(om, count, minutes, both)
     info["openmetrics_write_s"] = round(time.perf_counter() - start, 2)
     tsdb = work / "tsdb"
     tsdb.mkdir()
@@ -245,22 +265,34 @@ def run_dataset(root: Path, name: str, count: int, minutes: int, kind: str, figu
     prom = None
     try:
         start = time.perf_counter()
-        fill(store, cpu_series(count), minutes, histogram=False)
-        fill(store, bucket_series(count), minutes, histogram=True)
+        for _, _, labels, histogram in families(count, both):
+            fill(store, labels, minutes, histogram=histogram)
         info["ours_load_s"] = round(time.perf_counter() - start, 2)
+        if reopen:
+            start = time.perf_counter()
+            # a flush as a server's later on would do it: every window closed into chunks on disk
+            # and the head trimmed past its retention; the reopened store replays none of it
+            later = NOW_MS + store.head_retention_ms + store.window_ms + store.close_grace_ms
+            store.flush(later)
+            store.close(later)
+            store = Store(SQLiteBackend(str(ours_dir)))
+            store.open()
+            info["ours_close_and_reopen_s"] = round(time.perf_counter() - start, 2)
+        info["ours_head_samples_at_query_time"] = head_samples(
+            store, [lb for _, _, labels, _ in families(count, both) for lb in labels])
         engine = QueryEngine(store)
 
         prom = Prometheus(tsdb, work)
         info["prometheus_ready_s"] = round(prom.wait_ready(), 2)
         end = NOW_MS / 1000
-        for qname, expr in QUERIES.items():
-            if kind == "instant":
+        for qname, expr in queries.items():
+            if not range_s:
                 ours_fn = lambda e=expr: engine.instant(e, end)  # noqa: E731
                 params = {"query": expr, "time": f"{end:.3f}"}
                 path = "/api/v1/query"
             else:
-                ours_fn = lambda e=expr: engine.range(e, end - 3600, end, 15)  # noqa: E731
-                params = {"query": expr, "start": f"{end - 3600:.3f}", "end": f"{end:.3f}", "step": "15"}
+                ours_fn = lambda e=expr: engine.range(e, end - range_s, end, step_s)  # noqa: E731
+                params = {"query": expr, "start": f"{end - range_s:.3f}", "end": f"{end:.3f}", "step": str(step_s)}
                 path = "/api/v1/query_range"
             # Prometheus may still be opening blocks right after /-/ready: wait until it has data
             deadline = time.monotonic() + 30
@@ -269,7 +301,7 @@ def run_dataset(root: Path, name: str, count: int, minutes: int, kind: str, figu
             prom.query(path, **params)  # warm-up, as our engine gets one below
             ours_fn()
             ours_samples, ours_result = timed(ours_fn)
-            json_samples, _ = timed(lambda f=ours_fn: json.dumps(f().to_prometheus()))
+            json_samples, _ = timed(lambda f=ours_fn: f().to_json())
             prom_samples, prom_data = timed(lambda p=path, q=params: prom.query(p, **q))
             stats_data = [prom.query(path, **params, stats="all")["stats"]["timings"] for _ in range(RUNS)]
             entry = {
@@ -279,8 +311,9 @@ def run_dataset(root: Path, name: str, count: int, minutes: int, kind: str, figu
                 "prometheus_http": summary(prom_samples),
                 "prometheus_exec_total_from_stats": summary([s["execTotalTime"] * 1000 for s in stats_data]),
             }
-            entry["ratio_ours_over_prometheus_http_median"] = round(
-                entry["ours_in_process"]["median_ms"] / max(entry["prometheus_http"]["median_ms"], 1e-9), 2)
+            entry["ratio_ours_plus_json_over_prometheus_http_median"] = round(
+                entry["ours_in_process_plus_json_encoding"]["median_ms"]
+                / max(entry["prometheus_http"]["median_ms"], 1e-9), 2)
             entry["check"] = compare(ours_points(ours_result), prom_points(prom_data))
             if not entry["check"]["series_count_match"]:
                 mismatches.append(f"{name}/{qname}: SERIES COUNT MISMATCH ours={entry['check']['ours_series']} "
@@ -306,6 +339,7 @@ def main() -> None:
         print(json.dumps({"benchmark": "promql_vs_prometheus", "skipped": "promtool/prometheus not installed"}))
         return
     tune_runtime()
+    only = set(sys.argv[1:])  # data set names to run (all by default)
     started = time.perf_counter()
     figures: dict[str, object] = {
         "benchmark": "promql_vs_prometheus",
@@ -317,15 +351,17 @@ def main() -> None:
                  "/api/v1/query_range), so it includes HTTP handling and Prometheus's JSON encoding plus "
                  "our urllib client and json.loads of the answer; ours_in_process is QueryEngine called "
                  "directly in this process with no encoding (ours_in_process_plus_json_encoding adds "
-                 "to_prometheus() + json.dumps). prometheus_exec_total_from_stats is Prometheus's own "
+                 "QueryResult.to_json(), the bytes our HTTP API sends; the ratio compares it with "
+                 "prometheus_http). prometheus_exec_total_from_stats is Prometheus's own "
                  "execTotalTime from stats=all (engine only, no encoding). Prometheus runs multi-threaded "
                  "in Go; our engine single-threaded in CPython. Both engines answer from warm data (one "
                  "warm-up query first); median and best of the runs are given."),
     }
     mismatches: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-promql-vs-prom-") as tmp:
-        for name, count, minutes, kind in DATASETS:
-            run_dataset(Path(tmp), name, count, minutes, kind, figures, mismatches)
+        for dataset in DATASETS:
+            if not only or dataset[0] in only:
+                run_dataset(Path(tmp), dataset, figures, mismatches)
     figures["result_mismatches"] = mismatches
     figures["all_results_match"] = not mismatches
     figures["total_run_s"] = round(time.perf_counter() - started, 1)
