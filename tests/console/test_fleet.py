@@ -105,6 +105,22 @@ async def test_enter_on_an_alert_opens_its_server_alerts(three):
                        and app.screen.table.row_count == 3, "the alert's server's Alerts screen")
 
 
+async def test_a_server_that_never_answers_times_out_without_holding_up_the_others(fed_server):
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen()  # the kernel accepts connections; nobody ever reads or answers
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        client = ServerClient(fed_server.url, backoff=Backoff(0.05, 0.2))
+        app = ConsoleApp(client, clock=FixedClock(T0), theme="dark",
+                         fleet=Fleet([url, fed_server.url], interval=0.2, timeout=4))
+        async with app.run_test(size=(120, 40)) as pilot:
+            members = app.fleet.members
+            await wait_for(pilot, lambda: members[fed_server.url].state == MemberState.UP, "the live server")
+            assert members[url].state == MemberState.CONNECTING  # still waiting: it did not hold the other up
+            await wait_for(pilot, lambda: members[url].state == MemberState.DOWN, "the timeout", attempts=1500)
+            assert members[url].reason == "timed out"
+
+
 async def test_a_server_wanting_a_token_is_unauthorized_with_the_reason(tmp_path):
     env = {"AUTH_ENABLED": "true", "JWT_SECRET": SECRET, "RATE_LIMIT": "off", "AUTH_FAILURE_LIMIT": "off"}
     open_one = FedServer(tmp_path / "open").start()
