@@ -180,8 +180,12 @@ class _Evaluation:
                             self.deadline, self.interval, self.bounds)
         inner.samples = self.samples
         steps = inner.steps
+        every_step = array("q", steps)
         out = []
         for labels, vals in self.deadline.paced(inner.eval(node.expr), count):
+            if None not in vals:  # present at every step: no tuple per sample
+                out.append(SeriesData(0, labels, every_step[:], array("d", vals)))
+                continue
             picked = [(t, v) for t, v in zip(steps, vals, strict=True) if v is not None]
             out.append(SeriesData(0, labels, array("q", [t for t, _ in picked]), array("d", [v for _, v in picked])))
         self.take(sum([len(d.ts) for d in out]))
