@@ -18,6 +18,8 @@ GIVE_WAY = (("address", "elastic"), ("host", "hide"), ("who", "hide"), ("age", "
 rest of the bar: the address shrinks (to an ellipsis), the host, who is logged in and the age go, then the counts
 shrink in place of the address. The connection state always stays."""
 MAX_HOST_CHARS = 20
+FIELD_PADDING = 1
+"""Cells on each side of every field in the bar (``padding: 0 1`` in its CSS below)."""
 
 
 class TopBar(Horizontal):
@@ -65,8 +67,10 @@ class TopBar(Horizontal):
         self._draw_tabs()
 
     def _natural_width(self, field: Field) -> int:
-        """The cells a field takes when it is not squeezed: its text, padding and minimum width."""
-        width = field.get_content_width(self.app.size, self.app.size) + field.styles.gutter.width
+        """The cells a field takes when it is not squeezed: its text, padding and minimum width. The
+        padding is the bar's, not the field's current one: a squeezed field has none, and counting
+        that would let the next fit undo the squeeze (the bar flipped at every tick of the age)."""
+        width = field.get_content_width(self.app.size, self.app.size) + 2 * FIELD_PADDING
         if field.styles.min_width is not None:
             width = max(width, int(field.styles.min_width.resolve(self.app.size, self.app.size)))
         return width
@@ -88,7 +92,7 @@ class TopBar(Horizontal):
         elastic: set[str] = set()
 
         def room() -> int:  # an elastic field keeps its padding
-            return width - sum(f.styles.gutter.width if f.id in elastic else self._natural_width(f)
+            return width - sum(2 * FIELD_PADDING if f.id in elastic else self._natural_width(f)
                                for f in shown if f.id not in hidden)
 
         for name, how in GIVE_WAY:
