@@ -79,7 +79,7 @@ def test_completing_a_long_pasted_query_is_answered():
 
     from console.widgets.promql_input import PromqlSuggester
 
-    async def values(label: str) -> list[str]:
+    async def values(label: str, metric: str | None) -> list[str]:
         return {"job": ["api", "db"], "__labels__": ["instance", "job"]}.get(label, [])
 
     def suggest(text: str) -> str | None:
