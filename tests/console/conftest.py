@@ -219,3 +219,12 @@ async def wait_for(pilot, predicate: Callable[[], bool], what: str, attempts: in
             return
         await pilot.pause(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (--dist loadgroup) the console's tests share one worker, one after another:
+    snapshots and pty sessions are timing-sensitive, the rest of the suite spreads over the others."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.xdist_group("console"))
