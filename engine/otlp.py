@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from engine.logs import log_fields
+from engine.protobuf import field as _field
+from engine.protobuf import varint as _varint
 from engine.tracing import CURRENT_SPAN, AttributeDict, Attributes, Span
 
 log = logging.getLogger(__name__)
@@ -83,22 +85,6 @@ class LiveSpan(Span):
 
     def fail(self, message: str) -> None:
         self.error = message
-
-
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: bytes, data: bytes) -> bytes:
-    """A length-delimited field (tag already encoded)."""
-    return tag + _varint(len(data)) + data
 
 
 def _text(value: str) -> bytes:

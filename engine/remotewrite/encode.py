@@ -8,30 +8,15 @@ import zlib
 from array import array
 from collections.abc import Iterable
 
+from engine.protobuf import field, varint
 from engine.tsdb.types import Labels
 
 _DOUBLE = struct.Struct("<d")
 
 
-def varint(n: int) -> bytes:
-    """Protobuf's base-128 varint; a negative int64 takes its ten-byte two's complement form."""
-    if n < 0:
-        n += 1 << 64
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: int, body: bytes) -> bytes:
-    return bytes((tag,)) + varint(len(body)) + body
-
-
 def encode_labels(labels: Iterable[tuple[str, str]]) -> bytes:
     """TimeSeries field 1 for each label, in the order given (sorted by name, as receivers expect)."""
-    return b"".join(_field(0x0A, _field(0x0A, k.encode()) + _field(0x12, v.encode())) for k, v in labels)
+    return b"".join(field(b"\x0a", field(b"\x0a", k.encode()) + field(b"\x12", v.encode())) for k, v in labels)
 
 
 def series_hash(labels: Labels) -> int:
@@ -56,4 +41,4 @@ def encode_series(label_bytes: bytes, ts: array | list[int], vals: array | list[
 
 def write_request(series: Iterable[bytes]) -> bytes:
     """A WriteRequest of encoded TimeSeries messages (uncompressed)."""
-    return b"".join(_field(0x0A, s) for s in series)
+    return b"".join(field(b"\x0a", s) for s in series)
