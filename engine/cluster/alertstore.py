@@ -70,6 +70,10 @@ def change_message(origin: str, instances: list[AlertInstance], events: list[Tim
                        "silences": [silence_record(s) for s in silences], "deleted": list(deleted)})
 
 
+class AlertStateUnavailable(StoreError):
+    """Redis, which holds the alert state, does not answer: the request may be retried (a 503)."""
+
+
 class RedisAlertDB:
     """``AlertDB``'s calls on Redis. ``origin``: this replica's id; ``token()``: the fencing token to
     write under (None when this replica does not lead: a user's action, written unconditionally)."""
@@ -88,7 +92,7 @@ class RedisAlertDB:
         try:
             return job()
         except (redis.RedisError, OSError) as exc:
-            raise StoreError(f"alert state in Redis cannot be reached: {exc}") from None
+            raise AlertStateUnavailable(f"alert state in Redis cannot be reached: {exc}") from None
 
     def open(self) -> None:
         self._call(self.client.ping)

@@ -279,3 +279,34 @@ async def test_a_template_over_its_budget_stores_a_short_error_and_reports_it(en
     assert mine["health"] == "err" and "exceeds the limit of 16384 bytes" in mine["lastError"]
     data_dir = server.engine.settings.data_dir
     assert sum(f.stat().st_size for f in data_dir.glob("alerts.db*")) < 1_000_000
+
+
+async def test_alert_routes_answer_503_while_redis_holding_the_alert_state_is_down(tmp_path, redis_server):
+    proc, port = redis_server
+    server = await start_server(make_settings(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0"),
+                                FixedClock(T0), collect_system=False, start_schedules=False)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10, headers={"X-User": "alice@ops"}) as client:
+            body = {"matchers": [{"name": "room", "value": "a"}], "duration": "1h", "comment": "works"}
+            r = await client.post("/api/alerts/silences", json=body)
+            assert r.status_code == 201, r.text
+            silence = r.json()["silence"]
+            proc.kill()
+            proc.wait()
+            sid = silence["id"]
+            for method, path, json in [("GET", "/api/alerts/0123abcd", None),
+                                       ("GET", "/api/alerts?state=resolved", None),
+                                       ("POST", "/api/alerts/0123abcd/acknowledge", {"comment": "mine"}),
+                                       ("POST", "/api/alerts/0123abcd/resolve", {}),
+                                       ("POST", "/api/alerts/silences", body),
+                                       ("PUT", f"/api/alerts/silences/{sid}", {**body, "comment": "changed"}),
+                                       ("DELETE", f"/api/alerts/silences/{sid}", None)]:
+                r = await client.request(method, path, json=json)
+                assert r.status_code == 503, (method, path, r.text)
+                error = r.json()["error"]
+                assert error["code"] == "unavailable" and "Redis" in error["message"], (method, path, error)
+                assert error["details"] == {"path": path.split("?")[0], "method": method}
+            assert (await client.get("/api/alerts/silences")).json()["silences"] == [silence]
+            assert (await client.get("/api/alerts")).status_code == 200  # live alerts are kept in memory
+    finally:
+        await server.stop()
