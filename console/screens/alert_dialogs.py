@@ -24,9 +24,15 @@ from console.widgets.delivery_state import deliveries_text
 from console.widgets.field import Field
 
 
-def parse_time(value: str | None) -> float | None:
-    """An RFC 3339 time from the API as epoch seconds."""
-    return None if not value else datetime.fromisoformat(value).timestamp()
+def parse_time(value: object) -> float | None:
+    """An RFC 3339 time from the API as epoch seconds; None when missing or unreadable (a server of
+    another version, a proxy's page): the screens show a placeholder instead of failing."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def alert_title(alert: dict[str, Any]) -> Text:

@@ -33,6 +33,8 @@ from console.widgets.filterbar import FilterBar
 from console.widgets.table import Column, LiveTable
 
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
+UNREADABLE = "?"
+"""The age of an alert whose time the server sent in a form we cannot read."""
 SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow", "info": "cyan"}
 COLUMNS = (Column("severity", "Severity"), Column("state", "State"), Column("name", "Alert"),
            Column("since", "Since", True), Column("value", "Value", True), Column("ack", "Ack by"))
@@ -91,12 +93,13 @@ def sort_alerts(alerts: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
 def alert_row(alert: dict[str, Any], now: float, unit: str | None = "") -> list[str]:
     """The table's cells; ``unit`` None: the value's unit is not known yet, so no value is shown."""
     ack = alert.get("acknowledgement") or {}
-    since = parse_time(alert.get("resolvedAt") if alert.get("state") == "resolved" else alert.get("activeAt"))
+    raw_since = alert.get("resolvedAt") if alert.get("state") == "resolved" else alert.get("activeAt")
+    since = parse_time(raw_since)
     state = str(alert.get("state", ""))
     if alert.get("silencedBy") and state != "resolved":
         state = "silenced"
     return [str(alert.get("severity") or fmt.DASH), state, alert_title(alert).plain,
-            fmt.DASH if since is None else fmt.age(now - since),
+            fmt.DASH if raw_since in (None, "") else UNREADABLE if since is None else fmt.age(now - since),
             fmt.DASH if unit is None else humanise(alert.get("value"), unit),
             str(ack.get("by") or alert.get("resolvedBy") or "")]
 

@@ -13,6 +13,7 @@ from console import format as fmt
 from console.client import Backoff, describe_error, normalise_url
 from console.history import RANGE_BY_NAME, Chart, HistoryBook, live_values
 from console.plot import BRAILLE_BASE, bar, braille, level
+from console.screens.alerts import alert_row, sort_alerts
 from console.state import LiveData
 from console.widgets.panel import nice_top
 from console.widgets.table import RowFilter
@@ -141,3 +142,14 @@ def test_row_filter_is_a_case_insensitive_regex_or_substring_and_inverts():
     assert kept("ETH") == ["eth0"] and kept("^l") == ["lo"] and kept("!eth") == ["lo"]
     assert kept("mib/s") == ["eth0"] and kept("[") == []  # not a valid regex: a plain substring
     assert not RowFilter("") and RowFilter("x")
+
+
+@pytest.mark.parametrize("active_at", ["garbage", 1_800_000_000, ["2027-01-15T08:00:00Z"], "2027-13-45T99:00:00Z"])
+def test_an_alert_whose_time_cannot_be_read_shows_a_question_mark(active_at):
+    good = {"id": "b", "name": "Disk", "state": "firing", "severity": "warning", "activeAt": "2027-01-15T08:00:00Z"}
+    odd = {**good, "id": "a", "activeAt": active_at}
+    assert alert_row(odd, 1_800_000_000.0)[3] == "?"
+    assert alert_row({**odd, "activeAt": ""}, 1_800_000_000.0)[3] == fmt.DASH
+    assert alert_row({**odd, "activeAt": None}, 1_800_000_000.0)[3] == fmt.DASH
+    assert [a["id"] for a in sort_alerts([good, odd], "age")] == ["b", "a"]  # unreadable sorts as oldest
+    assert [a["id"] for a in sort_alerts([good, odd], "severity")] == ["a", "b"]
