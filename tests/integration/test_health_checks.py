@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +24,25 @@ from aiohttp import web
 
 from server.runner import start_server
 from tests.integration.conftest import free_port, make_settings
+
+pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning:aiohttp")
+"""The peers here are plain aiohttp servers: written the way aiohttp will keep accepting."""
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def answer(make: Callable[[web.Request], web.StreamResponse]) -> Handler:
+    """A fixed answer as the coroutine aiohttp wants for a handler."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return make(request)
+    return handler
+
+
+def redirect(location: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(location)
+    return handler
 
 
 class Peer:
@@ -36,17 +56,18 @@ class Peer:
 
     async def start(self, ssl_context: ssl.SSLContext | None = None) -> Peer:
         app = web.Application()
-        app.router.add_get("/ok", lambda r: web.json_response({"status": "ok", "db": {"items": [{"up": True}]}}))
+        ok = {"status": "ok", "db": {"items": [{"up": True}]}}
+        app.router.add_get("/ok", answer(lambda r: web.json_response(ok)))
         app.router.add_get("/toggle", self._toggle)
-        app.router.add_get("/fail", lambda r: web.Response(status=500, text="boom"))
+        app.router.add_get("/fail", answer(lambda r: web.Response(status=500, text="boom")))
         app.router.add_get("/slow", self._slow)
         app.router.add_get("/hang", self._hang)
-        app.router.add_get("/to-metadata", lambda r: web.HTTPFound("http://169.254.169.254/latest/meta-data"))
-        app.router.add_get("/to-ok", lambda r: web.HTTPFound("/ok"))
-        app.router.add_get("/echo-auth", lambda r: web.Response(text=r.headers.get("Authorization", "")))
-        self.runner = web.AppRunner(app, access_log=None)
+        app.router.add_get("/to-metadata", redirect("http://169.254.169.254/latest/meta-data"))
+        app.router.add_get("/to-ok", redirect("/ok"))
+        app.router.add_get("/echo-auth", answer(lambda r: web.Response(text=r.headers.get("Authorization", ""))))
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=ssl_context, shutdown_timeout=0.1)
+        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         port = self.runner.addresses[0][1]
         self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
@@ -460,8 +481,8 @@ async def test_the_policy_judges_resolved_addresses_and_trusts_config_checks(tmp
 
 async def test_bodies_are_read_up_to_a_limit(api):
     app = web.Application()
-    app.router.add_get("/big", lambda r: web.Response(body=b"x" * (512 * 1024) + b"NEEDLE"))
-    app.router.add_get("/small", lambda r: web.Response(body=b"x" * 1024 + b"NEEDLE"))
+    app.router.add_get("/big", answer(lambda r: web.Response(body=b"x" * (512 * 1024) + b"NEEDLE")))
+    app.router.add_get("/small", answer(lambda r: web.Response(body=b"x" * 1024 + b"NEEDLE")))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -498,6 +519,7 @@ def test_a_damaged_health_history_stops_start_up_and_repair_moves_it_aside(tmp_p
     finally:
         proc.terminate()
         proc.wait(30)
+        proc.stderr.close()
     assert proc.returncode == 0
 
 
