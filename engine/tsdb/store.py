@@ -11,8 +11,10 @@ from itertools import compress, islice
 from operator import le
 from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
+
 from engine.tsdb.backend import Backend, EncodedChunk, FlushBatch, WalBatch
-from engine.tsdb.chunks import decode_chunk, encode_chunk
+from engine.tsdb.chunks import decode_chunks, encode_chunk
 from engine.tsdb.head import MemSeries
 from engine.tsdb.index import LabelIndex
 from engine.tsdb.matchers import Matcher
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
+DECODE_BATCH = 4096
+"""Chunks decoded together when a query reads from disk: enough to amortise numpy's per-call cost,
+few enough that the batch's intermediate arrays stay a few MB."""
 DROP_EVERY_MS = MINUTE_MS
 """While writes fail, unwritten samples past the head retention are given up at most this often."""
 
@@ -258,14 +263,13 @@ class Store:
                 result[ref] = (ts[lo:hi], s.vals[lo:hi])
         if disk_upto:
             merged: dict[int, tuple[array, array]] = {}
-            for ref, blob in self.backend.read_chunks(disk_upto, mint, max(disk_upto.values())):
-                cts, cvals = decode_chunk(blob)
-                lo = bisect_right(cts, mint)
-                hi = bisect_right(cts, disk_upto[ref])
-                if lo < hi:
-                    acc = merged.setdefault(ref, (array("q"), array("d")))
-                    acc[0].extend(cts[lo:hi])
-                    acc[1].extend(cvals[lo:hi])
+            rows: list[tuple[int, bytes]] = []
+            for row in self.backend.read_chunks(disk_upto, mint, max(disk_upto.values())):
+                if len(rows) >= DECODE_BATCH and row[0] != rows[-1][0]:
+                    _decode_into(merged, rows, mint, disk_upto)
+                    rows = []
+                rows.append(row)
+            _decode_into(merged, rows, mint, disk_upto)
             for ref, (dts, dvals) in merged.items():
                 hts, hvals = result[ref]
                 dts.extend(hts)
@@ -503,6 +507,33 @@ class Store:
                 self.index.remove(ref, s.labels)
             for refs in self._sources.values():
                 refs.discard(ref)
+
+
+def _decode_into(merged: dict[int, tuple[array, array]], rows: list[tuple[int, bytes]], mint: int,
+                 upto: dict[int, int]) -> None:
+    """Decode chunks (ref, blob), ordered by ref then time, and add each ref's samples in
+    (mint, upto[ref]] to ``merged``; the rows of one ref are never split across calls."""
+    if not rows:
+        return
+    ts, vals, offsets = decode_chunks([blob for _, blob in rows])
+    refs = [ref for ref, _ in rows]
+    counts = np.diff(offsets)
+    limits = np.repeat(np.array([upto[ref] for ref in refs], dtype=np.int64), counts)
+    keep = (ts > mint) & (ts <= limits)
+    kept = np.zeros(len(offsets), dtype=np.int64)
+    np.cumsum(np.add.reduceat(keep, offsets[:-1], dtype=np.int64), out=kept[1:])
+    ts, vals = ts[keep], vals[keep]
+    bounds = kept.tolist()
+    first = 0
+    for i in range(1, len(refs) + 1):
+        if i < len(refs) and refs[i] == refs[first]:
+            continue
+        lo, hi = bounds[first], bounds[i]
+        if lo < hi:
+            acc = merged.setdefault(refs[first], (array("q"), array("d")))
+            acc[0].frombytes(ts[lo:hi].tobytes())
+            acc[1].frombytes(vals[lo:hi].tobytes())
+        first = i
 
 
 def _no_check() -> None:

@@ -1,16 +1,19 @@
-"""The chunk codec: bit-exact round trips, compact encodings, and clean failures on bad blobs."""
+"""The chunk codec: bit-exact round trips in both format versions (version 1 is what older
+releases wrote: it must stay readable), the batch decoder agreeing with the one-chunk decoder bit
+for bit, compact encodings, and clean failures on bad blobs."""
 
 from __future__ import annotations
 
 import math
 import random
+import re
 import struct
 import zlib
 from array import array
 
 import pytest
 
-from engine.tsdb.chunks import FORMAT_V1, ChunkError, decode_chunk, encode_chunk
+from engine.tsdb.chunks import FORMAT_V1, FORMAT_V2, ChunkError, decode_chunk, decode_chunks, encode_chunk
 from engine.tsdb.types import STALE_NAN, is_stale
 
 T0 = 1_700_000_000_000
@@ -30,12 +33,19 @@ def bits_of(values) -> bytes:
 
 
 def roundtrip(ts, values) -> bytes:
-    blob = encode_chunk(ts, values)
-    dts, dvals = decode_chunk(blob)
-    assert dts.typecode == "q" and dvals.typecode == "d"
-    assert list(dts) == list(ts)
-    assert dvals.tobytes() == bits_of(values), "values must round-trip bit for bit"
-    return blob
+    """Encode in both versions, check both decoders on both blobs; the blob written now (version 2)."""
+    blobs = [encode_chunk(ts, values, version=FORMAT_V1), encode_chunk(ts, values)]
+    assert [b[0] for b in blobs] == [FORMAT_V1, FORMAT_V2]
+    for blob in blobs:
+        dts, dvals = decode_chunk(blob)
+        assert dts.typecode == "q" and dvals.typecode == "d"
+        assert list(dts) == list(ts)
+        assert dvals.tobytes() == bits_of(values), "values must round-trip bit for bit"
+    bts, bvals, offsets = decode_chunks(blobs * 2)
+    assert offsets.tolist() == [len(ts) * i for i in range(5)]
+    assert bts.tobytes() == array("q", ts).tobytes() * 4
+    assert bvals.tobytes() == bits_of(values) * 4
+    return blobs[1]
 
 
 PLAIN_NAN = float("nan")
@@ -103,7 +113,7 @@ def test_single_sample():
 
 def test_constant_series_is_tiny():
     blob = roundtrip(regular(360), [3.25] * 360)
-    assert len(blob) < 30
+    assert len(blob) < 32  # version 2's fixed header costs a few bytes over version 1's varints
 
 
 def test_counter_with_resets():
@@ -139,7 +149,59 @@ def test_accepts_lists_and_arrays_alike():
 
 
 def test_blob_starts_with_the_format_version():
-    assert encode_chunk([T0], [1.0])[0] == FORMAT_V1
+    assert encode_chunk([T0], [1.0])[0] == FORMAT_V2
+    assert encode_chunk([T0], [1.0], version=FORMAT_V1)[0] == FORMAT_V1
+
+
+def test_timestamps_too_far_apart_for_version_2_are_written_in_version_1():
+    blob = encode_chunk([-(2**63), 2**63 - 1], [1.0, 2.0])
+    assert blob[0] == FORMAT_V1
+    assert decode_chunk(blob) == (array("q", [-(2**63), 2**63 - 1]), array("d", [1.0, 2.0]))
+    ts, vals, _ = decode_chunks([blob])
+    assert ts.tolist() == [-(2**63), 2**63 - 1] and vals.tolist() == [1.0, 2.0]
+
+
+def random_chunk(rng: random.Random) -> tuple[list[int], list[float]]:
+    """Timestamps regular, jittered or scattered; values of every class the codec tells apart."""
+    n = rng.choice([1, 2, 3, 120, rng.randint(1, 400)])
+    t = rng.randint(-10**13, 10**13)
+    ts = []
+    for _ in range(n):
+        ts.append(t)
+        t += rng.choice([STEP, STEP + rng.randint(-50, 50), rng.randint(1, 2 ** rng.randint(1, 50))])
+    kind = rng.randrange(6)
+    if kind == 0:
+        vals = [rng.randint(0, 10**6) / 100 for _ in range(n)]
+    elif kind == 1:
+        vals = [rng.random() * 10 ** rng.randint(-5, 5) for _ in range(n)]
+    elif kind == 2:
+        vals = [float(i * rng.choice([1, 4096, 2**40])) for i in range(n)]
+    elif kind == 3:
+        vals = [rng.choice(SPECIALS) if rng.random() < 0.1 else rng.randint(-999, 999) / 10 for _ in range(n)]
+    elif kind == 4:
+        vals = [float(2**62 + 2**11 * i) for i in range(n)]  # mantissas a float64 cannot hold
+    else:
+        vals = [rng.randint(-2**52, 2**52) / 10 ** rng.randint(0, 3) for _ in range(n)]
+    return ts, vals
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batch_decoding_equals_one_chunk_at_a_time_across_versions_and_kinds(seed):
+    rng = random.Random(seed)
+    chunks = [random_chunk(rng) for _ in range(300)]
+    blobs = [encode_chunk(ts, vals, version=rng.choice([FORMAT_V1, FORMAT_V2])) for ts, vals in chunks]
+    bts, bvals, offsets = decode_chunks(blobs)
+    assert len(offsets) == len(blobs) + 1
+    for i, (ts, vals) in enumerate(chunks):
+        one_ts, one_vals = decode_chunk(blobs[i])
+        lo, hi = offsets[i], offsets[i + 1]
+        assert list(one_ts) == ts and one_vals.tobytes() == bits_of(vals)
+        assert bts[lo:hi].tobytes() == one_ts.tobytes() and bvals[lo:hi].tobytes() == one_vals.tobytes()
+
+
+def test_batch_decoding_of_nothing():
+    ts, vals, offsets = decode_chunks([])
+    assert len(ts) == len(vals) == 0 and offsets.tolist() == [0]
 
 
 def test_regular_integer_counter_is_under_one_byte_per_sample():
@@ -200,6 +262,8 @@ def sample_blob() -> bytes:
 def test_decode_rejects_malformed_blobs(blob, message):
     with pytest.raises(ChunkError, match=message):
         decode_chunk(blob)
+    with pytest.raises(ChunkError, match=message):
+        decode_chunks([encode_chunk([T0], [1.0]), blob])
 
 
 def uv(x: int) -> bytes:
@@ -254,6 +318,49 @@ def test_crafted_bodies_decode_as_documented():
 def test_decode_rejects_inconsistent_bodies(body, message):
     with pytest.raises(ChunkError, match=message):
         decode_chunk(crafted(body))
+    with pytest.raises(ChunkError, match=message):
+        decode_chunks([crafted(body)])
+
+
+def v2_header(n=2, t0=T0, t_lo=STEP, t_step=0, t_width=0, kind=0, e=0, m0=1, m_lo=0, m_step=0, m_width=0, k=0):
+    return struct.pack("<IqqQBBBqqQBI", n, t0, t_lo, t_step, t_width, kind, e, m0, m_lo, m_step, m_width, k)
+
+
+def v2(body: bytes) -> bytes:
+    return bytes((FORMAT_V2,)) + zlib.compress(body)
+
+
+def test_version_2_bodies_decode_as_documented():
+    # three samples: timestamps T0 + 5000 * (0, 1, 3) (lo 5000, step 5000, u 0 and 1 in one byte),
+    # mantissas 150, 175, 200 at e=2, a stale marker set aside at position 1
+    body = v2_header(n=3, t_step=STEP, t_width=1, e=2, m0=150, m_lo=25, k=1) + bytes((0, 1))
+    ts, vals = decode_chunk(v2(body + struct.pack("<I", 1) + EXCEPTION_BITS))
+    assert list(ts) == [T0, T0 + STEP, T0 + 3 * STEP]
+    assert vals[0] == 1.5 and is_stale(vals[1]) and vals[2] == 2.0
+
+
+@pytest.mark.parametrize("body, message", [
+    pytest.param(b"\x00" * 10, "shorter than its header", id="short-header"),
+    pytest.param(v2_header(n=0), "sample count 0", id="no-samples"),
+    pytest.param(v2_header(t_lo=0), "not increasing", id="zero-delta"),
+    pytest.param(v2_header(t_width=3, t_step=1) + bytes(3), "integer width 3", id="bad-width"),
+    pytest.param(v2_header(t_width=1, t_step=0) + bytes(1), "zero integer step", id="zero-step"),
+    pytest.param(v2_header(kind=7), "unknown value encoding 7", id="bad-kind"),
+    pytest.param(v2_header(e=10), "decimal exponent 10", id="bad-exponent"),
+    pytest.param(v2_header(k=3), "3 exceptions in 2 samples", id="too-many-exceptions"),
+    pytest.param(v2_header(k=1) + struct.pack("<I", 2) + EXCEPTION_BITS, "exception position out of range",
+                 id="exception-outside"),
+    pytest.param(v2_header(k=2) + struct.pack("<II", 1, 1) + EXCEPTION_BITS * 2, "exception position out of range",
+                 id="exception-twice"),
+    pytest.param(v2_header(m_width=1, m_step=1), "shorter than its header", id="missing-words"),
+    pytest.param(v2_header() + b"\x00", "1 unexpected trailing bytes", id="trailing"),
+    pytest.param(v2_header(t0=2**63 - 1, t_lo=2**62), "out of range", id="timestamp-overflow"),
+])
+def test_decode_rejects_inconsistent_version_2_bodies(body, message):
+    with pytest.raises(ChunkError, match=message):
+        decode_chunk(v2(body))
+    with pytest.raises(ChunkError, match=message):
+        decode_chunks([v2(body)])
 
 
 def test_every_truncation_is_a_chunk_error():
@@ -272,13 +379,15 @@ def test_every_corrupted_byte_is_a_chunk_error():
             decode_chunk(bytes(damaged))
 
 
+@pytest.mark.parametrize("version", [FORMAT_V1, FORMAT_V2])
 @pytest.mark.parametrize("values", [
     pytest.param([i / 100 for i in range(60)] + [STALE_NAN], id="decimal"),
     pytest.param([random.Random(8).random() for _ in range(60)], id="xor"),
 ])
-def test_damaged_body_behind_a_valid_checksum_never_escapes_as_another_error(values):
-    """The zlib checksum stops random damage; this drives the parser itself with garbage."""
-    blob = encode_chunk([T0 + STEP * i + i % 5 for i in range(len(values))], values)
+def test_damaged_body_behind_a_valid_checksum_never_escapes_as_another_error(values, version):
+    """The zlib checksum stops random damage; this drives the parsers themselves with garbage, and
+    the batch decoder must come to the same answer or the same error as the one-chunk decoder."""
+    blob = encode_chunk([T0 + STEP * i + i % 5 for i in range(len(values))], values, version=version)
     body = zlib.decompress(blob[1:])
     rng = random.Random(9)
     outcomes = set()
@@ -292,12 +401,17 @@ def test_damaged_body_behind_a_valid_checksum_never_escapes_as_another_error(val
                 damaged[pos] = rng.randrange(256)
             else:
                 del damaged[pos:]
+        blob = bytes((version,)) + zlib.compress(bytes(damaged))
         try:
-            ts, vals = decode_chunk(bytes((FORMAT_V1,)) + zlib.compress(bytes(damaged)))
-        except ChunkError:
+            ts, vals = decode_chunk(blob)
+        except ChunkError as exc:
             outcomes.add("error")
+            with pytest.raises(ChunkError, match=re.escape(str(exc))):
+                decode_chunks([blob])
         else:
             assert len(ts) == len(vals) > 0
+            bts, bvals, _ = decode_chunks([blob])
+            assert bts.tobytes() == ts.tobytes() and bvals.tobytes() == vals.tobytes()
             assert all(a < b for a, b in zip(ts, ts[1:], strict=False))
             outcomes.add("decoded")
     assert "error" in outcomes
