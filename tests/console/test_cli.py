@@ -17,6 +17,7 @@ import time
 import pytest
 
 CLI = [sys.executable, "-c", "import sys; from console.cli import main; sys.exit(main())"]
+WRAP = re.compile(r"[\s▌]+")  # a toast's line breaks and its left border, between two drawn lines
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[PX^_].*?\x1b\\|\x1b\][^\x07]*\x07|\x1b.")
 
 
@@ -74,9 +75,12 @@ class Terminal:
             return ANSI.sub(b"", self.raw).decode(errors="replace")
 
     def wait_for(self, *words: str, timeout: float = 30.0) -> None:
+        """Wait until every phrase is drawn; a phrase a toast wrapped over lines counts too."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(w in self.text for w in words):
+            text = self.text
+            flat = WRAP.sub(" ", text)
+            if all(w in text or w in flat for w in words):
                 return
             if self.proc.poll() is not None:
                 break
