@@ -11,6 +11,7 @@ import copy
 import json
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -26,11 +27,15 @@ SERVICE_MONITOR_SCHEMA = Path(__file__).parent / "schemas" / "servicemonitor-v1-
 SECRET = "k" * 32
 
 
-def manifests() -> dict[str, dict]:
-    """{kind: manifest} of every file kustomization.yaml lists."""
+def documents() -> list[dict]:
+    """Every manifest of every file kustomization.yaml lists (a file may hold several)."""
     listed = yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
-    docs = [yaml.safe_load((K8S / name).read_text()) for name in listed]
-    return {doc["kind"]: doc for doc in docs}
+    return [doc for name in listed for doc in yaml.safe_load_all((K8S / name).read_text()) if doc]
+
+
+def manifests(name: str = "metrics-service") -> dict[str, dict]:
+    """{kind: manifest} of the application ``name`` (metrics-service, or the Redis it shares)."""
+    return {doc["kind"]: doc for doc in documents() if doc["metadata"]["name"] == name}
 
 
 def container() -> dict:
@@ -43,12 +48,28 @@ def test_kustomization_lists_every_manifest():
     assert sorted(listed) == on_disk
     assert set(manifests()) == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
                                 "HorizontalPodAutoscaler", "ServiceMonitor"}
+    assert set(manifests("metrics-service-redis")) == {"Deployment", "Service"}
+    assert len(documents()) == 8
 
 
-@pytest.mark.parametrize("kind", ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
-                                  "HorizontalPodAutoscaler"])
-def test_manifest_is_valid_against_the_kubernetes_schema(kind):
-    kubernetes_validate.validate(manifests()[kind], KUBERNETES_VERSION, strict=True)
+@pytest.mark.parametrize("name,kind", [("metrics-service", kind) for kind in (
+    "ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler")]
+    + [("metrics-service-redis", "Deployment"), ("metrics-service-redis", "Service")])
+def test_manifest_is_valid_against_the_kubernetes_schema(name, kind):
+    kubernetes_validate.validate(manifests(name)[kind], KUBERNETES_VERSION, strict=True)
+
+
+def test_the_replicas_redis_url_names_the_redis_service_and_it_selects_the_redis_pod():
+    config = yaml.safe_load(manifests()["ConfigMap"]["data"]["config.yaml"])
+    url = urlsplit(config["redis_url"])
+    redis = manifests("metrics-service-redis")
+    service, pod = redis["Service"], redis["Deployment"]["spec"]["template"]
+    port = next(p for p in service["spec"]["ports"] if p["port"] == url.port)
+    assert url.hostname == service["metadata"]["name"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert port["targetPort"] in {p["name"] for p in pod["spec"]["containers"][0]["ports"]}
+    assert not service["spec"]["selector"].items() <= manifests()["Deployment"]["spec"]["template"][
+        "metadata"]["labels"].items(), "the Redis Service must not select the replicas"
 
 
 def test_the_validator_rejects_a_misspelt_field():
