@@ -25,6 +25,7 @@ from engine.cluster.alertstore import RedisAlertDB
 from engine.cluster.alertsync import AlertSync
 from engine.cluster.nflog import SharedNotificationLog
 from engine.cluster.replicas import Cluster, replica_id
+from engine.cluster.shared import SharedState
 from engine.collectors.processes import ALERT_TOP, ProcessTable
 from engine.collectors.system import ProcessCollector, SystemCollector
 from engine.dashboard_view import realtime_view, summary_view
@@ -46,6 +47,7 @@ from engine.promql.parse import Parser
 from engine.remotewrite.manager import RemoteWrite
 from engine.rulefiles.managed import ManagedRules, ReadOnlyRuleError, RuleNotFoundError
 from engine.scrape.manager import FILE_SD_POLL_S, ScrapeManager
+from engine.secretbox import SecretBox
 from engine.service_views import (
     DEFAULT_APPLICATION_RANGE_S,
     DEFAULT_BUSINESS_RANGE_S,
@@ -107,6 +109,10 @@ class Engine:
                                self._leading_changed) if settings.redis_url else None
         """Several replicas through Redis: only the lease's holder evaluates and notifies. None alone."""
         leading = self.cluster.leading if self.cluster is not None else _always
+        self.shared = SharedState(settings.redis_url, self.cluster.id, SecretBox(settings.data_dir,
+                                  settings.secrets_key)) if self.cluster is not None else None
+        """API rules, health checks, channels and scrape targets in Redis; None alone (data-dir files)."""
+        shared = self.shared.docs if self.shared is not None else lambda kind, sealed: None
         alert_db = AlertDB(settings.data_dir, repair=repair) if self.cluster is None else \
             RedisAlertDB(settings.redis_url, self.cluster.id, lambda: self.cluster.lease.token)
         self.book = AlertBook(alert_db, self.bus, self.clock.now, settings.alerts_ttl,
@@ -115,7 +121,8 @@ class Engine:
             if self.cluster else None
         self.audit = AuditLog(settings.data_dir, repair=repair)
         self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
-        self.managed_rules = ManagedRules(settings.data_dir, repair=repair, parser=parser)
+        self.managed_rules = ManagedRules(settings.data_dir, repair=repair, parser=parser,
+                                          shared=shared("rules", sealed=False))
         files = [str(DEFAULT_RULES)] if DEFAULT_RULES.exists() else []
         self.ruler = Ruler(self.store, self.query, self.book, self.clock.now, settings.evaluation_interval,
                            files + list(settings.rules_files), self.managed_rules, self._rules_pool,
@@ -131,14 +138,15 @@ class Engine:
         self.scraper = ScrapeManager(settings.scrape_configs, str(settings.data_dir),
                                      NetPolicy.from_entries(settings.health_check_allow), self.clock,
                                      self.admission, settings.scrape_interval, settings.scrape_timeout,
-                                     tracer=self.tracer)
+                                     tracer=self.tracer, shared=shared("targets", sealed=True))
         self._ingest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")  # body decoding
         self._remote_write = remote_write.Decoder()  # used on the ingest thread only
         self._self_sources: dict[str, FamilySource] = {"process": self.process_collector.collect,
                                                        "ingest": self.admission.families}
         self.notifier = Notifier(settings, self.clock.now, self.bus, self._rule_channels, repair=repair,
                                  tracer=self.tracer, leading=leading,
-                                 shared_log=SharedNotificationLog(settings.redis_url) if self.cluster else None)
+                                 shared_log=SharedNotificationLog(settings.redis_url) if self.cluster else None,
+                                 shared=shared("channels", sealed=True))
         self.add_self_source("notify", self.notifier.families)
         self.remote_write_out = RemoteWrite(settings.remote_write, Path(settings.data_dir),
                                             settings.remote_write_max_age, self.store,
@@ -167,7 +175,12 @@ class Engine:
         """(when, figures) of the last collection's System view."""
         self.last_flush: float | None = None
         self.health = HealthService(settings, self.store, self.query, self.bus, self.clock, self.run_query,
-                                    repair=repair, tracer=self.tracer)
+                                    repair=repair, tracer=self.tracer, shared=shared("checks", sealed=True))
+        if self.shared is not None:
+            for owner, apply in ((self.managed_rules, self._shared_rules_changed),
+                                 (self.health, self.health.apply_shared), (self.notifier, self.notifier.apply_shared),
+                                 (self.scraper, self.scraper.apply_shared)):
+                self.shared.watch(owner.shared, apply)
 
     def now_ms(self) -> int:
         return to_ms(self.clock.now())
@@ -229,6 +242,8 @@ class Engine:
         self._scheduler.start()
         if self.alert_sync is not None:
             await self.alert_sync.start()
+        if self.shared is not None:
+            await self.shared.start()
         if self.cluster is not None:
             await self.cluster.start()
         await self.scraper.start()
@@ -267,6 +282,8 @@ class Engine:
                 await self.cluster.stop()
             if self.alert_sync is not None:
                 await self.alert_sync.stop()
+            if self.shared is not None:
+                await self.shared.stop()
             await self.notifier.stop()
             await self.scraper.stop()
             if self._views_task is not None:
@@ -326,6 +343,11 @@ class Engine:
             return
         if self.cluster is not None and self.cluster.leading():
             self.ruler.adopt()
+
+    async def _shared_rules_changed(self, docs: dict[str, Any]) -> None:
+        """Another replica changed the API rules in Redis: take them and reload the rules."""
+        self.managed_rules.apply_shared(docs)
+        await self.reload_rules()
 
     async def cluster_view(self) -> dict[str, Any]:
         """``GET /api/cluster``: this replica, the leader, the live replicas (ClusterUnavailable when
@@ -500,13 +522,14 @@ class Engine:
         """Every target with health and last scrape, and the API's entries (GET /api/targets)."""
         return self.scraper.target_list()
 
-    def add_scrape_target(self, body: Any) -> dict[str, Any]:
-        """Store an API entry and start scraping it (EntryError naming the field; StorageFullError)."""
-        return self.scraper.add_entry(body).public()
+    async def add_scrape_target(self, body: Any) -> dict[str, Any]:
+        """Store an API entry and start scraping it (EntryError naming the field; StorageFullError;
+        SharedStateUnavailable)."""
+        return (await self.scraper.add_entry(body)).public()
 
-    def delete_scrape_target(self, entry_id: str) -> dict[str, Any]:
+    async def delete_scrape_target(self, entry_id: str) -> dict[str, Any]:
         """Remove an API entry: its targets stop and their series go stale (KeyError when unknown)."""
-        return self.scraper.delete_entry(entry_id).public()
+        return (await self.scraper.delete_entry(entry_id)).public()
 
     async def push_metrics(self, source: str, items: list[Any], atomic: bool = False) -> PushResult:
         """The JSON push API (source ``push`` or ``business``): apply the items that pass, or none

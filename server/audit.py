@@ -14,6 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from engine.audit import AuditEntry
+from engine.cluster.alertstore import AlertStateUnavailable
+from engine.cluster.shared import SharedStateUnavailable
 from engine.datadir import StorageFullError
 from server.auth import AUTHENTICATOR, principal_of
 from server.errors import ApiError, log_unhandled
@@ -46,6 +48,9 @@ async def audit_middleware(request: web.Request, handler: Any) -> web.StreamResp
         raise
     except StorageFullError:
         status = 507
+        raise
+    except (AlertStateUnavailable, SharedStateUnavailable):
+        status = 503
         raise
     except Exception:
         status = 500

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.cluster.alertstore import AlertStateUnavailable
+from engine.cluster.shared import SharedStateUnavailable
 from engine.datadir import StorageFullError
 from engine.logs import log_failure
 from engine.promql.errors import TIMEOUT, QueryError
@@ -68,7 +69,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return error_response(exc.status, code_for(exc.status), message, details, headers)
     except StorageFullError as exc:  # nothing was changed; the client may retry once there is room
         return error_response(507, code_for(507), str(exc), {"path": request.path, "method": request.method})
-    except AlertStateUnavailable as exc:  # Redis is down: nothing was changed; the client may retry
+    except (AlertStateUnavailable, SharedStateUnavailable) as exc:  # Redis is down: nothing changed, retry
         return error_response(503, code_for(503), str(exc), {"path": request.path, "method": request.method})
     except Exception as exc:
         rid = log_unhandled(request, exc)

@@ -112,13 +112,15 @@ class Ruler:
         before = {rr.rule.id for g in self.groups.values() for rr in g.rules if rr.alerting is not None}
         self._install(groups)
         after = {rr.rule.id for g in self.groups.values() for rr in g.rules if rr.alerting is not None}
-        for rule_id in before - after:
+        leading = self.leading()  # with replicas, every one reloads; only the leader resolves in the shared state
+        for rule_id in before - after if leading else ():
             self.book.resolve_rule(rule_id, "rule removed")
         for g in self.groups.values():
             for rr in g.rules:
                 if not rr.rule.enabled and rr.alerting is not None and rr.alerting.active:
                     rr.alerting.active = {}
-                    self.book.resolve_rule(rr.rule.id, "rule disabled")
+                    if leading:
+                        self.book.resolve_rule(rr.rule.id, "rule disabled")
         self.last_reload_error = None
         self.last_reload = self.now()
         self._reschedule()

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import yaml
 
 from engine.clock import Clock, to_ms
+from engine.cluster.shared import Docs, SharedDocs, SharedStateUnavailable
 from engine.events import EventBus
 from engine.health.checkers import CHECKERS
 from engine.health.checkers.base import CheckFailed, Context, Result, short_error
@@ -64,8 +65,11 @@ class CheckConflict(ValueError):
 
 class HealthService:
     def __init__(self, settings: Settings, store: Store, query: QueryEngine, bus: EventBus, clock: Clock,
-                 run_query: QueryRunner[Any], *, repair: bool = False, tracer: Tracer = NO_TRACER) -> None:
+                 run_query: QueryRunner[Any], *, repair: bool = False, tracer: Tracer = NO_TRACER,
+                 shared: SharedDocs | None = None) -> None:
+        """``shared``: the API's checks in Redis (several replicas), in place of ``health/checks.json``."""
         self.settings = settings
+        self.shared = shared
         self.tracer = tracer
         self.store = store
         self.query = query
@@ -96,7 +100,7 @@ class HealthService:
             if spec.name in self.specs:
                 raise HealthConfigError(f"HEALTH_CHECKS_FILE: check {spec.name!r} is also in the config")
             self._add(spec)
-        for spec in self.definitions.load():
+        for spec in self._stored_checks():
             if spec.name in self.specs:
                 log.warning("API health check shadowed by the config's, not run",
                             extra={"fields": {"check": spec.name}})
@@ -107,6 +111,41 @@ class HealthService:
             if missing and spec.source != "api":
                 where = "HEALTH_CHECKS_FILE" if spec.source == "file" else "HEALTH_CHECKS"
                 raise HealthConfigError(f"{where}: {spec.name}.dependsOn: no check named {missing[0]!r}")
+
+    def _stored_checks(self) -> list[CheckSpec]:
+        """The API's checks: the data dir's file, or Redis (none when it does not answer: they are
+        read when it does, see ``apply_shared``)."""
+        if self.shared is None:
+            return self.definitions.load()
+        try:
+            return self._parsed(self.shared.load())
+        except SharedStateUnavailable as exc:
+            log.warning("API health checks not read: Redis does not answer", extra={"fields": {"error": str(exc)}})
+            return []
+
+    @staticmethod
+    def _parsed(docs: Docs) -> list[CheckSpec]:
+        specs = []
+        for name, doc in docs.items():
+            try:
+                specs.append(parse_check(doc, "api"))
+            except CheckError as exc:
+                log.warning("shared health check skipped", extra={"fields": {"check": name, "error": str(exc)}})
+        return specs
+
+    def apply_shared(self, docs: Docs) -> None:
+        """Take the API's checks as another replica left them in Redis: new ones scheduled, changed
+        ones start over, deleted ones stop (each announced on the ``health`` topic as here)."""
+        wanted = {spec.name: spec for spec in self._parsed(docs)}
+        for name in [n for n, s in self.specs.items() if s.source == "api" and n not in wanted]:
+            self._drop(name)
+        for name, spec in wanted.items():
+            current = self.specs.get(name)
+            if current is None:
+                self._add(spec)
+                self._reschedule(spec)
+            elif current.source == "api" and current.record() != spec.record():
+                self._replace(name, spec)
 
     def _file_checks(self) -> tuple[CheckSpec, ...]:
         path = self.settings.health_checks_file
@@ -326,7 +365,7 @@ class HealthService:
         spec = self._validated(body)
         if spec.name in self.specs:
             raise CheckConflict(f"a check named {spec.name!r} already exists", "duplicate_check")
-        await self._save([*self._api_specs(), spec])
+        await self._save([*self._api_specs(), spec], spec)
         self._add(spec)
         self._reschedule(spec)
         return self._view(spec.name)
@@ -336,7 +375,11 @@ class HealthService:
         old = self._editable(name)
         raw = keep_secrets({**body, "name": name} if isinstance(body, dict) else body, old)
         spec = self._validated(raw)
-        await self._save([spec if s.name == name else s for s in self._api_specs()])
+        await self._save([spec if s.name == name else s for s in self._api_specs()], spec)
+        self._replace(name, spec)
+        return self._view(name)
+
+    def _replace(self, name: str, spec: CheckSpec) -> None:
         self.specs[name] = spec
         previous = self.states[name].shown
         self.states[name] = CheckState()
@@ -346,14 +389,16 @@ class HealthService:
             self.bus.publish(TOPIC, now, {"service": name, "state": "unknown", "previous": previous,
                                           "since": rfc3339(now), "reason": "definition changed"})
         self._reschedule(spec)
-        return self._view(name)
 
     async def delete(self, name: str) -> None:
         self._editable(name)
         users = [s.name for s in self.specs.values() if name in s.depends_on]
         if users:
             raise CheckConflict(f"check {name!r} is a dependency of {', '.join(users[:5])}", "check_in_use")
-        await self._save([s for s in self._api_specs() if s.name != name])
+        await self._save([s for s in self._api_specs() if s.name != name], deleted=name)
+        self._drop(name)
+
+    def _drop(self, name: str) -> None:
         del self.specs[name]
         del self.states[name]
         if self._scheduler is not None:
@@ -365,8 +410,15 @@ class HealthService:
         self.bus.publish(TOPIC, t, {"service": name, "state": "deleted", "previous": None, "since": rfc3339(t),
                                     "reason": None})
 
-    async def _save(self, specs: list[CheckSpec]) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._writer, self.definitions.save, specs)
+    async def _save(self, specs: list[CheckSpec], changed: CheckSpec | None = None, deleted: str = "") -> None:
+        """Every API check to the file, or only the ``changed`` (or ``deleted``) one to Redis."""
+        loop = asyncio.get_running_loop()
+        if self.shared is None:
+            await loop.run_in_executor(self._writer, self.definitions.save, specs)
+        elif changed is not None:
+            await loop.run_in_executor(self._writer, self.shared.put, changed.name, changed.record())
+        else:
+            await loop.run_in_executor(self._writer, self.shared.delete, deleted)
 
     def _reschedule(self, spec: CheckSpec) -> None:
         if self._scheduler is not None:

@@ -18,6 +18,7 @@ import aiohttp
 
 from engine.alerts.model import AlertInstance
 from engine.cluster.nflog import SharedNotificationLog
+from engine.cluster.shared import Docs, SharedDocs, SharedStateUnavailable
 from engine.datadir import StorageFullError
 from engine.events import EventBus
 from engine.logs import log_fields
@@ -64,11 +65,13 @@ class Notifier:
     def __init__(self, settings: Settings, now: Callable[[], float], bus: EventBus,
                  rule_channels: Callable[[str], list[dict[str, Any]]], *, repair: bool = False,
                  tracer: Tracer = NO_TRACER, leading: Callable[[], bool] = lambda: True,
-                 shared_log: SharedNotificationLog | None = None) -> None:
+                 shared_log: SharedNotificationLog | None = None, shared: SharedDocs | None = None) -> None:
         """``rule_channels(rule_id)``: a rule's ``notificationChannels``. ``leading()``: may this replica
-        send now? With several replicas only the leader does, and ``shared_log`` carries the
-        notification log from one leader to the next."""
+        send now? With several replicas only the leader does, ``shared_log`` carries the
+        notification log from one leader to the next, and ``shared`` holds the API's channels (sealed)
+        in place of ``notifications.db``'s table."""
         self.settings = settings
+        self.shared = shared
         self.leading = leading
         self.shared_log = shared_log
         self.tracer = tracer
@@ -112,18 +115,33 @@ class Notifier:
         """Open the outbox, load API channels and the notification log, and take in the live alerts
         (groups already notified do not notify again)."""
         self.outbox.open()
-        for name, kind, settings in self.outbox.api_channels():
-            if name in self.fixed:
-                continue
+        if self.shared is None:
+            self._take_channels(self.outbox.api_channels())
+        else:
             try:
-                self.api[name] = parse_channel({"name": name, "type": kind, "settings": settings}, name, "api")
-            except NotifyConfigError as exc:
-                log.warning("stored channel skipped", extra=log_fields(channel=name, problem=exc.message))
+                self.apply_shared(self.shared.load())
+            except SharedStateUnavailable as exc:  # read when Redis answers (engine/cluster/shared.py)
+                log.warning("API channels not read: Redis does not answer", extra=log_fields(error=str(exc)))
         self.dispatcher.log = self.outbox.load_log()
         now = self.now()
         for inst in live:
             if inst.state == "firing":
                 self._take(AlertView.of(inst), now)
+
+    def apply_shared(self, docs: Docs) -> None:
+        """The API's channels as Redis has them (another replica changed them)."""
+        self._take_channels([(name, doc.get("type"), doc.get("settings")) for name, doc in sorted(docs.items())])
+
+    def _take_channels(self, stored: list[tuple[str, Any, Any]]) -> None:
+        api = {}
+        for name, kind, settings in stored:
+            if name in self.fixed:
+                continue
+            try:
+                api[name] = parse_channel({"name": name, "type": kind, "settings": settings}, name, "api")
+            except NotifyConfigError as exc:
+                log.warning("stored channel skipped", extra=log_fields(channel=name, problem=exc.message))
+        self.api = api
 
     async def start(self) -> None:
         self._sessions = {trusted: aiohttp.ClientSession(connector=aiohttp.TCPConnector(
@@ -346,7 +364,8 @@ class Notifier:
 
     async def delete_channel(self, name: str) -> None:
         self._api_channel(name)
-        await asyncio.get_running_loop().run_in_executor(self.pool, self.outbox.delete_channel, name)
+        forget = self.outbox.delete_channel if self.shared is None else self.shared.delete
+        await asyncio.get_running_loop().run_in_executor(self.pool, forget, name)
         self.api.pop(name, None)
 
     def _api_channel(self, name: str) -> Channel:
@@ -360,8 +379,13 @@ class Notifier:
 
     async def _store(self, channel: Channel) -> dict[str, Any]:
         self._check_policy(channel)
-        await asyncio.get_running_loop().run_in_executor(self.pool, self.outbox.put_channel, channel.name,
-                                                         channel.type, dict(channel.settings))
+        settings = dict(channel.settings)
+        if self.shared is None:
+            await asyncio.get_running_loop().run_in_executor(self.pool, self.outbox.put_channel, channel.name,
+                                                             channel.type, settings)
+        else:
+            await asyncio.get_running_loop().run_in_executor(self.pool, self.shared.put, channel.name,
+                                                             {"type": channel.type, "settings": settings})
         self.api[channel.name] = replace(channel, source="api")
         return self.channel(channel.name)
 

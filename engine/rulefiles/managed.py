@@ -4,6 +4,9 @@
 (which Prometheus ignores), so the file passes ``promtool check rules`` and runs unchanged on
 Prometheus. ``rules/managed.json`` only extends it (``notificationChannels``, disabled rules): a
 missing or unreadable side file means default extensions, never a rewrite from a partial view.
+
+With several replicas (REDIS_URL) the rules live in Redis instead (engine/cluster/shared.py), one
+document per rule, and neither file is written.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from engine.cluster.shared import Docs, SharedDocs, SharedStateUnavailable
 from engine.compat.durations import MAX_MS, DurationRangeError, format_duration, seconds_to_ms
 from engine.compat.strconv import NOT_UTF8, invalid_utf8_path
 from engine.datadir import move_aside, write_atomic
@@ -67,10 +71,15 @@ class ManagedRules:
     """Create, update, delete and list the API's rules; every change is on disk before it returns.
     Built without touching the disk; ``load`` reads it (once the data dir is the caller's)."""
 
-    def __init__(self, data_dir: Path | str, *, repair: bool = False, parser: Parser | None = None) -> None:
+    def __init__(self, data_dir: Path | str, *, repair: bool = False, parser: Parser | None = None,
+                 shared: SharedDocs | None = None) -> None:
         """``repair``: a missing or invalid rule file is moved aside and rebuilt from the side file.
-        ``parser``: the Engine's, whose limits rules are checked against."""
+        ``parser``: the Engine's, whose limits rules are checked against. ``shared``: the rules in
+        Redis, the source of truth in place of the files."""
         self.repair = repair
+        self.shared = shared
+        self._order: dict[str, int] = {}
+        """A shared rule's place in the list (creation order, kept by updates)."""
         self.parser = parser or tools_parser()
         self.dir = Path(data_dir) / "rules"
         self.store_path = self.dir / "managed.json"
@@ -79,8 +88,37 @@ class ManagedRules:
         self._rules: list[tuple[str, Rule]] = []
 
     def load(self) -> None:
-        """Read the rules from disk (RuleLoadError when the rule file is missing or invalid)."""
-        self._rules = self._load()
+        """Read the rules from disk (RuleLoadError when the rule file is missing or invalid), or from
+        Redis; a replica whose Redis does not answer starts without them and reads them later."""
+        if self.shared is None:
+            self._rules = self._load()
+            return
+        try:
+            self._refresh()
+        except SharedStateUnavailable as exc:
+            log.warning("API rules not read: Redis does not answer", extra={"fields": {"error": str(exc)}})
+
+    def apply_shared(self, docs: Docs) -> None:
+        """Take the rules another replica changed in Redis (the caller reloads the ruler)."""
+        with self._lock:
+            self._take(docs)
+
+    def _refresh(self) -> None:
+        """The shared rules as Redis has them now, before a change is checked against them."""
+        if self.shared is not None:
+            self._take(self.shared.load())
+
+    def _take(self, docs: Docs) -> None:
+        rules = []
+        for rid, doc in docs.items():
+            try:
+                rule = Rule(**{**doc["rule"], "id": rid})
+                rules.append((int(doc["order"]), rid, str(doc["group"]), rule))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("unreadable shared rule skipped", extra={"fields": {"id": rid, "error": str(exc)}})
+        rules.sort(key=lambda r: r[:2])
+        self._order = {rid: order for order, rid, _, _ in rules}
+        self._rules = [(group, rule) for _, _, group, rule in rules]
 
     def list(self) -> list[Rule]:
         return [rule for _, rule in self._rules]
@@ -95,25 +133,28 @@ class ManagedRules:
     def create(self, body: Any) -> Rule:
         """A new rule from the simple or the full form; raises RuleValidationError."""
         with self._lock:
+            self._refresh()
             group, rule = rule_from_body(body, str(uuid.uuid4()), parser=self.parser)
             self._check_unique(group, rule)
-            self._save([*self._rules, (group, rule)])
+            self._save([*self._rules, (group, rule)], rule.id)
             return rule
 
     def update(self, rule_id: str, body: Any) -> Rule:
         """Replace a rule's definition; its id stays, and so do ``enabled`` and ``group`` if not given."""
         with self._lock:
+            self._refresh()
             i = self._index(rule_id)
             old_group, old = self._rules[i]
             group, rule = rule_from_body(body, rule_id, group=old_group, enabled=old.enabled, parser=self.parser)
             self._check_unique(group, rule, ignore=rule_id)
-            self._save([*self._rules[:i], (group, rule), *self._rules[i + 1:]])
+            self._save([*self._rules[:i], (group, rule), *self._rules[i + 1:]], rule_id)
             return rule
 
     def delete(self, rule_id: str) -> None:
         with self._lock:
+            self._refresh()
             i = self._index(rule_id)
-            self._save([*self._rules[:i], *self._rules[i + 1:]])
+            self._save([*self._rules[:i], *self._rules[i + 1:]], rule_id)
 
     # -- storage -----------------------------------------------------------------------------------
 
@@ -173,8 +214,12 @@ class ManagedRules:
                                           "error": str(exc)}})
             return []
 
-    def _save(self, rules: list[tuple[str, Rule]]) -> None:
-        """The side file first, then the rule file; if the second write fails the side file is put back."""
+    def _save(self, rules: list[tuple[str, Rule]], changed: str) -> None:
+        """The side file first, then the rule file; if the second write fails the side file is put back.
+        Shared: only the ``changed`` rule's document is written (or deleted) in Redis."""
+        if self.shared is not None:
+            self._save_shared(rules, changed)
+            return
         doc = {"version": _STORE_VERSION,
                "rules": [{"group": group, **dataclasses.asdict(rule)} for group, rule in rules]}
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -189,6 +234,20 @@ class ManagedRules:
                 else:
                     write_atomic(self.store_path, before, 0o644)
             raise
+        self._rules = rules
+
+    def _save_shared(self, rules: list[tuple[str, Rule]], changed: str) -> None:
+        assert self.shared is not None
+        found = next(((group, rule) for group, rule in rules if rule.id == changed), None)
+        if found is None:
+            self.shared.delete(changed)
+            self._order.pop(changed, None)
+        else:
+            order = self._order.get(changed, max(self._order.values(), default=0) + 1)
+            rule = dataclasses.asdict(found[1])
+            del rule["id"]
+            self.shared.put(changed, {"group": found[0], "order": order, "rule": rule})
+            self._order[changed] = order
         self._rules = rules
 
     def _write_yaml(self, rules: list[tuple[str, Rule]]) -> None:

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +24,7 @@ import aiohttp
 
 from engine import __version__
 from engine.clock import Clock, to_ms
+from engine.cluster.shared import Docs, SharedDocs, SharedStateUnavailable
 from engine.compat.durations import format_duration
 from engine.ingest.admission import Admission, Refusal
 from engine.netpolicy import BlockedTarget, NetPolicy, PolicyResolver
@@ -73,10 +74,13 @@ class ScrapeManager:
     """Owns the targets, their loops and the API's entries."""
 
     def __init__(self, configs: tuple[ScrapeConfig, ...], data_dir: str, policy: NetPolicy, clock: Clock,
-                 admission: Admission, interval: float, timeout: float, tracer: Tracer = NO_TRACER) -> None:
+                 admission: Admission, interval: float, timeout: float, tracer: Tracer = NO_TRACER,
+                 shared: SharedDocs | None = None) -> None:
         """``interval``/``timeout``: the global defaults for API entries that give none. New series
-        pass ``admission``'s checks and limits; samples of known series go to its store by ref."""
+        pass ``admission``'s checks and limits; samples of known series go to its store by ref.
+        ``shared``: the API's entries in Redis (sealed: they hold credentials), in place of the file."""
         self.configs = configs
+        self.shared = shared
         self.policy = policy
         self.clock = clock
         self.admission = admission
@@ -97,8 +101,29 @@ class ScrapeManager:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Read the API's entries (blocking, at open)."""
-        self.entries = {e.id: e for e in self.entry_file.load(self._interval, self._timeout, self.policy)}
+        """Read the API's entries (blocking, at open); from Redis when shared (none while it does not
+        answer: they are read when it does, see ``apply_shared``)."""
+        if self.shared is None:
+            self.entries = {e.id: e for e in self.entry_file.load(self._interval, self._timeout, self.policy)}
+            return
+        try:
+            self.entries = self._parsed(self.shared.load())
+        except SharedStateUnavailable as exc:
+            log.warning("API scrape targets not read: Redis does not answer", extra={"fields": {"error": str(exc)}})
+
+    def apply_shared(self, docs: Docs) -> None:
+        """The API's entries as Redis has them (another replica changed them): targets follow."""
+        self.entries = self._parsed(docs)
+        self.sync()
+
+    def _parsed(self, docs: Docs) -> dict[str, Entry]:
+        entries = {}
+        for entry_id, body in sorted(docs.items()):
+            try:
+                entries[entry_id] = parse_entry(body, entry_id, self._interval, self._timeout, self.policy)
+            except EntryError as exc:
+                log.warning("shared scrape target skipped", extra={"fields": {"id": entry_id, "error": str(exc)}})
+        return entries
 
     async def start(self) -> None:
         """Read file_sd files, then start a loop per target."""
@@ -184,23 +209,34 @@ class ScrapeManager:
 
     # -- API entries -------------------------------------------------------------------------
 
-    def add_entry(self, body: Any) -> Entry:
-        """Validate and store a new entry, then start its targets (EntryError; StorageFullError)."""
+    async def add_entry(self, body: Any) -> Entry:
+        """Validate and store a new entry, then start its targets (EntryError; StorageFullError;
+        SharedStateUnavailable)."""
         if len(self.entries) >= MAX_ENTRIES:
             raise EntryError("body", f"at most {MAX_ENTRIES} entries", "too_many_targets")
         entry = parse_entry(body, new_id(), self._interval, self._timeout, self.policy)
-        self.entry_file.save([*self.entries.values(), entry])
+        if self.shared is None:
+            await self._stored(self.entry_file.save, [*self.entries.values(), entry])
+        else:
+            await self._stored(self.shared.put, entry.id, entry.body)
         self.entries[entry.id] = entry
         self.sync()
         return entry
 
-    def delete_entry(self, entry_id: str) -> Entry:
+    async def delete_entry(self, entry_id: str) -> Entry:
         """Remove an entry and stop its targets (KeyError when there is none)."""
         entry = self.entries[entry_id]
-        self.entry_file.save([e for e in self.entries.values() if e.id != entry_id])
-        del self.entries[entry_id]
+        if self.shared is None:
+            await self._stored(self.entry_file.save, [e for e in self.entries.values() if e.id != entry_id])
+        else:
+            await self._stored(self.shared.delete, entry_id)
+        self.entries.pop(entry_id, None)
         self.sync()
         return entry
+
+    async def _stored(self, write: Callable[..., None], *args: Any) -> None:
+        """A blocking write of the entries, on the manager's thread."""
+        await asyncio.get_running_loop().run_in_executor(self._pool, write, *args)
 
     # -- one target's loop -------------------------------------------------------------------
 

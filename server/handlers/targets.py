@@ -37,7 +37,7 @@ async def list_targets(request: web.Request) -> web.Response:
 async def add_target(request: web.Request) -> web.Response:
     body = await json_body(request)
     try:
-        entry = _engine(request).add_scrape_target(body)
+        entry = await _engine(request).add_scrape_target(body)
     except EntryError as exc:
         status = 403 if exc.code == "target_not_allowed" else 409 if exc.code == "too_many_targets" else 400
         raise ApiError(status, exc.code, str(exc), {"field": exc.field}) from None
@@ -48,7 +48,7 @@ async def add_target(request: web.Request) -> web.Response:
 async def delete_target(request: web.Request) -> web.Response:
     entry_id = request.match_info["id"]
     try:
-        entry = _engine(request).delete_scrape_target(entry_id)
+        entry = await _engine(request).delete_scrape_target(entry_id)
     except KeyError:
         raise ApiError(404, "not_found", f"no target entry with id {entry_id!r}") from None
     return web.json_response({"entry": entry})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -66,3 +68,21 @@ def redis_server():
     yield proc, port
     proc.kill()
     proc.wait()
+
+
+@pytest.fixture
+def replicas(tmp_path, redis_server):
+    """``start(name, **env)``: a ``serve`` process on the test's redis-server (tests/integration/replicas.py);
+    every one is killed at the end, a paused one resumed first."""
+    from tests.integration.replicas import Replica
+    started: list[Replica] = []
+
+    def start(name: str, **env: str) -> Replica:
+        replica = Replica(tmp_path, name, redis_server[1], **env).start()
+        started.append(replica)
+        return replica
+    yield start
+    for replica in started:
+        if replica.proc is not None and replica.proc.poll() is None:
+            os.kill(replica.proc.pid, signal.SIGCONT)
+        replica.stop()

@@ -9,7 +9,6 @@ import signal
 import time
 
 import aiohttp
-import pytest
 
 from tests.integration.receivers import Recorder
 from tests.integration.replicas import Replica, until
@@ -20,21 +19,6 @@ async def test_alone_the_process_is_the_whole_cluster(client):
     assert view["leader"] == view["self"]
     assert [r["id"] for r in view["replicas"]] == [view["self"]]
     assert view["assignments"] == {}
-
-
-@pytest.fixture
-def replicas(tmp_path, redis_server):
-    started: list[Replica] = []
-
-    def start(name: str, **env: str) -> Replica:
-        replica = Replica(tmp_path, name, redis_server[1], **env).start()
-        started.append(replica)
-        return replica
-    yield start
-    for replica in started:
-        if replica.proc is not None and replica.proc.poll() is None:
-            os.kill(replica.proc.pid, signal.SIGCONT)
-        replica.stop()
 
 
 async def agreed(members: list[Replica]) -> str | None:

@@ -1,0 +1,67 @@
+"""One Redis pub/sub channel listened to for as long as the replica runs, subscribed again after a lost
+connection: what every part that takes the other replicas' changes needs (alerts, shared definitions)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from engine.logs import log_fields
+from engine.settings import redact_uris
+from engine.tsdb.backend import StoreError
+
+log = logging.getLogger(__name__)
+RETRY_S = 1.0
+START_WAIT_S = 5.0
+
+
+class ChannelListener:
+    def __init__(self, client: Any, channel: str, receive: Callable[[bytes], None],
+                 subscribed: Callable[[], None], what: str, url: str) -> None:
+        """``client``: a redis.asyncio client. ``receive(data)`` for each message; ``subscribed()`` after
+        each (re)subscription, to catch up with what was published while not listening. ``what``
+        names the messages in the log."""
+        self.client = client
+        self.channel = channel
+        self.receive = receive
+        self.subscribed = subscribed
+        self.what = what
+        self.url = url
+        self._listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen, and return once listening (or after START_WAIT_S if Redis does not answer)."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"listen {self.channel}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), START_WAIT_S)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        import redis
+        caught_up = True
+        while True:
+            try:
+                async with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    self.subscribed()
+                    self._listening.set()
+                    if not caught_up:
+                        caught_up = True
+                        log.info("%s from other replicas received again", self.what)
+                    async for message in pubsub.listen():
+                        self.receive(message["data"])
+            except (redis.RedisError, OSError, StoreError) as exc:
+                if caught_up:
+                    log.warning("%s from other replicas not received: Redis does not answer", self.what,
+                                extra=log_fields(redis_url=redact_uris(self.url), error=str(exc)))
+                caught_up = False
+                await asyncio.sleep(RETRY_S)

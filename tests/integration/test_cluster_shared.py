@@ -1,0 +1,131 @@
+"""API-made rules, health checks, notification channels and scrape targets shared by replicas through a
+real redis-server (engine/cluster/shared.py): made on one replica, listed on the others; deleted on
+another, gone everywhere; credentials sealed in Redis; writes refused with 503 while Redis is down,
+reads still answered from the last copy."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import httpx
+import redis
+
+from tests.integration.replicas import Replica, until
+
+KEY = "x" * 40
+SHARED = "metrics-service:shared:"
+PROPAGATION_S = 10.0
+"""How long a change may take to show on another replica here (the design's figure is well under a
+second; the deadline leaves room for a loaded test machine)."""
+
+
+def definitions(hook: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Per kind: the collection's path and a body carrying a credential (rules have none)."""
+    return {
+        "rules": ("/api/alerts/rules", {"name": "SharedHighCpu", "metricName": "node_load1", "condition": ">",
+                                        "threshold": 1000, "severity": "warning"}),
+        "checks": ("/api/health/services", {"name": "shared-web", "url": f"{hook}/ok",
+                                            "headers": {"Authorization": "Bearer check-s3cret"}}),
+        "channels": ("/api/notifications/channels", {"name": "shared-team", "type": "webhook", "url": f"{hook}/t",
+                                                     "secret": "channel-s3cret"}),
+        "targets": ("/api/targets", {"job": "shared-job", "url": f"{hook}/metrics", "bearerToken": "target-s3cret"}),
+    }
+
+
+async def listed(replica: Replica, kind: str) -> set[str]:
+    """The names (ids for targets) of the API-made items of a kind this replica lists."""
+    async with httpx.AsyncClient(base_url=replica.url, timeout=5) as client:
+        if kind == "rules":
+            return {r["id"] for r in (await client.get("/api/alerts/rules")).json()["rules"] if r["editable"]}
+        if kind == "checks":
+            return {s["name"] for s in (await client.get("/api/health/services")).json()["services"]
+                    if s["source"] == "api"}
+        if kind == "channels":
+            return {c["name"] for c in (await client.get("/api/notifications/channels")).json()["channels"]
+                    if c["source"] == "api"}
+        return {e["id"] for e in (await client.get("/api/targets")).json()["entries"]}
+
+
+def item_id(kind: str, answer: dict[str, Any]) -> str:
+    return {"rules": lambda: answer["rule"]["id"], "checks": lambda: answer["service"]["name"],
+            "channels": lambda: answer["channel"]["name"], "targets": lambda: answer["entry"]["id"]}[kind]()
+
+
+async def test_definitions_made_on_one_replica_are_listed_on_the_others_and_deleted_everywhere(replicas,
+                                                                                               redis_server):
+    a, b, c = (replicas(name, SECRETS_KEY=KEY) for name in ("a", "b", "c"))
+    for member in (a, b, c):
+        await until(member.cluster, f"replica {member.url} answering")
+    made = {}
+    async with httpx.AsyncClient(base_url=a.url, timeout=10) as client:
+        for kind, (path, body) in definitions("http://127.0.0.1:9").items():
+            r = await client.post(path, json=body)
+            assert r.status_code == 201, (kind, r.text)
+            made[kind] = item_id(kind, r.json())
+    for kind, made_id in made.items():
+        for other in (b, c):
+            await until(partial(_has, other, kind, made_id), f"{kind} made on a listed on {other.url}",
+                        PROPAGATION_S)
+
+    raw = redis.Redis(port=redis_server[1])
+    for kind, secret in (("checks", "check-s3cret"), ("channels", "channel-s3cret"), ("targets", "target-s3cret")):
+        stored = raw.hget(SHARED + kind, made[kind])
+        assert stored is not None and stored.startswith(b"enc:v1:"), kind
+        assert secret.encode() not in stored, f"{kind}: the credential is in Redis in clear"
+    assert b"SharedHighCpu" in raw.hget(SHARED + "rules", made["rules"])  # no credential: plain JSON
+
+    async with httpx.AsyncClient(base_url=b.url, timeout=10) as client:
+        web = (await client.get("/api/health/services/shared-web")).json()["service"]
+        assert web["check"]["headers"] == {"Authorization": "***"}  # b opened the sealed document
+        for kind in ("checks", "rules", "channels", "targets"):  # the check first: the rule does not use it
+            path = definitions("")[kind][0]
+            r = await client.delete(f"{path}/{made[kind]}")
+            assert r.status_code in (200, 204), (kind, r.text)
+    for kind, made_id in made.items():
+        for other in (a, c):
+            await until(partial(_lacks, other, kind, made_id), f"{kind} deleted on b gone on {other.url}",
+                        PROPAGATION_S)
+    for kind in made:
+        assert raw.hlen(SHARED + kind) == 0, kind
+    raw.close()
+
+
+async def test_with_redis_down_writes_answer_503_and_reads_serve_the_last_copy(replicas, redis_server):
+    a, b = (replicas(name, SECRETS_KEY=KEY) for name in ("a", "b"))
+    for member in (a, b):
+        await until(member.cluster, f"replica {member.url} answering")
+    bodies = definitions("http://127.0.0.1:9")
+    made = {}
+    async with httpx.AsyncClient(base_url=a.url, timeout=10) as client:
+        for kind in ("checks", "channels"):
+            path, body = bodies[kind]
+            r = await client.post(path, json=body)
+            assert r.status_code == 201, r.text
+            made[kind] = item_id(kind, r.json())
+    for kind, made_id in made.items():
+        await until(partial(_has, b, kind, made_id), f"{kind} listed on b", PROPAGATION_S)
+
+    redis_server[0].kill()
+    redis_server[0].wait()
+    async with httpx.AsyncClient(base_url=b.url, timeout=30) as client:
+        for kind, (path, body) in bodies.items():
+            r = await client.post(path, json={**body, "name": f"{body.get('name', 'x')}-2"}
+                                  if kind != "targets" else body)
+            assert r.status_code == 503, (kind, r.status_code, r.text)
+            error = r.json()["error"]
+            assert error["code"] == "unavailable" and "Redis" in error["message"] and "details" in error, kind
+        r = await client.delete(f"{bodies['channels'][0]}/{made['channels']}")
+        assert r.status_code == 503, r.text
+        for kind, made_id in made.items():
+            assert made_id in await listed(b, kind), f"{kind}: the last copy is no longer served"
+        assert (await client.get("/api/alerts/rules")).status_code == 200
+        assert (await client.get("/api/targets")).status_code == 200
+
+
+async def _has(replica: Replica, kind: str, made_id: str) -> bool:
+    return made_id in await listed(replica, kind)
+
+
+async def _lacks(replica: Replica, kind: str, made_id: str) -> bool:
+    return made_id not in await listed(replica, kind)
