@@ -150,3 +150,107 @@ def _kahan_columns(group: Iterable[list], size: int) -> list:
         for i in np.nonzero(~seen)[0].tolist():
             out[i] = None
     return out
+
+
+class _Walk:
+    """The windows of many steps walked sample by sample for all members at once: step ``j``
+    gives, per (member, step) cell, the window's j-th value and whether the window has one. Each
+    cell sees its own samples in order, so a sequential reduction written with numpy's elementwise
+    operations gives the scalar code's result bit for bit."""
+
+    def __init__(self, members: list[array], lo: list[int], hi: list[int]) -> None:
+        self.size = len(lo)
+        self.valid = [i for i in range(self.size) if hi[i] > lo[i]]
+        self.starts = np.array([lo[i] for i in self.valid], dtype=np.intp)
+        self.lengths = np.array([hi[i] - lo[i] for i in self.valid], dtype=np.intp)
+        self.vals = _matrix(members) if self.valid else None
+
+    def steps(self) -> Iterable[tuple[int, np.ndarray, np.ndarray]]:
+        """(j, active steps, values) for j = 0 .. the longest window's length - 1."""
+        last = self.vals.shape[1] - 1
+        for j in range(int(self.lengths.max())):
+            yield j, self.lengths > j, self.vals[:, np.minimum(self.starts + j, last)]
+
+    def rows(self, values: np.ndarray) -> list[list]:
+        return _rows(values, self.valid, self.size)
+
+    def empty(self, count: int) -> list[list]:
+        return [[None] * self.size for _ in range(count)]
+
+
+def sum_over_time(members: list[array], lo: list[int], hi: list[int]) -> list[list]:
+    """``stats.kahan_sum`` of every member's window at every step."""
+    walk = _Walk(members, lo, hi)
+    if not walk.valid:
+        return walk.empty(len(members))
+    total = np.zeros((len(members), len(walk.valid)))
+    comp = np.zeros_like(total)
+    with np.errstate(all="ignore"):
+        for _, active, f in walk.steps():
+            t = total + f
+            inc = np.where(np.abs(total) >= np.abs(f), (total - t) + f, (f - t) + total)
+            comp = np.where(active, comp + inc, comp)
+            total = np.where(active, t, total)
+        return walk.rows(np.where(np.isinf(total), total, total + comp))
+
+
+def avg_over_time(members: list[array], lo: list[int], hi: list[int],
+                  scalar: Callable[[array], float]) -> list[list]:
+    """``stats.mean`` of every member's window at every step; cells whose running sum reaches
+    ±Inf (where Prometheus switches to an incremental mean) are left to ``scalar``."""
+    walk = _Walk(members, lo, hi)
+    if not walk.valid:
+        return walk.empty(len(members))
+    total = comp = None
+    overflow = np.zeros((len(members), len(walk.valid)), dtype=bool)
+    with np.errstate(all="ignore"):
+        for j, active, f in walk.steps():
+            if j == 0:
+                total, comp = f, np.zeros_like(f)
+                continue
+            t = total + f
+            overflow |= active & np.isinf(t)
+            inc = np.where(np.abs(total) >= np.abs(f), (total - t) + f, (f - t) + total)
+            comp = np.where(active, comp + inc, comp)
+            total = np.where(active, t, total)
+        count = walk.lengths.astype(np.float64)
+        out = total / count + comp / count
+    for r, c in zip(*np.nonzero(overflow), strict=True):
+        step = walk.valid[c]
+        out[r, c] = scalar(members[r][lo[step]:hi[step]])
+    return walk.rows(out)
+
+
+def variance_over_time(members: list[array], lo: list[int], hi: list[int]) -> list[list]:
+    """``rangefuncs._variance`` (Welford with Kahan-compensated running sums) of every member's
+    window at every step."""
+    walk = _Walk(members, lo, hi)
+    if not walk.valid:
+        return walk.empty(len(members))
+    shape = (len(members), len(walk.valid))
+    mean_, c_mean, aux, c_aux = (np.zeros(shape) for _ in range(4))
+    with np.errstate(all="ignore"):
+        for j, active, f in walk.steps():
+            count = float(j + 1)
+            d = f - (mean_ + c_mean)
+            inc = d / count
+            t = mean_ + inc
+            step_c = np.where(np.isinf(t), 0.0, c_mean + np.where(
+                np.abs(mean_) >= np.abs(inc), (mean_ - t) + inc, (inc - t) + mean_))
+            c_mean = np.where(active, step_c, c_mean)
+            mean_ = np.where(active, t, mean_)
+            inc = d * (f - (mean_ + c_mean))
+            t = aux + inc
+            step_c = np.where(np.isinf(t), 0.0, c_aux + np.where(
+                np.abs(aux) >= np.abs(inc), (aux - t) + inc, (inc - t) + aux))
+            c_aux = np.where(active, step_c, c_aux)
+            aux = np.where(active, t, aux)
+        return walk.rows((aux + c_aux) / walk.lengths.astype(np.float64))
+
+
+def last_over_time(members: list[array], lo: list[int], hi: list[int]) -> list[list]:
+    """Every member's last value in each window."""
+    walk = _Walk(members, lo, hi)
+    if not walk.valid:
+        return walk.empty(len(members))
+    return walk.rows(walk.vals[:, walk.starts + walk.lengths - 1])

@@ -325,15 +325,43 @@ def _over_time(reduce: Callable[[array], float]) -> SeriesFunction:
     return fn
 
 
-def _extreme_over_time(reduce: Callable[[array], float], is_max: bool) -> RangeFunction:
-    """``max_over_time``/``min_over_time``: columnar over many steps, per window otherwise."""
-    single = per_series(_over_time(reduce))
+Kernel = Callable[[list[array], list[int], list[int]], list[list]]
+
+
+def _columnar(single: SeriesFunction, kernel: Kernel) -> RangeFunction:
+    """A function computed by a ``columns`` kernel for all members and steps at once over many
+    steps, and by ``single`` per series and window otherwise (an instant query)."""
+    per_window = per_series(single)
 
     def fn(ts: array, members: list[array], win: Windows, ctx: RangeContext) -> list[list]:
         if columns.worthwhile(len(win.lo)):
-            return columns.extreme_over_time(members, win.lo, win.hi, is_max, reduce)
-        return single(ts, members, win, ctx)
+            return kernel(members, win.lo, win.hi)
+        return per_window(ts, members, win, ctx)
     return fn
+
+
+def _extreme_over_time(reduce: Callable[[array], float], is_max: bool) -> RangeFunction:
+    """``max_over_time``/``min_over_time``."""
+    return _columnar(_over_time(reduce), lambda members, lo, hi: columns.extreme_over_time(
+        members, lo, hi, is_max, reduce))
+
+
+def _stddev(values: array) -> float:
+    return sqrt(_variance(values))
+
+
+def _stddev_columns(members: list[array], lo: list[int], hi: list[int]) -> list[list]:
+    return [[None if v is None else sqrt(v) for v in row] for row in columns.variance_over_time(members, lo, hi)]
+
+
+def _same_for_all(fn: SeriesFunction) -> RangeFunction:
+    """A function of the windows alone (not the values): computed once for the whole group."""
+    def batch(ts: array, members: list[array], win: Windows, ctx: RangeContext) -> list[list]:
+        if not members:
+            return []
+        row = fn(ts, members[0], win, ctx)
+        return [row] + [list(row) for _ in members[1:]]
+    return batch
 
 
 def count_over_time(ts: array, vals: array, win: Windows, ctx: RangeContext) -> list:
@@ -427,19 +455,20 @@ FUNCTIONS: dict[str, RangeFunction] = {
     "predict_linear": per_series(predict_linear),
     "resets": per_series(resets),
     "changes": per_series(changes),
-    "avg_over_time": per_series(_over_time(mean)),
-    "sum_over_time": per_series(_over_time(kahan_sum)),
+    "avg_over_time": _columnar(_over_time(mean), lambda members, lo, hi: columns.avg_over_time(
+        members, lo, hi, mean)),
+    "sum_over_time": _columnar(_over_time(kahan_sum), columns.sum_over_time),
     "min_over_time": _extreme_over_time(_min, False),
     "max_over_time": _extreme_over_time(_max, True),
-    "stddev_over_time": per_series(_over_time(lambda v: sqrt(_variance(v)))),
-    "stdvar_over_time": per_series(_over_time(_variance)),
-    "count_over_time": per_series(count_over_time),
-    "last_over_time": per_series(last_over_time),
+    "stddev_over_time": _columnar(_over_time(_stddev), _stddev_columns),
+    "stdvar_over_time": _columnar(_over_time(_variance), columns.variance_over_time),
+    "count_over_time": _same_for_all(count_over_time),
+    "last_over_time": _columnar(last_over_time, columns.last_over_time),
     "first_over_time": per_series(first_over_time),
     "mad_over_time": per_series(_over_time(_mad)),
-    "present_over_time": per_series(present_over_time),
+    "present_over_time": _same_for_all(present_over_time),
     "quantile_over_time": per_series(quantile_over_time),
-    "absent_over_time": per_series(present_over_time),
+    "absent_over_time": _same_for_all(present_over_time),
     "ts_of_last_over_time": per_series(ts_of_last_over_time),
     "ts_of_first_over_time": per_series(ts_of_first_over_time),
     "ts_of_max_over_time": per_series(_ts_of_extreme(lambda v, best: v >= best)),
