@@ -25,7 +25,7 @@ from console.screens.alert_dialogs import (
     alert_title,
     parse_time,
 )
-from console.screens.base import FilteredScreen
+from console.screens.base import TABLE_SCREEN_CSS, FilteredScreen
 from console.screens.silences import SilenceActions, SilencedAlertDialog, SilencesScreen
 from console.units import RuleUnits, humanise
 from console.widgets.field import Field
@@ -152,13 +152,7 @@ class AlertsScreen(SilenceActions, FilteredScreen):
         Binding("c", "clear_filter", "Clear filter", show=False),
         Binding("escape", "back", "Back", show=False),
     ]
-    DEFAULT_CSS = """
-    AlertsScreen #alerts { height: 1fr; border: round $primary 60%; border-title-color: $text;
-                           border-subtitle-color: $text-muted; }
-    AlertsScreen #alerts:focus { border: round $accent; }
-    AlertsScreen #message { height: auto; padding: 0 1; }
-    AlertsScreen #message.-error { background: $error 20%; }
-    """
+    DEFAULT_CSS = TABLE_SCREEN_CSS.format(screen="AlertsScreen", table="alerts")
 
     def __init__(self) -> None:
         super().__init__()
@@ -207,8 +201,7 @@ class AlertsScreen(SilenceActions, FilteredScreen):
 
     def selected(self) -> dict[str, Any] | None:
         """The alert under the cursor, by id: what the user sees is what is acted on."""
-        key = self.table.highlighted_key
-        return next((a for a in self.shown() if str(a["id"]) == key), None)
+        return self.table.highlighted_item(self.shown())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("acknowledge", "resolve", "silence") and self.history:

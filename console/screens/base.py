@@ -21,6 +21,16 @@ from console.widgets.topbar import TopBar
 if TYPE_CHECKING:
     from console.app import ConsoleApp
 
+TABLE_SCREEN_CSS = """
+{screen} #{table} {{ height: 1fr; border: round $primary 60%; border-title-color: $text;
+    border-subtitle-color: $text-muted; }}
+{screen} #{table}:focus {{ border: round $accent; }}
+{screen} #message {{ height: auto; padding: 0 1; }}
+{screen} #message.-error {{ background: $error 20%; }}
+"""
+"""A screen whose body is a bordered live table (``#{table}``) over a ``#message`` line (``say``):
+``TABLE_SCREEN_CSS.format(screen=..., table=...)``."""
+
 
 class LiveScreen(Screen):
     """Subclasses compose their body in ``compose_body`` and redraw it from the app's data in

@@ -20,7 +20,7 @@ from textual.widgets import Button, DataTable, Input, Label
 from console import format as fmt
 from console.client import Reply, ServerClient
 from console.screens.alert_dialogs import ConfirmDialog, alert_title, parse_time
-from console.screens.base import LiveScreen
+from console.screens.base import TABLE_SCREEN_CSS, LiveScreen
 from console.screens.dialog import DIALOG_CSS, Dialog
 from console.screens.forms import FORM_CSS, SendingDialog, field_row
 from console.widgets.field import Field
@@ -212,13 +212,7 @@ class SilencesScreen(SilenceActions, LiveScreen):
         Binding("S", "back", "Alerts", show=False),
         Binding("f5", "reload", "Reload", show=False),
     ]
-    DEFAULT_CSS = """
-    SilencesScreen #silences { height: 1fr; border: round $primary 60%; border-title-color: $text;
-                               border-subtitle-color: $text-muted; }
-    SilencesScreen #silences:focus { border: round $accent; }
-    SilencesScreen #message { height: auto; padding: 0 1; }
-    SilencesScreen #message.-error { background: $error 20%; }
-    """
+    DEFAULT_CSS = TABLE_SCREEN_CSS.format(screen="SilencesScreen", table="silences")
 
     def __init__(self) -> None:
         super().__init__()
@@ -260,8 +254,8 @@ class SilencesScreen(SilenceActions, LiveScreen):
         self.refresh_data()
 
     def selected(self) -> dict[str, Any] | None:
-        key = self.table.highlighted_key
-        return next((s for s in self.silences if str(s["id"]) == key), None)
+        """The silence under the cursor, by id."""
+        return self.table.highlighted_item(self.silences)
 
     def action_expire(self) -> None:
         silence = self.selected()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -87,6 +88,12 @@ class LiveTable(DataTable):
         if not self.row_count:
             return None
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def highlighted_item(self, items: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+        """The item whose ``id`` keys the highlighted row: what the user sees is what is acted on,
+        whatever a live re-sort did meanwhile."""
+        key = self.highlighted_key
+        return next((item for item in items if str(item["id"]) == key), None)
 
     def _apply(self) -> None:
         wanted = [(key, cells) for key, cells in self._rows if not self._filter or self._filter.keeps(cells)]

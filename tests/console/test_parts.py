@@ -8,6 +8,7 @@ import aiohttp
 import httpx
 import pytest
 from rich.text import Text
+from textual.app import App, ComposeResult
 
 from console import format as fmt
 from console.client import Backoff, describe_error, normalise_url
@@ -16,7 +17,7 @@ from console.plot import BRAILLE_BASE, bar, braille, level
 from console.screens.alerts import alert_row, sort_alerts
 from console.state import LiveData
 from console.widgets.panel import nice_top
-from console.widgets.table import RowFilter
+from console.widgets.table import Column, LiveTable, RowFilter
 
 
 def test_sizes_rates_and_ages_read_at_a_glance():
@@ -153,3 +154,22 @@ def test_an_alert_whose_time_cannot_be_read_shows_a_question_mark(active_at):
     assert alert_row({**odd, "activeAt": None}, 1_800_000_000.0)[3] == fmt.DASH
     assert [a["id"] for a in sort_alerts([good, odd], "age")] == ["b", "a"]  # unreadable sorts as oldest
     assert [a["id"] for a in sort_alerts([good, odd], "severity")] == ["a", "b"]
+
+
+class _OneTable(App):
+    def compose(self) -> ComposeResult:
+        yield LiveTable("Items", (Column("name", "Name"),), id="items")
+
+
+async def test_the_highlighted_item_is_found_by_its_row_key_after_a_re_sort():
+    items = [{"id": "a", "name": "first"}, {"id": 2, "name": "second"}]
+    async with _OneTable().run_test() as pilot:
+        table = pilot.app.query_one(LiveTable)
+        assert table.highlighted_item(items) is None  # no rows yet
+        table.show([("a", ["first"]), ("2", ["second"])])
+        await pilot.press("down")
+        assert table.highlighted_item(items) is items[1]
+        table.show([("2", ["second"]), ("a", ["first"])])
+        await pilot.pause()
+        assert table.highlighted_item(items) is items[1]
+        assert table.highlighted_item(items[:1]) is None  # gone from the list the screen acts on
