@@ -39,6 +39,7 @@ from engine.ingest import remote_write, state
 from engine.ingest.admission import Admission, Outcome, SeriesLimits
 from engine.ingest.push import PushError, PushResult, PushStore, run_steps
 from engine.ingest.pushgateway import PushGroups, grouping_key, parse_protobuf, parse_text
+from engine.mongo import MongoAlertDB, MongoAuditLog, MongoHealthDB
 from engine.netpolicy import NetPolicy
 from engine.notify.notifier import Notifier
 from engine.promql import QueryEngine, QueryResult
@@ -61,6 +62,7 @@ from engine.tracing import make_tracer
 from engine.tsdb.backend import StoreError
 from engine.tsdb.head import MemSeries
 from engine.tsdb.matchers import Matcher
+from engine.tsdb.mongo import MongoBackend, MongoConnection
 from engine.tsdb.sqlite import SQLiteBackend
 from engine.tsdb.store import Store
 from engine.tsdb.types import Family, Labels, Metadata, make_labels
@@ -94,8 +96,13 @@ class Engine:
         """Spans of requests (the server's middleware) and of the parts' work; NO_TRACER when off."""
         self.lock = DataDirLock(settings.data_dir)
         self.disk = DiskHealth(Path(settings.data_dir))
+        self.mongo = MongoConnection(settings.mongodb_uri) if settings.mongodb_uri else None
+        """MONGODB_URI: the metrics store, the health history, the audit log and (without REDIS_URL)
+        the alert state live there instead of DATA_DIR's SQLite files."""
         self.store = Store(
-            SQLiteBackend(settings.data_dir, repair=repair),
+            MongoBackend(self.mongo, settings.metrics_ttl, socket.gethostname(),
+                         f"{socket.gethostname()}:{settings.data_dir}") if self.mongo is not None
+            else SQLiteBackend(settings.data_dir, repair=repair),
             head_retention_ms=int(settings.head_retention * 1000),
             lookback_ms=int(settings.lookback_delta * 1000),
             ttl_ms=int(settings.metrics_ttl * 1000),
@@ -113,13 +120,15 @@ class Engine:
                                   settings.secrets_key)) if self.cluster is not None else None
         """API rules, health checks, channels and scrape targets in Redis; None alone (data-dir files)."""
         shared = self.shared.docs if self.shared is not None else lambda kind, sealed: None
-        alert_db = AlertDB(settings.data_dir, repair=repair) if self.cluster is None else \
-            RedisAlertDB(settings.redis_url, self.cluster.id, lambda: self.cluster.lease.token)
+        alert_db = RedisAlertDB(settings.redis_url, self.cluster.id, lambda: self.cluster.lease.token) \
+            if self.cluster is not None else MongoAlertDB(self.mongo, settings.alerts_ttl) \
+            if self.mongo is not None else AlertDB(settings.data_dir, repair=repair)
         self.book = AlertBook(alert_db, self.bus, self.clock.now, settings.alerts_ttl,
                               forget=self._forget_alert, on_change=self._alert_changed)
         self.alert_sync = AlertSync(settings.redis_url, self.cluster.id, self.book, self._resync_alerts) \
             if self.cluster else None
-        self.audit = AuditLog(settings.data_dir, repair=repair)
+        self.audit = MongoAuditLog(self.mongo, settings.alerts_ttl) if self.mongo is not None \
+            else AuditLog(settings.data_dir, repair=repair)
         self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
         self.managed_rules = ManagedRules(settings.data_dir, repair=repair, parser=parser,
                                           shared=shared("rules", sealed=False))
@@ -175,7 +184,9 @@ class Engine:
         """(when, figures) of the last collection's System view."""
         self.last_flush: float | None = None
         self.health = HealthService(settings, self.store, self.query, self.bus, self.clock, self.run_query,
-                                    repair=repair, tracer=self.tracer, shared=shared("checks", sealed=True))
+                                    repair=repair, tracer=self.tracer,
+                                    history=MongoHealthDB(self.mongo, settings.health_checks_ttl)
+                                    if self.mongo is not None else None, shared=shared("checks", sealed=True))
         if self.shared is not None:
             for owner, apply in ((self.managed_rules, self._shared_rules_changed),
                                  (self.health, self.health.apply_shared), (self.notifier, self.notifier.apply_shared),

@@ -13,6 +13,7 @@ from engine.cluster.shared import SharedStateUnavailable
 from engine.datadir import StorageFullError
 from engine.logs import log_failure
 from engine.promql.errors import TIMEOUT, QueryError
+from engine.tsdb.mongo import MongoUnavailable
 from server.requestids import request_id
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except StorageFullError as exc:  # nothing was changed; the client may retry once there is room
         return error_response(507, code_for(507), str(exc), {"path": request.path, "method": request.method})
     except (AlertStateUnavailable, SharedStateUnavailable) as exc:  # Redis is down: nothing changed, retry
+        return error_response(503, code_for(503), str(exc), {"path": request.path, "method": request.method})
+    except MongoUnavailable as exc:  # MONGODB_URI's server is down or refused: the client may retry
         return error_response(503, code_for(503), str(exc), {"path": request.path, "method": request.method})
     except Exception as exc:
         rid = log_unhandled(request, exc)

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.backends import BACKENDS, Storage, storage_for
+
 
 def promtool_path() -> str:
     path = shutil.which("promtool")
@@ -49,3 +51,14 @@ def _send_result(sender: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> 
         sender.send((True, fn(*args)))
     except BaseException as exc:  # reported to the parent, which fails the test with it
         sender.send((False, repr(exc)))
+
+
+@pytest.fixture(params=BACKENDS)
+def storage(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    """Where a test's data lives, once per backend: SQLite in tmp_path, and a MongoDB database of its
+    own when MONGODB_URI is set (that case is skipped otherwise, with the reason)."""
+    place: Storage = storage_for(request.param, tmp_path)
+    try:
+        yield place
+    finally:
+        place.drop()

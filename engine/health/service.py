@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -33,6 +33,9 @@ from engine.tracing import NO_TRACER, Tracer
 from engine.tsdb.backend import StoreError
 from engine.tsdb.store import Store
 from engine.tsdb.types import Family
+
+if TYPE_CHECKING:
+    from engine.mongo import MongoHealthDB
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,7 +68,8 @@ class CheckConflict(ValueError):
 
 class HealthService:
     def __init__(self, settings: Settings, store: Store, query: QueryEngine, bus: EventBus, clock: Clock,
-                 run_query: QueryRunner[Any], *, repair: bool = False, tracer: Tracer = NO_TRACER,
+                 run_query: QueryRunner[Any], *, history: HealthDB | MongoHealthDB | None = None,
+                 repair: bool = False, tracer: Tracer = NO_TRACER,
                  shared: SharedDocs | None = None) -> None:
         """``shared``: the API's checks in Redis (several replicas), in place of ``health/checks.json``."""
         self.settings = settings
@@ -76,7 +80,8 @@ class HealthService:
         self.bus = bus
         self.clock = clock
         self._run_query = run_query
-        self.db = HealthDB(settings.data_dir, repair=repair)
+        self.db = history if history is not None else HealthDB(settings.data_dir, repair=repair)
+        """The history store: DATA_DIR/health.db, or MongoHealthDB with MONGODB_URI."""
         self.definitions = DefinitionFile(settings.data_dir, SecretBox(settings.data_dir, settings.secrets_key))
         self.policy = NetPolicy.from_entries(settings.health_check_allow)
         self.specs: dict[str, CheckSpec] = {}

@@ -33,14 +33,14 @@ DB_FILE = "metrics.db"
 _IN_BATCH = 500
 
 
-def _encode_wal(batch: WalBatch) -> bytes:
+def encode_wal(batch: WalBatch) -> bytes:
     n = len(batch)
     return zlib.compress(
         n.to_bytes(8, "little") + batch.refs.tobytes() + batch.ts.tobytes() + batch.vals.tobytes(), 1
     )
 
 
-def _decode_wal(blob: bytes) -> WalBatch:
+def decode_wal(blob: bytes) -> WalBatch:
     raw = zlib.decompress(blob)
     n = int.from_bytes(raw[:8], "little")
     out = WalBatch()
@@ -103,7 +103,7 @@ class SQLiteBackend:
     def replay_wal(self) -> Iterator[WalBatch]:
         for (blob,) in self.conn.execute("SELECT data FROM wal ORDER BY id"):
             try:
-                yield _decode_wal(blob)
+                yield decode_wal(blob)
             except (zlib.error, ValueError):
                 continue  # a torn WAL row cannot exist under SQLite's atomic commit; skip defensively
 
@@ -121,7 +121,7 @@ class SQLiteBackend:
                 )
             if len(batch.wal):
                 conn.execute(
-                    "INSERT INTO wal (max_t, data) VALUES (?, ?)", (max(batch.wal.ts), _encode_wal(batch.wal))
+                    "INSERT INTO wal (max_t, data) VALUES (?, ?)", (max(batch.wal.ts), encode_wal(batch.wal))
                 )
             if batch.chunks:
                 conn.executemany(

@@ -1,8 +1,9 @@
-"""The audit store: filters, newest first, ALERTS_TTL purge, and text that is not valid UTF-8."""
+"""The audit store: filters, newest first, ALERTS_TTL purge, and text that is not valid UTF-8; on
+every backend (``storage``: SQLite, and MongoDB when MONGODB_URI is set)."""
 
 from __future__ import annotations
 
-from engine.audit import AuditEntry, AuditLog
+from engine.audit import AuditEntry
 
 
 def entry(ts: float, actor: str = "alice", status: int = 200, target: str | None = "r1") -> AuditEntry:
@@ -11,8 +12,8 @@ def entry(ts: float, actor: str = "alice", status: int = 200, target: str | None
                       request_id="0123456789abcdef")
 
 
-def test_entries_filter_and_come_newest_first(tmp_path):
-    log = AuditLog(tmp_path)
+def test_entries_filter_and_come_newest_first(storage):
+    log = storage.audit_log()
     log.open()
     try:
         log.record(entry(100, "alice"))
@@ -29,12 +30,12 @@ def test_entries_filter_and_come_newest_first(tmp_path):
         log.close()
 
 
-def test_entries_survive_a_restart(tmp_path):
-    log = AuditLog(tmp_path)
+def test_entries_survive_a_restart(storage):
+    log = storage.audit_log()
     log.open()
     shown = log.record(entry(100))
     log.close()
-    again = AuditLog(tmp_path)
+    again = storage.audit_log()
     again.open()
     try:
         assert again.entries({}, None, 10) == [shown]

@@ -195,10 +195,11 @@ async def test_the_scheduler_caps_checks_in_flight_and_skips_a_run_still_going()
         await scheduler.stop()
 
 
-def test_history_is_purged_after_the_ttl(tmp_path):
-    from engine.health.db import HealthDB, HistoryEvent
+def test_history_is_purged_after_the_ttl(storage):
+    """On every backend (SQLite, and MongoDB when MONGODB_URI is set)."""
+    from engine.health.db import HistoryEvent
 
-    db = HealthDB(tmp_path)
+    db = storage.health_db()
     db.open()
     try:
         db.write([HistoryEvent("a", 100.0, "failure", error="refused"), HistoryEvent("a", 200.0, "state", "down", "up"),

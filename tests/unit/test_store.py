@@ -1,4 +1,5 @@
-"""The time-series store: index, lookback, staleness, persistence and its failure modes."""
+"""The time-series store: index, lookback, staleness, persistence and its failure modes. The
+persistence tests run on every backend (``storage``: SQLite, and MongoDB when MONGODB_URI is set)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,20 @@ from engine.tsdb.matchers import Matcher, MatcherError
 from engine.tsdb.sqlite import DB_FILE, SQLiteBackend
 from engine.tsdb.store import Store
 from engine.tsdb.types import STALE_NAN, Family, is_stale, make_labels
+from tests.backends import Storage
 
 MIN = 60_000
 
 
 def open_store(path, **kw) -> Store:
     store = Store(SQLiteBackend(path), **kw)
+    store.open()
+    return store
+
+
+def open_on(storage: Storage, **kw) -> Store:
+    """A store on a new backend over the test's storage (SQLite, or MongoDB when MONGODB_URI is set)."""
+    store = Store(storage.backend(), **kw)
     store.open()
     return store
 
@@ -116,8 +125,8 @@ def fill(store, series=3, samples=1000, step=5000, start=0):
     return refs
 
 
-def test_history_is_continuous_across_restart_and_head_trim(tmp_path):
-    store = open_store(tmp_path, head_retention_ms=10 * MIN)
+def test_history_is_continuous_across_restart_and_head_trim(storage):
+    store = open_on(storage, head_retention_ms=10 * MIN)
     refs = fill(store)
     end = 999 * 5000
     store.flush(end)  # closes every window ending before end - grace
@@ -129,7 +138,7 @@ def test_history_is_continuous_across_restart_and_head_trim(tmp_path):
     assert list(vals) == [float(k * 2) for k in range(1000)]
     store.close(end)
 
-    again = open_store(tmp_path)
+    again = open_on(storage)
     ref = again.ref(make_labels("node_x_total", {"i": "2"}))
     assert ref == refs[2]
     ts, vals = again.samples(ref, -1, end)
@@ -140,21 +149,21 @@ def test_history_is_continuous_across_restart_and_head_trim(tmp_path):
     again.backend.close()
 
 
-def test_unflushed_head_is_recovered_from_the_wal_without_close(tmp_path):
-    store = open_store(tmp_path)
+def test_unflushed_head_is_recovered_from_the_wal_without_close(storage):
+    store = open_on(storage)
     ref = store.ref(make_labels("g", {"a": "b"}))
     store.append(ref, 1000, 1.5)
     store.flush(2000)
     store.append(ref, 3000, 2.5)  # never flushed: lost, as a SIGKILL would lose it
     # no close(): the process "dies" here
-    again = open_store(tmp_path)
+    again = open_on(storage)
     r2 = again.ref(make_labels("g", {"a": "b"}))
     ts, vals = again.samples(r2, 0, 10_000)
     assert list(ts) == [1000] and list(vals) == [1.5]
 
 
-def test_retention_purges_old_chunks_and_forgets_empty_series(tmp_path):
-    store = open_store(tmp_path, ttl_ms=200 * MIN, head_retention_ms=MIN)
+def test_retention_purges_old_chunks_and_forgets_empty_series(storage):
+    store = open_on(storage, ttl_ms=200 * MIN, head_retention_ms=MIN)
     old = store.ref(make_labels("old", {}))
     for k in range(10):
         store.append(old, k * 5000, 1.0)
@@ -199,9 +208,9 @@ def test_a_foreign_sqlite_database_is_rejected(tmp_path):
         open_store(tmp_path)
 
 
-def test_failed_flushes_keep_samples_but_only_for_the_head_retention(tmp_path):
+def test_failed_flushes_keep_samples_but_only_for_the_head_retention(storage):
     """A full disk must not grow memory without bound: beyond HEAD_RETENTION the oldest unwritten go."""
-    store = Store(SQLiteBackend(tmp_path), head_retention_ms=10_000)
+    store = Store(storage.backend(), head_retention_ms=10_000)
     store.open()
     ref = store.ref(make_labels("node_x", {}))
     for t in range(0, 20_000, 1000):
@@ -214,17 +223,17 @@ def test_failed_flushes_keep_samples_but_only_for_the_head_retention(tmp_path):
     assert (store.pending_samples, store.dropped_samples) == (10, 10)
     store.flush(20_000)
     store.backend.close()
-    again = Store(SQLiteBackend(tmp_path))
+    again = Store(storage.backend())
     again.open()
     ts, _ = again.samples(again.ref(make_labels("node_x", {})), -1, 30_000)
     assert list(ts) == list(range(10_000, 20_000, 1000))
     again.backend.close()
 
 
-def test_a_full_disk_gives_up_unwritten_samples_at_most_once_a_minute_in_or_out_of_order(tmp_path):
+def test_a_full_disk_gives_up_unwritten_samples_at_most_once_a_minute_in_or_out_of_order(storage):
     """Each failed flush would otherwise rescan the whole backlog on the event loop; samples
     appended out of time order across series (remote write) are kept or dropped by their time."""
-    store = Store(SQLiteBackend(tmp_path), head_retention_ms=10 * MIN)
+    store = Store(storage.backend(), head_retention_ms=10 * MIN)
     store.open()
     a, b = store.ref(make_labels("a", {})), store.ref(make_labels("b", {}))
     for t in range(0, 20 * MIN, MIN):
