@@ -7,9 +7,12 @@ instant queries, 1k series over 70 minutes for the 1 h range query at 15 s step,
 1k CPU counters over 24 h for a 24 h range query at 60 s step that our store reads from disk (the
 store is closed after loading and reopened, so its head holds none of the samples). Each data set
 is written as OpenMetrics text, turned into TSDB blocks with ``promtool tsdb create-blocks-from
-openmetrics``, and served by a ``prometheus`` bound to 127.0.0.1 (stopped at the end). The same
-queries are timed over HTTP against Prometheus and in-process against our QueryEngine, and the
-number of result series (and the values) of both engines are compared. Prints one JSON object.
+openmetrics``, and served by a ``prometheus`` bound to 127.0.0.1 (stopped at the end). Our data
+directory is served by ``metrics-service serve`` in a child process on 127.0.0.1 (no flushes during
+the run, so its head holds what the in-process store's does). The same queries are timed over
+HTTP against both servers (the issue's fair comparison: same client, JSON answers) and
+in-process against our QueryEngine, and the result series and values of Prometheus are compared
+with both of ours. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,6 +46,7 @@ from bench_promql import (  # noqa: E402
     cpu_series,
     fill,
 )
+from serverproc import serve  # noqa: E402
 
 from engine.compat.strconv import format_float_f  # noqa: E402
 from engine.promql import QueryEngine  # noqa: E402
@@ -235,6 +240,18 @@ def compare(ours: dict, theirs: dict) -> dict:
     return out
 
 
+OUR_SERVER = {"FLUSH_INTERVAL": "100y", "METRICS_TTL": "100y"}
+"""The server must neither move the loaded samples to disk nor purge them (they are from 2023)
+while it is measured."""
+
+
+def wait_for_data(query, path: str, params: dict) -> None:
+    """A server may still be loading right after it answers: wait until the query finds data."""
+    deadline = time.monotonic() + 60
+    while not query(path, **params)["result"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def head_samples(store: Store, labels: list[tuple]) -> int:
     """Samples our store holds in memory for these series (the rest it reads from disk)."""
     return sum(len(store.series(store.known_ref(lb)).ts) for lb in labels)
@@ -263,12 +280,21 @@ def run_dataset(root: Path, dataset: tuple, figures: dict, mismatches: list[str]
     store = Store(SQLiteBackend(str(ours_dir)))
     store.open()
     prom = None
+    ours_server = ExitStack()
     try:
         start = time.perf_counter()
         for _, _, labels, histogram in families(count, both):
             fill(store, labels, minutes, histogram=histogram)
         info["ours_load_s"] = round(time.perf_counter() - start, 2)
-        if reopen:
+        if not reopen:
+            # the samples to the WAL without closing any window, as a server's shutdown leaves
+            # them: reopened, the head (ours in-process and the server's) holds all of them again
+            start = time.perf_counter()
+            store.close(NOW_MS)
+            store = Store(SQLiteBackend(str(ours_dir)))
+            store.open()
+            info["ours_persist_and_reopen_s"] = round(time.perf_counter() - start, 2)
+        else:
             start = time.perf_counter()
             # a flush as a server's later on would do it: every window closed into chunks on disk
             # and the head trimmed past its retention; the reopened store replays none of it
@@ -284,6 +310,16 @@ def run_dataset(root: Path, dataset: tuple, figures: dict, mismatches: list[str]
 
         prom = Prometheus(tsdb, work)
         info["prometheus_ready_s"] = round(prom.wait_ready(), 2)
+        start = time.perf_counter()
+        ours_http = ours_server.enter_context(serve(data_dir=ours_dir, stderr=work / "ours.log", **OUR_SERVER))[1]
+        info["ours_server_ready_s"] = round(time.perf_counter() - start, 2)
+
+        def ours_query(path: str, **params) -> dict:
+            body = http_json(f"http://127.0.0.1:{ours_http}{path}?{urllib.parse.urlencode(params)}", timeout=120)
+            if body.get("status") != "success":
+                raise RuntimeError(f"ours {path} {params}: {body}")
+            return body["data"]
+
         end = NOW_MS / 1000
         for qname, expr in queries.items():
             if not range_s:
@@ -294,34 +330,39 @@ def run_dataset(root: Path, dataset: tuple, figures: dict, mismatches: list[str]
                 ours_fn = lambda e=expr: engine.range(e, end - range_s, end, step_s)  # noqa: E731
                 params = {"query": expr, "start": f"{end - range_s:.3f}", "end": f"{end:.3f}", "step": str(step_s)}
                 path = "/api/v1/query_range"
-            # Prometheus may still be opening blocks right after /-/ready: wait until it has data
-            deadline = time.monotonic() + 30
-            while not prom.query(path, **params)["result"] and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_for_data(prom.query, path, params)
+            wait_for_data(ours_query, path, params)
             prom.query(path, **params)  # warm-up, as our engine gets one below
             ours_fn()
             ours_samples, ours_result = timed(ours_fn)
             json_samples, _ = timed(lambda f=ours_fn: f().to_json())
+            http_samples, http_data = timed(lambda p=path, q=params: ours_query(p, **q))
             prom_samples, prom_data = timed(lambda p=path, q=params: prom.query(p, **q))
             stats_data = [prom.query(path, **params, stats="all")["stats"]["timings"] for _ in range(RUNS)]
             entry = {
                 "query": expr,
+                "ours_http": summary(http_samples),
                 "ours_in_process": summary(ours_samples),
                 "ours_in_process_plus_json_encoding": summary(json_samples),
                 "prometheus_http": summary(prom_samples),
                 "prometheus_exec_total_from_stats": summary([s["execTotalTime"] * 1000 for s in stats_data]),
             }
+            entry["ratio_ours_http_over_prometheus_http_median"] = round(
+                entry["ours_http"]["median_ms"] / max(entry["prometheus_http"]["median_ms"], 1e-9), 2)
             entry["ratio_ours_plus_json_over_prometheus_http_median"] = round(
                 entry["ours_in_process_plus_json_encoding"]["median_ms"]
                 / max(entry["prometheus_http"]["median_ms"], 1e-9), 2)
             entry["check"] = compare(ours_points(ours_result), prom_points(prom_data))
-            if not entry["check"]["series_count_match"]:
-                mismatches.append(f"{name}/{qname}: SERIES COUNT MISMATCH ours={entry['check']['ours_series']} "
-                                  f"prometheus={entry['check']['prometheus_series']}")
-            elif not entry["check"]["values_match"]:
-                mismatches.append(f"{name}/{qname}: values differ ({entry['check']})")
+            entry["check_http"] = compare(prom_points(http_data), prom_points(prom_data))
+            for label, check in (("in-process", entry["check"]), ("http", entry["check_http"])):
+                if not check["series_count_match"]:
+                    mismatches.append(f"{name}/{qname} ({label}): SERIES COUNT MISMATCH ours={check['ours_series']} "
+                                      f"prometheus={check['prometheus_series']}")
+                elif not check["values_match"]:
+                    mismatches.append(f"{name}/{qname} ({label}): values differ ({check})")
             figures[f"{name}_{qname}"] = entry
     finally:
+        ours_server.close()
         if prom is not None:
             prom.stop()
         store.backend.close()
@@ -347,9 +388,10 @@ def main() -> None:
         "scrape_interval_s": SCRAPE_MS // 1000,
         "evaluation_time_unix_s": NOW_MS / 1000,
         "runs_per_figure": RUNS,
-        "note": ("prometheus_http is the wall time of an HTTP GET to 127.0.0.1 (/api/v1/query or "
-                 "/api/v1/query_range), so it includes HTTP handling and Prometheus's JSON encoding plus "
-                 "our urllib client and json.loads of the answer; ours_in_process is QueryEngine called "
+        "note": ("prometheus_http and ours_http are the wall times of an HTTP GET to 127.0.0.1 (/api/v1/query or "
+                 "/api/v1/query_range) of the same client, so they include HTTP handling and the server's JSON "
+                 "encoding plus our urllib client and json.loads of the answer (ours_http: `metrics-service "
+                 "serve` over the same data directory, in its own process); ours_in_process is QueryEngine called "
                  "directly in this process with no encoding (ours_in_process_plus_json_encoding adds "
                  "QueryResult.to_json(), the bytes our HTTP API sends; the ratio compares it with "
                  "prometheus_http). prometheus_exec_total_from_stats is Prometheus's own "

@@ -28,17 +28,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(*, stderr: Path | None = None, memory_limit: int | None = None,
+def serve(*, stderr: Path | None = None, memory_limit: int | None = None, data_dir: Path | None = None,
           **settings: str) -> Iterator[tuple[subprocess.Popen, int]]:
     """A server on a free port with its own data dir, ready (livez answers) when the block starts.
 
     ``stderr`` keeps the server's log in a file; ``memory_limit`` (bytes of address space) makes a
-    runaway server fail its allocations instead of taking the machine's memory.
+    runaway server fail its allocations instead of taking the machine's memory; ``data_dir`` serves
+    data prepared beforehand instead of a new empty directory.
     """
     port = free_port()
     limit = None if memory_limit is None else lambda: resource.setrlimit(resource.RLIMIT_AS, (memory_limit,) * 2)
     with tempfile.TemporaryDirectory() as tmp, open(stderr or os.devnull, "wb") as err:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": tmp, "PORT": str(port), **UNLIMITED, **settings}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(data_dir or tmp), "PORT": str(port), **UNLIMITED,
+               **settings}
         proc = subprocess.Popen([sys.executable, "-c", "import sys; from console.cli import main; "
                                  "sys.exit(main(['serve']))"], env=env, stderr=err, preexec_fn=limit)
         try:
