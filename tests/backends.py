@@ -22,7 +22,9 @@ from engine.tsdb.mongo import MongoBackend, MongoConnection
 from engine.tsdb.sqlite import SQLiteBackend
 
 NO_MONGODB = "MONGODB_URI not set: no MongoDB server on this machine"
-TTL_S = 90 * 86400.0
+TTL_S = float(2**31 - 1)
+"""The longest TTL MongoDB takes (68 years): the tests' samples near 1970 must not be expired by
+MongoDB's TTL monitor in the middle of a test."""
 NAME = "test-host"
 OWNER = "test-host:/data"
 BACKENDS = [pytest.param("sqlite"),
