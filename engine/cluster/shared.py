@@ -28,6 +28,18 @@ PREFIX = "metrics-service:shared:"
 CHANGES = PREFIX + "changes"
 log = logging.getLogger(__name__)
 Docs = dict[str, dict[str, Any]]
+_PUT = """
+local present = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1
+if (ARGV[4] == 'new' and present) or (ARGV[4] == 'existing' and not present) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return 1
+"""
+_DELETE = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('PUBLISH', KEYS[2], ARGV[2])
+return 1
+"""
 Apply = Callable[[Docs], Awaitable[None] | None]
 
 
@@ -45,6 +57,8 @@ class SharedDocs:
         self.key = PREFIX + kind
         self.origin = origin
         self.box = box
+        self._put = client.register_script(_PUT)
+        self._delete = client.register_script(_DELETE)
 
     def _call(self, job: Callable[[], Any]) -> Any:
         import redis
@@ -71,22 +85,21 @@ class SharedDocs:
             out[item_id] = doc
         return out
 
-    def put(self, item_id: str, doc: dict[str, Any]) -> None:
-        """Create or replace one document and tell the other replicas."""
+    def put(self, item_id: str, doc: dict[str, Any], only: str = "") -> bool:
+        """Write one document and tell the other replicas, in one script. ``only``: ``new`` writes
+        it only if no other replica made one with this id meanwhile, ``existing`` only if none
+        deleted it meanwhile; False when it was not written for that reason."""
         text = json.dumps(doc, ensure_ascii=False)
         value = self.box.seal(text) if self.box is not None else text
-        self._commit(lambda pipe: pipe.hset(self.key, item_id, value))
+        return bool(self._call(lambda: self._put(keys=[self.key, CHANGES], args=[item_id, value, self._notice(),
+                                                                                    only])))
 
-    def delete(self, item_id: str) -> None:
-        self._commit(lambda pipe: pipe.hdel(self.key, item_id))
+    def delete(self, item_id: str) -> bool:
+        """Delete one document and tell the other replicas; False when there was none."""
+        return bool(self._call(lambda: self._delete(keys=[self.key, CHANGES], args=[item_id, self._notice()])))
 
-    def _commit(self, change: Callable[[Any], Any]) -> None:
-        def run() -> None:
-            pipe = self.client.pipeline(transaction=True)
-            change(pipe)
-            pipe.publish(CHANGES, json.dumps({"origin": self.origin, "kind": self.kind}))
-            pipe.execute()
-        self._call(run)
+    def _notice(self) -> str:
+        return json.dumps({"origin": self.origin, "kind": self.kind})
 
 
 class SharedState:

@@ -370,7 +370,8 @@ class HealthService:
         spec = self._validated(body)
         if spec.name in self.specs:
             raise CheckConflict(f"a check named {spec.name!r} already exists", "duplicate_check")
-        await self._save([*self._api_specs(), spec], spec)
+        if not await self._save([*self._api_specs(), spec], spec, only="new"):  # made on another replica
+            raise CheckConflict(f"a check named {spec.name!r} already exists", "duplicate_check")
         self._add(spec)
         self._reschedule(spec)
         return self._view(spec.name)
@@ -380,7 +381,8 @@ class HealthService:
         old = self._editable(name)
         raw = keep_secrets({**body, "name": name} if isinstance(body, dict) else body, old)
         spec = self._validated(raw)
-        await self._save([spec if s.name == name else s for s in self._api_specs()], spec)
+        if not await self._save([spec if s.name == name else s for s in self._api_specs()], spec, only="existing"):
+            raise CheckNotFound(name)  # deleted on another replica meanwhile
         self._replace(name, spec)
         return self._view(name)
 
@@ -415,15 +417,18 @@ class HealthService:
         self.bus.publish(TOPIC, t, {"service": name, "state": "deleted", "previous": None, "since": rfc3339(t),
                                     "reason": None})
 
-    async def _save(self, specs: list[CheckSpec], changed: CheckSpec | None = None, deleted: str = "") -> None:
-        """Every API check to the file, or only the ``changed`` (or ``deleted``) one to Redis."""
+    async def _save(self, specs: list[CheckSpec], changed: CheckSpec | None = None, deleted: str = "",
+                    only: str = "") -> bool:
+        """Every API check to the file, or only the ``changed`` (or ``deleted``) one to Redis; False
+        when Redis refused it (``only``: see ``SharedDocs.put``)."""
         loop = asyncio.get_running_loop()
         if self.shared is None:
             await loop.run_in_executor(self._writer, self.definitions.save, specs)
-        elif changed is not None:
-            await loop.run_in_executor(self._writer, self.shared.put, changed.name, changed.record())
-        else:
-            await loop.run_in_executor(self._writer, self.shared.delete, deleted)
+            return True
+        if changed is not None:
+            return await loop.run_in_executor(self._writer, self.shared.put, changed.name, changed.record(), only)
+        await loop.run_in_executor(self._writer, self.shared.delete, deleted)
+        return True
 
     def _reschedule(self, spec: CheckSpec) -> None:
         if self._scheduler is not None:

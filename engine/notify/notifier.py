@@ -354,13 +354,13 @@ class Notifier:
             raise ChannelError(409, "channel_exists", f"a channel named {channel.name!r} already exists", "name")
         if len(self.api) >= MAX_API_CHANNELS:
             raise ChannelError(409, "too_many_channels", f"at most {MAX_API_CHANNELS} channels may be created")
-        return await self._store(channel)
+        return await self._store(channel, "new")
 
     async def update_channel(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         old = self._api_channel(name)
         body = {**body, "name": name}
         channel = _parsed(lambda: merge_update(old, body))
-        return await self._store(channel)
+        return await self._store(channel, "existing")
 
     async def delete_channel(self, name: str) -> None:
         self._api_channel(name)
@@ -377,15 +377,19 @@ class Notifier:
             raise ChannelError(404, "not_found", f"no channel named {name!r}")
         return channel
 
-    async def _store(self, channel: Channel) -> dict[str, Any]:
+    async def _store(self, channel: Channel, only: str) -> dict[str, Any]:
+        """Write a channel made (``only="new"``) or changed (``"existing"``): with replicas, the same
+        name made on another one meanwhile is a conflict, and a channel deleted there is gone."""
         self._check_policy(channel)
         settings = dict(channel.settings)
         if self.shared is None:
             await asyncio.get_running_loop().run_in_executor(self.pool, self.outbox.put_channel, channel.name,
                                                              channel.type, settings)
-        else:
-            await asyncio.get_running_loop().run_in_executor(self.pool, self.shared.put, channel.name,
-                                                             {"type": channel.type, "settings": settings})
+        elif not await asyncio.get_running_loop().run_in_executor(
+                self.pool, self.shared.put, channel.name, {"type": channel.type, "settings": settings}, only):
+            if only == "new":
+                raise ChannelError(409, "channel_exists", f"a channel named {channel.name!r} already exists", "name")
+            raise ChannelError(404, "not_found", f"no channel named {channel.name!r}")
         self.api[channel.name] = replace(channel, source="api")
         return self.channel(channel.name)
 

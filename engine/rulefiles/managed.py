@@ -246,7 +246,9 @@ class ManagedRules:
             order = self._order.get(changed, max(self._order.values(), default=0) + 1)
             rule = dataclasses.asdict(found[1])
             del rule["id"]
-            self.shared.put(changed, {"group": found[0], "order": order, "rule": rule})
+            if not self.shared.put(changed, {"group": found[0], "order": order, "rule": rule},
+                                   "existing" if changed in self._order else "new"):
+                raise RuleNotFoundError(changed)  # deleted on another replica meanwhile
             self._order[changed] = order
         self._rules = rules
 

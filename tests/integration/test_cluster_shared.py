@@ -5,6 +5,7 @@ reads still answered from the last copy."""
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import Any
 
@@ -89,6 +90,25 @@ async def test_definitions_made_on_one_replica_are_listed_on_the_others_and_dele
     for kind in made:
         assert raw.hlen(SHARED + kind) == 0, kind
     raw.close()
+
+
+async def test_a_name_made_on_two_replicas_at_once_is_made_once_and_the_winner_is_kept(replicas):
+    a, b = (replicas(name, SECRETS_KEY=KEY) for name in ("a", "b"))
+    for member in (a, b):
+        await until(member.cluster, f"replica {member.url} answering")
+    async with httpx.AsyncClient(timeout=10) as client:
+        for kind in ("checks", "channels"):
+            path, body = definitions("http://127.0.0.1:9")[kind]
+            answers = await asyncio.gather(*(client.post(m.url + path, json={**body, "url": f"http://127.0.0.1:9/{i}"})
+                                             for i, m in enumerate((a, b))))
+            assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+            won = next(i for i, r in enumerate(answers) if r.status_code == 201)
+            for member in (a, b):
+                await until(partial(_has, member, kind, body["name"]), f"{kind} listed on {member.url}", PROPAGATION_S)
+            if kind == "checks":
+                for member in (a, b):
+                    shown = (await client.get(f"{member.url}{path}/{body['name']}")).json()["service"]
+                    assert shown["check"]["url"] == f"http://127.0.0.1:9/{won}", member.url
 
 
 async def test_with_redis_down_writes_answer_503_and_reads_serve_the_last_copy(replicas, redis_server):
