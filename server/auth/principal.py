@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["token", "apikey", "anonymous"]
@@ -27,6 +27,9 @@ class Principal:
     subject: str
     role: str
     kind: Kind
+    expires_at: float | None = field(default=None, compare=False)
+    """Unix time after which the credential is refused (a token's exp plus JWT_LEEWAY); None: it does
+    not expire. What is held open on it (a WebSocket) is closed then."""
 
     def may(self, route_role: str) -> bool:
         """Does this principal satisfy a route's role (one of ROLES)?"""

@@ -88,7 +88,8 @@ class TokenVerifier:
             raise TokenError("the token's signature does not verify") from None
         except jwt.InvalidTokenError:
             raise TokenError("the token is malformed") from None
-        return _principal(claims), float(claims["exp"])
+        exp = float(claims["exp"])
+        return _principal(claims, exp + self.leeway), exp
 
     async def _key(self, alg: Any, token: str) -> Any:
         if alg == "HS256" and self.secret:
@@ -113,13 +114,13 @@ class TokenVerifier:
         return found.key
 
 
-def _principal(claims: dict[str, Any]) -> Principal:
+def _principal(claims: dict[str, Any], expires_at: float | None = None) -> Principal:
     subject, role = claims.get("sub"), claims.get("role")
     if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT or not subject.isprintable():
         raise TokenError(f"the token's sub must be printable text of 1 to {MAX_SUBJECT} characters")
     if role not in ROLES:
         raise TokenError(f"the token's role must be one of {', '.join(ROLES)}")
-    return Principal(subject, role, "token")
+    return Principal(subject, role, "token", expires_at)
 
 
 def _public_key(text: str | None) -> tuple[Any, str | None]:

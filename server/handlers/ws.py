@@ -25,6 +25,8 @@ ADMIN_TOPICS = frozenset({"audit"})
 """Topics only an admin may subscribe to."""
 MAX_MESSAGE_BYTES = 64 * 1024
 """A subscribe message needs a few hundred bytes; bigger ones are closed by aiohttp with 1009."""
+CLOSE_EXPIRED = 4001
+"""Close code (private range) of a socket whose token has expired: reconnect with a new one."""
 
 
 class TokenBucket:
@@ -156,11 +158,18 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     writer = asyncio.create_task(session.writer(ws))
     sockets = request.app[OPEN_SOCKETS]
     sockets.add(ws)
+    expires_at = session.principal.expires_at if session.principal is not None else None
     try:
-        async for msg in ws:
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not await session.handle(msg.data):
-                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=session.limit_reason.encode())
-                break
+        # The token's end, set once at connect: a socket must not outlive what the REST API refuses.
+        async with asyncio.timeout(None if expires_at is None else max(0.0, expires_at - time.time())) as expiry:
+            async for msg in ws:
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and not await session.handle(msg.data):
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=session.limit_reason.encode())
+                    break
+    except TimeoutError:
+        if not expiry.expired():
+            raise
+        await ws.close(code=CLOSE_EXPIRED, message=b"token expired")
     finally:
         sockets.discard(ws)
         writer.cancel()

@@ -178,3 +178,34 @@ async def test_snapshots_spend_the_message_budget(tmp_path):
             await pinger.close()
     finally:
         await server.stop()
+
+
+async def test_a_socket_is_closed_when_its_token_expires_and_an_api_key_socket_stays(tmp_path):
+    import time
+
+    import jwt
+
+    from server.auth.apikeys import add_key
+    from server.auth.tokens import create_token
+    from server.runner import start_server
+    from tests.integration.conftest import make_settings
+
+    settings = make_settings(tmp_path, auth_enabled="true", jwt_secret="s" * 40, jwt_leeway="1s",
+                             api_keys_file=str(tmp_path / "keys.json"))
+    key = add_key(settings.api_keys_file, "console", "viewer", "t")
+    server = await start_server(settings, collect_system=False, start_schedules=False)
+    token = create_token(settings, "alice", "viewer", 2, time.time())
+    refused_from = jwt.decode(token, options={"verify_signature": False})["exp"] + 1  # exp plus JWT_LEEWAY
+    try:
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(server.url + f"/ws?access_token={token}") as ws, \
+                session.ws_connect(server.url + "/ws", headers={"X-API-Key": key}) as keyed:
+            await ws.send_json({"type": "ping"})
+            assert (await receive(ws))["type"] == "pong"
+            msg, _ = await closing(ws)
+            assert msg.type == aiohttp.WSMsgType.CLOSE and (msg.data, msg.extra) == (4001, "token expired")
+            assert time.time() >= refused_from  # not while the REST API still takes the token
+            await keyed.send_json({"type": "ping"})
+            assert (await receive(keyed))["type"] == "pong"  # an API key does not expire
+    finally:
+        await server.stop()
