@@ -6,7 +6,9 @@ the request). Leader SIGKILL → first evaluation by the new leader (target ≤ 
 15 s), over ROUNDS failovers (a fresh replica replaces each killed one, so three stay up); and the
 "firing" notifications a webhook got for one alert that fires throughout (target: exactly one, i.e.
 0 duplicated, 0 lost), counted by idempotency key: a delivery retried with the same key (at-least-once,
-a receiver drops it) is reported apart.
+a receiver drops it) is reported apart. Each kill also times the work's re-division: SIGKILL → every
+survivor's ``GET /api/cluster`` assigning the CHECKS health checks among the survivors only (the
+killed replica's heartbeat expires, then each survivor's next step reads the members).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from serverproc import free_port, serve  # noqa: E402
 
 ROUNDS = 3
 ACKS = 100
+CHECKS = 12
 RULES = """groups:
 - name: seen
   interval: 1s
@@ -96,6 +99,16 @@ async def evaluated_after(client: httpx.AsyncClient, ports: list[int], t0: float
         await asyncio.sleep(0.05)
 
 
+async def redivided(client: httpx.AsyncClient, ports: list[int], gone: str) -> float:
+    """When every replica of ``ports`` first assigned every check to the replicas of ``ports`` only."""
+    while True:
+        views = [await get(client, p, "/api/cluster") for p in ports]
+        if all(v and len(v["assignments"]) == CHECKS and gone not in v["assignments"].values()
+               and {r["id"] for r in v["replicas"]} >= set(v["assignments"].values()) for v in views):
+            return time.time()
+        await asyncio.sleep(0.05)
+
+
 async def ack_latencies(client: httpx.AsyncClient, acker: int, watcher: int) -> list[float]:
     """Seconds from sending each acknowledgement to replica ``acker`` to its event on ``watcher``'s /ws."""
     while True:
@@ -143,6 +156,7 @@ async def main() -> dict:
     hook_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", hook_port).start()
     failovers: list[float] = []
+    redivisions: list[float] = []
     kills: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_port, contextlib.ExitStack() as stack:
         rules = Path(tmp) / "seen.rules.yaml"
@@ -150,7 +164,9 @@ async def main() -> dict:
         env = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "RULES_FILES": str(rules),
                "NOTIFICATIONS": "{channels: [{name: hook, type: webhook, url: 'http://127.0.0.1:" + str(hook_port)
                                 + "/hook'}], route: {receiver: hook, group_by: ['...'], group_wait: 0s, "
-                                  "group_interval: 1s}}"}
+                                  "group_interval: 1s}}",
+               "HEALTH_CHECKS": json.dumps([{"name": f"redis{i}", "type": "tcp", "host": "127.0.0.1",
+                                             "port": redis_port, "interval": "5s"} for i in range(CHECKS)])}
         procs = {}
 
         def start() -> None:
@@ -165,10 +181,14 @@ async def main() -> dict:
             acks = await ack_latencies(client, acker, watcher)
             for _ in range(ROUNDS):
                 lead = await leader_port(client, list(procs))
+                gone = (await get(client, lead, "/api/cluster"))["self"]
                 t0 = time.time()
                 kills.append(t0)
                 procs.pop(lead).kill()
-                failovers.append(await evaluated_after(client, list(procs), t0) - t0)
+                evaluated, divided = await asyncio.gather(evaluated_after(client, list(procs), t0),
+                                                          redivided(client, list(procs), gone))
+                failovers.append(evaluated - t0)
+                redivisions.append(divided - t0)
                 start()
             await asyncio.sleep(3)  # group_interval 1 s: anything still to send has been sent
     await runner.cleanup()
@@ -185,6 +205,9 @@ async def main() -> dict:
                                  "seconds_after_a_kill": [round(t - max([k for k in kills if k < t], default=t), 1)
                                                           for _, t, _ in firing]},
         "ack_on_follower_to_websocket_of_another": quantiles(acks),
+        "work_redivision_after_sigkill_s": {"checks": CHECKS, "median": round(statistics.median(redivisions), 2),
+                                            "max": round(max(redivisions), 2),
+                                            "all": [round(r, 2) for r in redivisions]},
     }
 
 

@@ -46,6 +46,8 @@ VIEW_TOPICS = ("application", "business", "processes")
 REFRESH_S = 1.0
 """One flush of coalesced updates (and one tick of the age display) per second."""
 TERMINAL_CHECK_S = 5.0
+CLUSTER_POLL_S = 15.0
+"""How often the top bar's replica and leader are read again (the default leader lease)."""
 
 
 class ConsoleApp(App[None]):
@@ -108,6 +110,8 @@ class ConsoleApp(App[None]):
         self.demo = False
         self.who: str | None = None
         """"alice · operator" when the server checks credentials (the top bar shows it)."""
+        self.replica: tuple[str, str | None] | None = None
+        """(this replica, the leader) when the server is one of several replicas (the top bar shows it)."""
         if "health" not in client.topics:
             client.topics = (*client.topics, "health")
         self.notifications = NotificationBook()
@@ -120,6 +124,7 @@ class ConsoleApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self.flush)
+        self.set_interval(CLUSTER_POLL_S, self._poll_cluster)
         if self.fleet is not None and self.fleet.poll:
             for url in self.fleet.urls:
                 self.run_worker(self.fleet.follow(url), group="fleet", exit_on_error=False)
@@ -189,6 +194,7 @@ class ConsoleApp(App[None]):
         if link.state == LinkState.LIVE:
             self._fetch_demo_marker()
             self._fetch_identity()
+            self._fetch_cluster()
             if self._was_live:
                 self.history.invalidate()  # there is a gap to fill from the server
             self._was_live = True
@@ -257,6 +263,7 @@ class ConsoleApp(App[None]):
         bar.show_who(self.who)
         system = self.live.system or {}
         bar.show_host(system.get("hostname"), system.get("uptime_seconds"))
+        bar.show_replica(*(self.replica or (None, None)))
 
     @work(group="identity", exclusive=True, exit_on_error=False)
     async def _fetch_identity(self) -> None:
@@ -265,6 +272,21 @@ class ConsoleApp(App[None]):
         reply = await self.client.whoami()
         data = reply.data if reply.ok and isinstance(reply.data, dict) else {}
         self.who = f"{data.get('subject')} · {data.get('role')}" if data.get("authEnabled") else None
+        self._show_status()
+
+    def _poll_cluster(self) -> None:
+        if self.link.state == LinkState.LIVE:
+            self._fetch_cluster()
+
+    @work(group="cluster", exclusive=True, exit_on_error=False)
+    async def _fetch_cluster(self) -> None:
+        """This replica and the leader when the server is one of several replicas (GET /api/cluster);
+        nothing for a single server or one that predates the endpoint."""
+        reply = await self.client.get("/api/cluster")
+        data = reply.data if reply.ok and isinstance(reply.data, dict) else {}
+        replicas, me, leader = data.get("replicas"), data.get("self"), data.get("leader")
+        several = isinstance(replicas, list) and len(replicas) > 1 and isinstance(me, str)
+        self.replica = (me, leader if isinstance(leader, str) else None) if several else None
         self._show_status()
 
     @work(group="summary", exclusive=True, exit_on_error=False)
@@ -329,7 +351,7 @@ class ConsoleApp(App[None]):
         self.loading, self._pending = set(), {}
         self._retry_at, self._was_live = None, False
         self.alerts, self.health, self.notifications = AlertBook(), HealthBook(), NotificationBook()
-        self.demo, self.who = False, None
+        self.demo, self.who, self.replica = False, None, None
 
     # -- chart history --------------------------------------------------------------------------
 

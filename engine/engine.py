@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -23,9 +24,11 @@ from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
 from engine.cluster.alertstore import RedisAlertDB
 from engine.cluster.alertsync import AlertSync
+from engine.cluster.healthsync import HealthResults
 from engine.cluster.nflog import SharedNotificationLog
 from engine.cluster.replicas import Cluster, replica_id
 from engine.cluster.shared import SharedState
+from engine.cluster.work import assignments, check_key, target_key
 from engine.collectors.processes import ALERT_TOP, ProcessTable
 from engine.collectors.system import ProcessCollector, SystemCollector
 from engine.dashboard_view import realtime_view, summary_view
@@ -113,7 +116,7 @@ class Engine:
                                  evaluation_interval_ms=int(settings.evaluation_interval * 1000))
         self.bus = EventBus()
         self.cluster = Cluster(settings.redis_url, settings.leader_lease, self.clock.now,
-                               self._leading_changed) if settings.redis_url else None
+                               self._leading_changed, self._work_changed) if settings.redis_url else None
         """Several replicas through Redis: only the lease's holder evaluates and notifies. None alone."""
         leading = self.cluster.leading if self.cluster is not None else _always
         self.shared = SharedState(settings.redis_url, self.cluster.id, SecretBox(settings.data_dir,
@@ -192,6 +195,12 @@ class Engine:
                                  (self.health, self.health.apply_shared), (self.notifier, self.notifier.apply_shared),
                                  (self.scraper, self.scraper.apply_shared)):
                 self.shared.watch(owner.shared, apply)
+        self.health_results = HealthResults(settings.redis_url, self.cluster.id, self.health.apply_remote) \
+            if self.cluster is not None else None
+        """Each check runs on one replica, which publishes its results to the others; None alone."""
+        if self.cluster is not None:
+            self.scraper.owns = self.health.owns = self.cluster.owns
+            self.health.on_result = self.health_results.publish  # type: ignore[union-attr]
 
     def now_ms(self) -> int:
         return to_ms(self.clock.now())
@@ -227,6 +236,8 @@ class Engine:
         self.lock.announce(url)
         if self.cluster is not None:
             self.cluster.address = url
+            if self.system_collector is not None:  # replicas' host metrics stay apart wherever they meet
+                self.system_collector.instance = f"{socket.gethostname()}:{urlsplit(url).port}"
 
     async def start(self) -> None:
         """Collect once right away, then on schedule; persist every flush interval."""
@@ -257,6 +268,8 @@ class Engine:
             await self.shared.start()
         if self.cluster is not None:
             await self.cluster.start()
+        if self.health_results is not None:
+            await self.health_results.start()
         await self.scraper.start()
         if self.remote_write_out is not None:
             await self.remote_write_out.start()
@@ -291,6 +304,8 @@ class Engine:
             await self.health.stop()
             if self.cluster is not None:
                 await self.cluster.stop()
+            if self.health_results is not None:
+                await self.health_results.stop()
             if self.alert_sync is not None:
                 await self.alert_sync.stop()
             if self.shared is not None:
@@ -363,11 +378,18 @@ class Engine:
     async def cluster_view(self) -> dict[str, Any]:
         """``GET /api/cluster``: this replica, the leader, the live replicas (ClusterUnavailable when
         Redis does not answer). Alone, this process is the whole cluster and its leader."""
+        keys = [*(target_key(t.config.job_name, t.url) for t in self.scraper.targets.values()),
+                *map(check_key, self.health.specs)]
         if self.cluster is not None:
-            return await self.cluster.view()
+            return await self.cluster.view(keys)
         me = {"id": replica_id(), "address": self.ruler.external_url, "startedAt": rfc3339(self.started_at),
               "lastSeen": rfc3339(self.clock.now())}
-        return {"self": me["id"], "leader": me["id"], "replicas": [me], "assignments": {}}
+        return {"self": me["id"], "leader": me["id"], "replicas": [me], "assignments": assignments(keys, [me["id"]])}
+
+    def _work_changed(self) -> None:
+        """A replica joined or left: scrape the targets this one owns now (the health scheduler asks
+        at each run)."""
+        self.scraper.reassign()
 
     def _forget_alert(self, rule_id: str, fingerprint: str) -> None:
         """The alert book's callback after a manual resolve (wired here: the book is built first)."""

@@ -1,4 +1,5 @@
-"""The bar on top of every screen: screens, server, connection state, age of the last update."""
+"""The bar on top of every screen: screens, server (and, with replicas, which one and the leader),
+connection state, age of the last update."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from console.client import Link, LinkState
 from console.widgets.field import Field
 
 _DOT = "●"
-GIVE_WAY = (("address", "elastic"), ("host", "hide"), ("who", "hide"), ("age", "hide"), ("counts", "elastic"))
+GIVE_WAY = (("replica", "hide"), ("address", "elastic"), ("host", "hide"), ("who", "hide"), ("age", "hide"),
+            ("counts", "elastic"))
 """What makes room, in this order, when the tab keys and the current title do not fit beside the
-rest of the bar: the address shrinks (to an ellipsis), the host, who is logged in and the age go, then the counts
-shrink in place of the address. The connection state always stays."""
+rest of the bar: the replica goes, the address shrinks (to an ellipsis), the host, who is logged in and
+the age go, then the counts shrink in place of the address. The connection state always stays."""
 MAX_HOST_CHARS = 20
 FIELD_PADDING = 1
 """Cells on each side of every field in the bar (``padding: 0 1`` in its CSS below)."""
@@ -31,6 +33,7 @@ class TopBar(Horizontal):
     TopBar #counts { display: none; }
     TopBar #who { display: none; color: $text-muted; }
     TopBar #host { display: none; color: $text-muted; }
+    TopBar #replica { display: none; color: $text-muted; }
     TopBar #link.-live { color: $success; }
     TopBar #link.-paused { color: $warning; }
     TopBar #link.-down { color: $error; text-style: bold; }
@@ -50,6 +53,7 @@ class TopBar(Horizontal):
         yield Field(" DEMO DATA ", id="demo")
         yield Field(id="counts")
         yield Field(id="host")
+        yield Field(id="replica")
         yield Field(id="who")
         yield Field(id="address")
         yield Field(id="link")
@@ -136,11 +140,27 @@ class TopBar(Horizontal):
         if not isinstance(hostname, str) or not hostname:
             host.display = False
             return
-        name = hostname if len(hostname) <= MAX_HOST_CHARS else hostname[:MAX_HOST_CHARS - 1] + "…"
+        name = _short(hostname)
         up = fmt.uptime(uptime_s) if isinstance(uptime_s, (int, float)) else None
         host.show(Text(name if up is None else f"{name} up {up}"))
         if not host.display:
             host.display = True
+        self._draw_tabs()
+
+    def show_replica(self, replica: str | None, leader: str | None) -> None:
+        """Which replica of several this console talks to (behind a load balancer it may be any) and
+        which one leads (evaluates rules, sends notifications); hidden for a single server."""
+        field = self.query_one("#replica", Field)
+        if not replica:
+            if field.display:
+                field.display = False
+                self._draw_tabs()
+            return
+        text = f"replica {_short(replica)}"
+        text += " (leader)" if leader == replica else f" · leader {_short(leader) if leader else 'none'}"
+        field.show(Text(text))
+        if not field.display:
+            field.display = True
         self._draw_tabs()
 
     def show_counts(self, firing: int, unacked: int, down: int, silenced: int = 0) -> None:
@@ -179,6 +199,10 @@ class TopBar(Horizontal):
         age.set_class(late, "-late")
         age.show(text)
         self._draw_tabs()
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= MAX_HOST_CHARS else name[:MAX_HOST_CHARS - 1] + "…"
 
 
 def _tabs_text(tabs: list[tuple[str, str]], current: str, compact: set[int]) -> Text:

@@ -1,8 +1,9 @@
 """This replica in the cluster: its heartbeat key, the leader lease's loop, and the cluster's view.
 
 Each replica keeps ``metrics-service:cluster:replica:<id>`` alive with a TTL; a replica whose key
-expired has left. One task renews the heartbeat and the lease every few seconds and tells the
-engine when this replica starts or stops leading.
+expired has left. One task renews the heartbeat and the lease every few seconds, tells the engine
+when this replica starts or stops leading, and reads the live members, by which scrape targets and
+health checks are divided (engine/cluster/work.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.cluster.lease import PREFIX, LeaderLease
+from engine.cluster.work import assignments, owner
 from engine.logs import log_fields
 from engine.settings import redact_uris
 from engine.timefmt import rfc3339
@@ -36,8 +38,9 @@ def replica_id() -> str:
 
 class Cluster:
     def __init__(self, url: str, lease_s: float, now: Callable[[], float],
-                 on_leading: Callable[[bool], None]) -> None:
-        """``on_leading(True)`` when this replica's term starts, ``on_leading(False)`` when it ends."""
+                 on_leading: Callable[[bool], None], on_members: Callable[[], None] = lambda: None) -> None:
+        """``on_leading(True)`` when this replica's term starts, ``on_leading(False)`` when it ends;
+        ``on_members()`` when the live members changed (the work is divided again)."""
         import redis.asyncio as aioredis  # loaded only when REDIS_URL is set
         self.id = replica_id()
         self.url = url
@@ -50,6 +53,10 @@ class Cluster:
         self.client = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.lease = LeaderLease(self.client, self.id, lease_s)
         self.heartbeat_ms = max(1000, int(3 * self.lease.retry_s * 1000))
+        self.on_members = on_members
+        self.members: tuple[str, ...] = (self.id,)
+        """The live members as last read from Redis: what this replica's share of the work follows.
+        Kept while Redis does not answer, so each replica goes on with the share it had."""
         self._leading = False
         self._failing = False
         self._task: asyncio.Task[None] | None = None
@@ -84,6 +91,7 @@ class Cluster:
         try:
             await self.client.set(REPLICA_PREFIX + self.id, json.dumps(self._entry()), px=self.heartbeat_ms)
             wait = await self.lease.step()
+            members = tuple(sorted({self.id, *(e["id"] for e in await self.replicas())}))
         except (redis.RedisError, OSError) as exc:
             if not self._failing:
                 self._failing = True
@@ -94,8 +102,16 @@ class Cluster:
             if self._failing:
                 self._failing = False
                 log.info("cluster: Redis answers again", extra=log_fields(redis_url=redact_uris(self.url)))
+            if members != self.members:
+                log.info("cluster: members changed; work divided again", extra=log_fields(members=list(members)))
+                self.members = members
+                self.on_members()
         self._set_leading(self.lease.held())
         return wait
+
+    def owns(self, key: str) -> bool:
+        """Does this replica run the scrape target or health check ``key`` (work.target_key, check_key)?"""
+        return len(self.members) == 1 or owner(key, self.members) == self.id
 
     def _set_leading(self, leading: bool) -> None:
         if leading == self._leading:
@@ -123,11 +139,12 @@ class Cluster:
                     out.append(entry)
         return sorted(out, key=lambda e: e["id"])
 
-    async def view(self) -> dict[str, Any]:
-        """``GET /api/cluster``'s answer (ClusterUnavailable when Redis does not answer)."""
+    async def view(self, keys: Iterable[str]) -> dict[str, Any]:
+        """``GET /api/cluster``'s answer (ClusterUnavailable when Redis does not answer). ``assignments``
+        divides ``keys`` as this replica acts on them: by the members of its last step."""
         import redis
         try:
             return {"self": self.id, "leader": await self.lease.leader(), "replicas": await self.replicas(),
-                    "assignments": {}}
+                    "assignments": assignments(keys, self.members)}
         except (redis.RedisError, OSError) as exc:
             raise ClusterUnavailable(f"Redis does not answer: {exc}") from None

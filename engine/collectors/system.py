@@ -170,6 +170,10 @@ class SystemCollector:
         else:
             common += [self._virtual_memory, self._swap_memory]
         self._sections = tuple(common)
+        self.instance: str | None = None
+        """An ``instance`` label for every sample (each replica's host:port, so several replicas' host
+        metrics stay apart in a shared store or remote storage); None alone, as node_exporter's
+        series have none before a scrape adds it."""
 
     def collect(self) -> list[Family]:
         """All families for one cycle; a section the OS refuses is left out, never raised."""
@@ -179,6 +183,10 @@ class SystemCollector:
                 families.extend(fam for fam in section() if fam.samples)
             except _OS_ERRORS as exc:
                 log.debug("system collector: %s skipped this cycle: %r", section.__name__, exc)
+        if self.instance is not None:
+            for fam in families:
+                fam.samples = [(name, {**labels, "instance": self.instance}, value)
+                               for name, labels, value in fam.samples]
         return families
 
     @staticmethod

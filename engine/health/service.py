@@ -15,6 +15,7 @@ import yaml
 
 from engine.clock import Clock, to_ms
 from engine.cluster.shared import Docs, SharedDocs, SharedStateUnavailable
+from engine.cluster.work import check_key
 from engine.events import EventBus
 from engine.health.checkers import CHECKERS
 from engine.health.checkers.base import CheckFailed, Context, Result, short_error
@@ -93,6 +94,11 @@ class HealthService:
         self._scheduler: Scheduler | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._uptime: dict[str, tuple[float, dict[str, dict[str, float]]]] = {}
+        self.owns: Callable[[str], bool] = _everything
+        """Whether this replica runs a check (by its ``check_key``; replicas divide the checks). The
+        others' results come in through ``apply_remote``."""
+        self.on_result: Callable[[str, Result, float], None] | None = None
+        """Told every result of a check run here (to publish it to the other replicas)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -210,6 +216,8 @@ class HealthService:
     # -- running ---------------------------------------------------------------------------------
 
     async def _run_scheduled(self, name: str) -> None:
+        if not self.owns(check_key(name)):
+            return  # another replica runs it; its results come through apply_remote
         try:
             await self._run(name)
         except Exception:  # a bug in one check never stops the schedule
@@ -240,6 +248,19 @@ class HealthService:
         if self.specs.get(name) is not spec:
             return  # changed or deleted while running: its result no longer applies
         now = self.clock.now()
+        self._record(spec, result, now)
+        if self.on_result is not None:
+            self.on_result(name, result, now)
+
+    def apply_remote(self, name: str, result: Result, at: float) -> None:
+        """A result of check ``name`` another replica ran at ``at``, taken as if it had run here."""
+        spec = self.specs.get(name)
+        if spec is not None:
+            self._record(spec, result, at)
+
+    def _record(self, spec: CheckSpec, result: Result, now: float) -> None:
+        """One result into the check's state, history, series and events."""
+        name = spec.name
         state = self.states[name]
         changed = state.observe(result, now, spec.retries)
         if not result.ok:
@@ -526,6 +547,10 @@ class HealthService:
                 cached = self._uptime[expr] = (now, values)
             out[kind][key] = cached[1]
         return out
+
+
+def _everything(_key: str) -> bool:
+    return True
 
 
 def _gauge(name: str, help_text: str, labels: dict[str, str], value: float) -> Family:

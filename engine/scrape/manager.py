@@ -25,6 +25,7 @@ import aiohttp
 from engine import __version__
 from engine.clock import Clock, to_ms
 from engine.cluster.shared import Docs, SharedDocs, SharedStateUnavailable
+from engine.cluster.work import target_key
 from engine.compat.durations import format_duration
 from engine.ingest.admission import Admission, Refusal
 from engine.netpolicy import BlockedTarget, NetPolicy, PolicyResolver
@@ -97,6 +98,8 @@ class ScrapeManager:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scrape")
         self._sessions: dict[bool, aiohttp.ClientSession] = {}
         self._running = False
+        self.owns: Callable[[str], bool] = _everything
+        """Whether this replica scrapes a target (by its ``target_key``; replicas divide the targets)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -194,18 +197,31 @@ class ScrapeManager:
                 target = Target(config, discovered, result[0], result[1], origin, entry_id)
                 desired.setdefault(target.id, target)
         self.dropped = dropped
-        now = to_ms(self.clock.now())
         for tid in [t for t in self.targets if t not in desired]:
             del self.targets[tid]
-            task = self._tasks.pop(tid, None)
-            if task is not None:
-                task.cancel()
-            self.store.ingest_refs(stale_key(tid), [], [], now)  # everything it gave goes stale now
+            self._stop_loop(tid)
         for tid, target in desired.items():
-            if tid not in self.targets:
-                self.targets[tid] = target
-                if self._running:
-                    self._tasks[tid] = asyncio.create_task(self._run(target), name=f"scrape {target.url}")
+            self.targets.setdefault(tid, target)
+        self.reassign()
+
+    def reassign(self) -> None:
+        """Run the loops of the targets this replica owns and only those (after the live replicas
+        changed): a target given to another replica stops here and its series go stale."""
+        if not self._running:
+            return
+        for tid, target in self.targets.items():
+            owned = self.owns(target_key(target.config.job_name, target.url))
+            if owned and tid not in self._tasks:
+                self._tasks[tid] = asyncio.create_task(self._run(target), name=f"scrape {target.url}")
+            elif not owned and tid in self._tasks:
+                self._stop_loop(tid)
+                target.health, target.last_error = "unknown", ""
+
+    def _stop_loop(self, tid: str) -> None:
+        task = self._tasks.pop(tid, None)
+        if task is not None:
+            task.cancel()
+        self.store.ingest_refs(stale_key(tid), [], [], to_ms(self.clock.now()))  # everything it gave goes stale now
 
     # -- API entries -------------------------------------------------------------------------
 
@@ -468,6 +484,10 @@ def _is_loopback_ip(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _everything(_key: str) -> bool:
+    return True
 
 
 def stale_key(target_id: str) -> str:

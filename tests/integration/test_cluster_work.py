@@ -1,0 +1,146 @@
+"""Work sharing between replicas on a real redis-server: scrape targets and health checks divided by
+rendezvous hashing, each run by exactly one replica (the recording server says which one called:
+each replica's config sends its own name), re-divided after a SIGKILL; every replica shows every
+check's results; each replica's host metrics carry its own ``instance``."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections import defaultdict
+
+import httpx
+import pytest
+
+from server.runner import start_server
+from tests.integration.conftest import make_settings
+from tests.integration.receivers import Recorder
+from tests.integration.replicas import Replica, until
+from tests.integration.test_cluster import agreed
+
+TARGETS = 6
+CHECKS = 6
+NAMES = ("a", "b", "c")
+
+
+@pytest.fixture
+async def recorder():
+    server = await Recorder().start()
+    yield server
+    await server.stop()
+
+
+def work_env(name: str, url: str) -> dict[str, str]:
+    """The same targets and checks on every replica; only the credentials name the caller."""
+    address = url.removeprefix("http://")
+    scrape = [{"job_name": f"job{i}", "scrape_interval": "1s", "metrics_path": f"/target/{i}",
+               "bearer_token": name, "static_configs": [{"targets": [address]}]} for i in range(TARGETS)]
+    checks = [{"name": f"check{i}", "type": "http", "url": f"{url}/check/{i}", "interval": "1s",
+               "headers": {"X-Replica": name}} for i in range(CHECKS)]
+    return {"SCRAPE_CONFIGS": json.dumps(scrape), "HEALTH_CHECKS": json.dumps(checks)}
+
+
+def expected_keys(url: str) -> set[str]:
+    return {f"target:job{i}:{url}/target/{i}" for i in range(TARGETS)} | {f"check:check{i}" for i in range(CHECKS)}
+
+
+def path_of(key: str, url: str) -> str:
+    """The recorder's path a key's target or check requests."""
+    kind, rest = key.split(":", 1)
+    return rest.split(url, 1)[1] if kind == "target" else f"/check/{rest.removeprefix('check')}"
+
+
+def callers(recorder: Recorder, start: int) -> dict[str, list[str]]:
+    """Who requested each path since request number ``start``."""
+    seen: dict[str, list[str]] = defaultdict(list)
+    for request in recorder.requests[start:]:
+        who = request.headers.get("X-Replica") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+        seen[request.path].append(who)
+    return seen
+
+
+async def divided(members: list[Replica], keys: set[str]) -> dict[str, str] | None:
+    """The assignments, once every member lists exactly these members and acts on the same division
+    of every key among them."""
+    if await agreed(members) is None:
+        return None
+    views = [(await m.cluster())["assignments"] for m in members]
+    ids = {m.id for m in members}
+    if all(v == views[0] for v in views) and set(views[0]) == keys and set(views[0].values()) <= ids:
+        return views[0]
+    return None
+
+
+async def each_ran_by_its_owner(recorder: Recorder, assignment: dict[str, str], names: dict[str, str],
+                                url: str, runs: int) -> None:
+    """From now on, until every target and check has been requested ``runs`` times: each request
+    came from the key's owner only."""
+    start = len(recorder.requests)
+    paths = {path_of(key, url): names[owner] for key, owner in assignment.items()}
+
+    async def enough() -> bool:
+        seen = callers(recorder, start)
+        return all(len(seen[p]) >= runs for p in paths)
+    await until(enough, f"every target and check requested {runs} times")
+    seen = callers(recorder, start)
+    assert {p: set(seen[p]) for p in paths} == {p: {owner} for p, owner in paths.items()}
+
+
+async def test_three_replicas_divide_the_work_and_redivide_it_after_a_sigkill(replicas, recorder):
+    members = [replicas(name, **work_env(name, recorder.url)) for name in NAMES]
+    keys = expected_keys(recorder.url)
+    assignment = await until(lambda: divided(members, keys), "three replicas dividing the work")
+    names = {m.id: name for m, name in zip(members, NAMES, strict=True)}
+    assert len(set(assignment.values())) >= 2, "one replica took every key"
+    await each_ran_by_its_owner(recorder, assignment, names, recorder.url, runs=3)
+
+    killed = next(m for m in members if m.id in assignment.values())
+    survivors = [m for m in members if m is not killed]
+    killed.stop()  # SIGKILL: its heartbeat expires rather than being removed
+    after = await until(lambda: divided(survivors, keys), "the survivors dividing the work again")
+    assert set(after.values()) <= {m.id for m in survivors}
+    assert {k: o for k, o in after.items() if assignment[k] != killed.id} == \
+        {k: o for k, o in assignment.items() if o != killed.id}, "a survivor's key moved"
+    await each_ran_by_its_owner(recorder, after, names, recorder.url, runs=2)
+
+
+async def test_every_replica_shows_every_checks_results(replicas, recorder):
+    members = [replicas(name, **work_env(name, recorder.url)) for name in NAMES[:2]]
+    assignment = await until(lambda: divided(members, expected_keys(recorder.url)), "two replicas dividing the work")
+    checks = {f"check{i}" for i in range(CHECKS)}
+
+    async def all_checked(member: Replica) -> bool:
+        services = (await member.get("/api/health/services"))["services"]
+        return {s["name"] for s in services if s["state"] == "up" and s["lastCheck"]} == checks
+
+    async def all_probed(member: Replica) -> bool:
+        result = (await member.get("/api/v1/query?query=probe_success"))["data"]["result"]
+        return {s["metric"]["service"] for s in result if s["value"][1] == "1"} == checks
+
+    for member in members:
+        owned = {k for k, o in assignment.items() if o == member.id and k.startswith("check:")}
+        assert len(owned) < CHECKS or member is members[0], "both replicas own every check"
+        await until(lambda m=member: all_checked(m), f"{member.id} showing every check up")
+        await until(lambda m=member: all_probed(m), f"{member.id} storing every check's probe_success")
+
+
+async def test_each_replica_labels_its_host_metrics_with_its_own_instance(replicas):
+    members = [replicas(name) for name in NAMES[:2]]
+
+    async def instances(member: Replica) -> set[str] | None:
+        result = (await member.get("/api/v1/query?query=node_load1"))["data"]["result"]
+        return {s["metric"].get("instance", "") for s in result} or None
+
+    for member in members:
+        assert await until(lambda m=member: instances(m), "host metrics") == {f"{socket.gethostname()}:{member.port}"}
+
+
+async def test_alone_the_process_runs_every_target_and_check(tmp_path, recorder):
+    running = await start_server(make_settings(tmp_path, **work_env("solo", recorder.url)))
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            view = (await client.get("/api/cluster")).json()
+        assert view["assignments"] == dict.fromkeys(sorted(expected_keys(recorder.url)), view["self"])
+        await each_ran_by_its_owner(recorder, view["assignments"], {view["self"]: "solo"}, recorder.url, runs=1)
+    finally:
+        await running.stop()
