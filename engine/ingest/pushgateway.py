@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from google.protobuf import message
 
 from engine.compat.strconv import format_float
 from engine.ingest.admission import Admission, Outcome, Refusal
@@ -94,26 +93,31 @@ def parse_text(raw: bytes) -> list[Family]:
     return families
 
 
-_CLIENT = message_classes("io.prometheus.client", {
-    "LabelPair": [("name", 1, "string", False, ""), ("value", 2, "string", False, "")],
-    "Gauge": [("value", 1, "double", False, "")],
-    "Counter": [("value", 1, "double", False, "")],
-    "Quantile": [("quantile", 1, "double", False, ""), ("value", 2, "double", False, "")],
-    "Summary": [("sample_count", 1, "uint64", False, ""), ("sample_sum", 2, "double", False, ""),
-                ("quantile", 3, "message", True, "Quantile")],
-    "Untyped": [("value", 1, "double", False, "")],
-    "Bucket": [("cumulative_count", 1, "uint64", False, ""), ("upper_bound", 2, "double", False, ""),
-               ("cumulative_count_float", 4, "double", False, "")],
-    "Histogram": [("sample_count", 1, "uint64", False, ""), ("sample_sum", 2, "double", False, ""),
-                  ("bucket", 3, "message", True, "Bucket"), ("sample_count_float", 4, "double", False, "")],
-    "Metric": [("label", 1, "message", True, "LabelPair"), ("gauge", 2, "message", False, "Gauge"),
-               ("counter", 3, "message", False, "Counter"), ("summary", 4, "message", False, "Summary"),
-               ("untyped", 5, "message", False, "Untyped"), ("timestamp_ms", 6, "int64", False, ""),
-               ("histogram", 7, "message", False, "Histogram")],
-    "MetricFamily": [("name", 1, "string", False, ""), ("help", 2, "string", False, ""),
-                     ("type", 3, "int32", False, ""), ("metric", 4, "message", True, "Metric")],
-})["MetricFamily"]
-"""io.prometheus.client.MetricFamily (metrics.proto, classic histograms), what Go clients push."""
+@functools.cache
+def _metric_family() -> Any:
+    """io.prometheus.client.MetricFamily (metrics.proto, classic histograms), what Go clients push; made
+    by the first protobuf push."""
+    return message_classes("io.prometheus.client", {
+        "LabelPair": [("name", 1, "string", False, ""), ("value", 2, "string", False, "")],
+        "Gauge": [("value", 1, "double", False, "")],
+        "Counter": [("value", 1, "double", False, "")],
+        "Quantile": [("quantile", 1, "double", False, ""), ("value", 2, "double", False, "")],
+        "Summary": [("sample_count", 1, "uint64", False, ""), ("sample_sum", 2, "double", False, ""),
+                    ("quantile", 3, "message", True, "Quantile")],
+        "Untyped": [("value", 1, "double", False, "")],
+        "Bucket": [("cumulative_count", 1, "uint64", False, ""), ("upper_bound", 2, "double", False, ""),
+                   ("cumulative_count_float", 4, "double", False, "")],
+        "Histogram": [("sample_count", 1, "uint64", False, ""), ("sample_sum", 2, "double", False, ""),
+                      ("bucket", 3, "message", True, "Bucket"), ("sample_count_float", 4, "double", False, "")],
+        "Metric": [("label", 1, "message", True, "LabelPair"), ("gauge", 2, "message", False, "Gauge"),
+                   ("counter", 3, "message", False, "Counter"), ("summary", 4, "message", False, "Summary"),
+                   ("untyped", 5, "message", False, "Untyped"), ("timestamp_ms", 6, "int64", False, ""),
+                   ("histogram", 7, "message", False, "Histogram")],
+        "MetricFamily": [("name", 1, "string", False, ""), ("help", 2, "string", False, ""),
+                         ("type", 3, "int32", False, ""), ("metric", 4, "message", True, "Metric")],
+    })["MetricFamily"]
+
+
 PROTOBUF_TYPES = ("counter", "gauge", "summary", "untyped", "histogram", "histogram")
 """MetricType by number: COUNTER, GAUGE, SUMMARY, UNTYPED, HISTOGRAM, GAUGE_HISTOGRAM."""
 
@@ -121,6 +125,9 @@ PROTOBUF_TYPES = ("counter", "gauge", "summary", "untyped", "histogram", "histog
 def parse_protobuf(raw: bytes) -> list[Family]:
     """Families from length-delimited MetricFamily messages (Pushgateway's protobuf format, what
     client_golang's push package sends); PushError as for text."""
+    from google.protobuf.message import DecodeError
+
+    family = _metric_family()
     families: list[Family] = []
     pos, end = 0, len(raw)
     try:
@@ -128,10 +135,10 @@ def parse_protobuf(raw: bytes) -> list[Family]:
             size, pos = _varint(raw, pos)
             if pos + size > end:
                 raise PushError("body", "protobuf: a message runs past the end of the body")
-            mf = _CLIENT.FromString(raw[pos:pos + size])
+            mf = family.FromString(raw[pos:pos + size])
             pos += size
             families.append(_family_of(mf))
-    except message.DecodeError as exc:
+    except DecodeError as exc:
         raise PushError("body", f"protobuf: {exc}") from None
     return families
 

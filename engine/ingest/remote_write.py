@@ -7,11 +7,11 @@ package's native (upb) parser decodes it. Exemplars and native histograms are le
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from google.protobuf import message
+from typing import Any
 
 from engine.ingest.protobuf import message_classes
 from engine.tsdb.types import Labels, Metadata
@@ -34,25 +34,26 @@ class WriteRequest:
     metadata: list[tuple[str, Metadata]]
 
 
-_CLASSES = message_classes("metrics_service.prompb", {
-    "Label": [("name", 1, "string", False, ""), ("value", 2, "string", False, "")],
-    "Sample": [("value", 1, "double", False, ""), ("timestamp", 2, "int64", False, "")],
-    "TimeSeries": [("labels", 1, "message", True, "Label"), ("samples", 2, "message", True, "Sample")],
-    "MetricMetadata": [("type", 1, "int32", False, ""), ("metric_family_name", 2, "string", False, ""),
-                       ("help", 4, "string", False, ""), ("unit", 5, "string", False, "")],
-    "WriteRequest": [("timeseries", 1, "message", True, "TimeSeries"),
-                     ("metadata", 3, "message", True, "MetricMetadata")],
-    # The same wire format with each label and sample left as its encoded bytes: reading fields of
-    # parsed messages from Python costs ~8 us a series, a bytes object is a cache key as it is.
-    "RawTimeSeries": [("labels", 1, "bytes", True, ""), ("samples", 2, "bytes", True, "")],
-    "RawWriteRequest": [("timeseries", 1, "message", True, "RawTimeSeries"),
-                        ("metadata", 3, "message", True, "MetricMetadata")],
-})
-WriteRequestMessage = _CLASSES["WriteRequest"]
-"""The typed WriteRequest message, as a sender builds it (tests, benchmarks)."""
-_Label = _CLASSES["Label"]
-_Sample = _CLASSES["Sample"]
-_RawWriteRequest = _CLASSES["RawWriteRequest"]
+@functools.cache
+def message_types() -> dict[str, Any]:
+    """The WriteRequest message classes (``message_types()["WriteRequest"]`` is the typed one, as a
+    sender builds it), made by the first remote write."""
+    return message_classes("metrics_service.prompb", {
+        "Label": [("name", 1, "string", False, ""), ("value", 2, "string", False, "")],
+        "Sample": [("value", 1, "double", False, ""), ("timestamp", 2, "int64", False, "")],
+        "TimeSeries": [("labels", 1, "message", True, "Label"), ("samples", 2, "message", True, "Sample")],
+        "MetricMetadata": [("type", 1, "int32", False, ""), ("metric_family_name", 2, "string", False, ""),
+                           ("help", 4, "string", False, ""), ("unit", 5, "string", False, "")],
+        "WriteRequest": [("timeseries", 1, "message", True, "TimeSeries"),
+                         ("metadata", 3, "message", True, "MetricMetadata")],
+        # The same wire format with each label and sample left as its encoded bytes: reading fields of
+        # parsed messages from Python costs ~8 us a series, a bytes object is a cache key as it is.
+        "RawTimeSeries": [("labels", 1, "bytes", True, ""), ("samples", 2, "bytes", True, "")],
+        "RawWriteRequest": [("timeseries", 1, "message", True, "RawTimeSeries"),
+                            ("metadata", 3, "message", True, "MetricMetadata")],
+    })
+
+
 _DOUBLE = struct.Struct("<d")
 LABEL_CACHE_MAX = 100_000
 """Label sets remembered by their encoded bytes (~0.5 KB each); the cache starts over when full."""
@@ -82,6 +83,7 @@ class Decoder:
     def decode(self, body: bytes) -> WriteRequest:
         """Decompress and decode a WriteRequest (RemoteWriteError when it is not one); blocking."""
         import cramjam  # loaded by the first remote write, not by every server
+        from google.protobuf.message import DecodeError
 
         size = decoded_length(body)
         if size > MAX_DECODED_BYTES:
@@ -90,11 +92,11 @@ class Decoder:
             raw = bytes(cramjam.snappy.decompress_raw(body))
         except cramjam.DecompressionError as exc:
             raise RemoteWriteError(f"snappy: {exc}") from None
-        req = _RawWriteRequest()
+        req = message_types()["RawWriteRequest"]()
         try:
             req.ParseFromString(raw)
             series = [(self._label_set(tuple(ts.labels)), *self._samples(ts.samples)) for ts in req.timeseries]
-        except message.DecodeError as exc:
+        except DecodeError as exc:
             raise RemoteWriteError(f"protobuf: {exc}") from None
         metadata = [(m.metric_family_name, Metadata(METADATA_TYPES[m.type] if 0 <= m.type < len(METADATA_TYPES)
                                                     else "untyped", m.help, m.unit))
@@ -104,7 +106,8 @@ class Decoder:
     def _label_set(self, encoded: tuple[bytes, ...]) -> Labels:
         labels = self._labels.get(encoded)
         if labels is None:
-            pairs = [_Label.FromString(b) for b in encoded]  # checks the strings are UTF-8
+            parse = message_types()["Label"].FromString
+            pairs = [parse(b) for b in encoded]  # checks the strings are UTF-8
             labels = tuple(sorted((lb.name, lb.value) for lb in pairs if lb.value))
             if len(self._labels) >= LABEL_CACHE_MAX:
                 self._labels.clear()
@@ -122,14 +125,14 @@ class Decoder:
                 stamp = b[10:]
                 t = times.get(stamp)
                 if t is None:
-                    t = _Sample.FromString(b).timestamp
+                    t = message_types()["Sample"].FromString(b).timestamp
                     if len(times) >= 4096:
                         times.clear()
                     times[stamp] = t
                 ts.append(t)
                 vals.append(_DOUBLE.unpack_from(b, 1)[0])
             else:
-                sample = _Sample.FromString(b)
+                sample = message_types()["Sample"].FromString(b)
                 ts.append(sample.timestamp)
                 vals.append(sample.value)
         return ts, vals

@@ -4,6 +4,9 @@ identity provider that holds the private key).
 
 Each algorithm has its own key, so an RS256 public key is never tried as an HS256 secret (the
 algorithm-confusion forgery), and ``none`` or any other algorithm is refused outright.
+
+PyJWT and cryptography (~9 MB and ~0.1 s to import) are loaded when a token or key is first handled:
+a server that checks no tokens (auth off, or API keys only) never loads them.
 """
 
 from __future__ import annotations
@@ -12,14 +15,13 @@ import asyncio
 import secrets
 import time
 from pathlib import Path
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from typing import TYPE_CHECKING, Any
 
 from engine.settings import Settings, SettingsError
 from server.auth.principal import ROLES, Principal
+
+if TYPE_CHECKING:
+    import jwt
 
 JWKS_CACHE_S = 300
 JWKS_TIMEOUT_S = 5
@@ -38,8 +40,12 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self.secret = settings.jwt_secret
         self.public_key, self.public_alg = _public_key(settings.jwt_public_key)
-        self.jwks = (jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=JWKS_CACHE_S,
-                                     timeout=JWKS_TIMEOUT_S) if settings.jwt_jwks_url else None)
+        self.jwks: jwt.PyJWKClient | None = None
+        if settings.jwt_jwks_url:
+            import jwt
+
+            self.jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=JWKS_CACHE_S,
+                                        timeout=JWKS_TIMEOUT_S)
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.leeway = settings.jwt_leeway
@@ -66,6 +72,8 @@ class TokenVerifier:
         return principal
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
+        import jwt
+
         try:
             alg = jwt.get_unverified_header(token).get("alg")
         except jwt.InvalidTokenError:
@@ -102,6 +110,8 @@ class TokenVerifier:
         raise TokenError(f"tokens signed with {alg!r} are not accepted here")
 
     async def _jwks_key(self, alg: str, token: str) -> Any:
+        import jwt
+
         assert self.jwks is not None
         try:
             found = await asyncio.to_thread(self.jwks.get_signing_key_from_jwt, token)
@@ -133,6 +143,9 @@ def _public_key(text: str | None) -> tuple[Any, str | None]:
             pem = Path(text).expanduser().read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as exc:
             raise SettingsError(f"JWT_PUBLIC_KEY: {text} cannot be read: {exc}", "JWT_PUBLIC_KEY") from None
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     try:
         key = load_pem_public_key(pem.encode("ascii", "replace"))
     except ValueError:
@@ -157,4 +170,6 @@ def create_token(settings: Settings, subject: str, role: str, ttl_s: float, now:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
+    import jwt
+
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

@@ -3,16 +3,20 @@ parameters, and JSON bodies. A refusal is our 400 naming the parameter or field;
 what JSON Schema cannot say (PromQL, durations, references to stored things).
 
 The Prometheus-compatible read endpoints are left to their handlers, which answer in Prometheus's
-envelope and words (server/promparams.py)."""
+envelope and words (server/promparams.py).
+
+jsonschema (~4 MB and ~0.1 s with its dependencies) is imported, and a schema compiled, when a value
+first needs it: a parameter that the plain test of ``_Check`` shows valid passes without it (the
+console's requests at start-up), every other value and every JSON body is judged by jsonschema, which
+also words every refusal."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from server.bodies import json_body
 from server.errors import ApiError, bad_parameter
@@ -20,22 +24,75 @@ from server.guards import body_limit
 from server.openapi.model import JSON, Operation, Schema
 from server.openapi.operations import OPERATIONS
 
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
 _DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
 _MAX_PROBLEM = 200
+_PLAIN_KEYWORDS = frozenset({"type", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum",
+                             "description"})
+_PLAIN_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+}
 
 
-def _validator(schema: Schema) -> Draft202012Validator:
-    return Draft202012Validator(schema)
+class _Check:
+    """One schema, compiled into a jsonschema validator on first need."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.plain = _plain_test(schema)
+        self._validator: Draft202012Validator | None = None
+
+    def error(self, value: Any) -> ValidationError | None:
+        """The most relevant way ``value`` breaks the schema, None when it does not."""
+        if self.plain is not None and self.plain(value):
+            return None
+        from jsonschema.exceptions import best_match
+
+        if self._validator is None:
+            from jsonschema import Draft202012Validator
+
+            self._validator = Draft202012Validator(self.schema)
+        return best_match(self._validator.iter_errors(value))
+
+
+def _plain_test(schema: Schema) -> Callable[[Any], bool] | None:
+    """A test that is True only for values the schema accepts (False sends the value to jsonschema), or
+    None when the schema uses more than a parameter's keywords (type string or integer, enum,
+    pattern, lengths, bounds)."""
+    if not _PLAIN_KEYWORDS.issuperset(schema) or schema.get("type") not in _PLAIN_TYPES:
+        return None
+    tests = [_PLAIN_TYPES[schema["type"]]]
+    if "enum" in schema:
+        allowed = list(schema["enum"])
+        tests.append(lambda v: any(type(e) is type(v) and e == v for e in allowed))
+    if schema["type"] == "string":  # jsonschema applies the string keywords to strings only, bounds to numbers
+        if "pattern" in schema:
+            search = re.compile(schema["pattern"]).search
+            tests.append(lambda v: search(v) is not None)
+        low, high = schema.get("minLength"), schema.get("maxLength")
+        tests.append(lambda v: _within(len(v), low, high))
+    else:
+        low, high = schema.get("minimum"), schema.get("maximum")
+        tests.append(lambda v: _within(v, low, high))
+    return lambda v: all(test(v) for test in tests)
+
+
+def _within(size: float, low: float | None, high: float | None) -> bool:
+    return (low is None or size >= low) and (high is None or size <= high)
 
 
 class _Checks:
-    """One operation's compiled validators."""
+    """One operation's checks."""
 
     def __init__(self, op: Operation) -> None:
         self.op = op
-        self.path = {name: _validator(schema) for name, schema in op.path_schemas.items()}
-        self.query = [(p.name, p.required, p.schema, _validator(p.schema)) for p in op.query]
-        self.body = (_validator(op.body) if op.body is not None and op.validate_body and JSON in op.body_media
+        self.path = {name: _Check(schema) for name, schema in op.path_schemas.items()}
+        self.query = [(p.name, p.required, p.schema, _Check(p.schema)) for p in op.query]
+        self.body = (_Check(op.body) if op.body is not None and op.validate_body and JSON in op.body_media
                      else None)
 
 
@@ -56,19 +113,19 @@ class RequestValidator:
         return await handler(request)
 
     async def check(self, checks: _Checks, request: web.Request) -> None:
-        for name, validator in checks.path.items():
+        for name, check in checks.path.items():
             raw = request.match_info[name]
-            _check_parameter(name, raw, raw, validator)
-        for name, required, schema, validator in checks.query:
+            _check_parameter(name, raw, raw, check)
+        for name, required, schema, check in checks.query:
             raw = request.query.get(name)
             if raw is None:
                 if required:
                     raise bad_parameter(name, "", "required")
                 continue
-            _check_parameter(name, raw, coerce(raw, schema), validator)
+            _check_parameter(name, raw, coerce(raw, schema), check)
         if checks.body is not None and request.can_read_body:
             body = await json_body(request, checks.op.body_required, body_limit(request))
-            error = best_match(checks.body.iter_errors(body))
+            error = checks.body.error(body)
             if error is not None:
                 field = _field(error)
                 raise ApiError(400, checks.op.body_code, f"{field or 'body'}: {_problem(error)}", {"field": field})
@@ -81,8 +138,8 @@ def coerce(raw: str, schema: Schema) -> Any:
     return raw
 
 
-def _check_parameter(name: str, raw: str, value: Any, validator: Draft202012Validator) -> None:
-    error = best_match(validator.iter_errors(value))
+def _check_parameter(name: str, raw: str, value: Any, check: _Check) -> None:
+    error = check.error(value)
     if error is None:
         return
     exc = bad_parameter(name, raw[:_MAX_PROBLEM], _problem(error))

@@ -11,7 +11,7 @@ import cramjam
 import httpx
 import pytest
 
-from engine.ingest.remote_write import WriteRequestMessage
+from engine.ingest.remote_write import message_types
 from tests.integration.test_ingest_push import exposition, query
 
 PROTO = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def payload(*series: tuple[dict[str, str], list[tuple[int, float]]]) -> bytes:
-    req = WriteRequestMessage()
+    req = message_types()["WriteRequest"]()
     for labels, samples in series:
         ts = req.timeseries.add()
         for k, v in labels.items():
