@@ -46,12 +46,20 @@ def free_port() -> int:
 @pytest.fixture
 def redis_server():
     """A redis-server of the test's own on a free port: (process, port)."""
+    port = free_port()
+    proc = start_redis(port, "--save", "", "--appendonly", "no")
+    yield proc, port
+    proc.kill()
+    proc.wait()
+
+
+def start_redis(port: int, *options: str) -> subprocess.Popen:
+    """A redis-server on ``port`` with ``options``, once it answers PING (skips the test without one)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (Debian package 'redis-server')")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "no", *options],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -65,9 +73,7 @@ def redis_server():
             proc.kill()
             pytest.fail("redis-server did not start")
         time.sleep(0.05)
-    yield proc, port
-    proc.kill()
-    proc.wait()
+    return proc
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import redis
 
+from tests.integration.conftest import free_port, start_redis
 from tests.integration.replicas import Replica, until
 
 KEY = "x" * 40
@@ -141,6 +142,35 @@ async def test_with_redis_down_writes_answer_503_and_reads_serve_the_last_copy(r
             assert made_id in await listed(b, kind), f"{kind}: the last copy is no longer served"
         assert (await client.get("/api/alerts/rules")).status_code == 200
         assert (await client.get("/api/targets")).status_code == 200
+
+
+async def test_a_replica_started_while_redis_is_down_reads_the_definitions_once_it_answers(tmp_path):
+    port = free_port()
+    durable = ("--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path))
+    server = start_redis(port, *durable)
+    members: list[Replica] = []
+    try:
+        a = Replica(tmp_path, "a", port, SECRETS_KEY=KEY).start()
+        members.append(a)
+        await until(a.cluster, "replica a answering")
+        path, body = definitions("http://127.0.0.1:9")["checks"]
+        async with httpx.AsyncClient(timeout=10) as client:
+            assert (await client.post(a.url + path, json=body)).status_code == 201
+        server.kill()
+        server.wait()
+
+        b = Replica(tmp_path, "b", port, SECRETS_KEY=KEY).start()
+        members.append(b)
+        await until(lambda: b.get(path), "replica b answering without Redis")
+        assert body["name"] not in await listed(b, "checks")
+        server = start_redis(port, *durable)  # the same data, read back from its append-only file
+        await until(partial(_has, b, "checks", body["name"]), "the check listed on b once Redis answers",
+                    PROPAGATION_S)
+    finally:
+        for member in members:
+            member.stop()
+        server.kill()
+        server.wait()
 
 
 async def _has(replica: Replica, kind: str, made_id: str) -> bool:
