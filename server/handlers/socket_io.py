@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from aiohttp import web
@@ -43,6 +44,7 @@ class SocketIo:
         self.engine = engine
         self._server: Any = None
         self._clients: dict[str, tuple[Session, asyncio.Task[None]]] = {}
+        self._expiries: dict[str, asyncio.Task[None]] = {}
 
     @property
     def server(self) -> Any:
@@ -64,8 +66,20 @@ class SocketIo:
         principal = await authenticate(environ["aiohttp.request"], auth)
         session = Session(self.engine, principal)
         self._clients[sid] = (session, asyncio.create_task(self._writer(sid, session)))
+        if principal.expires_at is not None:
+            self._expiries[sid] = asyncio.create_task(self._expire(sid, principal.expires_at))
+
+    async def _expire(self, sid: str, expires_at: float) -> None:
+        """At the token's end (exp plus JWT_LEEWAY) say why and disconnect, as /ws closes with 4001."""
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        error = {"code": "token_expired", "message": "the token has expired: connect with a new one", "details": None}
+        await self.server.emit("error", {"type": "error", "error": error}, to=sid)
+        await self.server.disconnect(sid)
 
     async def _disconnect(self, sid: str, *reason: Any) -> None:
+        expiry = self._expiries.pop(sid, None)
+        if expiry is not None and expiry is not asyncio.current_task():
+            expiry.cancel()
         client = self._clients.pop(sid, None)
         if client is not None:
             client[1].cancel()

@@ -169,6 +169,22 @@ async def test_connecting_goes_through_the_ws_authentication(tmp_path, listeners
         await running.stop()
 
 
+async def test_a_client_is_disconnected_when_its_token_expires(tmp_path, listeners):
+    settings = make_settings(tmp_path, auth_enabled="true", jwt_secret=SECRET, jwt_leeway="1s")
+    running = await start_server(settings, collect_system=False)
+    try:
+        client = await listeners(running.url, transports=["websocket"],
+                                 auth={"token": create_token(settings, "alice", "viewer", 2, time.time())})
+        gone = asyncio.Event()
+        client.client.on("disconnect", lambda *reason: gone.set())
+        await client.client.emit("ping")
+        assert (await client.next("pong"))["type"] == "pong"
+        await asyncio.wait_for(gone.wait(), 20)
+        assert client.events["error"][-1]["error"]["code"] == "token_expired"
+    finally:
+        await running.stop()
+
+
 @pytest.mark.parametrize(("headers", "status"), [({"Origin": "http://evil.example"}, 403),
                                                  ({"Host": "rebound.example"}, 421)])
 async def test_host_and_origin_guards_apply(server, listeners, headers, status):
