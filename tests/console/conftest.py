@@ -7,6 +7,7 @@ serves async Pilot tests and the synchronous snapshot tests, whose app runs its 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -208,17 +209,37 @@ def settled(app: ConsoleApp) -> bool:
     screen = app.screen
     kinds = getattr(screen, "CHART_KINDS", ())
     return (app.link.state == LinkState.LIVE and app.live.system is not None and not app.loading
-            and not app.history.missing(kinds, app.range_name) and _tabs_laid_out(screen))
+            and not app.history.missing(kinds, app.range_name))
 
 
-def _tabs_laid_out(screen) -> bool:
-    """The top bar's tab keys are as wide as their text: under load the layout pass that follows a
-    change of the text (a title dropped or brought back) can trail the snapshot by a frame."""
-    tabs = screen.query("TopBar #tabs").first() if screen.query("TopBar #tabs") else None
-    if tabs is None:
-        return True
-    size = screen.app.size
-    return tabs.content_size.width >= tabs.get_content_width(size, size)
+
+async def until_drawn(pilot, attempts: int = 50) -> None:
+    """Let the app process events until two screenshots in a row are the same. Under load, work a
+    change defers to a later frame (a layout pass after a text changes width, a table's column widths
+    after its cells change) can trail the data a snapshot waited for; snapshots wait for the drawing
+    to stop changing, and what it settles on is what they compare."""
+    shot = None
+    for _ in range(attempts):
+        await pilot.pause()
+        again = pilot.app.export_screenshot()
+        if again == shot:
+            return
+        shot = again
+        await pilot.pause(0.02)
+
+
+@pytest.fixture
+def snap_compare(snap_compare):
+    """pytest-textual-snapshot's ``snap_compare``, run once the drawing is steady (``until_drawn``)."""
+    def compare(app, *, run_before=None, **kwargs):
+        async def before(pilot) -> None:
+            if run_before is not None and inspect.isawaitable(done := run_before(pilot)):
+                await done
+            await until_drawn(pilot)
+
+        return snap_compare(app, run_before=before, **kwargs)
+
+    return compare
 
 
 async def wait_for(pilot, predicate: Callable[[], bool], what: str, attempts: int = 500) -> None:
