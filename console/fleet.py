@@ -64,12 +64,8 @@ def _well_formed(alert: Any) -> bool:
 
     if not isinstance(alert, dict) or "id" not in alert or not isinstance(alert.get("labels") or {}, dict):
         return False
-    try:
-        parse_time(alert.get("activeAt"))
-        parse_time(alert.get("resolvedAt"))
-    except (ValueError, TypeError):
-        return False
-    return True
+    times = (alert.get("activeAt"), alert.get("resolvedAt"))
+    return all(t in (None, "") or parse_time(t) is not None for t in times)
 
 
 def _int(value: Any) -> int | None:
