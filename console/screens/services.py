@@ -67,10 +67,7 @@ def target_row(target: dict[str, Any], now: float) -> list[str]:
 
 def _scraped_at(value: Any) -> float | None:
     """Prometheus's ``lastScrape``; never scraped is Go's zero time (year 1)."""
-    try:
-        t = parse_time(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
+    t = parse_time(value)
     return t if t is not None and t > 0 else None
 
 
