@@ -16,11 +16,12 @@ import numpy as np
 from engine.promql.gomath import INF
 
 _MIN_STEPS = 8  # below this the per-call overhead of numpy outweighs the loops it saves
+_MIN_CELLS = 512  # ... unless there are this many (series, step) cells: an instant query over many series
 
 
-def worthwhile(steps: int) -> bool:
-    """Whether a range function over ``steps`` windows should take the columnar path."""
-    return steps >= _MIN_STEPS
+def worthwhile(steps: int, series: int = 1) -> bool:
+    """Whether a function over ``steps`` windows of ``series`` series should take the columnar path."""
+    return steps >= _MIN_STEPS or steps * series >= _MIN_CELLS
 
 
 def window_bounds(ts: array, starts: list[int], ends: list[int]) -> tuple[list[int], list[int]]:
@@ -32,8 +33,9 @@ def window_bounds(ts: array, starts: list[int], ends: list[int]) -> tuple[list[i
 
 
 def _matrix(members: list[array]) -> np.ndarray:
-    """The members' values as one (series x samples) float64 matrix."""
-    return np.vstack([np.frombuffer(vals, dtype=np.float64) for vals in members])
+    """The members' values (as many of each: they share their timestamps) as one read-only
+    (series x samples) float64 matrix."""
+    return np.frombuffer(b"".join(members), dtype=np.float64).reshape(len(members), -1)
 
 
 def _rows(values: np.ndarray, valid: list[int], size: int) -> list[list]:

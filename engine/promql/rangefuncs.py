@@ -123,7 +123,11 @@ def _extrapolated(ts: array, members: list[array], win: Windows, ctx: RangeConte
     enough to them, never below a counter's zero point."""
     timing = _rate_timing(ts, win, ctx, is_rate)
     range_s = ctx.range_s
-    if len(timing) == 1:  # an instant query: one window shared by the whole group
+    if columns.worthwhile(len(timing), len(members)):
+        return columns.extrapolated(
+            members, timing, range_s, is_counter, is_rate,
+            lambda vals, tm: _extrapolated_steps(vals, [tm], range_s, is_counter, is_rate)[0])
+    if len(timing) == 1:  # an instant query over a few series: one window shared by the whole group
         tm = timing[0]
         if tm is None:
             return [[None] for _ in members]
@@ -145,10 +149,6 @@ def _extrapolated(ts: array, members: list[array], win: Windows, ctx: RangeConte
                         continue
             out.append([result * factor])
         return out
-    if columns.worthwhile(len(timing)):
-        return columns.extrapolated(
-            members, timing, range_s, is_counter, is_rate,
-            lambda vals, tm: _extrapolated_steps(vals, [tm], range_s, is_counter, is_rate)[0])
     return [_extrapolated_steps(vals.tolist(), timing, range_s, is_counter, is_rate) for vals in members]
 
 
@@ -334,7 +334,7 @@ def _columnar(single: SeriesFunction, kernel: Kernel) -> RangeFunction:
     per_window = per_series(single)
 
     def fn(ts: array, members: list[array], win: Windows, ctx: RangeContext) -> list[list]:
-        if columns.worthwhile(len(win.lo)):
+        if columns.worthwhile(len(win.lo), len(members)):
             return kernel(members, win.lo, win.hi)
         return per_window(ts, members, win, ctx)
     return fn

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
-DECODE_BATCH = 4096
+DECODE_BATCH = 1024
 """Chunks decoded together when a query reads from disk: enough to amortise numpy's per-call cost,
 few enough that the batch's intermediate arrays stay a few MB."""
 DROP_EVERY_MS = MINUTE_MS
