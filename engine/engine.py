@@ -28,6 +28,7 @@ from engine.cluster.healthsync import HealthResults
 from engine.cluster.nflog import SharedNotificationLog
 from engine.cluster.replicas import Cluster, replica_id
 from engine.cluster.shared import SharedState
+from engine.cluster.topics import TopicRelay
 from engine.cluster.work import assignments, check_key, target_key
 from engine.collectors.processes import ALERT_TOP, ProcessTable
 from engine.collectors.system import ProcessCollector, SystemCollector
@@ -130,6 +131,8 @@ class Engine:
                               forget=self._forget_alert, on_change=self._alert_changed)
         self.alert_sync = AlertSync(settings.redis_url, self.cluster.id, self.book, self._resync_alerts) \
             if self.cluster else None
+        self.topic_relay = TopicRelay(settings.redis_url, self.cluster.id, self.bus) if self.cluster else None
+        """The stream's notifications and audit events of every replica on each one's stream."""
         self.audit = MongoAuditLog(self.mongo, settings.alerts_ttl) if self.mongo is not None \
             else AuditLog(settings.data_dir, repair=repair)
         self._rules_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules")
@@ -264,6 +267,8 @@ class Engine:
         self._scheduler.start()
         if self.alert_sync is not None:
             await self.alert_sync.start()
+        if self.topic_relay is not None:
+            await self.topic_relay.start()
         if self.shared is not None:
             await self.shared.start()
         if self.cluster is not None:
@@ -308,6 +313,8 @@ class Engine:
                 await self.health_results.stop()
             if self.alert_sync is not None:
                 await self.alert_sync.stop()
+            if self.topic_relay is not None:
+                await self.topic_relay.stop()
             if self.shared is not None:
                 await self.shared.stop()
             await self.notifier.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,8 @@ class EventBus:
     def __init__(self, maxsize: int = 256) -> None:
         self.maxsize = maxsize
         self._subs: list[Subscription] = []
+        self.forward: Callable[[str, float, Any], None] | None = None
+        """Also called with every event published here: the relay to other replicas (REDIS_URL)."""
 
     def subscribe(self, topics: Iterable[str] = ()) -> Subscription:
         sub = Subscription(self, topics, self.maxsize)
@@ -95,6 +97,12 @@ class EventBus:
             self._subs.remove(sub)
 
     def publish(self, topic: str, ts: float, data: Any) -> None:
+        self.deliver(topic, ts, data)
+        if self.forward is not None:
+            self.forward(topic, ts, data)
+
+    def deliver(self, topic: str, ts: float, data: Any) -> None:
+        """Hand an event to this process's subscribers only (one relayed from another replica)."""
         event = Event(topic, ts, data)
         for sub in self._subs:
             sub.put(event)

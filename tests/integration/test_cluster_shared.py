@@ -9,10 +9,12 @@ import asyncio
 from functools import partial
 from typing import Any
 
+import aiohttp
 import httpx
 import redis
 
 from tests.integration.conftest import free_port, start_redis
+from tests.integration.receivers import Recorder
 from tests.integration.replicas import Replica, until
 
 KEY = "x" * 40
@@ -179,3 +181,51 @@ async def _has(replica: Replica, kind: str, made_id: str) -> bool:
 
 async def _lacks(replica: Replica, kind: str, made_id: str) -> bool:
     return made_id not in await listed(replica, kind)
+
+
+async def test_a_follower_stream_carries_the_leader_deliveries_and_audit_events(replicas):
+    hook = await Recorder().start()
+    try:
+        notify = {"EVALUATION_INTERVAL": "1s",
+                  "NOTIFICATIONS": "{channels: [{name: hook, type: webhook, url: '" + hook.url + "'}], "
+                                   "route: {receiver: hook, group_by: ['...'], group_wait: 0s, group_interval: 1s}}"}
+        members = [replicas(name, **notify) for name in ("a", "b")]
+        leader_id = await until(lambda: _agreed_leader(members), "two replicas agreeing on a leader")
+        leader = next(m for m in members if m.id == leader_id)
+        follower = next(m for m in members if m is not leader)
+        async with aiohttp.ClientSession() as session, session.ws_connect(follower.url + "/ws") as ws:
+            await ws.send_json({"type": "subscribe", "topics": ["notifications", "audit"]})
+            seen: dict[str, dict] = {}
+            while len(seen) < 2:  # the two snapshots
+                message = await ws.receive_json(timeout=30)
+                if message["type"] == "snapshot":
+                    seen[message["topic"]] = message
+            async with session.post(leader.url + "/api/alerts/rules", json={"name": "Relayed", "expr": "vector(1)"}) \
+                    as r:
+                assert r.status == 201, await r.text()
+
+            async def relayed() -> tuple[dict, dict]:
+                audit = delivery = None
+                while audit is None or delivery is None:
+                    message = await ws.receive_json()
+                    data = message.get("data") or {}
+                    if message["type"] != "update":
+                        continue
+                    if message["topic"] == "audit" and data.get("route") == "/api/alerts/rules":
+                        audit = data
+                    if message["topic"] == "notifications" and any(
+                            a["name"] == "Relayed" for a in data.get("notification", {}).get("alerts", [])):
+                        delivery = data
+                return audit, delivery
+            audit, delivery = await asyncio.wait_for(relayed(), 60)
+        assert audit["method"] == "POST" and audit["status"] == 201
+        assert delivery["event"] == "delivery" and delivery["notification"]["channel"] == "hook"
+        assert any(a["labels"]["alertname"] == "Relayed" for r in hook.accepted for a in r.json()["alerts"])
+    finally:
+        await hook.stop()
+
+
+async def _agreed_leader(members: list[Replica]) -> str | None:
+    views = [await m.cluster() for m in members]
+    leaders = {v["leader"] for v in views}
+    return views[0]["leader"] if len(leaders) == 1 and len(views[0]["replicas"]) == len(members) else None
