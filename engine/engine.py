@@ -163,6 +163,8 @@ class Engine:
                                  shared_log=SharedNotificationLog(settings.redis_url) if self.cluster else None,
                                  shared=shared("channels", sealed=True))
         self.add_self_source("notify", self.notifier.families)
+        if self.topic_relay is not None:
+            self.add_self_source("cluster_events", self.topic_relay.families)
         self.remote_write_out = RemoteWrite(settings.remote_write, Path(settings.data_dir),
                                             settings.remote_write_max_age, self.store,
                                             NetPolicy.from_entries(settings.health_check_allow),

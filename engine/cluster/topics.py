@@ -5,7 +5,8 @@ others through Redis pub/sub (``metrics-service:events``): each replica's stream
 ``audit``: each replica records the requests it served. Topics with their own sharing are not relayed
 (``alerts``: engine/cluster/alertsync.py; ``health``: each replica applies every check's result) nor
 are each host's own figures. Publishing never waits on Redis: events go out from background tasks, at
-most MAX_IN_FLIGHT at once, the rest dropped and counted while Redis is slow or down.
+most MAX_IN_FLIGHT at once, the rest dropped and counted (``cluster_stream_events_dropped_total``)
+while Redis is slow or down.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.cluster.lease import PREFIX
 from engine.cluster.pubsub import ChannelListener
 from engine.events import EventBus
 from engine.logs import log_fields
+from engine.tsdb.types import Family
 
 CHANNEL = PREFIX + "events"
 TOPICS = frozenset({"notifications", "audit"})
@@ -77,6 +79,13 @@ class TopicRelay:
                             extra=log_fields(error=str(exc)))
         else:
             self._failing = False
+
+    def families(self) -> list[Family]:
+        """The server's own metric of the relay (added to its self-metrics)."""
+        dropped = Family("cluster_stream_events_dropped_total", "counter",
+                         "Stream events not relayed to the other replicas (Redis slow or down).")
+        dropped.add(self.dropped, {})
+        return [dropped]
 
     def receive(self, data: bytes | str) -> None:
         """Another replica's event, handed to this replica's subscribers only (never relayed again)."""

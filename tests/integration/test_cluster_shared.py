@@ -144,6 +144,8 @@ async def test_with_redis_down_writes_answer_503_and_reads_serve_the_last_copy(r
             assert made_id in await listed(b, kind), f"{kind}: the last copy is no longer served"
         assert (await client.get("/api/alerts/rules")).status_code == 200
         assert (await client.get("/api/targets")).status_code == 200
+    # the refused writes were audited; their stream events could not be relayed and are counted
+    await until(partial(_relay_dropped, b), "b counting the stream events it could not relay", PROPAGATION_S)
 
 
 async def test_a_replica_started_while_redis_is_down_reads_the_definitions_once_it_answers(tmp_path):
@@ -173,6 +175,14 @@ async def test_a_replica_started_while_redis_is_down_reads_the_definitions_once_
             member.stop()
         server.kill()
         server.wait()
+
+
+async def _relay_dropped(replica: Replica) -> bool:
+    async with httpx.AsyncClient(base_url=replica.url, timeout=5) as client:
+        text = (await client.get("/metrics")).text
+    values = [float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith("cluster_stream_events_dropped_total")]
+    return bool(values) and values[0] > 0
 
 
 async def _has(replica: Replica, kind: str, made_id: str) -> bool:
