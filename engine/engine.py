@@ -24,9 +24,9 @@ from engine.charts import chart
 from engine.clock import Clock, SystemClock, to_ms
 from engine.cluster.alertstore import RedisAlertDB
 from engine.cluster.alertsync import AlertSync
-from engine.cluster.healthsync import HealthResults
 from engine.cluster.nflog import SharedNotificationLog
 from engine.cluster.replicas import Cluster, replica_id
+from engine.cluster.results import WorkResults
 from engine.cluster.shared import SharedState
 from engine.cluster.topics import TopicRelay
 from engine.cluster.work import assignments, check_key, target_key
@@ -200,12 +200,13 @@ class Engine:
                                  (self.health, self.health.apply_shared), (self.notifier, self.notifier.apply_shared),
                                  (self.scraper, self.scraper.apply_shared)):
                 self.shared.watch(owner.shared, apply)
-        self.health_results = HealthResults(settings.redis_url, self.cluster.id, self.health.apply_remote) \
-            if self.cluster is not None else None
-        """Each check runs on one replica, which publishes its results to the others; None alone."""
-        if self.cluster is not None:
-            self.scraper.owns = self.health.owns = self.cluster.owns
-            self.health.on_result = self.health_results.publish  # type: ignore[union-attr]
+        self.work_results = WorkResults(settings.redis_url, self.cluster.id, self.health.apply_remote,
+                                        self.scraper.apply_remote) if self.cluster is not None else None
+        """Each target and check runs on one replica, which relays its results to the others; None alone."""
+        if self.work_results is not None:
+            self.scraper.owns = self.health.owns = self.cluster.owns  # type: ignore[union-attr]
+            self.scraper.on_scrape = self.work_results.scrape_result
+            self.health.on_result = self.work_results.check_result
 
     def now_ms(self) -> int:
         return to_ms(self.clock.now())
@@ -275,8 +276,8 @@ class Engine:
             await self.shared.start()
         if self.cluster is not None:
             await self.cluster.start()
-        if self.health_results is not None:
-            await self.health_results.start()
+        if self.work_results is not None:
+            await self.work_results.start()
         await self.scraper.start()
         if self.remote_write_out is not None:
             await self.remote_write_out.start()
@@ -311,8 +312,8 @@ class Engine:
             await self.health.stop()
             if self.cluster is not None:
                 await self.cluster.stop()
-            if self.health_results is not None:
-                await self.health_results.stop()
+            if self.work_results is not None:
+                await self.work_results.stop()
             if self.alert_sync is not None:
                 await self.alert_sync.stop()
             if self.topic_relay is not None:

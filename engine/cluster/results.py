@@ -1,18 +1,19 @@
-"""Health check results shared between replicas: each check runs on one replica (work sharing,
-engine/cluster/work.py), which publishes every result on Redis; every other replica applies it as if
-it had run the check itself (state, history, probe_* series, ``health`` events). So every replica's
-health API, metrics and uptime figures show every check, and the leader's rules see every
-``probe_success``.
+"""Results of the work one replica did, relayed to the others: each scrape target and health check
+runs on one replica (work sharing, engine/cluster/work.py), which publishes what it got on Redis;
+every other replica records it as if it had done the work itself. So every replica's store holds
+every target's samples and every check's probe_* series (the leader's rules see them all), and every
+replica's health API, history and events show every check: the work is divided, not its results.
 
-Results are published from a bounded queue by one task: a slow or absent Redis never holds a check's
-run; results that do not fit are dropped (the next run brings a newer one). A replica that was not
-listening misses results only until each check's next run.
+A scrape is relayed as the body its owner fetched (each replica parses and relabels it with its own
+copy of the same config, at the owner's scrape time); a check as its Result. Frames are published
+from a bounded queue by one task, so a slow or absent Redis never holds a scrape or a check; frames
+that do not fit are dropped and counted (the next run brings newer ones). A replica that was not
+listening misses results only until each target's or check's next run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
@@ -20,107 +21,109 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.cluster.lease import PREFIX
+from engine.cluster.pubsub import ChannelListener
 from engine.health.checkers.base import Result
 from engine.logs import log_fields
 from engine.settings import redact_uris
 
 log = logging.getLogger(__name__)
-CHANNEL = PREFIX + "health-results"
-QUEUE_LIMIT = 10_000
+CHANNEL = PREFIX + "results"
+MAX_QUEUED_BYTES = 64 << 20
 RETRY_S = 1.0
-START_WAIT_S = 5.0
-Apply = Callable[[str, Result, float], None]
+BATCH = 200
+HealthApply = Callable[[str, Result, float], None]
+ScrapeApply = Callable[[str, float, float, bytes | None, str, str], None]
 
 
-class HealthResults:
-    def __init__(self, url: str, origin: str, apply: Apply) -> None:
-        """``apply(name, result, at)``: take another replica's result of check ``name`` run at ``at``."""
+class WorkResults:
+    def __init__(self, url: str, origin: str, on_check: HealthApply, on_scrape: ScrapeApply) -> None:
+        """``on_check(name, result, at)`` and ``on_scrape(key, at, duration, body, content_type, error)``
+        take another replica's results."""
         import redis.asyncio as aioredis  # loaded only when REDIS_URL is set
         self.url = url
-        self.origin = origin
-        self.apply = apply
-        self.client = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self.origin = origin.encode()
+        self.on_check = on_check
+        self.on_scrape = on_scrape
+        self.client = aioredis.from_url(url, socket_connect_timeout=2)
         self.dropped = 0
-        self._queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
-        self._listening = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._queued_bytes = 0
+        self.listener = ChannelListener(self.client, CHANNEL, self.receive, lambda: None, "work results", url)
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Listen and publish; return once listening (or after START_WAIT_S if Redis does not answer)."""
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._listen(), name="health-results-in"),
-                       loop.create_task(self._publish(), name="health-results-out")]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), START_WAIT_S)
+        """Publish, and listen (returns once listening, or after a few seconds if Redis does not answer)."""
+        self._task = asyncio.get_running_loop().create_task(self._publish(), name="work-results-out")
+        await self.listener.start()
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
+        await self.listener.stop()
+        task, self._task = self._task, None
+        if task is not None:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(task, return_exceptions=True)
         await self.client.aclose()
 
-    def publish(self, name: str, result: Result, at: float) -> None:
-        """Queue this replica's result of a check for the others (never blocks)."""
-        message = json.dumps({"origin": self.origin, "name": name, "at": at, "result": dataclasses.asdict(result)},
-                             default=str)
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
+    def check_result(self, name: str, result: Result, at: float) -> None:
+        """Relay this replica's result of a check (never blocks)."""
+        self._put({"kind": "check", "name": name, "at": at, "result": dataclasses.asdict(result)}, b"")
+
+    def scrape_result(self, key: str, at: float, duration: float, body: bytes | None, content_type: str,
+                      error: str) -> None:
+        """Relay this replica's scrape of a target: the body fetched, or None and why it failed."""
+        self._put({"kind": "scrape", "key": key, "at": at, "duration": duration, "contentType": content_type,
+                   "error": error, "failed": body is None}, body or b"")
+
+    def _put(self, header: dict[str, Any], body: bytes) -> None:
+        frame = b"\n".join((self.origin, json.dumps(header, default=str).encode(), body))
+        if self._queued_bytes + len(frame) > MAX_QUEUED_BYTES:
             self.dropped += 1
+            return
+        self._queued_bytes += len(frame)
+        self._queue.put_nowait(frame)
 
     async def _publish(self) -> None:
         import redis
         failing = False
         while True:
             batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < 500:
+            while not self._queue.empty() and len(batch) < BATCH:
                 batch.append(self._queue.get_nowait())
+            self._queued_bytes -= sum(map(len, batch))
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
-                    for message in batch:
-                        pipe.publish(CHANNEL, message)
+                    for frame in batch:
+                        pipe.publish(CHANNEL, frame)
                     await pipe.execute()
                 if failing:
                     failing = False
-                    log.info("health results published to other replicas again")
+                    log.info("work results published to other replicas again")
             except (redis.RedisError, OSError) as exc:
                 self.dropped += len(batch)
                 if not failing:
                     failing = True
-                    log.warning("health results not published: Redis does not answer",
+                    log.warning("work results not published: Redis does not answer",
                                 extra=log_fields(redis_url=redact_uris(self.url), error=str(exc)))
                 await asyncio.sleep(RETRY_S)
 
-    async def _listen(self) -> None:
-        import redis
-        failing = False
-        while True:
-            try:
-                async with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(CHANNEL)
-                    self._listening.set()
-                    if failing:
-                        failing = False
-                        log.info("health results from other replicas received again")
-                    async for message in pubsub.listen():
-                        self.receive(message["data"])
-            except (redis.RedisError, OSError) as exc:
-                if not failing:
-                    failing = True
-                    log.warning("health results from other replicas not received: Redis does not answer",
-                                extra=log_fields(redis_url=redact_uris(self.url), error=str(exc)))
-                await asyncio.sleep(RETRY_S)
-
-    def receive(self, data: bytes | str) -> None:
-        """One published result; another replica's is applied, ours is already in."""
+    def receive(self, frame: bytes) -> None:
+        """One published frame; another replica's is recorded here, ours is already in."""
         try:
-            message: dict[str, Any] = json.loads(data)
-            if message["origin"] == self.origin:
+            origin, header_text, body = frame.split(b"\n", 2)
+            if origin == self.origin:
                 return
-            name, at = str(message["name"]), float(message["at"])
-            result = Result(**message["result"])
+            header: dict[str, Any] = json.loads(header_text)
+            if header["kind"] == "check":
+                name, at, result = str(header["name"]), float(header["at"]), Result(**header["result"])
+            elif header["kind"] == "scrape":
+                scrape = (str(header["key"]), float(header["at"]), float(header["duration"]),
+                          None if header["failed"] else body, str(header["contentType"]), str(header["error"]))
+            else:
+                return
         except (ValueError, TypeError, KeyError) as exc:
-            log.warning("unreadable health result from another replica skipped: %s", exc)
+            log.warning("unreadable work result from another replica skipped: %s", exc)
             return
-        self.apply(name, result, at)
+        if header["kind"] == "check":
+            self.on_check(name, result, at)
+        else:
+            self.on_scrape(*scrape)

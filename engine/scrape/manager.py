@@ -100,6 +100,10 @@ class ScrapeManager:
         self._running = False
         self.owns: Callable[[str], bool] = _everything
         """Whether this replica scrapes a target (by its ``target_key``; replicas divide the targets)."""
+        self.on_scrape: Callable[[str, float, float, bytes | None, str, str], None] | None = None
+        """Told every scrape made here: (target_key, time, duration, the body or None, content type,
+        error), to relay it to the other replicas (their ``apply_remote``)."""
+        self._remote: dict[str, asyncio.Task[None]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -137,7 +141,7 @@ class ScrapeManager:
     async def stop(self) -> None:
         """Stop every loop (a scrape in progress is cancelled) and close the HTTP clients."""
         self._running = False
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._remote.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -206,7 +210,8 @@ class ScrapeManager:
 
     def reassign(self) -> None:
         """Run the loops of the targets this replica owns and only those (after the live replicas
-        changed): a target given to another replica stops here and its series go stale."""
+        changed). A target given to another replica keeps its series here: its new owner's scrapes
+        come in through ``apply_remote``."""
         if not self._running:
             return
         for tid, target in self.targets.items():
@@ -214,13 +219,13 @@ class ScrapeManager:
             if owned and tid not in self._tasks:
                 self._tasks[tid] = asyncio.create_task(self._run(target), name=f"scrape {target.url}")
             elif not owned and tid in self._tasks:
-                self._stop_loop(tid)
-                target.health, target.last_error = "unknown", ""
+                self._tasks.pop(tid).cancel()
 
     def _stop_loop(self, tid: str) -> None:
-        task = self._tasks.pop(tid, None)
-        if task is not None:
-            task.cancel()
+        for tasks in (self._tasks, self._remote):
+            task = tasks.pop(tid, None)
+            if task is not None:
+                task.cancel()
         self.store.ingest_refs(stale_key(tid), [], [], to_ms(self.clock.now()))  # everything it gave goes stale now
 
     # -- API entries -------------------------------------------------------------------------
@@ -287,13 +292,14 @@ class ScrapeManager:
                     span.fail(target.last_error)
 
     async def _scrape(self, target: Target) -> None:
-        """Fetch, parse and map through the cache off the loop, then admit new series and append every
-        sample and the report series in one cycle of the target's stale key."""
+        """Fetch, parse and map through the cache off the loop (``on_scrape`` is told what was fetched),
+        then record the samples."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         wall = self.clock.now()
-        t = to_ms(wall)
         error = ""
+        body: bytes | None = None
+        content_type = ""
         processed = None
         try:
             body, content_type = await self._fetch(target)
@@ -305,6 +311,43 @@ class ScrapeManager:
         except (aiohttp.ClientError, OSError, BlockedTarget) as exc:
             error = f'Get "{target.url}": {_describe(exc)}'
         duration = loop.time() - started
+        if self.on_scrape is not None:
+            self.on_scrape(target_key(target.config.job_name, target.url), wall, duration,
+                           body if processed is not None else None, content_type, error)
+        self._record(target, wall, duration, processed, error)
+
+    def apply_remote(self, key: str, wall: float, duration: float, body: bytes | None, content_type: str,
+                     error: str) -> None:
+        """Another replica's scrape of the target ``key`` (the body it fetched, None when it failed with
+        ``error``), recorded here as if this replica had scraped it at ``wall``."""
+        if not self._running:
+            return
+        for tid, target in self.targets.items():
+            if tid in self._tasks or tid in self._remote or target_key(target.config.job_name, target.url) != key:
+                continue  # scraped here, or the previous one still being parsed
+            task = asyncio.get_running_loop().create_task(self._take(target, wall, duration, body, content_type,
+                                                                     error))
+            self._remote[tid] = task
+            task.add_done_callback(lambda _, tid=tid: self._remote.pop(tid, None))
+
+    async def _take(self, target: Target, wall: float, duration: float, body: bytes | None, content_type: str,
+                    error: str) -> None:
+        processed = None
+        try:
+            if body is not None:
+                processed = await asyncio.get_running_loop().run_in_executor(
+                    self._pool, _parse_and_process, target, body, content_type)
+        except ScrapeFailed as exc:
+            error = str(exc)
+        except Exception:  # a bug must not go unseen in a task nobody awaits
+            log.exception("another replica's scrape not recorded", extra={"fields": {"url": target.url}})
+            return
+        self._record(target, wall, duration, processed, error)
+
+    def _record(self, target: Target, wall: float, duration: float, processed: Processed | None, error: str) -> None:
+        """Admit new series and append every sample and the report series in one cycle of the target's
+        stale key."""
+        t = to_ms(wall)
         refusals: list[Refusal] = []
         refs: list[int] = []
         values: list[float] = []

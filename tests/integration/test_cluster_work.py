@@ -1,7 +1,8 @@
 """Work sharing between replicas on a real redis-server: scrape targets and health checks divided by
 rendezvous hashing, each run by exactly one replica (the recording server says which one called:
-each replica's config sends its own name), re-divided after a SIGKILL; every replica shows every
-check's results; each replica's host metrics carry its own ``instance``."""
+each replica's config sends its own name), re-divided after a SIGKILL; every replica stores every
+target's samples and shows every check's results; each replica's host metrics carry its own
+``instance``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections import defaultdict
 
 import httpx
 import pytest
+from aiohttp import web
 
 from server.runner import start_server
 from tests.integration.conftest import make_settings
@@ -23,9 +25,19 @@ CHECKS = 6
 NAMES = ("a", "b", "c")
 
 
+class Exporter(Recorder):
+    """Records every request; a target's path answers one sample naming it, a check's ``ok``."""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        await super()._handle(request)
+        if request.path.startswith("/target/"):
+            return web.Response(text=f'work_sample{{path="{request.path}"}} 1\n')
+        return web.Response(text="ok")
+
+
 @pytest.fixture
 async def recorder():
-    server = await Recorder().start()
+    server = await Exporter().start()
     yield server
     await server.stop()
 
@@ -104,10 +116,11 @@ async def test_three_replicas_divide_the_work_and_redivide_it_after_a_sigkill(re
     await each_ran_by_its_owner(recorder, after, names, recorder.url, runs=2)
 
 
-async def test_every_replica_shows_every_checks_results(replicas, recorder):
+async def test_every_replica_stores_every_targets_samples_and_shows_every_checks_results(replicas, recorder):
     members = [replicas(name, **work_env(name, recorder.url)) for name in NAMES[:2]]
     assignment = await until(lambda: divided(members, expected_keys(recorder.url)), "two replicas dividing the work")
     checks = {f"check{i}" for i in range(CHECKS)}
+    paths = {f"/target/{i}" for i in range(TARGETS)}
 
     async def all_checked(member: Replica) -> bool:
         services = (await member.get("/api/health/services"))["services"]
@@ -117,11 +130,18 @@ async def test_every_replica_shows_every_checks_results(replicas, recorder):
         result = (await member.get("/api/v1/query?query=probe_success"))["data"]["result"]
         return {s["metric"]["service"] for s in result if s["value"][1] == "1"} == checks
 
+    async def all_scraped(member: Replica) -> bool:
+        samples = (await member.get("/api/v1/query?query=work_sample"))["data"]["result"]
+        up = (await member.get("/api/v1/query?query=up"))["data"]["result"]
+        return {s["metric"]["path"] for s in samples} == paths and \
+            {s["metric"]["job"] for s in up if s["value"][1] == "1"} == {f"job{i}" for i in range(TARGETS)}
+
     for member in members:
         owned = {k for k, o in assignment.items() if o == member.id and k.startswith("check:")}
         assert len(owned) < CHECKS or member is members[0], "both replicas own every check"
         await until(lambda m=member: all_checked(m), f"{member.id} showing every check up")
         await until(lambda m=member: all_probed(m), f"{member.id} storing every check's probe_success")
+        await until(lambda m=member: all_scraped(m), f"{member.id} storing every target's samples and up")
 
 
 async def test_each_replica_labels_its_host_metrics_with_its_own_instance(replicas):

@@ -1,10 +1,13 @@
-"""Rendezvous hashing for work sharing: same answer everywhere, about 1/n each, only a leaver's keys move."""
+"""Work sharing: rendezvous hashing gives the same answer everywhere, about 1/n each, and moves only a
+leaver's keys; relayed results arrive intact, and a frame that cannot be read is skipped."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+from engine.cluster.results import WorkResults
 from engine.cluster.work import assignments, check_key, owner, target_key
+from engine.health.checkers.base import Result
 
 KEYS = [target_key("node", f"http://10.0.0.{i}:9100/metrics") for i in range(600)] + \
        [check_key(f"service-{i}") for i in range(600)]
@@ -38,3 +41,22 @@ def test_a_member_that_joins_takes_keys_only_for_itself():
 
 def test_alone_a_member_owns_everything():
     assert {owner(k, ["solo"]) for k in KEYS} == {"solo"}
+
+
+def test_a_relayed_scrape_keeps_its_body_and_a_bad_frame_is_skipped():
+    checks: list[tuple] = []
+    scrapes: list[tuple] = []
+    other = WorkResults("redis://127.0.0.1:1/0", "b-2", lambda *a: checks.append(a), lambda *a: scrapes.append(a))
+    me = WorkResults("redis://127.0.0.1:1/0", "a-1", lambda *a: checks.append(a), lambda *a: scrapes.append(a))
+    body = b'# TYPE x gauge\nx{a="1\\n2"} 1\n\nx 2\n'
+    other.scrape_result("target:job:http://h/metrics", 1700000000.5, 0.01, body, "text/plain", "")
+    other.scrape_result("target:job:http://h/metrics", 1700000001.5, 0.02, None, "", "connection refused")
+    other.check_result("db", Result(ok=False, duration=0.2, error="timed out", details={"n": 1}), 1700000002.0)
+    frames = [other._queue.get_nowait() for _ in range(3)]
+    for frame in [*frames, b"garbage", b"b-2\n{not json}\n", b"b-2\n{}\n"]:
+        me.receive(frame)
+    for frame in frames:
+        other.receive(frame)  # its own: already recorded where it ran
+    assert scrapes == [("target:job:http://h/metrics", 1700000000.5, 0.01, body, "text/plain", ""),
+                       ("target:job:http://h/metrics", 1700000001.5, 0.02, None, "", "connection refused")]
+    assert checks == [("db", Result(ok=False, duration=0.2, error="timed out", details={"n": 1}), 1700000002.0)]
