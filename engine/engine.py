@@ -207,6 +207,7 @@ class Engine:
             self.scraper.owns = self.health.owns = self.cluster.owns  # type: ignore[union-attr]
             self.scraper.on_scrape = self.work_results.scrape_result
             self.health.on_result = self.work_results.check_result
+            self.add_self_source("cluster_work", self.work_results.families)
 
     def now_ms(self) -> int:
         return to_ms(self.clock.now())

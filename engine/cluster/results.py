@@ -7,8 +7,9 @@ replica's health API, history and events show every check: the work is divided, 
 A scrape is relayed as the body its owner fetched (each replica parses and relabels it with its own
 copy of the same config, at the owner's scrape time); a check as its Result. Frames are published
 from a bounded queue by one task, so a slow or absent Redis never holds a scrape or a check; frames
-that do not fit are dropped and counted (the next run brings newer ones). A replica that was not
-listening misses results only until each target's or check's next run.
+that do not fit are dropped and counted (``cluster_work_results_dropped_total``; the next run
+brings newer ones). A replica that was not listening misses results only until each target's or
+check's next run.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engine.cluster.pubsub import ChannelListener
 from engine.health.checkers.base import Result
 from engine.logs import log_fields
 from engine.settings import redact_uris
+from engine.tsdb.types import Family
 
 log = logging.getLogger(__name__)
 CHANNEL = PREFIX + "results"
@@ -63,6 +65,13 @@ class WorkResults:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await self.client.aclose()
+
+    def families(self) -> list[Family]:
+        """The server's own metric of the relay (added to its self-metrics)."""
+        dropped = Family("cluster_work_results_dropped_total", "counter",
+                         "Scrapes and check results not relayed to the other replicas (Redis slow or down).")
+        dropped.add(self.dropped, {})
+        return [dropped]
 
     def check_result(self, name: str, result: Result, at: float) -> None:
         """Relay this replica's result of a check (never blocks)."""

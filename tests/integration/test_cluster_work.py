@@ -142,6 +142,8 @@ async def test_every_replica_stores_every_targets_samples_and_shows_every_checks
         await until(lambda m=member: all_checked(m), f"{member.id} showing every check up")
         await until(lambda m=member: all_probed(m), f"{member.id} storing every check's probe_success")
         await until(lambda m=member: all_scraped(m), f"{member.id} storing every target's samples and up")
+        dropped = (await member.get("/api/v1/query?query=cluster_work_results_dropped_total"))["data"]["result"]
+        assert [s["value"][1] for s in dropped] == ["0"]
 
 
 async def test_each_replica_labels_its_host_metrics_with_its_own_instance(replicas):
