@@ -116,6 +116,18 @@ async def test_three_replicas_divide_the_work_and_redivide_it_after_a_sigkill(re
     await each_ran_by_its_owner(recorder, after, names, recorder.url, runs=2)
 
 
+async def test_a_replica_that_joins_takes_keys_only_for_itself(replicas, recorder):
+    keys = expected_keys(recorder.url)
+    members = [replicas(name, **work_env(name, recorder.url)) for name in NAMES[:2]]
+    before = await until(lambda: divided(members, keys), "two replicas dividing the work")
+    members.append(replicas(NAMES[2], **work_env(NAMES[2], recorder.url)))
+    after = await until(lambda: divided(members, keys), "three replicas dividing the work")
+    newcomer = members[2].id
+    assert all(after[k] in (before[k], newcomer) for k in keys), "a key moved between the first two"
+    names = {m.id: name for m, name in zip(members, NAMES, strict=True)}
+    await each_ran_by_its_owner(recorder, after, names, recorder.url, runs=2)
+
+
 async def test_every_replica_stores_every_targets_samples_and_shows_every_checks_results(replicas, recorder):
     members = [replicas(name, **work_env(name, recorder.url)) for name in NAMES[:2]]
     assignment = await until(lambda: divided(members, expected_keys(recorder.url)), "two replicas dividing the work")
