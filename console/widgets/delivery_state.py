@@ -26,12 +26,20 @@ def status_label(status: str) -> Text:
     return labelled(status, STATUS_SYMBOL, STATUS_STYLE)
 
 
-def clock_time(value: str | None, now: float) -> str:
-    """An API time as UTC ``HH:MM:SS`` today, ``MM-DD HH:MM`` on another day."""
+def clock_time(value: object, now: float) -> str:
+    """An API time as UTC ``HH:MM:SS`` today, ``MM-DD HH:MM`` on another day; ``?`` for one we cannot
+    read (a server of another version, a proxy's page), which must not break the screen showing it."""
+    from console.screens.alert_dialogs import parse_time  # console.screens imports this module
     if not value:
         return fmt.DASH
-    when, today = datetime.fromisoformat(value).astimezone(UTC), datetime.fromtimestamp(now, UTC)
-    return when.strftime("%H:%M:%S" if when.date() == today.date() else "%m-%d %H:%M")
+    seconds = parse_time(value)
+    if seconds is None:
+        return "?"
+    try:
+        when = datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):  # readable, but past year 9999 in UTC
+        return "?"
+    return when.strftime("%H:%M:%S" if when.date() == datetime.fromtimestamp(now, UTC).date() else "%m-%d %H:%M")
 
 
 def one_line(value: Any, limit: int = 300) -> str:
