@@ -138,24 +138,33 @@ bucket is full again, so Redis holds only active callers."""
 
 class RedisBuckets:
     """Buckets shared by every replica through Redis. When Redis cannot answer, this replica's own
-    ``MemoryBuckets`` decide (a limit still holds, per replica) and one warning is logged per outage."""
+    ``MemoryBuckets`` decide (a limit still holds, per replica) and one warning is logged per outage.
+    During an outage one request at a time asks Redis again, at most every ``RETRY_S``; the others do
+    not wait for a hung Redis's timeout."""
 
     PREFIX = "metrics-service:ratelimit:"
+    RETRY_S = 1.0
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Callable[[], float] = time.monotonic) -> None:
         import redis.asyncio as aioredis  # loaded only when REDIS_URL is set
         self.url = url
         self.client = aioredis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.script = self.client.register_script(_GCRA_LUA)
         self.fallback = MemoryBuckets()
+        self.clock = clock
         self._failing = False
+        self._retry_at = 0.0
 
     async def take(self, key: str, rate: RateLimit) -> Decision:
         import redis
+        if self._failing and self.clock() < self._retry_at:
+            return self.fallback.take_now(key, rate)
+        self._retry_at = self.clock() + self.RETRY_S  # the requests meanwhile do not ask too
         try:
             allowed, remaining, reset_s, retry_s = await self.script(keys=[self.PREFIX + key],
                                                                      args=[repr(1.0 / rate.per_second), rate.burst])
         except (redis.RedisError, OSError) as exc:
+            self._retry_at = self.clock() + self.RETRY_S
             if not self._failing:
                 self._failing = True
                 log.warning("rate limits kept in memory: Redis does not answer",

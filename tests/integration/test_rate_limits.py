@@ -5,13 +5,17 @@ redis-server (and kept, per replica, while Redis is down)."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from engine.settings import RateLimit
 from server.auth.tokens import create_token
+from server.ratelimit import RedisBuckets
 from server.runner import start_server
 from tests.integration.conftest import make_settings
 
@@ -81,6 +85,42 @@ async def test_limits_hold_per_replica_while_redis_is_down(tmp_path, redis_serve
     async with running(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0", rate_limit=SLOW) as client:
         assert [(await client.get("/api/alerts")).status_code for _ in range(3)] == [200, 200, 200]
         assert_limited(await client.get("/api/alerts"), 3)
+
+
+def unread_by(port: int) -> int:
+    """Bytes sent to the TCP server on ``port`` that it has not read yet (/proc/net/tcp's rx_queue)."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.read().splitlines()[1:]]
+    return sum(int(row[4].split(":")[1], 16) for row in rows if int(row[1].split(":")[1], 16) == port)
+
+
+async def test_a_hung_redis_is_asked_once_a_retry_period_not_by_every_request(redis_server):
+    import redis
+    proc, port = redis_server
+    url = f"redis://127.0.0.1:{port}/0"
+    now = [0.0]
+    buckets = RedisBuckets(url, clock=lambda: now[0])
+    rate = RateLimit(3 / 3600, 3)
+    try:
+        assert (await buckets.take("ip:a", rate)).allowed
+        os.kill(proc.pid, signal.SIGSTOP)  # hung, not refusing: its socket takes commands unanswered
+        try:
+            assert (await buckets.take("ip:a", rate)).allowed  # after the timeout, this replica's bucket
+            asked = unread_by(port)
+            assert asked > 0
+            decisions = [await buckets.take("ip:a", rate) for _ in range(3)]
+            assert unread_by(port) == asked, "a request waited on the hung Redis again"
+            assert [d.allowed for d in decisions] == [True, True, False]  # the limit holds in memory
+            now[0] += RedisBuckets.RETRY_S
+            await buckets.take("ip:b", rate)
+            assert unread_by(port) > asked  # one request a retry period asks Redis again
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        now[0] += RedisBuckets.RETRY_S
+        assert (await buckets.take("ip:c", rate)).allowed
+        assert redis.Redis(port=port).exists(RedisBuckets.PREFIX + "ip:c")  # shared through Redis again
+    finally:
+        await buckets.close()
 
 
 @pytest.mark.parametrize("limit", ["100/x", "fast"])
