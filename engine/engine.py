@@ -347,7 +347,7 @@ class Engine:
             pool.shutdown(wait=True)
         self.query.parser.close()
         self.store.backend.close()
-        self.book.db.close()
+        self.book.close()
         self.audit.close()
         self.health.close()
         self.scraper.close()
@@ -366,20 +366,25 @@ class Engine:
         """A new term carries on the alert instances and the notification log the previous one left in
         Redis, and evaluates every group at once rather than at each group's next turn: the failover
         time is the lease's, not the lease's plus an evaluation interval."""
-        self._resync_alerts()  # the shared state as the previous term left it; nothing stale of ours
-        if leading:
-            self.notifier.adopt_shared_log()
-            self._spawn(self.ruler.evaluate_all())
+        self._spawn(self._take_shared_alerts(evaluate=leading))
 
     def _resync_alerts(self) -> None:
-        """Read the shared alert state again; the leader's rules take its live instances as theirs."""
+        """Read the shared alert state again, in the background: a hung Redis holds no request."""
+        self._spawn(self._take_shared_alerts(evaluate=False))
+
+    async def _take_shared_alerts(self, evaluate: bool) -> None:
+        """The shared state as the previous term left it, nothing stale of ours; the leader's rules take
+        its live instances as theirs. ``evaluate``: a new term, which then evaluates every group."""
         try:
-            self.book.reload()
+            await self.book.reload()
         except StoreError:
             log.warning("alert state not read again from Redis", exc_info=True)
-            return
-        if self.cluster is not None and self.cluster.leading():
-            self.ruler.adopt()
+        else:
+            if self.cluster is not None and self.cluster.leading():
+                self.ruler.adopt()
+        if evaluate:
+            self.notifier.adopt_shared_log()
+            await self.ruler.evaluate_all()
 
     async def _shared_rules_changed(self, docs: dict[str, Any]) -> None:
         """Another replica changed the API rules in Redis: take them and reload the rules."""
@@ -782,7 +787,7 @@ class Engine:
         """Store the top processes with an alert that just fired (as Glances keeps them in its alert log)."""
         try:
             found = await self._read_processes(self.processes.both, ALERT_TOP)
-            self.book.keep_processes(instance_id, found["processes"])
+            await self.book.keep_processes(instance_id, found["processes"])
         except Exception:
             log.exception("reading the top processes for a firing alert failed")
 
@@ -851,14 +856,15 @@ class Engine:
     RESOLVED_DEFAULT_S = 86400.0
     """How far back resolved alerts are listed when the caller gives no ``since``."""
 
-    def alerts(self, states: Iterable[str] = ("pending", "firing"), since: float | None = None,
-               severities: Iterable[str] | None = None, sort: str = "severity") -> list[dict[str, Any]]:
+    async def alerts(self, states: Iterable[str] = ("pending", "firing"), since: float | None = None,
+                     severities: Iterable[str] | None = None, sort: str = "severity") -> list[dict[str, Any]]:
         """Alerts in ``states`` (resolved ones from the last 24 h unless ``since``), active or
         resolved since ``since`` (Unix seconds), of the given severities, sorted by severity or age."""
         wanted_states = set(states)
         found = [a for a in self.book.live.values() if a.state in wanted_states]
         if "resolved" in wanted_states:
-            found += self.book.recent_resolved(self.clock.now() - self.RESOLVED_DEFAULT_S if since is None else since)
+            start = self.clock.now() - self.RESOLVED_DEFAULT_S if since is None else since
+            found += await self.book.recent_resolved(start)
         if since is not None:
             found = [a for a in found if a.active_at >= since or (a.resolved_at or 0) >= since]
         if severities is not None:
@@ -866,25 +872,26 @@ class Engine:
             found = [a for a in found if a.severity in wanted]
         return [a.to_json(rfc3339) for a in sort_alerts(found, sort)]
 
-    def alert(self, alert_id: str) -> dict[str, Any] | None:
+    async def alert(self, alert_id: str) -> dict[str, Any] | None:
         """One alert with its timeline, or None."""
-        inst = self.book.get(alert_id)
+        inst = await self.book.get(alert_id)
         if inst is None:
             return None
-        return {**inst.to_json(rfc3339), "timeline": [e.to_json(rfc3339) for e in self.book.timeline(alert_id)]}
+        timeline = await self.book.timeline(alert_id)
+        return {**inst.to_json(rfc3339), "timeline": [e.to_json(rfc3339) for e in timeline]}
 
-    def acknowledge(self, alert_id: str, by: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def acknowledge(self, alert_id: str, by: str, body: dict[str, Any]) -> dict[str, Any]:
         """Acknowledge from a request body (``comment``, ``expiresIn`` as a duration); AlertActionError."""
         expires = body.get("expiresIn")
         try:
             expires_in = None if expires is None else parse_duration(str(expires))
         except ValueError as exc:
             raise AlertActionError("invalid_body", f"expiresIn: {exc}", field="expiresIn") from None
-        return self.book.acknowledge(alert_id, by, _comment(body), expires_in).to_json(rfc3339)
+        return (await self.book.acknowledge(alert_id, by, _comment(body), expires_in)).to_json(rfc3339)
 
-    def resolve(self, alert_id: str, by: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def resolve(self, alert_id: str, by: str, body: dict[str, Any]) -> dict[str, Any]:
         """Resolve by hand from a request body (``comment``); AlertActionError."""
-        return self.book.resolve(alert_id, by, _comment(body)).to_json(rfc3339)
+        return (await self.book.resolve(alert_id, by, _comment(body))).to_json(rfc3339)
 
     def silences(self) -> list[dict[str, Any]]:
         """Every silence, newest first."""
@@ -892,18 +899,18 @@ class Engine:
         return [s.to_json(now, rfc3339)
                 for s in sorted(self.book.silences.values(), key=lambda s: s.starts_at, reverse=True)]
 
-    def add_silence(self, body: Any, by: str) -> dict[str, Any]:
+    async def add_silence(self, body: Any, by: str) -> dict[str, Any]:
         """A new silence from a request body (SilenceError naming the field)."""
-        return self.book.add_silence(body, by).to_json(self.clock.now(), rfc3339)
+        return (await self.book.add_silence(body, by)).to_json(self.clock.now(), rfc3339)
 
-    def update_silence(self, silence_id: str, body: Any, by: str) -> dict[str, Any]:
+    async def update_silence(self, silence_id: str, body: Any, by: str) -> dict[str, Any]:
         """Edit or extend a silence from a request body (SilenceError, AlertActionError when there is
         none): the silence now in force, the same one or its replacement."""
-        return self.book.update_silence(silence_id, body, by).to_json(self.clock.now(), rfc3339)
+        return (await self.book.update_silence(silence_id, body, by)).to_json(self.clock.now(), rfc3339)
 
-    def expire_silence(self, silence_id: str) -> dict[str, Any]:
+    async def expire_silence(self, silence_id: str) -> dict[str, Any]:
         """End a silence now (AlertActionError when there is none)."""
-        return self.book.expire_silence(silence_id).to_json(self.clock.now(), rfc3339)
+        return (await self.book.expire_silence(silence_id)).to_json(self.clock.now(), rfc3339)
 
     async def create_rule(self, body: Any) -> tuple[dict[str, Any], str | None]:
         """Save a new API rule (RuleValidationError) and reload: the rule, and the reload's error if any.

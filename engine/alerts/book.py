@@ -3,15 +3,21 @@
 The ruler reports what Prometheus's state machine decided; the book adds what Prometheus does not
 have (acknowledge, manual resolve, silences, history), persists it, and announces each change on
 the event bus topic ``alerts``.
+
+Memory changes happen on the event loop; what reads or writes the database (SQLite, MongoDB, Redis
+with REDIS_URL) for a request or an evaluation runs on the book's own threads, so a database that hangs
+holds those requests, never the server (issue 8: /livez keeps answering).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from engine.alerts.db import AlertDB
@@ -23,6 +29,8 @@ from engine.events import EventBus
 from engine.timefmt import LATEST, in_rfc3339_range, rfc3339
 
 SYSTEM = "system"
+DB_THREADS = 4
+"""Requests waiting on the alert database at once; more wait in line (a hung Redis holds each ~2 s)."""
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -56,11 +64,24 @@ class AlertBook:
         self._events: list[TimelineEvent] = []
         self._refreshed: set[str] = set()
         """Instances whose value or annotations an evaluation changed since the last commit."""
+        self._pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="alert-db")
+        self._writing = asyncio.Lock()
+        """Held while a write is on its way: writes reach the database in the order they were made."""
+
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.db.close()
 
     def open(self) -> None:
         self.db.open()
-        self.live = {i.id: i for i in self.db.load_instances(live_only=True)}
-        self.silences = {s.id: s for s in self.db.load_silences()}
+        self.live, self.silences = self._stored_state()
+
+    def _stored_state(self) -> tuple[dict[str, AlertInstance], dict[str, Silence]]:
+        return ({i.id: i for i in self.db.load_instances(live_only=True)},
+                {s.id: s for s in self.db.load_silences()})
 
     # -- changes from the ruler ---------------------------------------------------------------
 
@@ -107,23 +128,53 @@ class AlertBook:
             self._update_silenced(inst, ts)
 
     def commit(self) -> None:
-        """Persist and announce what changed since the last commit (the ruler's, after each evaluation).
+        """Persist and announce what changed since the last commit (a rule removed or disabled).
 
         On a full disk the changes stay pending and go with the next commit; the flush loop reports
-        the full disk."""
+        the full disk. So do they while another write is on its way (one transaction at a time)."""
+        if self._writing.locked():
+            return
         try:
             self._commit()
         except StorageFullError:
             log.debug("alert changes kept in memory: disk full")
 
+    async def save(self) -> None:
+        """``commit()`` with the write on the book's threads (the ruler's, after each evaluation)."""
+        async with self._writing:
+            try:
+                await self._commit_off_loop()
+            except StorageFullError:
+                log.debug("alert changes kept in memory: disk full")
+
     def _commit(self, silences: list[Silence] | tuple[()] = ()) -> None:
-        dirty, events = self._dirty, self._events
-        self._dirty, self._events = {}, []
+        dirty, events = self._take()
         try:
             self.db.write(list(dirty.values()), events, silences)
         except BaseException:
-            self._dirty, self._events = {**dirty, **self._dirty}, events + self._events
+            self._put_back(dirty, events)
             raise
+        self._committed(dirty, events)
+
+    async def _commit_off_loop(self, silences: list[Silence] | tuple[()] = ()) -> None:
+        dirty, events = self._take()
+        try:
+            await self._off_loop(self.db.write, list(dirty.values()), events, silences)
+        except BaseException:
+            self._put_back(dirty, events)
+            raise
+        self._committed(dirty, events)
+
+    def _take(self) -> tuple[dict[str, AlertInstance], list[TimelineEvent]]:
+        dirty, events = self._dirty, self._events
+        self._dirty, self._events = {}, []
+        return dirty, events
+
+    def _put_back(self, dirty: dict[str, AlertInstance], events: list[TimelineEvent]) -> None:
+        """A write that failed: its changes stay pending, before any made while it was on its way."""
+        self._dirty, self._events = {**dirty, **self._dirty}, events + self._events
+
+    def _committed(self, dirty: dict[str, AlertInstance], events: list[TimelineEvent]) -> None:
         for inst in dirty.values():
             if not inst.live:
                 self.live.pop(inst.id, None)
@@ -131,7 +182,8 @@ class AlertBook:
             inst = dirty.get(ev.instance_id)
             if inst is not None:
                 self._announce(ev, inst)
-        refreshed, self._refreshed = self._refreshed - {ev.instance_id for ev in events}, set()
+        refreshed = (self._refreshed & dirty.keys()) - {ev.instance_id for ev in events}
+        self._refreshed -= dirty.keys()
         for inst_id in refreshed:  # a new value or annotation from an evaluation: shown live, not notified
             inst = dirty.get(inst_id)
             if inst is not None and inst.live:
@@ -146,12 +198,12 @@ class AlertBook:
 
     # -- changes committed by another replica (REDIS_URL: engine/cluster/alertsync.py) ---------
 
-    def reload(self) -> None:
+    async def reload(self) -> None:
         """Read live instances and silences again, dropping changes not yet committed: a replica
         that starts or stops leading takes the shared state as it is."""
-        self.live = {i.id: i for i in self.db.load_instances(live_only=True)}
-        self.silences = {s.id: s for s in self.db.load_silences()}
-        self._dirty, self._events, self._refreshed = {}, [], set()
+        async with self._writing:
+            self.live, self.silences = await self._off_loop(self._stored_state)
+            self._dirty, self._events, self._refreshed = {}, [], set()
 
     def apply_remote(self, instances: list[AlertInstance], events: list[TimelineEvent],
                      silences: list[Silence]) -> None:
@@ -180,39 +232,55 @@ class AlertBook:
 
     # -- user actions ------------------------------------------------------------------------
 
+    async def _check_live(self, instance_id: str) -> None:
+        """AlertActionError unless ``instance_id`` is live: 404 for no such alert, 409 for a resolved one."""
+        if instance_id not in self.live:
+            if await self._off_loop(self.db.instance, instance_id) is None:
+                raise AlertActionError("not_found", f"no alert with id {instance_id!r}", 404)
+            raise AlertActionError("alert_resolved", f"alert {instance_id} is already resolved", 409)
+
     def _live_instance(self, instance_id: str) -> AlertInstance:
         inst = self.live.get(instance_id)
-        if inst is None:
-            if self.db.instance(instance_id) is None:
-                raise AlertActionError("not_found", f"no alert with id {instance_id!r}", 404)
+        if inst is None:  # resolved since _check_live looked
             raise AlertActionError("alert_resolved", f"alert {instance_id} is already resolved", 409)
         return inst
 
-    def _user_change(self, change: Callable[[], T], *changed: Silence) -> T:
+    async def _user_change(self, change: Callable[[], T], *changed: Silence) -> T:
         """Apply a user's change and write it (with anything pending) in one transaction. If the write
-        fails (StorageFullError on a full disk) memory is left as it was and the error propagates, so
-        the API never reports a change that is not on disk."""
-        instances = {i.id: copy.copy(i) for i in self.live.values()}
-        silences = {k: copy.copy(s) for k, s in self.silences.items()}
-        dirty, n_events = dict(self._dirty), len(self._events)
-        try:
+        fails (StorageFullError on a full disk, AlertStateUnavailable) what the change did is undone and
+        the error propagates, so the API never reports a change that is not stored. An evaluation's
+        changes made while the write was on its way stay, pending."""
+        async with self._writing:
+            instances = {i.id: copy.copy(i) for i in self.live.values()}
+            silences = {s.id: self.silences.get(s.id) for s in changed}
+            n_events = len(self._events)
             result = change()
-            self._commit(list(changed))
-        except BaseException:
-            for inst_id, before in instances.items():
-                inst = self.live[inst_id]
-                for f in dataclasses.fields(before):
-                    setattr(inst, f.name, getattr(before, f.name))
-            self.silences, self._dirty, self._events = silences, dirty, self._events[:n_events]
-            raise
+            mine = self._events[n_events:]
+            try:
+                await self._commit_off_loop(list(changed))
+            except BaseException:
+                for inst_id in {ev.instance_id for ev in mine}:
+                    inst = self.live.get(inst_id)
+                    before = instances.get(inst_id)
+                    for f in dataclasses.fields(before) if inst is not None and before is not None else ():
+                        setattr(inst, f.name, getattr(before, f.name))
+                for silence_id, before_silence in silences.items():
+                    if before_silence is None:
+                        self.silences.pop(silence_id, None)
+                    else:
+                        self.silences[silence_id] = before_silence
+                undone = set(map(id, mine))
+                self._events = [ev for ev in self._events if id(ev) not in undone]
+                raise
         return result
 
-    def acknowledge(self, instance_id: str, by: str, comment: str = "", expires_in: float | None = None
-                    ) -> AlertInstance:
+    async def acknowledge(self, instance_id: str, by: str, comment: str = "", expires_in: float | None = None
+                          ) -> AlertInstance:
         _check_comment(comment)
         if expires_in is not None and not (expires_in > 0 and in_rfc3339_range(self.now() + expires_in)):
             raise AlertActionError("invalid_body", f"expiresIn: must be greater than zero and end by "
                                                    f"{rfc3339(LATEST)}", field="expiresIn")
+        await self._check_live(instance_id)
 
         def change() -> AlertInstance:
             inst = self._live_instance(instance_id)
@@ -220,16 +288,17 @@ class AlertBook:
             inst.acknowledgement = Acknowledgement(by, now, comment, None if expires_in is None else now + expires_in)
             self._record(inst, "acknowledged", now, by, comment)
             return inst
-        return self._user_change(change)
+        return await self._user_change(change)
 
-    def resolve(self, instance_id: str, by: str, comment: str = "") -> AlertInstance:
+    async def resolve(self, instance_id: str, by: str, comment: str = "") -> AlertInstance:
         _check_comment(comment)
+        await self._check_live(instance_id)
 
         def change() -> AlertInstance:
             inst = self._live_instance(instance_id)
             self._resolve(inst, self.now(), by, comment or "resolved by hand")
             return inst
-        inst = self._user_change(change)
+        inst = await self._user_change(change)
         self.forget(inst.rule_id, inst.fingerprint)
         return inst
 
@@ -247,14 +316,14 @@ class AlertBook:
 
     # -- silences ----------------------------------------------------------------------------
 
-    def add_silence(self, body: dict[str, Any], created_by: str) -> Silence:
+    async def add_silence(self, body: dict[str, Any], created_by: str) -> Silence:
         """A new silence by ``created_by``, the requester: a body never names its own author."""
         now = self.now()
         matchers, starts, ends, comment = parse_silence(body, now)
         silence = Silence(new_silence_id(), matchers, starts, ends, created_by, comment, now)
-        return self._user_change(lambda: self._set_silence(silence, now), silence)
+        return await self._user_change(lambda: self._set_silence(silence, now), silence)
 
-    def expire_silence(self, silence_id: str) -> Silence:
+    async def expire_silence(self, silence_id: str) -> Silence:
         silence = self.silences.get(silence_id)
         now = self.now()
         if silence is None:
@@ -262,9 +331,9 @@ class AlertBook:
         if silence.state(now) == "expired":
             raise AlertActionError("silence_expired", f"silence {silence_id} has already expired", 409)
         expired = dataclasses.replace(silence, ends_at=max(now, silence.starts_at), updated_at=now)
-        return self._user_change(lambda: self._set_silence(expired, now), expired)
+        return await self._user_change(lambda: self._set_silence(expired, now), expired)
 
-    def update_silence(self, silence_id: str, body: dict[str, Any], by: str) -> Silence:
+    async def update_silence(self, silence_id: str, body: dict[str, Any], by: str) -> Silence:
         """Edit or extend a silence, as Alertmanager does: the same matchers on a silence that has not
         ended change it in place (end, comment); other matchers, or an ended silence, make a new silence
         (the old one, if still active, ends now)."""
@@ -277,16 +346,16 @@ class AlertBook:
         if matchers == old.matchers and old.state(now) != "expired":
             changed = dataclasses.replace(old, starts_at=min(starts, old.starts_at), ends_at=ends,
                                           comment=comment, created_by=by, updated_at=now)
-            return self._user_change(lambda: self._set_silence(changed, now), changed)
+            return await self._user_change(lambda: self._set_silence(changed, now), changed)
         new = Silence(new_silence_id(), matchers, starts, ends, by, comment, now)
         if old.state(now) == "expired":
-            return self._user_change(lambda: self._set_silence(new, now), new)
+            return await self._user_change(lambda: self._set_silence(new, now), new)
         ended = dataclasses.replace(old, ends_at=max(now, old.starts_at), updated_at=now)
 
         def change() -> Silence:
             self.silences[old.id] = ended
             return self._set_silence(new, now)
-        return self._user_change(change, ended, new)
+        return await self._user_change(change, ended, new)
 
     def _set_silence(self, silence: Silence, now: float) -> Silence:
         self.silences[silence.id] = silence
@@ -306,29 +375,30 @@ class AlertBook:
         self._record(inst, "silenced", ts, ", ".join(sorted({s.created_by for s in silences})),
                      "; ".join(s.comment for s in silences))
 
-    def keep_processes(self, instance_id: str, processes: list[dict[str, Any]]) -> None:
+    async def keep_processes(self, instance_id: str, processes: list[dict[str, Any]]) -> None:
         """Store the top processes read when the alert fired (after the fact: reading them takes a
         thread, and the ruler never waits for it); no timeline event."""
-        inst = self.live.get(instance_id) or self.db.instance(instance_id)
+        inst = await self.get(instance_id)
         if inst is None:
             return
         inst.processes = processes
         self._dirty[inst.id] = inst
-        self.commit()
+        await self.save()
 
     # -- reading -----------------------------------------------------------------------------
 
-    def get(self, instance_id: str) -> AlertInstance | None:
-        return self.live.get(instance_id) or self.db.instance(instance_id)
+    async def get(self, instance_id: str) -> AlertInstance | None:
+        return self.live.get(instance_id) or await self._off_loop(self.db.instance, instance_id)
 
-    def timeline(self, instance_id: str) -> list[TimelineEvent]:
-        return self.db.timeline(instance_id)
+    async def timeline(self, instance_id: str) -> list[TimelineEvent]:
+        return await self._off_loop(self.db.timeline, instance_id)
 
-    def recent_resolved(self, since: float, limit: int = 500) -> list[AlertInstance]:
-        return self.db.recent_resolved(since, limit)
+    async def recent_resolved(self, since: float, limit: int = 500) -> list[AlertInstance]:
+        return await self._off_loop(self.db.recent_resolved, since, limit)
 
-    def purge(self) -> None:
-        self.db.purge(self.now() - self.ttl_s)
+    async def purge(self) -> None:
+        async with self._writing:
+            await self._off_loop(self.db.purge, self.now() - self.ttl_s)
 
     def _record(self, inst: AlertInstance, kind: str, ts: float, by: str, detail: str = "") -> None:
         self._dirty[inst.id] = inst

@@ -190,7 +190,7 @@ class Ruler:
                     if rr.alerting is not None:
                         self.book.refresh(rr.alerting.live_alerts())
                 self.book.housekeeping(ts)
-                self.book.commit()
+                await self.book.save()
                 if self.tracer.enabled:
                     _describe_evaluation(span, rt)
 

@@ -59,7 +59,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     since = since_param(q.get("since"), engine.clock.now())
     sort = q.get("sort", "severity")  # severity or age: checked against the operation's schema
     severities = q["severity"].split(",") if "severity" in q else None
-    return web.json_response({"alerts": engine.alerts(states, since, severities, sort)})
+    return web.json_response({"alerts": await engine.alerts(states, since, severities, sort)})
 
 
 @routes.get("/api/alerts/silences")
@@ -71,7 +71,7 @@ async def list_silences(request: web.Request) -> web.Response:
 async def create_silence(request: web.Request) -> web.Response:
     body = await json_body(request)
     try:
-        silence = _engine(request).add_silence(body, requester(request))
+        silence = await _engine(request).add_silence(body, requester(request))
     except SilenceError as exc:
         raise ApiError(400, "invalid_silence", str(exc), {"field": exc.field}) from None
     return web.json_response({"silence": silence}, status=201)
@@ -81,7 +81,7 @@ async def create_silence(request: web.Request) -> web.Response:
 async def update_silence(request: web.Request) -> web.Response:
     body = await json_body(request)
     try:
-        silence = _engine(request).update_silence(request.match_info["id"], body, requester(request))
+        silence = await _engine(request).update_silence(request.match_info["id"], body, requester(request))
     except SilenceError as exc:
         raise ApiError(400, "invalid_silence", str(exc), {"field": exc.field}) from None
     except AlertActionError as exc:
@@ -92,7 +92,7 @@ async def update_silence(request: web.Request) -> web.Response:
 @routes.delete("/api/alerts/silences/{id}")
 async def delete_silence(request: web.Request) -> web.Response:
     try:
-        silence = _engine(request).expire_silence(request.match_info["id"])
+        silence = await _engine(request).expire_silence(request.match_info["id"])
     except AlertActionError as exc:
         raise _action_error(exc) from None
     return web.json_response({"silence": silence})
@@ -191,7 +191,7 @@ async def delete_rule(request: web.Request) -> web.Response:
 @routes.get("/api/alerts/{id}")
 async def get_alert(request: web.Request) -> web.Response:
     alert_id = request.match_info["id"]
-    alert = _engine(request).alert(alert_id)
+    alert = await _engine(request).alert(alert_id)
     if alert is None:
         raise ApiError(404, "not_found", f"no alert with id {alert_id!r}")
     return web.json_response({"alert": alert})
@@ -201,7 +201,7 @@ async def get_alert(request: web.Request) -> web.Response:
 async def acknowledge(request: web.Request) -> web.Response:
     body = await json_body(request, required=False)
     try:
-        alert = _engine(request).acknowledge(request.match_info["id"], requester(request), body)
+        alert = await _engine(request).acknowledge(request.match_info["id"], requester(request), body)
     except AlertActionError as exc:
         raise _action_error(exc) from None
     return web.json_response({"alert": alert})
@@ -211,7 +211,7 @@ async def acknowledge(request: web.Request) -> web.Response:
 async def resolve(request: web.Request) -> web.Response:
     body = await json_body(request, required=False)
     try:
-        alert = _engine(request).resolve(request.match_info["id"], requester(request), body)
+        alert = await _engine(request).resolve(request.match_info["id"], requester(request), body)
     except AlertActionError as exc:
         raise _action_error(exc) from None
     return web.json_response({"alert": alert})

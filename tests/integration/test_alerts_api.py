@@ -6,6 +6,10 @@ at chosen times, so every state change is deterministic.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+
 import aiohttp
 import httpx
 import pytest
@@ -14,6 +18,7 @@ from engine.clock import FixedClock
 from engine.tsdb.types import Family
 from server.runner import start_server
 from tests.integration.conftest import make_settings
+from tests.integration.replicas import until
 
 T0 = 1_800_000_000.0
 
@@ -281,32 +286,92 @@ async def test_a_template_over_its_budget_stores_a_short_error_and_reports_it(en
     assert sum(f.stat().st_size for f in data_dir.glob("alerts.db*")) < 1_000_000
 
 
-async def test_alert_routes_answer_503_while_redis_holding_the_alert_state_is_down(tmp_path, redis_server):
+SILENCE = {"matchers": [{"name": "room", "value": "a"}], "duration": "1h", "comment": "works"}
+
+
+@pytest.fixture
+async def on_redis(tmp_path, redis_server):
+    """A server keeping its alert state in the test's own redis-server: (that process, server, client)."""
     proc, port = redis_server
     server = await start_server(make_settings(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0"),
                                 FixedClock(T0), collect_system=False, start_schedules=False)
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10, headers={"X-User": "alice@ops"}) as client:
-            body = {"matchers": [{"name": "room", "value": "a"}], "duration": "1h", "comment": "works"}
-            r = await client.post("/api/alerts/silences", json=body)
-            assert r.status_code == 201, r.text
-            silence = r.json()["silence"]
-            proc.kill()
-            proc.wait()
-            sid = silence["id"]
-            for method, path, json in [("GET", "/api/alerts/0123abcd", None),
-                                       ("GET", "/api/alerts?state=resolved", None),
-                                       ("POST", "/api/alerts/0123abcd/acknowledge", {"comment": "mine"}),
-                                       ("POST", "/api/alerts/0123abcd/resolve", {}),
-                                       ("POST", "/api/alerts/silences", body),
-                                       ("PUT", f"/api/alerts/silences/{sid}", {**body, "comment": "changed"}),
-                                       ("DELETE", f"/api/alerts/silences/{sid}", None)]:
-                r = await client.request(method, path, json=json)
-                assert r.status_code == 503, (method, path, r.text)
-                error = r.json()["error"]
-                assert error["code"] == "unavailable" and "Redis" in error["message"], (method, path, error)
-                assert error["details"] == {"path": path.split("?")[0], "method": method}
-            assert (await client.get("/api/alerts/silences")).json()["silences"] == [silence]
-            assert (await client.get("/api/alerts")).status_code == 200  # live alerts are kept in memory
+        async with httpx.AsyncClient(base_url=server.url, timeout=30, headers={"X-User": "alice@ops"}) as client:
+            yield proc, server, client
+    finally:
+        await server.stop()
+
+
+async def test_alert_routes_answer_503_while_redis_holding_the_alert_state_is_down(on_redis):
+    proc, _, client = on_redis
+    r = await client.post("/api/alerts/silences", json=SILENCE)
+    assert r.status_code == 201, r.text
+    silence = r.json()["silence"]
+    proc.kill()
+    proc.wait()
+    sid = silence["id"]
+    for method, path, json in [("GET", "/api/alerts/0123abcd", None),
+                               ("GET", "/api/alerts?state=resolved", None),
+                               ("POST", "/api/alerts/0123abcd/acknowledge", {"comment": "mine"}),
+                               ("POST", "/api/alerts/0123abcd/resolve", {}),
+                               ("POST", "/api/alerts/silences", SILENCE),
+                               ("PUT", f"/api/alerts/silences/{sid}", {**SILENCE, "comment": "changed"}),
+                               ("DELETE", f"/api/alerts/silences/{sid}", None)]:
+        r = await client.request(method, path, json=json)
+        assert r.status_code == 503, (method, path, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "unavailable" and "Redis" in error["message"], (method, path, error)
+        assert error["details"] == {"path": path.split("?")[0], "method": method}
+    assert (await client.get("/api/alerts/silences")).json()["silences"] == [silence]
+    assert (await client.get("/api/alerts")).status_code == 200  # live alerts are kept in memory
+
+
+async def test_a_hung_redis_holds_only_the_alert_requests_not_the_server(on_redis):
+    proc, server, client = on_redis
+    assert (await client.post("/api/alerts/silences", json=SILENCE)).status_code == 201
+    os.kill(proc.pid, signal.SIGSTOP)  # hung, not refusing: its socket takes commands unanswered
+    try:
+        calls = [("GET", "/api/alerts/0123abcd", None), ("GET", "/api/alerts?state=resolved", None),
+                 ("POST", "/api/alerts/0123abcd/acknowledge", {"comment": "mine"}),
+                 ("POST", "/api/alerts/silences", SILENCE)]
+        pending = [asyncio.create_task(client.request(m, p, json=j)) for m, p, j in calls]
+        pool = server.engine.book.db.client.connection_pool
+
+        async def waiting_on_redis() -> bool:
+            return bool(pool._in_use_connections)  # a command sent, its answer awaited
+        await until(waiting_on_redis, "an alert request seen waiting on Redis while the loop runs", 10)
+        live = await client.get("/livez")
+        assert live.status_code == 200
+        assert not [c for c, t in zip(calls, pending, strict=True) if t.done()], "the loop waited on Redis"
+        for (method, path, _), response in zip(calls, await asyncio.gather(*pending), strict=True):
+            assert response.status_code == 503, (method, path, response.text)
+            assert response.json()["error"]["code"] == "unavailable"
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    assert (await client.get("/api/alerts/0123abcd")).status_code == 404
+    assert (await client.post("/api/alerts/silences", json=SILENCE)).status_code == 201
+
+
+async def test_a_leader_whose_redis_hangs_stands_down_without_holding_the_server(tmp_path, redis_server):
+    proc, port = redis_server
+    server = await start_server(make_settings(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0", leader_lease="1s"),
+                                collect_system=False)
+    cluster, pool = server.engine.cluster, server.engine.book.db.client.connection_pool
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            async def leads() -> bool:
+                return cluster.leading()
+            await until(leads, "this replica leading")
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                async def reading_again() -> bool:  # a term that ends takes the shared alert state again
+                    return not cluster.leading() and bool(pool._in_use_connections)
+                await until(reading_again, "the ended term reading the alert state while the loop runs", 10)
+                assert (await client.get("/livez")).status_code == 200
+                assert pool._in_use_connections, "the loop waited for Redis to answer or time out"
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            await until(leads, "this replica leading again once Redis answers")
+            assert (await client.get("/api/alerts?state=resolved")).status_code == 200
     finally:
         await server.stop()
