@@ -127,12 +127,12 @@ def _kahan_columns(group: Iterable[list], size: int) -> list:
     comp = np.zeros(size)
     seen = np.zeros(size, dtype=bool)
     for vals in group:
-        if vals.count(None):
-            present = np.array([v is not None for v in vals])
-            row = np.array([0.0 if v is None else v for v in vals])
-        else:
+        row = np.array(vals)  # float64 unless a None (a missing step) makes it object
+        if row.dtype == np.float64:
             present = None
-            row = np.array(vals, dtype=np.float64)
+        else:
+            present = np.array([v is not None for v in vals])
+            row = np.array([0.0 if v is None else v for v in vals], dtype=np.float64)
         t = totals + row
         inc = np.where(np.abs(totals) >= np.abs(row), (totals - t) + row, (row - t) + totals)
         if present is None:
