@@ -377,11 +377,11 @@ class Engine:
         its live instances as theirs. ``evaluate``: a new term, which then evaluates every group."""
         try:
             await self.book.reload()
-        except StoreError:
-            log.warning("alert state not read again from Redis", exc_info=True)
-        else:
             if self.cluster is not None and self.cluster.leading():
                 self.ruler.adopt()
+                await self.book.save()  # the instances of rules that no longer exist, resolved
+        except StoreError:
+            log.warning("alert state not taken again from Redis", exc_info=True)
         if evaluate:
             self.notifier.adopt_shared_log()
             await self.ruler.evaluate_all()

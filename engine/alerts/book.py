@@ -128,12 +128,11 @@ class AlertBook:
             self._update_silenced(inst, ts)
 
     def commit(self) -> None:
-        """Persist and announce what changed since the last commit (a rule removed or disabled).
+        """Persist and announce what changed since the last commit, before the server serves (the
+        rules' first load); ``save()`` once it does.
 
         On a full disk the changes stay pending and go with the next commit; the flush loop reports
-        the full disk. So do they while another write is on its way (one transaction at a time)."""
-        if self._writing.locked():
-            return
+        the full disk."""
         try:
             self._commit()
         except StorageFullError:
@@ -308,11 +307,11 @@ class AlertBook:
         self._record(inst, "resolved", ts, by, detail)
 
     def resolve_rule(self, rule_id: str, detail: str) -> None:
-        """Close every live instance of a rule that was removed or disabled."""
+        """Close every live instance of a rule that was removed or disabled (written by the caller's
+        next ``commit()`` or ``save()``)."""
         ts = self.now()
         for inst in [i for i in self.live.values() if i.rule_id == rule_id]:
             self._resolve(inst, ts, SYSTEM, detail)
-        self.commit()
 
     # -- silences ----------------------------------------------------------------------------
 

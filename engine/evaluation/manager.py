@@ -78,6 +78,7 @@ class Ruler:
         """First load: build groups and restore live alerts from the alert book (raises RuleLoadError)."""
         self._install(self._load_groups())
         self.adopt()
+        self.book.commit()
         self.last_reload = self.now()
 
     def adopt(self) -> None:
@@ -124,6 +125,8 @@ class Ruler:
         self.last_reload_error = None
         self.last_reload = self.now()
         self._reschedule()
+        if leading:
+            await self.book.save()
         return None
 
     def _install(self, groups: list[RuleGroup]) -> None:

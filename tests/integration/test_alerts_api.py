@@ -196,6 +196,20 @@ async def test_update_and_delete_a_managed_rule(env):
     assert (await client.get(f"/api/alerts/rules/{rule['id']}")).status_code == 404
 
 
+async def test_deleting_a_rule_resolves_its_alerts_and_stores_why(env):
+    server, client, clock, _ = env
+    rule = await make_rule(client)
+    temp(server, clock, 60)
+    await step(server, clock)
+    (alert,) = await firing(client)
+    assert (await client.delete(f"/api/alerts/rules/{rule['id']}")).status_code == 200
+    assert await firing(client) == []
+    resolved = (await client.get("/api/alerts?state=resolved")).json()["alerts"]
+    assert [(a["id"], a["state"]) for a in resolved] == [(alert["id"], "resolved")]
+    timeline = (await client.get(f"/api/alerts/{alert['id']}")).json()["alert"]["timeline"]
+    assert timeline[-1]["event"] == "resolved" and timeline[-1]["detail"] == "rule removed"
+
+
 async def test_a_broken_reload_keeps_the_previous_rules(env):
     server, client, _, extra = env
     before = len((await client.get("/api/alerts/rules")).json()["rules"])
