@@ -383,7 +383,7 @@ class Engine:
         except StoreError:
             log.warning("alert state not taken again from Redis", exc_info=True)
         if evaluate:
-            self.notifier.adopt_shared_log()
+            await self.notifier.adopt_shared_log()
             await self.ruler.evaluate_all()
 
     async def _shared_rules_changed(self, docs: dict[str, Any]) -> None:

@@ -269,13 +269,14 @@ class Notifier:
         except (redis.RedisError, OSError) as exc:
             log.warning("notification log not shared: Redis does not answer", extra=log_fields(error=str(exc)))
 
-    def adopt_shared_log(self) -> None:
-        """This replica starts leading: what the previous leader notified is notified already."""
+    async def adopt_shared_log(self) -> None:
+        """This replica starts leading: what the previous leader notified is notified already (read
+        on the notifier's thread: a Redis that hangs holds this term's start, not the server)."""
         import redis
         if self.shared_log is None:
             return
         try:
-            self.dispatcher.log = self.shared_log.load()
+            self.dispatcher.log = await asyncio.get_running_loop().run_in_executor(self.pool, self.shared_log.load)
         except (redis.RedisError, OSError) as exc:
             log.warning("notification log not read from Redis: this replica's own is used",
                         extra=log_fields(error=str(exc)))
