@@ -17,7 +17,6 @@ from console.fleet import Fleet, Member, MemberState
 from console.screens.alerts import AlertsScreen
 from console.screens.fleet import FleetScreen, fleet_alert_rows, server_row
 from console.screens.overview import OverviewScreen
-from console.widgets.field import Field
 from console.widgets.table import LiveTable
 from console.widgets.topbar import TopBar
 from engine.clock import FixedClock
@@ -203,8 +202,6 @@ def test_fleet_screen(snap_compare, fed_server, size):
     async def ready(pilot) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen) and settled(app)
                        and app.screen.query_one("#fleet-alerts", LiveTable).row_count == 2, "the fleet")
-        tabs = app.screen.query_one(TopBar).query_one("#tabs", Field)
-        await wait_for(pilot, lambda: tabs.content_size.width >= tabs._shown.cell_len, "the tabs laid out")
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
 
