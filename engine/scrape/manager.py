@@ -104,6 +104,9 @@ class ScrapeManager:
         """Told every scrape made here: (target_key, time, duration, the body or None, content type,
         error), to relay it to the other replicas (their ``apply_remote``)."""
         self._remote: dict[str, asyncio.Task[None]] = {}
+        self._writing = asyncio.Lock()
+        """Held from reading the entries to storing their new list: concurrent requests never write
+        a list that misses another one's change."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -233,25 +236,27 @@ class ScrapeManager:
     async def add_entry(self, body: Any) -> Entry:
         """Validate and store a new entry, then start its targets (EntryError; StorageFullError;
         SharedStateUnavailable)."""
-        if len(self.entries) >= MAX_ENTRIES:
-            raise EntryError("body", f"at most {MAX_ENTRIES} entries", "too_many_targets")
         entry = parse_entry(body, new_id(), self._interval, self._timeout, self.policy)
-        if self.shared is None:
-            await self._stored(self.entry_file.save, [*self.entries.values(), entry])
-        else:
-            await self._stored(self.shared.put, entry.id, entry.body)
-        self.entries[entry.id] = entry
+        async with self._writing:
+            if len(self.entries) >= MAX_ENTRIES:
+                raise EntryError("body", f"at most {MAX_ENTRIES} entries", "too_many_targets")
+            if self.shared is None:
+                await self._stored(self.entry_file.save, [*self.entries.values(), entry])
+            else:
+                await self._stored(self.shared.put, entry.id, entry.body)
+            self.entries[entry.id] = entry
         self.sync()
         return entry
 
     async def delete_entry(self, entry_id: str) -> Entry:
         """Remove an entry and stop its targets (KeyError when there is none)."""
-        entry = self.entries[entry_id]
-        if self.shared is None:
-            await self._stored(self.entry_file.save, [e for e in self.entries.values() if e.id != entry_id])
-        else:
-            await self._stored(self.shared.delete, entry_id)
-        self.entries.pop(entry_id, None)
+        async with self._writing:
+            entry = self.entries[entry_id]
+            if self.shared is None:
+                await self._stored(self.entry_file.save, [e for e in self.entries.values() if e.id != entry_id])
+            else:
+                await self._stored(self.shared.delete, entry_id)
+            self.entries.pop(entry_id, None)
         self.sync()
         return entry
 

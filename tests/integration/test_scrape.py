@@ -202,6 +202,31 @@ async def test_api_targets_survive_restart_and_delete_makes_series_stale(tmp_pat
         await running.stop()
 
 
+async def test_api_targets_made_at_once_are_all_stored(tmp_path):
+    """Entries posted concurrently each reach targets.json: a write computed before another one's
+    landed must not drop it (every entry is listed after a restart)."""
+    data = tmp_path / "data"
+    running = await start_server(settings_for(data), collect_system=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            made = await asyncio.gather(*(client.post("/api/targets", json={"job": f"job{i}",
+                                                                             "url": f"http://127.0.0.1:9/m{i}"})
+                                          for i in range(6)))
+            assert [r.status_code for r in made] == [201] * 6, [r.text for r in made]
+            ids = {r.json()["entry"]["id"] for r in made}
+            gone = await asyncio.gather(*(client.delete(f"/api/targets/{i}") for i in sorted(ids)[:3]))
+            assert [r.status_code for r in gone] == [200] * 3
+    finally:
+        await running.stop()
+    running = await start_server(settings_for(data), collect_system=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            listed = {e["id"] for e in (await client.get("/api/targets")).json()["entries"]}
+            assert listed == set(sorted(ids)[3:])
+    finally:
+        await running.stop()
+
+
 async def _scraped_since_start(client: httpx.AsyncClient) -> bool:
     target = _target((await client.get("/api/targets")).json(), "shop")
     return target is not None and target["health"] == "up"
