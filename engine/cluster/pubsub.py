@@ -45,6 +45,14 @@ class ChannelListener:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    def _receive(self, data: bytes) -> None:
+        """One message; a failure handling it is logged and the next one is listened for (an
+        exception here would end the subscription for good)."""
+        try:
+            self.receive(data)
+        except Exception:
+            log.exception("%s from another replica not applied", self.what)
+
     async def _run(self) -> None:
         import redis
         caught_up = True
@@ -58,7 +66,7 @@ class ChannelListener:
                         caught_up = True
                         log.info("%s from other replicas received again", self.what)
                     async for message in pubsub.listen():
-                        self.receive(message["data"])
+                        self._receive(message["data"])
             except (redis.RedisError, OSError, StoreError) as exc:
                 if caught_up:
                     log.warning("%s from other replicas not received: Redis does not answer", self.what,

@@ -144,3 +144,33 @@ async def _names_leader(replica: Replica, leader_id: str) -> bool:
 async def _evaluated_after(replica: Replica, t: float) -> bool:
     last = await replica.last_evaluation()
     return last is not None and last > t
+
+
+async def test_a_message_whose_handling_fails_does_not_stop_the_listener(redis_server):
+    """A bug or an unexpected document in one replica's message must not end the subscription: the
+    messages after it still arrive (the listener would otherwise stop for good, silently)."""
+    import redis.asyncio as aioredis
+
+    from engine.cluster.pubsub import ChannelListener
+
+    url = f"redis://127.0.0.1:{redis_server[1]}/0"
+    received: list[bytes] = []
+    arrived = asyncio.Event()
+
+    def receive(data: bytes) -> None:
+        if data == b"bad":
+            raise KeyError("degradedLatency")
+        received.append(data)
+        arrived.set()
+
+    client = aioredis.from_url(url)
+    listener = ChannelListener(client, "test:channel", receive, lambda: None, "test messages", url)
+    await listener.start()
+    try:
+        await client.publish("test:channel", b"bad")
+        await client.publish("test:channel", b"good")
+        await asyncio.wait_for(arrived.wait(), 10)
+        assert received == [b"good"]
+    finally:
+        await listener.stop()
+        await client.aclose()
