@@ -296,8 +296,9 @@ class HealthService:
             spec, state = self.specs[name], self.states[name]
             down = [d for d in spec.depends_on if d in self.states and self.states[d].own == "down"]
             shown, reason = effective(state.own, down)
+            slow_after = spec.params.get("degradedLatency")  # absent: a relayed result marked slow elsewhere
             if shown == "degraded" and reason is None and state.last_result is not None and state.last_result.slow:
-                reason = f"slower than {spec.params['degradedLatency']:g}s"
+                reason = "slower than expected" if slow_after is None else f"slower than {slow_after:g}s"
             if shown == "down":
                 reason = state.last_error
             if shown == state.shown and reason == state.reason:

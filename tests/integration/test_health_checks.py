@@ -549,3 +549,20 @@ def running_process(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_a_relayed_slow_result_of_a_check_without_degraded_latency_is_taken(tmp_path):
+    """Another replica's result (work sharing) marked slow by its copy of a check that had
+    degradedLatency, while this replica already has the check without it: recorded as degraded,
+    not a KeyError that loses the result."""
+    from engine.health.checkers.base import Result
+
+    running = await start_server(make_settings(tmp_path), collect_system=False, start_schedules=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+            await add(client, name="web", url=f"http://127.0.0.1:{free_port()}/")
+            running.engine.health.apply_remote("web", Result(ok=True, duration=3.0, slow=True), time.time())
+            service = (await client.get("/api/health/services/web")).json()["service"]
+            assert service["state"] == "degraded", service
+    finally:
+        await running.stop()
