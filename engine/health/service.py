@@ -99,6 +99,9 @@ class HealthService:
         others' results come in through ``apply_remote``."""
         self.on_result: Callable[[str, Result, float], None] | None = None
         """Told every result of a check run here (to publish it to the other replicas)."""
+        self._writing = asyncio.Lock()
+        """Held by an API change from reading the checks to storing their new list: concurrent
+        requests never write a list that misses another one's change."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -389,23 +392,26 @@ class HealthService:
 
     async def create(self, body: Any) -> dict[str, Any]:
         """Add an API check (CheckError, CheckConflict), persist it and schedule it."""
-        spec = self._validated(body)
-        if spec.name in self.specs:
-            raise CheckConflict(f"a check named {spec.name!r} already exists", "duplicate_check")
-        if not await self._save([*self._api_specs(), spec], spec, only="new"):  # made on another replica
-            raise CheckConflict(f"a check named {spec.name!r} already exists", "duplicate_check")
-        self._add(spec)
+        async with self._writing:
+            spec = self._validated(body)
+            if spec.name in self.specs:
+                raise CheckConflict(f"a check named {spec.name!r} already exists", "duplicate_check")
+            if not await self._save([*self._api_specs(), spec], spec, only="new"):  # made on another replica
+                raise CheckConflict(f"a check named {spec.name!r} already exists", "duplicate_check")
+            self._add(spec)
         self._reschedule(spec)
         return self._view(spec.name)
 
     async def update(self, name: str, body: Any) -> dict[str, Any]:
         """Replace an API check; the name in the path wins over the body's. Its state starts over."""
-        old = self._editable(name)
-        raw = keep_secrets({**body, "name": name} if isinstance(body, dict) else body, old)
-        spec = self._validated(raw)
-        if not await self._save([spec if s.name == name else s for s in self._api_specs()], spec, only="existing"):
-            raise CheckNotFound(name)  # deleted on another replica meanwhile
-        self._replace(name, spec)
+        async with self._writing:
+            old = self._editable(name)
+            raw = keep_secrets({**body, "name": name} if isinstance(body, dict) else body, old)
+            spec = self._validated(raw)
+            if not await self._save([spec if s.name == name else s for s in self._api_specs()], spec,
+                                    only="existing"):
+                raise CheckNotFound(name)  # deleted on another replica meanwhile
+            self._replace(name, spec)
         return self._view(name)
 
     def _replace(self, name: str, spec: CheckSpec) -> None:
@@ -420,12 +426,13 @@ class HealthService:
         self._reschedule(spec)
 
     async def delete(self, name: str) -> None:
-        self._editable(name)
-        users = [s.name for s in self.specs.values() if name in s.depends_on]
-        if users:
-            raise CheckConflict(f"check {name!r} is a dependency of {', '.join(users[:5])}", "check_in_use")
-        await self._save([s for s in self._api_specs() if s.name != name], deleted=name)
-        self._drop(name)
+        async with self._writing:
+            self._editable(name)
+            users = [s.name for s in self.specs.values() if name in s.depends_on]
+            if users:
+                raise CheckConflict(f"check {name!r} is a dependency of {', '.join(users[:5])}", "check_in_use")
+            await self._save([s for s in self._api_specs() if s.name != name], deleted=name)
+            self._drop(name)
 
     def _drop(self, name: str) -> None:
         del self.specs[name]

@@ -93,6 +93,9 @@ class Notifier:
         configured += env_channels(env, {c.name for c in configured})
         self.fixed: dict[str, Channel] = {c.name: c for c in configured}
         self.api: dict[str, Channel] = {}
+        self._writing = asyncio.Lock()
+        """Held by an API change from checking the channels to storing it: concurrent requests for
+        one name never both make it, nor bring back one deleted meanwhile."""
         self.root = self._build_route()
         self.inhibitor = Inhibitor(self.config.inhibit_rules)
         self.dispatcher = Dispatcher(self._inhibited, self._send_resolved, self._always_repeat,
@@ -351,23 +354,26 @@ class Notifier:
 
     async def create_channel(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = _parsed(lambda: parse_channel(body, "", "api"))
-        if channel.name in self.channels_by_name():
-            raise ChannelError(409, "channel_exists", f"a channel named {channel.name!r} already exists", "name")
-        if len(self.api) >= MAX_API_CHANNELS:
-            raise ChannelError(409, "too_many_channels", f"at most {MAX_API_CHANNELS} channels may be created")
-        return await self._store(channel, "new")
+        async with self._writing:
+            if channel.name in self.channels_by_name():
+                raise ChannelError(409, "channel_exists", f"a channel named {channel.name!r} already exists", "name")
+            if len(self.api) >= MAX_API_CHANNELS:
+                raise ChannelError(409, "too_many_channels", f"at most {MAX_API_CHANNELS} channels may be created")
+            return await self._store(channel, "new")
 
     async def update_channel(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        old = self._api_channel(name)
-        body = {**body, "name": name}
-        channel = _parsed(lambda: merge_update(old, body))
-        return await self._store(channel, "existing")
+        async with self._writing:
+            old = self._api_channel(name)
+            body = {**body, "name": name}
+            channel = _parsed(lambda: merge_update(old, body))
+            return await self._store(channel, "existing")
 
     async def delete_channel(self, name: str) -> None:
-        self._api_channel(name)
-        forget = self.outbox.delete_channel if self.shared is None else self.shared.delete
-        await asyncio.get_running_loop().run_in_executor(self.pool, forget, name)
-        self.api.pop(name, None)
+        async with self._writing:
+            self._api_channel(name)
+            forget = self.outbox.delete_channel if self.shared is None else self.shared.delete
+            await asyncio.get_running_loop().run_in_executor(self.pool, forget, name)
+            self.api.pop(name, None)
 
     def _api_channel(self, name: str) -> Channel:
         if name in self.fixed:

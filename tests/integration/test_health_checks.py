@@ -330,6 +330,37 @@ async def test_api_checks_survive_a_restart_and_config_checks_are_read_only(tmp_
         await running.stop()
 
 
+async def test_api_checks_made_and_deleted_at_once_are_all_stored(tmp_path):
+    """Checks posted and deleted concurrently each reach checks.json: a write computed before another
+    one's landed must not drop it or bring a deleted check back (the list after a restart shows it,
+    the last writes being concurrent ones); one name posted at once makes one check."""
+    settings = make_settings(tmp_path)
+    running = await start_server(settings, collect_system=False, start_schedules=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+            first = [f"old{i}" for i in range(4)]
+            for name in first:
+                await add(client, name=name, url="http://127.0.0.1:9/")
+            await asyncio.gather(*(client.get("/livez") for _ in range(16)))  # connections open: all arrive at once
+            twice = await asyncio.gather(*(client.post("/api/health/services", json={
+                "name": "same", "url": f"http://127.0.0.1:9/{i}", "interval": "1h"}) for i in range(3)))
+            made = [client.post("/api/health/services", json={"name": f"new{i}", "url": "http://127.0.0.1:9/",
+                                                               "interval": "1h"}) for i in range(12)]
+            gone = [client.delete(f"/api/health/services/{name}") for name in first[:3]]
+            answers = await asyncio.gather(*made, *gone)
+            assert [r.status_code for r in answers] == [201] * 12 + [200] * 3, [r.text for r in answers]
+    finally:
+        await running.stop()
+    running = await start_server(settings, collect_system=False, start_schedules=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+            listed = {s["name"] for s in (await client.get("/api/health/services")).json()["services"]}
+    finally:
+        await running.stop()
+    assert listed == {"old3", "same", *(f"new{i}" for i in range(12))}
+    assert sorted(r.status_code for r in twice) == [201, 409, 409], [r.text for r in twice]  # one name, one check
+
+
 async def test_retries_dependencies_history_and_metrics(api, peer):
     await add(api, name="db", url=f"{peer.url}/toggle", retries=2, labels={"tier": "data"})
     await add(api, name="app", url=f"{peer.url}/ok", dependsOn=["db"])

@@ -269,6 +269,40 @@ async def test_channels_crud_keeps_secrets_write_only_and_test_sends_a_message(s
     assert (await client.post("/api/notifications/channels/team/test")).status_code == 404
 
 
+async def test_channels_changed_at_once_keep_every_answer_given(tmp_path):
+    """Concurrent channel requests: one name posted at once makes one channel (the others are told
+    409), and a channel whose DELETE answered 200 is not brought back by a PUT that raced it."""
+    settings = make_settings(tmp_path)
+    url = "http://127.0.0.1:9/"
+    server = await start_server(settings, collect_system=False, start_schedules=False)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            names = [f"c{i}" for i in range(6)]
+            for name in names:
+                r = await client.post("/api/notifications/channels", json={"name": name, "type": "webhook", "url": url})
+                assert r.status_code == 201, r.text
+            await asyncio.gather(*(client.get("/livez") for _ in range(16)))  # connections open: all arrive at once
+            same = await asyncio.gather(*(client.post("/api/notifications/channels", json={
+                "name": "same", "type": "webhook", "url": f"{url}{i}"}) for i in range(3)))
+            raced = await asyncio.gather(*(request for name in names for request in (
+                client.delete(f"/api/notifications/channels/{name}"),
+                client.put(f"/api/notifications/channels/{name}", json={"type": "webhook", "url": f"{url}put"}))))
+    finally:
+        await server.stop()
+    server = await start_server(settings, collect_system=False, start_schedules=False)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            listed = {c["name"]: c["settings"]["url"]
+                      for c in (await client.get("/api/notifications/channels")).json()["channels"]}
+    finally:
+        await server.stop()
+    assert sorted(r.status_code for r in same) == [201, 409, 409], [r.text for r in same]
+    (made,) = [r.json()["channel"]["settings"]["url"] for r in same if r.status_code == 201]
+    deleted = {name for name, r in zip(names, raced[::2], strict=True) if r.status_code == 200}
+    assert deleted == set(names)
+    assert listed == {"same": made}
+
+
 async def test_a_notification_is_given_up_after_notify_max_age_and_the_channel_shows_unhealthy(start, receivers):
     hook = await receivers(fail_first=10**6, fail_status=503)
     server, client, clock = await start(webhook_url=hook.url, notify_max_age="10m",
