@@ -40,10 +40,11 @@ def _keep(*names: str, **extra: str) -> Labeller:
 def chart_queries(kind: str, step_s: float) -> list[tuple[str, Labeller]]:
     """(PromQL expression, labels of its result series) for one chart kind."""
     w = rate_window(step_s)
-    if kind == "cpu":
+    if kind == "cpu":  # clamped: on a saturated host busy/total can round to 100.00000000000001
         return [
-            (f"100 * sum(rate({BUSY}[{w}])) / sum(rate(node_cpu_seconds_total[{w}]))", _fixed(cpu="total")),
-            (f"100 * sum by (cpu) (rate({BUSY}[{w}])) / sum by (cpu) (rate(node_cpu_seconds_total[{w}]))",
+            (f"clamp(100 * sum(rate({BUSY}[{w}])) / sum(rate(node_cpu_seconds_total[{w}])), 0, 100)",
+             _fixed(cpu="total")),
+            (f"clamp(100 * sum by (cpu) (rate({BUSY}[{w}])) / sum by (cpu) (rate(node_cpu_seconds_total[{w}])), 0, 100)",
              _keep("cpu")),
         ]
     if kind == "memory":

@@ -106,3 +106,21 @@ def test_rate_windows_are_valid_promql_durations_for_any_step():
     for step in (0.1, 10.25, 3600):
         for expr, _ in chart_queries("cpu", step):
             Parser().parse(expr)
+
+
+def test_a_saturated_host_charts_at_most_100_percent(tmp_path):
+    """No idle time: busy / total is 1 in exact arithmetic, but these rates sum to 100.00000000000001
+    in floats (found by search); a percentage chart stays within 0..100."""
+    s = Store(SQLiteBackend(tmp_path))
+    s.open()
+    for k in range(13):
+        cpu = Family("node_cpu_seconds_total", "counter", "cpu", "seconds")
+        for mode, rate in (("user", 0.998), ("system", 1.466), ("softirq", 1.77)):
+            cpu.add(k * rate, {"cpu": "0", "mode": mode})
+        cpu.add(50.0, {"cpu": "0", "mode": "idle"})
+        cpu.add(7.0, {"cpu": "0", "mode": "iowait"})
+        s.ingest("system", [cpu], T0 + k * 5000)
+    body = chart(QueryEngine(s), "cpu", T0 + 30_000, T0 + 60_000, 10_000)
+    s.backend.close()
+    points = [v for series in body["series"] for _, v in series["points"]]
+    assert points and all(0 <= v <= 100 for v in points) and max(points) == 100
