@@ -44,8 +44,8 @@ def chart_queries(kind: str, step_s: float) -> list[tuple[str, Labeller]]:
         return [
             (f"clamp(100 * sum(rate({BUSY}[{w}])) / sum(rate(node_cpu_seconds_total[{w}])), 0, 100)",
              _fixed(cpu="total")),
-            (f"clamp(100 * sum by (cpu) (rate({BUSY}[{w}])) / sum by (cpu) (rate(node_cpu_seconds_total[{w}])), 0, 100)",
-             _keep("cpu")),
+            (f"clamp(100 * sum by (cpu) (rate({BUSY}[{w}]))"
+             f" / sum by (cpu) (rate(node_cpu_seconds_total[{w}])), 0, 100)", _keep("cpu")),
         ]
     if kind == "memory":
         mem = "node_memory_{}_bytes".format
