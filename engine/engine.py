@@ -43,6 +43,7 @@ from engine.ingest import remote_write, state
 from engine.ingest.admission import Admission, Outcome, SeriesLimits
 from engine.ingest.push import PushError, PushResult, PushStore, run_steps
 from engine.ingest.pushgateway import PushGroups, grouping_key, parse_protobuf, parse_text
+from engine.logs import log_failure
 from engine.mongo import MongoAlertDB, MongoAuditLog, MongoHealthDB
 from engine.netpolicy import NetPolicy
 from engine.notify.notifier import Notifier
@@ -382,9 +383,17 @@ class Engine:
                 await self.book.save()  # the instances of rules that no longer exist, resolved
         except StoreError:
             log.warning("alert state not taken again from Redis", exc_info=True)
+        except Exception as exc:  # a bug: this term must not go on with rules that did not take the state
+            log_failure(log, "alert state not taken again", exc)
+            if self.cluster is not None and self.cluster.leading():
+                await self.cluster.stand_down()
+            return
         if evaluate:
-            await self.notifier.adopt_shared_log()
-            await self.ruler.evaluate_all()
+            try:
+                await self.notifier.adopt_shared_log()
+                await self.ruler.evaluate_all()
+            except Exception as exc:  # the groups are evaluated again at their next turn
+                log_failure(log, "a new term's first evaluation failed", exc)
 
     async def _shared_rules_changed(self, docs: dict[str, Any]) -> None:
         """Another replica changed the API rules in Redis: take them and reload the rules."""

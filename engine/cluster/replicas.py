@@ -82,6 +82,14 @@ class Cluster:
             await self.client.delete(REPLICA_PREFIX + self.id)
         await self.client.aclose()
 
+    async def stand_down(self) -> None:
+        """End this term now (its start failed here): the lease is released, so the next step, on
+        this replica or another, starts a new term that takes the shared state again."""
+        import redis
+        with contextlib.suppress(redis.RedisError, OSError):
+            await self.lease.release()  # not held from its first line, whether Redis answers or not
+        self._set_leading(False)
+
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(await self._step())
