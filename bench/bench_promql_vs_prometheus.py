@@ -132,6 +132,28 @@ def http_json(url: str, timeout: float = 30) -> dict:
         return json.loads(err.read())
 
 
+def http_timed(url: str, runs: int = RUNS) -> tuple[list[float], dict]:
+    """Wall times in ms of ``runs`` GETs of ``url`` (to the last byte of the answer, plus json.loads),
+    with the medians of those two parts and the answer's size, and the last answer's ``data``."""
+    total, last_byte, decode = [], [], []
+    body: dict = {}
+    for _ in range(runs):
+        start = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=120) as resp:
+            raw = resp.read()
+        read = time.perf_counter()
+        body = json.loads(raw)
+        done = time.perf_counter()
+        total.append((done - start) * 1000)
+        last_byte.append((read - start) * 1000)
+        decode.append((done - read) * 1000)
+    if body.get("status") != "success":
+        raise RuntimeError(f"{url}: {body}")
+    parts = {"to_last_byte_median_ms": round(statistics.median(last_byte), 2),
+             "client_json_decode_median_ms": round(statistics.median(decode), 2), "response_bytes": len(raw)}
+    return total, {"parts": parts, "data": body["data"]}
+
+
 def timed(fn, runs: int = RUNS) -> tuple[list[float], object]:
     """Wall times in ms of ``runs`` calls, and the last call's result."""
     samples, result = [], None
@@ -336,15 +358,17 @@ def run_dataset(root: Path, dataset: tuple, figures: dict, mismatches: list[str]
             ours_fn()
             ours_samples, ours_result = timed(ours_fn)
             json_samples, _ = timed(lambda f=ours_fn: f().to_json())
-            http_samples, http_data = timed(lambda p=path, q=params: ours_query(p, **q))
-            prom_samples, prom_data = timed(lambda p=path, q=params: prom.query(p, **q))
+            query_string = f"{path}?{urllib.parse.urlencode(params)}"
+            http_samples, ours_answer = http_timed(f"http://127.0.0.1:{ours_http}{query_string}")
+            prom_samples, prom_answer = http_timed(prom.base + query_string)
+            http_data, prom_data = ours_answer["data"], prom_answer["data"]
             stats_data = [prom.query(path, **params, stats="all")["stats"]["timings"] for _ in range(RUNS)]
             entry = {
                 "query": expr,
-                "ours_http": summary(http_samples),
+                "ours_http": summary(http_samples) | ours_answer["parts"],
                 "ours_in_process": summary(ours_samples),
                 "ours_in_process_plus_json_encoding": summary(json_samples),
-                "prometheus_http": summary(prom_samples),
+                "prometheus_http": summary(prom_samples) | prom_answer["parts"],
                 "prometheus_exec_total_from_stats": summary([s["execTotalTime"] * 1000 for s in stats_data]),
             }
             entry["ratio_ours_http_over_prometheus_http_median"] = round(
@@ -390,8 +414,10 @@ def main() -> None:
         "runs_per_figure": RUNS,
         "note": ("prometheus_http and ours_http are the wall times of an HTTP GET to 127.0.0.1 (/api/v1/query or "
                  "/api/v1/query_range) of the same client, so they include HTTP handling and the server's JSON "
-                 "encoding plus our urllib client and json.loads of the answer (ours_http: `metrics-service "
-                 "serve` over the same data directory, in its own process); ours_in_process is QueryEngine called "
+                 "encoding plus our urllib client and json.loads of the answer (their medians apart: "
+                 "to_last_byte_median_ms and client_json_decode_median_ms, the latter the same work for the same "
+                 "response_bytes; ours_http: `metrics-service serve` over the same data directory, in its own "
+                 "process); ours_in_process is QueryEngine called "
                  "directly in this process with no encoding (ours_in_process_plus_json_encoding adds "
                  "QueryResult.to_json(), the bytes our HTTP API sends; the ratio compares it with "
                  "prometheus_http). prometheus_exec_total_from_stats is Prometheus's own "

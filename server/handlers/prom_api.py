@@ -49,8 +49,9 @@ def _success(data: Any) -> bytes:
 
 
 def _success_result(result: QueryResult) -> bytes:
-    """``_success(result.to_prometheus())`` byte for byte, with the result's fast encoding."""
-    return b'{"status":"success","data":' + result.to_json() + b"}"
+    """``_success(result.to_prometheus())`` byte for byte, with the result's fast encoding. One join:
+    ``a + data + b`` copies a range answer of megabytes twice, which cost ~15 ms of an 8.6 MB one."""
+    return b"".join((b'{"status":"success","data":', result.to_json(), b"}"))
 
 
 def _error(error_type: str, message: str) -> web.Response:
