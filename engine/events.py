@@ -41,6 +41,8 @@ class Subscription:
         self._queue: deque[Event] = deque()
         self._ready = asyncio.Event()
         self.dropped = 0
+        """Events this subscriber will never get: replaced in a full queue or by a newer one of their
+        topic when a paced stream sends only the latest state."""
 
     def put(self, event: Event, force: bool = False) -> None:
         """Queue an event of a subscribed topic (any topic when ``force``)."""
@@ -74,6 +76,7 @@ class Subscription:
         if not same:
             return event
         self._queue = deque(e for e in self._queue if e.topic != event.topic or e.text is not None)
+        self.dropped += len(same)  # ``event`` and all but the newest queued one are never sent
         return same[-1]
 
     def close(self) -> None:

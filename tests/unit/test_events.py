@@ -29,6 +29,17 @@ async def test_full_queue_keeps_the_newest_state_per_topic():
     assert sub.dropped > 0
 
 
+async def test_a_paced_stream_counts_the_updates_it_skips():
+    bus = EventBus()
+    sub = bus.subscribe(["system", "alerts"])
+    for i in range(4):
+        bus.publish("system", float(i), i)
+    bus.publish("alerts", 9.0, "a")
+    first = await sub.get()
+    assert sub.newest(first).data == 3 and sub.dropped == 3  # updates 0, 1 and 2 are never sent
+    assert (await sub.get()).data == "a" and sub.pending() == 0
+
+
 async def test_full_queue_of_other_topics_drops_the_oldest():
     bus = EventBus(maxsize=2)
     sub = bus.subscribe(["a", "b", "c"])
