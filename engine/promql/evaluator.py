@@ -40,7 +40,7 @@ from engine.promql.functions import (
 )
 from engine.promql.gomath import INF, go_max, go_min, round_half_up
 from engine.promql.labels import NAME, drop_name
-from engine.promql.parse import RANGE_FUNCTIONS, SET_OPERATORS, Parser, tools_parser
+from engine.promql.parse import NATIVE_HISTOGRAM_FUNCTIONS, RANGE_FUNCTIONS, SET_OPERATORS, Parser, tools_parser
 from engine.promql.rangefuncs import FUNCTIONS as RANGE_FNS
 from engine.promql.rangefuncs import KEEPS_NAME, RangeContext, go_seconds
 from engine.promql.rows import Row, assert_distinct, merge_same_labels, several_names
@@ -271,6 +271,9 @@ class _Evaluation:
             rows = list(self._paced(self.eval(args[0])))
             qs = [self.eval(a) for a in args[2:]]
             return merge_same_labels(histogram_quantiles(rows, args[1].value, qs, self.size))
+        if name in NATIVE_HISTOGRAM_FUNCTIONS:
+            self.eval(args[0])
+            return []
         if name == "histogram_quantile":
             qs = self.eval(args[0])
             return merge_same_labels(histogram_quantile(self._paced(self.eval(args[1])), qs, self.size))

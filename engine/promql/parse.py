@@ -40,6 +40,11 @@ RANGE_FUNCTIONS = {
     )
 } | {"quantile_over_time": 1}
 
+NATIVE_HISTOGRAM_FUNCTIONS = frozenset((
+    "histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar"))
+"""Functions of native histograms only: Prometheus ignores float samples in their argument, and the
+store holds no native histograms yet, so their answer is empty (not an error, as Prometheus's is not)."""
+
 INSTANT_FUNCTIONS = frozenset((
     "absent", "histogram_quantile", "abs", "ceil", "floor", "round", "clamp", "clamp_min", "clamp_max",
     "exp", "ln", "log2", "log10", "sqrt", "sgn", "time", "timestamp", "vector", "scalar", "label_replace",
@@ -47,7 +52,7 @@ INSTANT_FUNCTIONS = frozenset((
     "days_in_month", "month", "year", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
     "asinh", "acosh", "atanh", "deg", "rad", "pi", "sort_by_label", "sort_by_label_desc",
     "start", "end", "range", "step", "histogram_fraction", "histogram_quantiles", "min_of", "max_of",
-))
+)) | NATIVE_HISTOGRAM_FUNCTIONS
 
 SCALAR_FUNCTIONS = frozenset(("time", "scalar", "pi", "start", "end", "range", "step", "min_of", "max_of"))
 
