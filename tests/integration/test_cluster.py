@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable
 
 import aiohttp
 
@@ -175,39 +174,3 @@ async def test_a_message_whose_handling_fails_does_not_stop_the_listener(redis_s
     finally:
         await listener.stop()
         await client.aclose()
-
-
-async def test_a_leader_that_stands_down_ends_its_term_and_a_new_term_starts(redis_server):
-    """``stand_down`` (a new term whose start failed): the replica is told its term ended, stops
-    leading at once, and the lease it released starts a new term (a higher fencing token) at the
-    next step, here or on the other replica: that new term takes the shared state again."""
-    from engine.cluster.replicas import Cluster
-
-    url = f"redis://127.0.0.1:{redis_server[1]}/0"
-    told: list[tuple[int, bool]] = []
-    changed = asyncio.Event()
-
-    def on_leading(index: int) -> Callable[[bool], None]:
-        def tell(leading: bool) -> None:
-            told.append((index, leading))
-            changed.set()
-        return tell
-
-    members = [Cluster(url, 1.5, time.time, on_leading(i)) for i in range(2)]
-    for member in members:
-        await member.start()
-    try:
-        [first] = [i for i, m in enumerate(members) if m.leading()]
-        token = members[first].lease.token
-        assert token is not None and told == [(first, True)]
-        await members[first].stand_down()
-        assert not members[first].leading() and told[-1] == (first, False)
-        ended = len(told)
-        while not any(leading for _, leading in told[ended:]):
-            changed.clear()
-            await asyncio.wait_for(changed.wait(), 10)
-        [(second, _)] = [entry for entry in told[ended:] if entry[1]]
-        assert members[second].leading() and members[second].lease.token > token
-    finally:
-        for member in members:
-            await member.stop()
