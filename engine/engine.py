@@ -396,8 +396,9 @@ class Engine:
                 log_failure(log, "a new term's first evaluation failed", exc)
 
     async def _shared_rules_changed(self, docs: dict[str, Any]) -> None:
-        """Another replica changed the API rules in Redis: take them and reload the rules."""
-        self.managed_rules.apply_shared(docs)
+        """Another replica changed the API rules in Redis: take them and reload the rules. Taken on
+        the rules thread: a write there may hold the rules' lock while it waits on a slow Redis."""
+        await self._on_rules_thread(self.managed_rules.apply_shared, docs)
         await self.reload_rules()
 
     async def cluster_view(self) -> dict[str, Any]:

@@ -239,3 +239,49 @@ async def _agreed_leader(members: list[Replica]) -> str | None:
     views = [await m.cluster() for m in members]
     leaders = {v["leader"] for v in views}
     return views[0]["leader"] if len(leaders) == 1 and len(views[0]["replicas"]) == len(members) else None
+
+
+async def test_rules_changed_elsewhere_are_taken_off_the_event_loop_while_a_rule_write_waits(tmp_path, redis_server):
+    """A rule write waiting on a Redis that holds writes (CLIENT PAUSE WRITE) holds the rules' lock on
+    the rules thread; the shared rules read again meanwhile (after the listeners reconnect) wait
+    behind it on that thread, not on the event loop: /livez answers while the write is still held."""
+    from server.runner import start_server
+    from tests.integration.conftest import make_settings
+
+    port = redis_server[1]
+    server = await start_server(make_settings(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0"),
+                                collect_system=False)
+    watcher = redis.Redis(port=port)
+    path, body = definitions("http://127.0.0.1:9")["rules"]
+    body = {**body, "annotations": {"description": "d" * 4000}}  # its write stands out among the blocked
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            reads = _reads(watcher)
+            watcher.execute_command("CLIENT", "PAUSE", "10000", "WRITE")
+            for listening in [c for c in watcher.client_list() if int(c["sub"]) > 0]:
+                watcher.client_kill_filter(_id=listening["id"])  # subscribed again: every kind read again
+            write = asyncio.create_task(client.post(path, json=body))
+            await until(partial(_rule_write_held, watcher), "the rule write held by the pause")
+            await until(partial(_read_since, watcher, reads + 1 + 4), "the shared kinds read again (and the write's)")
+            assert (await client.get("/livez")).status_code == 200
+            assert await _rule_write_held(watcher), "/livez answered only once the rule write had given up"
+            assert (await write).status_code == 503
+    finally:
+        watcher.execute_command("CLIENT", "UNPAUSE")
+        watcher.close()
+        await server.stop()
+
+
+def _reads(watcher: redis.Redis) -> int:
+    """HGETALL calls so far: how the shared definitions are read."""
+    return watcher.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0)
+
+
+async def _read_since(watcher: redis.Redis, calls: int) -> bool:
+    return _reads(watcher) >= calls
+
+
+async def _rule_write_held(watcher: redis.Redis) -> bool:
+    """A blocked script call carrying the rule's 4000-character description."""
+    return any("b" in c["flags"] and c["cmd"] == "evalsha" and int(c["argv-mem"]) > 4000
+               for c in watcher.client_list())
