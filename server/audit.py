@@ -14,11 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from engine.audit import AuditEntry
-from engine.cluster.alertstore import AlertStateUnavailable
-from engine.cluster.shared import SharedStateUnavailable
-from engine.datadir import StorageFullError
 from server.auth import AUTHENTICATOR, principal_of
-from server.errors import ApiError, log_unhandled
+from server.errors import log_unhandled, status_for
 from server.guards import MUTATING
 from server.keys import ENGINE
 from server.requestids import request_id
@@ -43,17 +40,8 @@ async def audit_middleware(request: web.Request, handler: Any) -> web.StreamResp
         response = await handler(request)
         status = response.status
         return response
-    except (ApiError, web.HTTPException) as exc:
-        status = exc.status
-        raise
-    except StorageFullError:
-        status = 507
-        raise
-    except (AlertStateUnavailable, SharedStateUnavailable):
-        status = 503
-        raise
-    except Exception:
-        status = 500
+    except Exception as exc:  # what the client is answered (server/errors.py)
+        status = status_for(exc)
         raise
     finally:
         if role != "ingest" or status in (401, 403):

@@ -68,15 +68,27 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             headers["Allow"] = ",".join(sorted(exc.allowed_methods))
         message = exc.reason if exc.status != 404 else f"no route for {request.method} {request.path}"
         return error_response(exc.status, code_for(exc.status), message, details, headers)
-    except StorageFullError as exc:  # nothing was changed; the client may retry once there is room
-        return error_response(507, code_for(507), str(exc), {"path": request.path, "method": request.method})
-    except (AlertStateUnavailable, SharedStateUnavailable) as exc:  # Redis is down: nothing changed, retry
-        return error_response(503, code_for(503), str(exc), {"path": request.path, "method": request.method})
-    except MongoUnavailable as exc:  # MONGODB_URI's server is down or refused: the client may retry
-        return error_response(503, code_for(503), str(exc), {"path": request.path, "method": request.method})
     except Exception as exc:
-        rid = log_unhandled(request, exc)
-        return error_response(500, "internal_error", "internal server error", {"requestId": rid})
+        status = status_for(exc)
+        if status == 500:
+            rid = log_unhandled(request, exc)
+            return error_response(500, "internal_error", "internal server error", {"requestId": rid})
+        return error_response(status, code_for(status), str(exc), {"path": request.path, "method": request.method})
+
+
+_MAPPED: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
+    ((StorageFullError,), 507),  # nothing was changed; the client may retry once there is room
+    ((AlertStateUnavailable, SharedStateUnavailable), 503),  # Redis is down: nothing changed, retry
+    ((MongoUnavailable,), 503),  # MONGODB_URI's server is down or refused: the client may retry
+)
+
+
+def status_for(exc: BaseException) -> int:
+    """The status ``error_middleware`` answers a request that raised ``exc`` with (500 for a bug): the
+    audit log records the same one."""
+    if isinstance(exc, (ApiError, web.HTTPException)):
+        return exc.status
+    return next((status for kinds, status in _MAPPED if isinstance(exc, kinds)), 500)
 
 
 def log_unhandled(request: web.BaseRequest, exc: BaseException, logger: logging.Logger = log) -> str:

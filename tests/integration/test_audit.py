@@ -123,3 +123,22 @@ async def test_entries_older_than_alerts_ttl_are_purged(tmp_path):
             assert left["route"] == "/api/alerts/rules/reload"
     finally:
         await running.stop()
+
+
+async def test_a_write_refused_for_want_of_redis_is_recorded_with_the_503_it_was_answered(tmp_path, redis_server):
+    """The audit status is the one the client got: a shared definition refused because Redis is down is
+    answered 503 and recorded 503 (the audit takes the status from the error handler's mapping)."""
+    proc, port = redis_server
+    running = await start_server(make_settings(tmp_path, redis_url=f"redis://127.0.0.1:{port}/0"),
+                                 collect_system=False, start_schedules=False)
+    try:
+        proc.kill()
+        proc.wait()
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+            r = await client.post("/api/health/services", json={"name": "web", "url": "http://127.0.0.1:9/"})
+            assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable", r.text
+            entries = (await client.get("/api/audit")).json()["entries"]
+            assert [(e["method"], e["route"], e["status"]) for e in entries] == [
+                ("POST", "/api/health/services", 503)]
+    finally:
+        await running.stop()
