@@ -60,6 +60,7 @@ class Cluster:
         self._leading = False
         self._failing = False
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def leading(self) -> bool:
         """May this replica do the leader's work right now (evaluate rules, send notifications)?"""
@@ -73,6 +74,7 @@ class Cluster:
         """Leave: release the lease and the heartbeat so the others notice at once."""
         import redis
         task, self._task = self._task, None
+        self._stopping = True
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -91,8 +93,12 @@ class Cluster:
         self._set_leading(False)
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(await self._step())
+        """Steps until ``stop``: the flag ends the loop even when a cancellation arrives inside a
+        Redis call and the client swallows it (seen with redis-py 8.1: ``stop`` then waited forever)."""
+        while not self._stopping:
+            wait = await self._step()
+            if not self._stopping:
+                await asyncio.sleep(wait)
 
     async def _step(self) -> float:
         import redis
