@@ -272,8 +272,7 @@ class _Evaluation:
             qs = [self.eval(a) for a in args[2:]]
             return merge_same_labels(histogram_quantiles(rows, args[1].value, qs, self.size))
         if name in NATIVE_HISTOGRAM_FUNCTIONS:
-            self.eval(args[0])
-            return []
+            return []  # its argument's float samples would all be ignored: nothing to read
         if name == "histogram_quantile":
             qs = self.eval(args[0])
             return merge_same_labels(histogram_quantile(self._paced(self.eval(args[1])), qs, self.size))
