@@ -119,7 +119,9 @@ class TopBar(Horizontal):
         if text != self._tabs_shown:
             self._tabs_shown = text
             field.show(text)
-            self.refresh(layout=True)  # the tabs' width changed: the fields beside them move
+            # An explicit width, not ``auto``: an auto width measured from the previous text could
+            # outlive the change (the current title cut off until some other layout, seen in fleet mode).
+            field.styles.width = text.cell_len + 2 * FIELD_PADDING
 
     def show_who(self, who: str | None) -> None:
         """Who the server takes this console for, when it checks credentials; hidden when it does not."""
