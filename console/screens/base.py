@@ -52,7 +52,7 @@ class LiveScreen(Screen):
         return cast("ConsoleApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield TopBar()
+        yield TopBar(self.console.link)
         yield Field(id="banner")
         yield from self.compose_body()
         yield ConsoleFooter()

@@ -48,6 +48,15 @@ class TopBar(Horizontal):
     _tabs: tuple[list[tuple[str, str]], str] | None = None
     _tabs_shown: Text | None = None
 
+    def __init__(self, link: Link) -> None:
+        super().__init__()
+        self._link = link
+
+    def on_mount(self) -> None:
+        """The connection word is there from the bar's first frame, not from the first status update
+        (which may come a refresh tick later)."""
+        self.show_link(self._link)
+
     def compose(self) -> ComposeResult:
         yield Field(id="tabs")
         yield Field(" DEMO DATA ", id="demo")

@@ -11,13 +11,14 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 
 from console import format as fmt
-from console.client import Backoff, describe_error, normalise_url
+from console.client import Backoff, Link, LinkState, describe_error, normalise_url
 from console.history import RANGE_BY_NAME, Chart, HistoryBook, live_values
 from console.plot import BRAILLE_BASE, bar, braille, level
 from console.screens.alerts import alert_row, sort_alerts
 from console.state import LiveData
 from console.widgets.panel import nice_top
 from console.widgets.table import Column, LiveTable, RowFilter
+from console.widgets.topbar import TopBar
 
 
 def test_sizes_rates_and_ages_read_at_a_glance():
@@ -173,3 +174,14 @@ async def test_the_highlighted_item_is_found_by_its_row_key_after_a_re_sort():
         await pilot.pause()
         assert table.highlighted_item(items) is items[1]
         assert table.highlighted_item(items[:1]) is None  # gone from the list the screen acts on
+
+
+class _OneBar(App):
+    def compose(self) -> ComposeResult:
+        yield TopBar(Link(LinkState.CONNECTING))
+
+
+async def test_the_top_bar_shows_the_connection_word_from_its_first_frame():
+    """No status update has come yet (the app sends one per refresh tick): the word is already there."""
+    async with _OneBar().run_test(size=(80, 1)) as pilot:
+        assert "●&#160;connecting" in pilot.app.export_screenshot()
