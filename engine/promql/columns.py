@@ -9,11 +9,13 @@ inside a rate window, a tie between 0 and -0 in a max) are handed back to the sc
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 
-import numpy as np
-
+from engine.lazyimport import lazy_import
 from engine.promql.gomath import INF
+
+np = lazy_import("numpy")
 
 _MIN_STEPS = 8  # below this the per-call overhead of numpy outweighs the loops it saves
 _MIN_CELLS = 512  # ... unless there are this many (series, step) cells: an instant query over many series
@@ -25,7 +27,10 @@ def worthwhile(steps: int, series: int = 1) -> bool:
 
 
 def window_bounds(ts: array, starts: list[int], ends: list[int]) -> tuple[list[int], list[int]]:
-    """Per step, the indexes ``[lo, hi)`` of the samples in ``(start, end]`` (ascending ``ts``)."""
+    """Per step, the indexes ``[lo, hi)`` of the samples in ``(start, end]`` (ascending ``ts``).
+    A few steps (a rule's instant query) are two bisections each, without loading numpy."""
+    if not worthwhile(len(starts)):
+        return [bisect_right(ts, t) for t in starts], [bisect_right(ts, t) for t in ends]
     stamps = np.frombuffer(ts, dtype=np.int64)
     lo = np.searchsorted(stamps, np.asarray(starts, dtype=np.int64), side="right")
     hi = np.searchsorted(stamps, np.asarray(ends, dtype=np.int64), side="right")

@@ -58,7 +58,9 @@ from itertools import accumulate, repeat
 from math import gcd
 from operator import add, floordiv, le, mul, ne, sub, truediv, xor
 
-import numpy as np
+from engine.lazyimport import lazy_import
+
+np = lazy_import("numpy")
 
 FORMAT_V1 = 1
 FORMAT_V2 = 2

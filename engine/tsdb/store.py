@@ -11,10 +11,9 @@ from itertools import compress, islice
 from operator import le
 from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
-
+from engine.lazyimport import lazy_import
 from engine.tsdb.backend import Backend, EncodedChunk, FlushBatch, WalBatch
-from engine.tsdb.chunks import decode_chunks, encode_chunk
+from engine.tsdb.chunks import decode_chunk, decode_chunks, encode_chunk
 from engine.tsdb.head import MemSeries
 from engine.tsdb.index import LabelIndex
 from engine.tsdb.matchers import Matcher
@@ -23,12 +22,17 @@ from engine.tsdb.types import STALE_NAN, Family, Labels, Metadata, is_stale, mak
 if TYPE_CHECKING:
     from engine.promql.deadline import Deadline
 
+np = lazy_import("numpy")
+
 log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
 DECODE_BATCH = 1024
 """Chunks decoded together when a query reads from disk: enough to amortise numpy's per-call cost,
 few enough that the batch's intermediate arrays stay a few MB."""
+SMALL_DECODE = 8
+"""Fewer chunks than this are decoded one by one: it costs about what the numpy batch's setup does,
+and a server whose queries read only a few chunks (rules just after a restart) never loads numpy."""
 DROP_EVERY_MS = MINUTE_MS
 """While writes fail, unwritten samples past the head retention are given up at most this often."""
 
@@ -514,6 +518,15 @@ def _decode_into(merged: dict[int, tuple[array, array]], rows: list[tuple[int, b
     """Decode chunks (ref, blob), ordered by ref then time, and add each ref's samples in
     (mint, upto[ref]] to ``merged``; the rows of one ref are never split across calls."""
     if not rows:
+        return
+    if len(rows) < SMALL_DECODE:
+        for ref, blob in rows:
+            ts, vals = decode_chunk(blob)
+            lo, hi = bisect_right(ts, mint), bisect_right(ts, upto[ref])
+            if lo < hi:
+                acc = merged.setdefault(ref, (array("q"), array("d")))
+                acc[0].extend(ts[lo:hi])
+                acc[1].extend(vals[lo:hi])
         return
     ts, vals, offsets = decode_chunks([blob for _, blob in rows])
     refs = [ref for ref, _ in rows]

@@ -76,3 +76,16 @@ def test_overflowing_sums_take_the_incremental_mean():
     got = rangefuncs.FUNCTIONS["avg_over_time"](array("q", range(12)), [big], Windows(lo, hi), None)[0]
     assert got == [mean(big[a:b]) for a, b in zip(lo, hi, strict=True)]
     assert all(math.isfinite(v) for v in got)  # a plain sum would have said Inf or NaN
+
+
+@pytest.mark.parametrize("steps", [1, 3, 7, 8, 40])
+def test_window_bounds_on_both_paths_are_the_windows_left_open_right_closed(steps):
+    """Few steps are bisected without numpy, many go through numpy's searchsorted: both give, per
+    step, the samples in (start, end], including timestamps on the edges and windows with none."""
+    rng = random.Random(steps)
+    ts = array("q", sorted(rng.sample(range(0, 10_000, 5), 400)))
+    starts = [rng.choice([rng.randrange(-100, 10_100), rng.choice(ts)]) for _ in range(steps)]
+    ends = [s + rng.choice([0, 5, 300, 2_000]) for s in starts]
+    lo, hi = columns.window_bounds(ts, starts, ends)
+    for start, end, a, b in zip(starts, ends, lo, hi, strict=True):
+        assert list(ts[a:b]) == [t for t in ts if start < t <= end]

@@ -254,3 +254,33 @@ def test_a_full_disk_gives_up_unwritten_samples_at_most_once_a_minute_in_or_out_
     ts, _ = store.samples(b, -1, 30 * MIN)
     assert list(ts) == [15 * MIN]
     store.backend.close()
+
+
+def test_a_few_chunks_decoded_one_by_one_give_what_the_numpy_batch_gives():
+    """Below SMALL_DECODE chunks the store decodes each on its own (numpy is not loaded for them):
+    per series, the samples in (mint, upto] either way, on chunk edges and with nothing kept."""
+    from array import array
+
+    from engine.tsdb.chunks import encode_chunk
+    from engine.tsdb.store import SMALL_DECODE, _decode_into
+
+    rows, truth = [], {}
+    for ref in (3, 7, 9):
+        truth[ref] = []
+        for c in range(4):
+            ts = [(c * 12 + k) * 5000 + ref for k in range(12)]
+            vals = [float(ref * 1000 + t % 977) / 7 for t in ts]
+            rows.append((ref, encode_chunk(ts, vals)))
+            truth[ref] += list(zip(ts, vals, strict=True))
+    assert len(rows) >= SMALL_DECODE
+    for mint in (-1, 12 * 5000 + 7, 30 * 5000):
+        upto = {3: 47 * 5000 + 3, 7: 12 * 5000 + 7, 9: 0}
+        batch: dict[int, tuple[array, array]] = {}
+        _decode_into(batch, rows, mint, upto)
+        one_by_one: dict[int, tuple[array, array]] = {}
+        for ref in (3, 7, 9):
+            _decode_into(one_by_one, [r for r in rows if r[0] == ref], mint, upto)
+        expected = {ref: [(t, v) for t, v in samples if mint < t <= upto[ref]] for ref, samples in truth.items()}
+        for merged in (batch, one_by_one):
+            got = {ref: list(zip(ts, vals, strict=True)) for ref, (ts, vals) in merged.items()}
+            assert got == {ref: s for ref, s in expected.items() if s}
