@@ -16,11 +16,15 @@ from engine.tsdb.backend import StoreError
 log = logging.getLogger(__name__)
 RETRY_S = 1.0
 START_WAIT_S = 5.0
+PING_S = 5.0
+"""A channel quiet this long is pinged; no answer within as long again ends the connection, and the
+listener connects and subscribes again. A half-open connection (a peer or network gone without a
+reset) or a paused Redis would otherwise keep it waiting for good, deaf to every later message."""
 
 
 class ChannelListener:
     def __init__(self, client: Any, channel: str, receive: Callable[[bytes], None],
-                 subscribed: Callable[[], None], what: str, url: str) -> None:
+                 subscribed: Callable[[], None], what: str, url: str, ping_s: float = PING_S) -> None:
         """``client``: a redis.asyncio client. ``receive(data)`` for each message; ``subscribed()`` after
         each (re)subscription, to catch up with what was published while not listening. ``what``
         names the messages in the log."""
@@ -30,6 +34,7 @@ class ChannelListener:
         self.subscribed = subscribed
         self.what = what
         self.url = url
+        self.ping_s = ping_s
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -58,18 +63,33 @@ class ChannelListener:
         caught_up = True
         while True:
             try:
-                async with self.client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(self.channel)
+                async with self.client.pubsub() as pubsub:
+                    await asyncio.wait_for(pubsub.subscribe(self.channel), 2 * self.ping_s)
                     self.subscribed()
                     self._listening.set()
                     if not caught_up:
                         caught_up = True
                         log.info("%s from other replicas received again", self.what)
-                    async for message in pubsub.listen():
-                        self._receive(message["data"])
-            except (redis.RedisError, OSError, StoreError) as exc:
+                    await self._listen(pubsub)
+            except (redis.RedisError, OSError, StoreError, TimeoutError) as exc:
                 if caught_up:
                     log.warning("%s from other replicas not received: Redis does not answer", self.what,
                                 extra=log_fields(redis_url=redact_uris(self.url), error=str(exc)))
                 caught_up = False
                 await asyncio.sleep(RETRY_S)
+
+    async def _listen(self, pubsub: Any) -> None:
+        """Messages until the connection goes quiet and does not answer a ping (``PING_S``); anything
+        heard (a message, the subscription's confirmation, a pong) shows the connection alive."""
+        pinged = False
+        while True:
+            message = await pubsub.get_message(timeout=self.ping_s)
+            if message is not None:
+                pinged = False
+                if message["type"] == "message":
+                    self._receive(message["data"])
+            elif pinged:
+                raise TimeoutError(f"no answer to a ping for {self.ping_s:g} s")
+            else:
+                await pubsub.ping()
+                pinged = True

@@ -174,3 +174,84 @@ async def test_a_message_whose_handling_fails_does_not_stop_the_listener(redis_s
     finally:
         await listener.stop()
         await client.aclose()
+
+
+class _Proxy:
+    """A TCP proxy to Redis that can go deaf: ``cut()`` keeps every open connection but forwards
+    nothing more on it (a half-open connection, as after a network partition or a peer gone without
+    a reset); connections made after the cut work."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cut_before = 0
+        self.accepted = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    def cut(self) -> None:
+        self.cut_before = self.accepted
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        number = self.accepted
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if number > self.cut_before:
+                    dst.write(data)
+                    await dst.drain()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer), return_exceptions=True)
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def test_a_listener_on_a_connection_gone_deaf_subscribes_again(redis_server):
+    """A connection that stays open but carries nothing (no reset ever comes) is noticed by an
+    unanswered ping: the listener connects again, catches up (``subscribed``) and hears what is
+    published after. Without the ping it would wait on the dead connection for good."""
+    import redis.asyncio as aioredis
+
+    from engine.cluster.pubsub import ChannelListener
+
+    proxy = _Proxy(redis_server[1])
+    url = f"redis://127.0.0.1:{await proxy.start()}/0"
+    direct = aioredis.from_url(f"redis://127.0.0.1:{redis_server[1]}/0")
+    received: list[bytes] = []
+    arrived, resubscribed = asyncio.Event(), asyncio.Event()
+    subscriptions = 0
+
+    def subscribed() -> None:
+        nonlocal subscriptions
+        subscriptions += 1
+        if subscriptions == 2:
+            resubscribed.set()
+
+    def receive(data: bytes) -> None:
+        received.append(data)
+        arrived.set()
+
+    client = aioredis.from_url(url, socket_connect_timeout=2)
+    listener = ChannelListener(client, "test:deaf", receive, subscribed, "test messages", url, ping_s=0.2)
+    await listener.start()
+    try:
+        await direct.publish("test:deaf", b"before")
+        await asyncio.wait_for(arrived.wait(), 10)
+        proxy.cut()
+        arrived.clear()
+        await direct.publish("test:deaf", b"lost")  # published to a connection that carries nothing
+        await asyncio.wait_for(resubscribed.wait(), 10)
+        await direct.publish("test:deaf", b"after")
+        await asyncio.wait_for(arrived.wait(), 10)
+        assert received == [b"before", b"after"]
+    finally:
+        await listener.stop()
+        await client.aclose()
+        await direct.aclose()
+        await proxy.stop()
