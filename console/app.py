@@ -332,7 +332,7 @@ class ConsoleApp(App[None]):
             self.workers.cancel_group(self, "stream")
             old = self.client
             self.client = ServerClient(url, topics=old.topics, backoff=old.backoff, timeout=old.timeout,
-                                       token=old.token)
+                                       token=old.token, token_file=old.token_file)
             if not self._fixed_address:
                 self.address = self.client.address
             self._forget_server()

@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from console.token_source import TOKEN_ENV, token_path
+from console.token_source import TOKEN_ENV, read_token_file, token_path
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx
 
 HEARTBEAT_S = 10.0
@@ -139,7 +141,7 @@ class ServerClient:
     the running loop, and closed by ``aclose``."""
 
     def __init__(self, base_url: str, *, topics: tuple[str, ...] = ("system",), backoff: Backoff | None = None,
-                 timeout: float = REQUEST_TIMEOUT_S, token: str | None = None) -> None:
+                 timeout: float = REQUEST_TIMEOUT_S, token: str | None = None, token_file: Path | None = None) -> None:
         self.base_url = normalise_url(base_url)
         self.topics = topics
         self.followed: tuple[str, ...] = ()
@@ -153,6 +155,9 @@ class ServerClient:
         self.link = Link(LinkState.CONNECTING)
         self.token = token
         """Sent as ``Authorization: Bearer`` on every request and on the WebSocket handshake."""
+        self.token_file = token_file
+        """Where the token came from, read again after a refusal (``renew_token``); None for a token
+        given on the command line or in the environment."""
 
     @property
     def address(self) -> str:
@@ -164,10 +169,27 @@ class ServerClient:
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
+    def renew_token(self) -> bool:
+        """After a 401: take the token file's token if it is a new one (renewed since the console
+        started, or written there after the server asked for one)."""
+        if self.token_file is None:
+            return False
+        try:
+            token = read_token_file(self.token_file)
+        except ValueError:
+            return False
+        if token is None or token == self.token:
+            return False
+        self.token = token
+        if self._http is not None:
+            self._http.headers.update(self.auth_headers)
+        return True
+
     def refusal(self, status: int) -> str | None:
         """What a 401 or 403 from the server means for this console, in words; None for other statuses."""
         if status == 401 and self.token:
-            return "the server refused the token (HTTP 401): it may have expired, or be for another server"
+            renew = f"; a new one written to {self.token_file} is taken at the next try" if self.token_file else ""
+            return f"the server refused the token (HTTP 401): it may have expired, or be for another server{renew}"
         if status == 401:
             return (f"the server needs a token (HTTP 401): give --token, set {TOKEN_ENV} or write it to "
                     f"{token_path()}")
@@ -185,14 +207,10 @@ class ServerClient:
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> Reply:
         """GET a JSON endpoint; any failure comes back as ``Reply.error``."""
-        import httpx  # on first use: it is not needed for the first frame, and costs ~60 ms to import
+        import httpx
 
-        if self._http is None:
-            # Plain http has nothing to verify, and loading the CA bundle costs ~0.1 s of start-up.
-            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
-                                           verify=self.base_url.startswith("https://"), headers=self.auth_headers)
         try:
-            response = await self._http.get(path, params=params)
+            response = await self._send_http("GET", path, params=params)
         except httpx.HTTPError as exc:
             return Reply(error=describe_error(exc))
         if response.status_code >= 400:
@@ -201,6 +219,20 @@ class ServerClient:
             return Reply(data=response.json())
         except ValueError:
             return Reply(error=f"{path}: the server did not answer JSON")
+
+    async def _send_http(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request on the shared client, made on first use (httpx is not needed for the first frame
+        and costs ~60 ms to import); a 401 is sent once more when the token file holds a new token."""
+        import httpx
+
+        if self._http is None:
+            # Plain http has nothing to verify, and loading the CA bundle costs ~0.1 s of start-up.
+            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
+                                           verify=self.base_url.startswith("https://"), headers=self.auth_headers)
+        response = await self._http.request(method, path, **kwargs)
+        if response.status_code == 401 and self.renew_token():
+            response = await self._http.request(method, path, **kwargs)
+        return response
 
     async def chart(self, kind: str, range_s: int, step_s: int) -> Reply:
         """One history chart as the server's chart API draws it (the same PromQL, the same points):
@@ -228,6 +260,8 @@ class ServerClient:
                 except asyncio.CancelledError:
                     raise
                 except aiohttp.WSServerHandshakeError as exc:
+                    if exc.status == 401 and self.renew_token():
+                        continue
                     reason = self.refusal(exc.status) or describe_error(exc)
                 except Exception as exc:  # every failure of a connection is reported, then retried
                     reason = describe_error(exc)
@@ -319,12 +353,8 @@ class ServerClient:
         """Any JSON request with the X-User header; a 204 or empty body comes back as ``{}``."""
         import httpx
 
-        if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
-                                           verify=self.base_url.startswith("https://"), headers=self.auth_headers)
         try:
-            response = await self._http.request(method, path, json=body, params=params,
-                                                headers={"X-User": self.user})
+            response = await self._send_http(method, path, json=body, params=params, headers={"X-User": self.user})
         except httpx.HTTPError as exc:
             return Reply(error=describe_error(exc))
         if response.status_code >= 400:
@@ -399,11 +429,8 @@ class ServerClient:
         (400 bad_data for a bad expression) becomes ``"bad_data: <the parser's message>"``."""
         import httpx
 
-        if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
-                                           verify=self.base_url.startswith("https://"), headers=self.auth_headers)
         try:
-            response = await self._http.get(path, params=params)
+            response = await self._send_http("GET", path, params=params)
         except httpx.HTTPError as exc:
             return Reply(error=describe_error(exc))
         try:

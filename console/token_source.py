@@ -28,7 +28,18 @@ def find_token(given: str | None, env: Mapping[str, str] | None = None) -> str |
         return _checked(given, "--token")
     if env.get(TOKEN_ENV):
         return _checked(env[TOKEN_ENV], TOKEN_ENV)
-    path = token_path(env)
+    return read_token_file(token_path(env))
+
+
+def token_file_in_use(given: str | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The token file when it is where the token comes from (no ``--token``, no ``$METRICS_SERVICE_TOKEN``):
+    the console reads it again after a refusal, so a token renewed there is taken without a restart."""
+    env = os.environ if env is None else env
+    return None if given is not None or env.get(TOKEN_ENV) else token_path(env)
+
+
+def read_token_file(path: Path) -> str | None:
+    """The token in ``path``, None when there is no such file; ValueError when it holds no token."""
     try:
         with path.open("rb") as f:
             data = f.read(MAX_TOKEN_BYTES + 1)

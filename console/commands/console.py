@@ -89,7 +89,7 @@ def _log_thread_death(args: threading.ExceptHookArgs) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.token_source import find_token
+    from console.token_source import find_token, token_file_in_use
     from engine.datadir import DataDirBusy
     from engine.settings import SettingsError
     from engine.tsdb.backend import StoreError
@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         from console.fleet import Fleet
 
         fleet = Fleet(urls, token) if len(urls) > 1 else None
-        app = ConsoleApp(ServerClient(url, token=token), theme=args.theme, mode=mode, notice=notice, fleet=fleet)
+        client = ServerClient(url, token=token, token_file=token_file_in_use(args.token))
+        app = ConsoleApp(client, theme=args.theme, mode=mode, notice=notice, fleet=fleet)
         app.run()
         return app.return_code or 0
     finally:

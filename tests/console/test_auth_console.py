@@ -9,7 +9,7 @@ import pytest
 
 from console.app import ConsoleApp
 from console.client import Backoff, LinkState, ServerClient
-from console.token_source import TOKEN_ENV, find_token, token_path
+from console.token_source import TOKEN_ENV, find_token, token_file_in_use, token_path
 from engine.clock import FixedClock
 from server.auth.tokens import create_token
 from tests.console.conftest import T0, FedServer, settled, wait_for
@@ -26,8 +26,8 @@ def secured(tmp_path_factory):
     server.stop()
 
 
-def console(url: str, token: str | None) -> ConsoleApp:
-    client = ServerClient(url, backoff=Backoff(0.05, 0.2), token=token)
+def console(url: str, token: str | None, token_file=None) -> ConsoleApp:
+    client = ServerClient(url, backoff=Backoff(0.05, 0.2), token=token, token_file=token_file)
     return ConsoleApp(client, clock=FixedClock(T0), address="metrics.example:3000", theme="dark")
 
 
@@ -84,3 +84,40 @@ def test_the_token_comes_from_the_option_then_the_environment_then_the_file(tmp_
     path.write_text("a\nb\n")
     with pytest.raises(ValueError, match=str(path)):
         find_token(None, env)
+
+
+async def test_an_expired_token_renewed_in_the_token_file_is_taken_without_a_restart(secured, tmp_path):
+    """The token file's token expired: the banner says so and where a new one goes; once one is
+    written there the stream comes back as its subject, without restarting the console."""
+    path = tmp_path / "token"
+    path.write_text(create_token(secured.settings, "alice", "operator", 60, time.time() - 3600))
+    app = console(secured.url, path.read_text(), token_file=path)
+    async with app.run_test(size=(220, 30)) as pilot:
+        await wait_for(pilot, lambda: "the server refused the token (HTTP 401)" in screen_text(app), "the refusal")
+        assert app.link.reason.endswith(f"; a new one written to {path} is taken at the next try")
+        path.write_text(create_token(secured.settings, "bob", "operator", 3600, time.time()) + "\n")
+        await wait_for(pilot, lambda: settled(app), "live again")
+        await wait_for(pilot, lambda: "bob · operator" in screen_text(app), "the new token's subject")
+
+
+async def test_a_request_refused_for_its_token_is_sent_again_with_the_token_files_new_one(secured, tmp_path):
+    path = tmp_path / "token"
+    expired = create_token(secured.settings, "alice", "viewer", 60, time.time() - 3600)
+    path.write_text(expired)
+    client = ServerClient(secured.url, token=expired, token_file=path)
+    try:
+        refused = await client.whoami()
+        assert not refused.ok and refused.status == 401  # the file holds the same expired token
+        path.write_text(create_token(secured.settings, "bob", "viewer", 3600, time.time()))
+        reply = await client.whoami()
+        assert reply.ok and reply.data["subject"] == "bob"
+        assert (await client.alerts()).ok  # the shared client sends the new token from now on
+    finally:
+        await client.aclose()
+
+
+def test_only_a_token_from_the_file_is_read_again(tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    assert token_file_in_use(None, env) == token_path(env)
+    assert token_file_in_use(None, {**env, TOKEN_ENV: "from-env"}) is None
+    assert token_file_in_use("from-option", env) is None
