@@ -1,23 +1,29 @@
 """Modules loaded on first use: numpy costs a server ~15 MB and 0.1 s at start, and an idle server
-or a console's first frame may never need it (small range queries take the scalar path)."""
+or a console's first frame may never need it (small range queries take the scalar paths)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from types import ModuleType
+from typing import Any
 
 
-def lazy_import(name: str) -> ModuleType:
-    """``name`` as a module object that is executed at its first attribute access; an already
-    loaded module is returned as it is."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+class LazyModule:
+    """Stands for a module until an attribute is first read, then imports it. The import goes through
+    ``importlib.import_module``, whose per-module lock makes a thread that comes second wait for the
+    whole module (``importlib.util.LazyLoader`` does not on Python 3.11: query threads starting
+    together saw a half-executed numpy). The module's names are then copied here, so later reads
+    are plain attribute reads."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module: ModuleType = importlib.import_module(self._name)
+        self.__dict__.update(vars(module))
+        return getattr(module, attr)
+
+
+def lazy_import(name: str) -> Any:
+    """``name`` imported at the first attribute read (``np = lazy_import("numpy")``)."""
+    return LazyModule(name)
