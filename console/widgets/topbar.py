@@ -117,10 +117,13 @@ class TopBar(Horizontal):
         for f in shown:
             f.set_class(f.id in hidden, "-squeezed")
             f.set_class(f.id in elastic, "-elastic")
+        # The other tabs' titles come last: they take only the room every field shown leaves at its
+        # natural width, so they never squeeze the counts or the address (help lists every title).
+        free = width - sum(self._natural_width(f) for f in shown if f.id not in hidden)
         compact: set[int] = set()
         text = _tabs_text(tabs, current, compact)
         for i in sorted(range(len(tabs)), key=lambda i: (-abs(i - at), -i)):
-            if text.cell_len <= room():
+            if text.cell_len <= free:
                 break
             if i != at:
                 compact.add(i)

@@ -185,3 +185,24 @@ async def test_the_top_bar_shows_the_connection_word_from_its_first_frame():
     """No status update has come yet (the app sends one per refresh tick): the word is already there."""
     async with _OneBar().run_test(size=(80, 1)) as pilot:
         assert "●&#160;connecting" in pilot.app.export_screenshot()
+
+
+class _Bar(App):
+    def compose(self) -> ComposeResult:
+        yield TopBar(Link(LinkState.RECONNECTING))
+
+
+async def test_at_80_columns_the_counts_keep_their_room_before_the_other_tabs_titles():
+    """When even the keys alone leave the counts too little room, the counts get all that is left: the
+    other tabs' titles take only room nothing else needs (they were shown while the counts read ``✖ …``)."""
+    tabs = [("1", "Overview"), ("2", "System"), ("3", "Alerts"), ("4", "Rules"), ("5", "Explore"), ("6", "Services")]
+    async with _Bar().run_test(size=(80, 1)) as pilot:
+        bar = pilot.app.query_one(TopBar)
+        bar.show_tabs(tabs, "Alerts")
+        bar.show_address("remote 10.0.0.1:3000")
+        bar.show_counts(12, 11, 3, 1)
+        await pilot.pause()
+        line = "".join(strip.text for strip in pilot.app.screen._compositor.render_strips())
+        assert "✖ 3 down  12 firing · 11 unacked · 1 si" in line
+        assert "3 Alerts" in line and "● reconnecting" in line
+        assert not any(title in line for _, title in tabs if title != "Alerts")
