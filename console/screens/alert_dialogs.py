@@ -15,11 +15,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input
 
+from console import format as fmt
 from console import plot
 from console.client import ServerClient
 from console.screens.dialog import DIALOG_CSS, Dialog
 from console.screens.forms import FORM_CSS, Send, SendingDialog, field_row
 from console.screens.processes import processes_text
+from console.units import humanise
 from console.widgets.delivery_state import deliveries_text
 from console.widgets.field import Field
 
@@ -36,9 +38,13 @@ def parse_time(value: object) -> float | None:
 
 
 def alert_title(alert: dict[str, Any]) -> Text:
+    """The alert's name and its distinguishing labels; no trailing space when it has none, so a
+    sentence built around it reads ``Resolve HighCPUUsage?``."""
     labels = {k: v for k, v in (alert.get("labels") or {}).items() if k not in ("alertname", "severity")}
-    return Text.assemble((str(alert.get("name", "")), "bold"), " ",
-                         ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+    title = Text(str(alert.get("name", "")), style="bold")
+    if labels:
+        title.append(" " + ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+    return title
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,8 @@ class AcknowledgeDialog(SendingDialog):
 
 class ResolveDialog(SendingDialog):
     """``r``: resolve with an optional comment. Enter in the comment moves to Cancel, the default:
-    only enter on the Resolve button (or ctrl+s) resolves, as the dialog says."""
+    only enter on the Resolve button (or ctrl+s) resolves, as the dialog says. ``comment`` keeps what
+    was typed, so a screen can say that a cancelled dialog did not send it."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="ResolveDialog") + FORM_CSS.format(name="ResolveDialog", label=9)
     FIELD_IDS: ClassVar = {"comment": "comment"}
@@ -87,6 +94,11 @@ class ResolveDialog(SendingDialog):
     def __init__(self, alert: dict[str, Any], send: Send) -> None:
         super().__init__(send)
         self.alert = alert
+        self.comment = ""
+
+    @on(Input.Changed, "#comment")
+    def _typed(self, event: Input.Changed) -> None:
+        self.comment = event.value
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -130,7 +142,7 @@ class ConfirmDialog(Dialog):
 
 class AlertDetails(Dialog):
     """``enter``: labels, annotations, timeline, where the alert was notified and when, and the rule's
-    expression charted around the alert."""
+    expression charted around the alert; values in ``unit`` (see ``console.units``), times as ages."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="AlertDetails") + """
     AlertDetails > Vertical { width: 100; height: 90%; }
@@ -140,15 +152,15 @@ class AlertDetails(Dialog):
     BINDINGS = [Binding("escape", "cancel", "Close"), Binding("q", "cancel", "Close", show=False)]
     CHART_HEIGHT = 6
 
-    def __init__(self, client: ServerClient, alert: dict[str, Any], now: float) -> None:
+    def __init__(self, client: ServerClient, alert: dict[str, Any], now: float, unit: str = "") -> None:
         super().__init__()
-        self.client, self.alert, self.now = client, alert, now
+        self.client, self.alert, self.now, self.unit = client, alert, now, unit
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Field(alert_title(self.alert), classes="title")
             with VerticalScroll():
-                yield Field(self._facts(self.alert), id="facts")
+                yield Field(self._facts(self.alert, self.now), id="facts")
                 yield Field("", id="chart")
                 yield Field("loading the timeline…", id="timeline")
                 yield Field("", id="processes")
@@ -160,7 +172,7 @@ class AlertDetails(Dialog):
         self.load()
 
     @staticmethod
-    def _facts(alert: dict[str, Any]) -> Text:
+    def _facts(alert: dict[str, Any], now: float) -> Text:
         text = Text()
         for section in ("labels", "annotations"):
             text.append(f"{section.capitalize()}\n", style="bold")
@@ -168,7 +180,9 @@ class AlertDetails(Dialog):
                 text.append(f"  {k}", style="cyan")
                 text.append(f" = {v}\n")
         ack = alert.get("acknowledgement")
-        text.append(f"State {alert.get('state')}  value {alert.get('value')}  active since {alert.get('activeAt')}\n")
+        since, until = parse_time(alert.get("activeAt")), parse_time(alert.get("resolvedAt")) or now
+        active = fmt.DASH if since is None else fmt.age(until - since)
+        text.append(f"State {alert.get('state')}  value {alert.get('value')}  active for {active}\n")
         if ack:
             text.append(f"Acknowledged by {ack.get('by')} at {ack.get('at')}: {ack.get('comment') or ''}\n")
         return text
@@ -221,5 +235,5 @@ class AlertDetails(Dialog):
         points = [(float(t), float(v)) for t, v in match["values"]]
         top = max((v for _, v in points), default=1.0) * 1.1 or 1.0
         lines = plot.braille(points, start, end, 90, self.CHART_HEIGHT, top, gap=(end - start) / 40)
-        chart.show(Text.assemble((expr, "bold"), f"  (last {int((end - start) // 60)}m, top {top:.4g})\n",
-                                 "\n".join(lines)))
+        caption = f"  (last {int((end - start) // 60)}m, top {humanise(top, self.unit)})\n"
+        chart.show(Text.assemble((expr, "bold"), caption, "\n".join(lines)))

@@ -121,20 +121,21 @@ class LiveAlertDetails(AlertDetails):
     FOLLOW_S = 1.0
 
     def __init__(self, client: Any, alert: dict[str, Any], now: float, unit: str) -> None:
-        self.unit = unit
-        super().__init__(client, self._humanised(alert), now)
+        super().__init__(client, self._humanised(alert, unit), now, unit)
 
-    def _humanised(self, alert: dict[str, Any]) -> dict[str, Any]:
-        return {**alert, "value": humanise(alert.get("value"), self.unit)}
+    @staticmethod
+    def _humanised(alert: dict[str, Any], unit: str) -> dict[str, Any]:
+        return {**alert, "value": humanise(alert.get("value"), unit)}
 
     def on_mount(self) -> None:
         self.set_interval(self.FOLLOW_S, self._follow)
 
     def _follow(self) -> None:
         current = self.app.alerts.alerts.get(str(self.alert["id"]))
-        if current is not None and self._humanised(current) != self.alert:
-            self.alert = self._humanised(current)
-            self.query_one("#facts", Field).show(self._facts(self.alert))
+        if current is None:
+            return
+        self.alert = self._humanised(current, self.unit)
+        self.query_one("#facts", Field).show(self._facts(self.alert, self.app.clock.now()))
 
 
 class AlertsScreen(SilenceActions, FilteredScreen):
@@ -235,10 +236,15 @@ class AlertsScreen(SilenceActions, FilteredScreen):
         def send(comment: str) -> Awaitable[Reply]:
             return client.resolve(str(alert["id"]), comment)
 
-        self.app.push_screen(ResolveDialog(alert, send), lambda reply: self._resolved(alert, reply))
+        dialog = ResolveDialog(alert, send)
+        self.app.push_screen(dialog, lambda reply: self._resolved(alert, reply, dialog.comment))
 
-    def _resolved(self, alert: dict[str, Any], reply: Reply | None) -> None:
+    def _resolved(self, alert: dict[str, Any], reply: Reply | None, comment: str) -> None:
+        """Cancel is the dialog's default, so a comment typed and then enter-ed away is easy to lose
+        unnoticed: the screen says it was not sent."""
         if reply is None:
+            if comment.strip():
+                self.say("Not resolved: cancelled; the comment was not sent", error=True)
             return
         self._done(reply, f"Resolved {alert_title(alert).plain}", None)
         if reply.ok:
@@ -263,7 +269,7 @@ class AlertsScreen(SilenceActions, FilteredScreen):
         if silence is None:
             self.new_silence(alert)
             return
-        choice = await self.app.push_screen_wait(SilencedAlertDialog(alert, silence))
+        choice = await self.app.push_screen_wait(SilencedAlertDialog(alert, silence, self.console.clock.now()))
         if choice == "edit":
             self.edit_silence(silence)
         elif choice == "expire":

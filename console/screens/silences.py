@@ -108,14 +108,14 @@ class SilencedAlertDialog(Dialog):
 
     DEFAULT_CSS = DIALOG_CSS.format(name="SilencedAlertDialog")
 
-    def __init__(self, alert: dict[str, Any], silence: dict[str, Any]) -> None:
+    def __init__(self, alert: dict[str, Any], silence: dict[str, Any], now: float) -> None:
         super().__init__()
-        self.alert, self.silence = alert, silence
+        self.alert, self.silence, self.now = alert, silence, now
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Field(Text.assemble(alert_title(self.alert), " is silenced"), classes="title")
-            yield Field(silence_summary(self.silence))
+            yield Field(silence_summary(self.silence, self.now))
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("New silence", id="new")
@@ -130,11 +130,17 @@ class SilencedAlertDialog(Dialog):
         self.dismiss(event.button.id)
 
 
-def silence_summary(silence: dict[str, Any]) -> Text:
+def silence_summary(silence: dict[str, Any], now: float) -> Text:
     return Text.assemble(("Matchers ", "bold"), format_matchers(silence.get("matchers") or []), "\n",
                          ("By ", "bold"), str(silence.get("createdBy") or ""), "  ",
-                         ("until ", "bold"), str(silence.get("endsAt") or ""), "\n",
+                         ("ends ", "bold"), ends_text(silence, now), "\n",
                          ("Comment ", "bold"), str(silence.get("comment") or ""))
+
+
+def ends_text(silence: dict[str, Any], now: float) -> str:
+    """When a silence ends, from now: ``in 1h59m`` or ``5m00s ago``."""
+    ends = parse_time(silence.get("endsAt"))
+    return fmt.DASH if ends is None else f"in {fmt.age(ends - now)}" if ends > now else f"{fmt.age(now - ends)} ago"
 
 
 class SilenceActions:
@@ -153,20 +159,24 @@ class SilenceActions:
         client: ServerClient = self.console.client
         form = SilenceForm(lambda a: client.silence(a.matchers, a.duration, a.comment),
                            Text.assemble("Silence ", alert_title(alert)), matchers, NEW_SILENCE_DURATION)
-        self.app.push_screen(form, lambda reply: self._sent(reply, f"Silenced {alert_title(alert).plain}"))
+        self.app.push_screen(form, lambda reply: self._sent(reply, "Silenced"))
 
     def edit_silence(self, silence: dict[str, Any]) -> None:
         client: ServerClient = self.console.client
         form = SilenceForm(lambda a: client.update_silence(str(silence["id"]), a.matchers, a.duration, a.comment),
                            Text("Edit or extend the silence"), format_matchers(silence.get("matchers") or []),
                            extended_duration(silence, self.console.clock.now()), str(silence.get("comment") or ""))
-        self.app.push_screen(form, lambda reply: self._sent(reply, "Silence updated"))
+        self.app.push_screen(form, lambda reply: self._sent(reply, "Silence updated:"))
 
-    def _sent(self, reply: Reply | None, success: str) -> None:
-        if reply is not None:
-            ends = parse_time((reply.data or {}).get("silence", {}).get("endsAt"))
-            left = "" if ends is None else f" for {fmt.age(ends - self.console.clock.now())}"
-            self.silence_changed(success + left)
+    def _sent(self, reply: Reply | None, done: str) -> None:
+        """Says what the server stored (the form's matchers may select other alerts than the one
+        the form was opened on): ``Silenced alertname="B" for 1h59m``."""
+        if reply is None:
+            return
+        silence = (reply.data or {}).get("silence") or {}
+        ends = parse_time(silence.get("endsAt"))
+        left = "" if ends is None else f" for {fmt.age(ends - self.console.clock.now())}"
+        self.silence_changed(f"{done} {format_matchers(silence.get('matchers') or [])}{left}")
 
     def expire_silence(self, silence: dict[str, Any]) -> None:
         question = Text.assemble("Expire the silence ", (format_matchers(silence.get("matchers") or []), "bold"),
@@ -183,13 +193,11 @@ class SilenceActions:
 
 def silence_row(silence: dict[str, Any], alerts: list[dict[str, Any]], now: float) -> list[str]:
     state = str((silence.get("status") or {}).get("state") or "")
-    ends = parse_time(silence.get("endsAt"))
-    when = fmt.DASH if ends is None else f"in {fmt.age(ends - now)}" if ends > now else f"{fmt.age(now - ends)} ago"
     mine = [a for a in alerts if silence.get("id") in (a.get("silencedBy") or [])]
     names = sorted({str(a.get("name")) for a in mine})
     silenced = f"{len(mine)}: {', '.join(names)}" if mine else fmt.DASH
-    return [state, when, format_matchers(silence.get("matchers") or []), silenced, str(silence.get("createdBy") or ""),
-            str(silence.get("comment") or "")]
+    return [state, ends_text(silence, now), format_matchers(silence.get("matchers") or []), silenced,
+            str(silence.get("createdBy") or ""), str(silence.get("comment") or "")]
 
 
 class SilenceTable(LiveTable):

@@ -17,10 +17,12 @@ from engine.tsdb.matchers import Matcher, MatcherError
 
 
 class SilenceError(ValueError):
-    """An invalid silence; ``field`` names the offending part of the request."""
+    """An invalid silence; ``field`` names the offending part of the request (``matchers[2]``, for
+    the API's ``details.field``), ``label`` the same part as a person counts it (``matcher 3``), which
+    the message starts with."""
 
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
+    def __init__(self, field_name: str, message: str, label: str = "") -> None:
+        super().__init__(f"{label or field_name}: {message}")
         self.field = field_name
         self.message = message
 
@@ -148,24 +150,24 @@ def parse_matchers(raw: Any, *, match_all: bool = False) -> list[SilenceMatcher]
         raise SilenceError("matchers", "at least one matcher is required")
     out = []
     for i, item in enumerate(raw):
-        where = f"matchers[{i}]"
+        where, label = f"matchers[{i}]", f"matcher {i + 1}"
         if isinstance(item, str):
-            item = _parse_matcher_text(item, where)
+            item = _parse_matcher_text(item, where, label)
         if not isinstance(item, dict):
-            raise SilenceError(where, "must be an object with name, value, isRegex, isEqual")
+            raise SilenceError(where, "must be an object with name, value, isRegex, isEqual", label)
         name, value = item.get("name"), item.get("value")
         if not isinstance(name, str) or not name:
-            raise SilenceError(f"{where}.name", "must be a non-empty string")
+            raise SilenceError(f"{where}.name", "must be a non-empty string", f"{label} name")
         if not isinstance(value, str):
-            raise SilenceError(f"{where}.value", "must be a string")
+            raise SilenceError(f"{where}.value", "must be a string", f"{label} value")
         is_regex, is_equal = item.get("isRegex", False), item.get("isEqual", True)
         if not isinstance(is_regex, bool) or not isinstance(is_equal, bool):
-            raise SilenceError(where, "isRegex and isEqual must be booleans")
+            raise SilenceError(where, "isRegex and isEqual must be booleans", label)
         matcher = SilenceMatcher(name, value, is_regex, is_equal)
         try:
             Matcher.make(name, matcher.op, value)
         except MatcherError as exc:
-            raise SilenceError(f"{where}.value", str(exc)) from None
+            raise SilenceError(f"{where}.value", str(exc), f"{label} value") from None
         out.append(matcher)
     if not match_all and all(Matcher.make(m.name, m.op, m.value).matches("") for m in out):
         raise SilenceError("matchers", "at least one matcher must not match the empty string")
@@ -198,7 +200,7 @@ def parse_matcher_list(text: str) -> list[SilenceMatcher]:
     return parse_matchers([p.strip() for p in parts if p.strip()])
 
 
-def _parse_matcher_text(text: str, where: str) -> dict[str, Any]:
+def _parse_matcher_text(text: str, where: str, label: str) -> dict[str, Any]:
     """One ``name op value`` matcher; the operator is the first one found after the name."""
     at = min((i for i in (text.find(op) for op in ("=~", "!~", "!=", "=")) if i >= 0), default=-1)
     if at > 0:
@@ -207,10 +209,10 @@ def _parse_matcher_text(text: str, where: str) -> dict[str, Any]:
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = _unquote(value[1:-1])
         elif '"' in value:
-            raise SilenceError(where, f"cannot parse matcher {text!r}: a quoted value must be all quoted")
+            raise SilenceError(where, f"cannot parse {text!r}: a quoted value must be all quoted", label)
         if not any(c in name for c in ' "{},'):
             return {"name": name, "value": value, "isRegex": "~" in op, "isEqual": not op.startswith("!")}
-    raise SilenceError(where, f"cannot parse matcher {text!r} (expected name=\"value\", !=, =~ or !~)")
+    raise SilenceError(where, f"cannot parse {text!r} (expected name=\"value\", !=, =~ or !~)", label)
 
 
 def _unquote(inner: str) -> str:

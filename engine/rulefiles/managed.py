@@ -47,12 +47,14 @@ log = logging.getLogger(__name__)
 
 
 class RuleValidationError(ValueError):
-    """A rule body the API must refuse with 400; ``field`` is the body's key at fault."""
+    """A rule body the API must refuse with 400; ``field`` is the body's key at fault, ``details``
+    what else the API's error details carry (ids a person need not read in the message)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, details: dict[str, str] | None = None) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.details = details or {}
 
 
 class RuleNotFoundError(LookupError):
@@ -168,8 +170,8 @@ class ManagedRules:
         """Same name and labels twice in one file is what promtool's lint reports as a duplicate rule."""
         for _, other in self._rules:
             if other.id != ignore and other.name == rule.name and other.labels == rule.labels:
-                raise RuleValidationError("name", f'a rule named "{rule.name}" with the same labels exists '
-                                                  f"(id {other.id})")
+                raise RuleValidationError("name", f'a rule named "{rule.name}" with the same labels exists',
+                                          {"existingRuleId": other.id})
 
     def _load(self) -> list[tuple[str, Rule]]:
         side = self._read_side()

@@ -110,7 +110,7 @@ def _not_found(rule_id: str) -> ApiError:
 
 
 def _invalid(exc: RuleValidationError) -> ApiError:
-    return ApiError(400, "invalid_rule", str(exc), {"field": exc.field})
+    return ApiError(400, "invalid_rule", str(exc), {"field": exc.field, **exc.details})
 
 
 def _read_only(exc: ReadOnlyRuleError) -> ApiError:

@@ -4,10 +4,11 @@ chosen times (no background schedules), so every alert and state change is deter
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 
-from console.screens.alert_dialogs import ResolveDialog
+from console.screens.alert_dialogs import AlertDetails, ResolveDialog
 from console.screens.alerts import AlertsScreen
 from console.screens.rules import RulesScreen
 from tests.console.conftest import T0, make_app, wait_for
@@ -140,3 +141,41 @@ async def test_create_a_rule_in_the_simple_form_and_edit_it(own_server):
         await wait_for(pilot, lambda: rules.rules[rule_id]["expr"].endswith("* 2"), "the edited rule")
     rule = (await api(server, "GET", f"/api/alerts/rules/{rule_id}"))["rule"]
     assert rule["expr"] == "node_load1 > 0.1 * 2"
+
+
+async def test_a_resolve_cancelled_after_a_comment_says_the_comment_was_not_sent(own_server):
+    server = own_server()
+    await api(server, "POST", "/api/alerts/rules", json={**DISK_RULE, "name": "DiskTotal",
+                                                         "expr": "sum(node_filesystem_size_bytes) > 0"})
+    await evaluate(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot, rows=1)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResolveDialog), "the resolve dialog")
+        assert str(app.screen.query_one(".title").content) == "Resolve DiskTotal?"
+        await pilot.press("escape")  # nothing typed: nothing to say
+        await wait_for(pilot, lambda: app.screen is screen, "the dialog to close")
+        assert str(screen.query_one("#message").content) == ""
+        await pilot.press("r", *"fixed", "enter", "enter")  # enter, enter: through the default, Cancel
+        await wait_for(pilot, lambda: app.screen is screen, "the dialog to close again")
+        message = screen.query_one("#message")
+        assert "Not resolved" in str(message.content) and "comment was not sent" in str(message.content)
+        assert message.has_class("-error") and screen.table.row_count == 1
+
+
+async def test_alert_details_show_the_chart_top_in_the_value_unit_and_how_long_it_is_active(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_alerts(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AlertDetails)
+                       and "top" in str(app.screen.query_one("#chart").content), "the chart")
+        caption = str(app.screen.query_one("#chart").content).splitlines()[0]
+        assert re.search(r"\(last \d+m, top [\d.]+ [KMGT]iB\)$", caption), caption
+        facts = app.screen.query_one("#facts")
+        assert "active for 0s" in str(facts.content) and "T08:00:00" not in str(facts.content)
+        app.clock.advance(2 * 3600 + 10 * 60)
+        await wait_for(pilot, lambda: "active for 2h10m" in str(facts.content), "the age to follow the clock")

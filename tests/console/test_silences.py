@@ -190,3 +190,37 @@ async def test_the_80_column_top_bar_keeps_one_fit_as_the_age_ticks(own_server):
             await pilot.pause()
             fits.add((text(bar.query_one("#tabs")), bar.query_one("#age").has_class("-squeezed")))
         assert fits == {("1 2 System 3 Alerts 4 5 6 7 8 9 0", True)}
+
+
+async def test_the_message_names_what_the_server_silenced_not_the_alert_the_form_opened_on(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        cursor = app.alerts.alerts[screen.table.highlighted_key]
+        other = next(a for a in app.alerts.alerts.values() if a["id"] != cursor["id"])
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SilenceForm), "the silence form")
+        form = app.screen
+        form.query_one("#comment").value = "swap"
+        form.query_one("#matchers").value = 'alertname="DiskSeen", bad'
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "matcher 2: cannot parse 'bad'" in text(form.query_one("#matchers-error")),
+                       "the matcher error, counted from one")
+        form.query_one("#matchers").value = f'mountpoint="{other["labels"]["mountpoint"]}"'
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: text(screen.query_one("#message")), "the message")
+        assert text(screen.query_one("#message")) == f'Silenced mountpoint="{other["labels"]["mountpoint"]}" for 2h00m'
+
+
+async def test_the_silenced_alert_dialog_says_when_the_silence_ends_from_now(own_server):
+    server = own_server()
+    await home_silenced(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await alerts_at_home(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SilencedAlertDialog), "the choice")
+        summary = "\n".join(text(f) for f in app.screen.query("Field"))
+    assert "ends in 2h00m" in summary and "until" not in summary and "Z" not in summary.split("ends")[1]

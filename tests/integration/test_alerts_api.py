@@ -389,3 +389,14 @@ async def test_a_leader_whose_redis_hangs_stands_down_without_holding_the_server
             assert (await client.get("/api/alerts?state=resolved")).status_code == 200
     finally:
         await server.stop()
+
+
+async def test_a_rule_twice_is_refused_without_the_other_rules_id_in_the_message(env):
+    _, client, _, _ = env
+    first = await make_rule(client)
+    r = await client.post("/api/alerts/rules", json={"name": "HighTemp", "metricName": "temp_celsius",
+                                                      "condition": ">", "threshold": 60, "severity": "critical"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["message"] == 'name: a rule named "HighTemp" with the same labels exists', error
+    assert error["details"] == {"field": "name", "existingRuleId": first["id"]}

@@ -87,3 +87,15 @@ async def test_each_evaluation_streams_the_alerts_new_value(env):  # noqa: F811
         msg = await ws.receive_json(timeout=10)
     assert msg["data"]["event"] == "updated"  # only b's value moved: one update, no timeline event
     assert msg["data"]["alert"]["labels"]["room"] == "b" and msg["data"]["alert"]["value"] == 75
+
+
+async def test_a_matcher_error_counts_matchers_from_one_and_keeps_the_field_for_the_api(env):  # noqa: F811
+    _, client, _, _ = env
+    r = await client.post("/api/alerts/silences", json={"matchers": ['room="b"', "team=ops", "bad"],
+                                                         "duration": "1h", "comment": "x"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["message"].startswith("matcher 3: cannot parse 'bad' "), error
+    assert error["details"]["field"] == "matchers[2]"
+    r = await client.post("/api/alerts/silences", json={"matchers": ['room=~"("'], "duration": "1h", "comment": "x"})
+    assert r.json()["error"]["message"].startswith("matcher 1 value: "), r.text
