@@ -36,7 +36,7 @@ SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 UNREADABLE = "?"
 """The age of an alert whose time the server sent in a form we cannot read."""
 SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow", "info": "cyan"}
-COLUMNS = (Column("severity", "Severity"), Column("state", "State"), Column("name", "Alert"),
+COLUMNS = (Column("severity", "Severity"), Column("state", "State"), Column("name", "Alert", shrinks=True),
            Column("since", "Since", True), Column("value", "Value", True), Column("ack", "Ack by"))
 """The state before the long alert title, so a silenced alert shows as such at 80 columns too."""
 

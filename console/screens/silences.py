@@ -31,7 +31,7 @@ from engine.compat.durations import format_seconds
 
 NEW_SILENCE_DURATION = "2h"
 EXTEND_BY_S = 3600.0
-COLUMNS = (Column("state", "State"), Column("ends", "Ends", True), Column("matchers", "Matchers"),
+COLUMNS = (Column("state", "State"), Column("ends", "Ends", True), Column("matchers", "Matchers", shrinks=True),
            Column("alerts", "Silences"), Column("by", "By"), Column("comment", "Comment"))
 STATE_STYLE = {"active": "bold magenta", "pending": "yellow", "expired": "dim"}
 STATE_ORDER = {"active": 0, "pending": 1, "expired": 2}

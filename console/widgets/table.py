@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
@@ -14,6 +15,8 @@ from engine.compat.regex import RegexError, quote_meta
 from engine.compat.regex import compile as compile_regex
 
 Cell = Text
+MIN_SHRUNK = 12
+"""A shrinking column keeps at least this many cells, even if the columns after it then scroll."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,9 @@ class Column:
     key: str
     label: str
     numeric: bool = False
+    shrinks: bool = False
+    """Cut with an ellipsis when the table is too narrow for every column, so the ones after it stay
+    on screen (an alert's labels must not push its value and age off an 80-column terminal)."""
 
 
 class RowFilter:
@@ -60,6 +66,7 @@ class LiveTable(DataTable):
         self.border_title = title
         self._columns = columns
         self._rows: list[tuple[str, list[Cell]]] = []
+        self._values: list[tuple[str, Sequence[str]]] = []
         self._filter = RowFilter()
 
     def on_mount(self) -> None:
@@ -71,9 +78,31 @@ class LiveTable(DataTable):
 
     def show(self, rows: Sequence[tuple[str, Sequence[str]]]) -> None:
         """Rows as (key, cell strings); server text is never parsed as markup."""
-        self._rows = [(key, [self.cell(c, v) for c, v in zip(self._columns, values, strict=True)])
-                      for key, values in rows]
+        self._values = list(rows)
+        room = self._shrunk_width()
+        self._rows = [(key, [self.cell(c, _cut(v, room) if c.shrinks else v)
+                             for c, v in zip(self._columns, values, strict=True)])
+                      for key, values in self._values]
         self._apply()
+
+    def on_resize(self) -> None:
+        if self._values and any(c.shrinks for c in self._columns):
+            self.show(self._values)
+
+    def _shrunk_width(self) -> int | None:
+        """The cells each shrinking column gets: what the other columns, at their widest, leave of the
+        table's width; None when everything fits (or the table is not laid out yet)."""
+        shrinking = [i for i, c in enumerate(self._columns) if c.shrinks]
+        width = self.scrollable_content_region.width
+        if not shrinking or not width:
+            return None
+        widest = [max([cell_len(c.label), *(cell_len(values[i]) for _, values in self._values)])
+                  for i, c in enumerate(self._columns)]
+        padding = 2 * self.cell_padding * len(self._columns)
+        if sum(widest) + padding <= width:
+            return None
+        others = sum(w for i, w in enumerate(widest) if i not in shrinking)
+        return max(MIN_SHRUNK, (width - padding - others) // len(shrinking))
 
     def set_filter(self, row_filter: RowFilter) -> None:
         self._filter = row_filter
@@ -114,3 +143,12 @@ class LiveTable(DataTable):
         count = f"{len(wanted)} of {len(self._rows)}" if self._filter else str(len(self._rows))
         if self.border_subtitle != count:  # setting it repaints the whole table
             self.border_subtitle = count
+
+
+def _cut(value: str, width: int | None) -> str:
+    """``value`` in at most ``width`` cells, an ellipsis marking the cut."""
+    if width is None or cell_len(value) <= width:
+        return value
+    text = Text(value)
+    text.truncate(width, overflow="ellipsis")
+    return text.plain

@@ -206,3 +206,23 @@ async def test_at_80_columns_the_counts_keep_their_room_before_the_other_tabs_ti
         assert "✖ 3 down  12 firing · 11 unacked · 1 si" in line
         assert "3 Alerts" in line and "● reconnecting" in line
         assert not any(title in line for _, title in tabs if title != "Alerts")
+
+
+class _NarrowTable(App):
+    def compose(self) -> ComposeResult:
+        yield LiveTable("Alerts", (Column("name", "Alert", shrinks=True), Column("value", "Value", True),
+                                   Column("ack", "Ack by")), id="items")
+
+
+async def test_a_shrinking_column_is_cut_so_the_columns_after_it_stay_on_screen():
+    long_name = "DiskSeen " + ",".join(f"label{i}=value{i}" for i in range(12))
+    async with _NarrowTable().run_test(size=(60, 6)) as pilot:
+        table = pilot.app.query_one(LiveTable)
+        table.show([("a", [long_name, "1.95 TiB", "alice"])])
+        await pilot.pause()
+        shown = "".join(strip.text for strip in pilot.app.screen._compositor.render_strips())
+        assert "1.95 TiB" in shown and "alice" in shown and "DiskSeen label0=value0" in shown and "…" in shown
+        await pilot.resize_terminal(400, 6)  # room for everything: nothing is cut
+        await pilot.pause()
+        shown = "".join(strip.text for strip in pilot.app.screen._compositor.render_strips())
+        assert long_name in shown and "…" not in shown
