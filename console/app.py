@@ -397,7 +397,10 @@ class ConsoleApp(App[None]):
             self.pop_screen()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The Fleet key exists only with several servers."""
+        """The Fleet key exists only with several servers; the chart range key only on a screen
+        whose charts follow it."""
+        if action == "cycle_range":
+            return not isinstance(self.screen, LiveScreen) or self.screen.follows_range
         return not (action == "show" and parameters == (FLEET.id,) and self.fleet is None)
 
     def action_show(self, screen_id: str) -> None:

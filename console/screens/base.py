@@ -64,6 +64,16 @@ class LiveScreen(Screen):
         """Redraw from ``self.console.live`` and ``self.console.history``; called on each flush."""
         raise NotImplementedError
 
+    @property
+    def follows_range(self) -> bool:
+        """Its charts cover the console's chart range, so ``r`` (cycle it) shows and acts here."""
+        return bool(self.CHART_KINDS)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``/`` (filter) is hidden while a text field has the focus, which types it: Textual hides
+        the other keys a field types but knows no character for ``slash``."""
+        return not (action == "filter" and self.focused is not None and self.focused.check_consume_key("/", "/"))
+
     def on_screen_resume(self) -> None:
         self.console.screen_shown(self)
 

@@ -30,6 +30,9 @@ from engine.compat.regex import compile as compile_regex
 CHECK_DELAY_S = 0.4
 """Typing pauses this long before the server is asked whether the expression parses."""
 _LAST_NAME = compile_regex(r"[a-zA-Z_][a-zA-Z0-9_]*$")  # RE2: linear on a pasted query
+_UNFINISHED_ERRORS = ("unexpected end of input", "unclosed left parenthesis", "unterminated quoted string")
+_OPEN_END = compile_regex(r"(?:[-+*/%^,(=<>!~@]|\b(?:and|or|unless|by|without|on|ignoring|group_left|group_right"
+                          r"|offset|bool|atan2))\s*$")
 COLUMNS = (Column("series", "Series"), Column("value", "Value", numeric=True))
 
 
@@ -38,6 +41,12 @@ def series_name(metric: dict[str, str]) -> str:
     name = metric.get("__name__", "")
     labels = ", ".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k != "__name__")
     return f"{name}{{{labels}}}" if labels or not name else name
+
+
+def unfinished(expr: str, error: str) -> bool:
+    """A parse error that typing on may fix (the text ends inside a call, a selector or a string, or
+    after an operator): not shown while the query is typed, only when it is run."""
+    return any(words in error for words in _UNFINISHED_ERRORS) or _OPEN_END.find_submatch(expr) is not None
 
 
 def value_text(v: object) -> str:
@@ -128,6 +137,11 @@ class ExploreScreen(LiveScreen):
         field.focus()
         self.watch(field, "_suggestion", lambda _: self._show_signature(field), init=False)
 
+    @property
+    def follows_range(self) -> bool:
+        """The result's chart covers the console's chart range."""
+        return True
+
     def refresh_data(self) -> None:
         """Called on every flush: only a change of the chart range (``r``) asks the server again."""
         if self._expr and self._range != self.console.range_name:
@@ -158,10 +172,12 @@ class ExploreScreen(LiveScreen):
 
     @work(group="check", exclusive=True, exit_on_error=False)
     async def _check(self, expr: str) -> None:
-        """Parse errors come from the server; evaluating at time 0 touches no data, so it is cheap."""
+        """Parse errors come from the server; evaluating at time 0 touches no data, so it is cheap.
+        An unfinished expression (``rate(`` just completed) shows no error until it is run."""
         reply = await self.console.client.prom_query(expr, at=0)
         if self.query_one(PromqlInput).value == expr:
-            self._show_error(reply.error if reply.error.startswith("bad_data") else "")
+            error = reply.error if reply.error.startswith("bad_data") else ""
+            self._show_error("" if unfinished(expr, error) else error)
 
     def _show_signature(self, field: Input) -> None:
         """The signature of the function being completed, else of the call the cursor is in."""
@@ -193,15 +209,13 @@ class ExploreScreen(LiveScreen):
             self.query_one(LiveTable).focus()
 
     def run_query(self, expr: str) -> None:
-        """Run ``expr`` as an instant and a range query and remember it."""
+        """Run ``expr`` as an instant and a range query (remembered once the server accepts it)."""
         expr = expr.strip()
         if not expr:
             return
         if self._check_timer is not None:
             self._check_timer.stop()
-        self.queries.add(expr)
-        field = self.query_one(PromqlInput)
-        field.reset_history()
+        self.query_one(PromqlInput).reset_history()
         self._expr = expr
         self._run_instant(expr)
         self._run_range(expr)
@@ -219,6 +233,8 @@ class ExploreScreen(LiveScreen):
             self.action_edit()  # the query needs fixing: back to it
             return
         self._show_error("")
+        self.queries.add(expr)
+        self.query_one(PromqlInput).reset_history()
         try:
             rows = instant_rows(reply.data)
         except (AttributeError, TypeError, IndexError, KeyError):

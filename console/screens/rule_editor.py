@@ -158,15 +158,25 @@ class RuleEditor(FormDialog):
                 self.set_value(key, value)
             self.set_value("severity", labels.pop("severity", ""))
         self.set_value("labels", labels_text(labels))
+        was_in = self.focused.id if isinstance(self.focused, Input) else None
         self.form = "promql" if self.form == "simple" else "simple"
         self._show_form()
         self.show_errors({})
-        self.focused_field_after_switch()
+        self.focus_after_switch(was_in)
         self.check()
 
-    def focused_field_after_switch(self) -> None:
-        """The first field the switch changed: the expression, or the metric."""
-        self.query_one("#expr" if self.form == "promql" else "#metric", Input).focus()
+    def focus_after_switch(self, was_in: str | None) -> None:
+        """Typing goes on where it was: a field both forms have keeps the focus; from a field of the
+        other form, the focus goes to the field the switch carried it into (the expression, or the
+        metric); from anywhere else, to the first field."""
+        shared = {key for key, *_, form in FIELDS if form == "both"}
+        if was_in in shared:
+            target = was_in
+        elif was_in is not None:
+            target = "expr" if self.form == "promql" else "metric"
+        else:
+            target = FIELDS[0][0]
+        self.query_one(f"#{target}", Input).focus()
 
     def value(self, key: str) -> str:
         return self.query_one(f"#{key}", Input).value.strip()

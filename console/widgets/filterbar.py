@@ -6,13 +6,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input
 
 from console.widgets.field import Field
 
 
 class FilterBar(Horizontal):
-    """Posts ``Changed`` as the user types; esc or enter hide it and keep the filter applied."""
+    """Posts ``Changed`` as the user types; esc or enter hide it and keep the filter applied (enter
+    gives the focus back to where it was when editing began: the hidden field cannot keep it)."""
 
     DEFAULT_CSS = """
     FilterBar { height: 1; display: none; background: $panel; }
@@ -32,6 +34,7 @@ class FilterBar(Horizontal):
         """``clear_key`` is the screen's key that clears the filter, named in the reminder."""
         super().__init__()
         self.clear_key = clear_key
+        self._came_from: Widget | None = None
 
     def compose(self) -> ComposeResult:
         yield Field("/", id="filter-label")
@@ -47,6 +50,8 @@ class FilterBar(Horizontal):
         return self.has_class("-editing")
 
     def edit(self) -> None:
+        if not self.editing:
+            self._came_from = self.screen.focused
         self.add_class("-editing")
         self._label()
         field = self.query_one(Input)
@@ -78,4 +83,7 @@ class FilterBar(Horizontal):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.close()
+        back = self._came_from
+        if back is not None and back.is_attached and back.focusable:
+            back.focus()
         self.post_message(self.Changed(event.value))

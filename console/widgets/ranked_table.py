@@ -63,7 +63,8 @@ class RankedTable(LiveTable):
                 self._quiet = False
             for coordinate in changed:
                 self.refresh_coordinate(coordinate)
-        count = f"{len(wanted)} of {len(self._rows)}" if self._filter else str(len(wanted))
+        cut = self._filter or len(wanted) < len(self._rows)  # the entries shown of those received
+        count = f"{len(wanted)} of {len(self._rows)}" if cut else str(len(wanted))
         if self.border_subtitle != count:  # repaints the whole table: only what the filter changes
             self.border_subtitle = count
 

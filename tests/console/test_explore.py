@@ -74,7 +74,7 @@ async def test_a_parse_error_is_shown_inline_as_the_server_words_it(fed_server):
     app = make_app(fed_server.url)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_explore(pilot)
-        await pilot.press(*"node_load1[")
+        await pilot.press(*"node_load1)")
         await wait_for(pilot, lambda: error_text(screen).startswith("bad_data:"), "the parse error")
         await pilot.press("backspace")
         await wait_for(pilot, lambda: error_text(screen) == "", "the error to clear on a valid expression")
@@ -82,6 +82,34 @@ async def test_a_parse_error_is_shown_inline_as_the_server_words_it(fed_server):
         await run(pilot, screen, "sum(")  # enter before the check: the run's own error is shown
         assert error_text(screen).startswith("bad_data:")
         assert table_rows(screen) == []
+
+
+async def test_an_unfinished_expression_shows_its_error_only_when_run_and_only_accepted_ones_are_kept(
+        fed_server, state_dir):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        field = screen.query_one(PromqlInput)
+        await pilot.press(*"rat")
+        await wait_for(pilot, lambda: field._suggestion == "rate(", "the function's completion")
+        await pilot.press("tab")
+        await screen._check(field.value).wait()  # the check typing pauses for
+        assert error_text(screen) == ""
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "unclosed left parenthesis" in error_text(screen), "the run's error")
+        await run(pilot, screen, "node_load1")
+    assert QueryHistory().queries == ["node_load1"]
+
+
+async def test_the_footer_offers_slash_only_when_the_query_does_not_have_the_focus(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        assert screen.query_one(PromqlInput).has_focus
+        assert "slash" not in screen.active_bindings  # the query types it (as it types v, h, r…)
+        await run(pilot, screen, "node_load1")
+        assert isinstance(screen.focused, LiveTable)
+        assert "slash" in screen.active_bindings and "r" in screen.active_bindings
 
 
 async def test_metric_names_and_label_values_are_completed(fed_server):

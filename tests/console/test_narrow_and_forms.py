@@ -120,11 +120,26 @@ async def test_f2_carries_the_simple_form_over_and_back_and_labels_are_k_v(own_s
     assert rule["labels"] == {"team": "ops", "tier": "1", "severity": "page"}
 
 
+async def test_f2_keeps_the_focus_on_a_field_both_forms_have(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        editor = await open_rule_editor(pilot)
+        await pilot.press("f2", *"HighLoad")  # straight after n: the name, in either form
+        assert editor.form == "promql" and editor.focused.id == "name"
+        assert editor.value("name") == "HighLoad" and editor.value("expr") == ""
+        editor.query_one("#labels", Input).focus()
+        await pilot.press("f2")
+        assert editor.form == "simple" and editor.focused.id == "labels"
+        editor.query_one("#metric", Input).focus()
+        await pilot.press(*"node_load1", "f2")  # a field the other form lacks: where it was carried
+        assert editor.form == "promql" and editor.focused.id == "expr"
+
+
 async def test_f2_keeps_an_expression_that_has_no_simple_form(fed_server):
     app = make_app(fed_server.url)
     async with app.run_test(size=(80, 24)) as pilot:
         editor = await open_rule_editor(pilot)
-        await pilot.press("f2", *"rate(node_load1[5m]) > 1", "f2")
+        await pilot.press("f2", "enter", *"rate(node_load1[5m]) > 1", "f2")
         assert editor.form == "promql" and editor.value("expr") == "rate(node_load1[5m]) > 1"
         assert "no simple form" in str(editor.query_one("#form-error").render())
 

@@ -17,6 +17,7 @@ from console.screens.system import SystemScreen
 from console.widgets.field import Field
 from console.widgets.table import LiveTable
 from engine.clock import to_ms
+from engine.collectors.processes import ProcessRow
 from engine.tsdb.types import Family
 from tests.console.conftest import T0, make_app, settled, wait_for
 from tests.console.test_alerts_screens import api, firing_disk_alerts
@@ -97,6 +98,45 @@ async def test_processes_are_refreshed_with_each_collection(own_server):
         await server.advance(5)
         await wait_for(pilot, lambda: table(pilot).visible_keys == ["4096", "1"], "the next collection's rows")
         assert "2 processes on the host" in str(pilot.app.screen.query_one("#summary", Field).content)
+
+
+def busy_host(n: int) -> tuple[int, list[ProcessRow]]:
+    """120 processes (of 300): CPU grows with the pid, memory with it up to pid 99, so the top 50 by
+    CPU (70…119) and by memory (50…99) make 70 rows; every tenth is python."""
+    return 300, [ProcessRow(i, "ops", float(i), (i if i < 100 else 0) * 1_000_000, f"app{i}",
+                            "python" if i % 10 == 0 else f"app{i}") for i in range(120)]
+
+
+async def test_the_count_is_of_the_rows_received_filtered_or_not_and_enter_gives_the_table_the_keys(own_server):
+    server = own_server()
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_processes(pilot)
+        server.call(setattr, server.embedded.running.engine.processes, "source", busy_host)
+        await server.advance(5)
+        await wait_for(pilot, lambda: table(pilot).row_count == 50, "the busy host's rows")
+        assert table(pilot).border_subtitle == "50 of 70"  # the top 50 by CPU of the 70 listed
+        await pilot.press("slash", *"python", "enter")
+        await wait_for(pilot, lambda: table(pilot).row_count == 7, "the filtered rows")
+        assert table(pilot).border_subtitle == "7 of 70"
+        assert app.screen.focused is table(pilot)
+        await pilot.press("down")  # the table has the keys
+        assert table(pilot).cursor_coordinate.row == 1
+
+
+async def test_the_chart_range_key_shows_and_acts_only_where_charts_follow_it(own_server):
+    server = own_server()
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_processes(pilot)
+        assert "r" not in screen.active_bindings
+        await pilot.press("r")
+        assert app.range_name == "1h"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, SystemScreen), "System again")
+        assert "r" in app.screen.active_bindings
+        await pilot.press("r")
+        assert app.range_name == "6h"
 
 
 async def test_an_alert_keeps_the_top_processes_when_it_fires_and_its_details_show_them(own_server):
