@@ -207,7 +207,7 @@ class AlertsScreen(SilenceActions, FilteredScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("acknowledge", "resolve", "silence") and self.history:
             return None
-        return True
+        return super().check_action(action, parameters)
 
     # -- actions: each captures the selected alert before any dialog opens ----------------------
 

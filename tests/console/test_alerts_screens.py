@@ -179,3 +179,16 @@ async def test_alert_details_show_the_chart_top_in_the_value_unit_and_how_long_i
         assert "active for 0s" in str(facts.content) and "T08:00:00" not in str(facts.content)
         app.clock.advance(2 * 3600 + 10 * 60)
         await wait_for(pilot, lambda: "active for 2h10m" in str(facts.content), "the age to follow the clock")
+
+
+async def test_the_footer_hides_slash_while_the_filter_box_types_it(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        assert "slash" in screen.active_bindings
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: screen.focused is not None and screen.focused.check_consume_key("/", "/"),
+                       "the filter box")
+        assert "slash" not in screen.active_bindings
