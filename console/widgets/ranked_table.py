@@ -63,8 +63,12 @@ class RankedTable(LiveTable):
                 self._quiet = False
             for coordinate in changed:
                 self.refresh_coordinate(coordinate)
-        cut = self._filter or len(wanted) < len(self._rows)  # the entries shown of those received
-        count = f"{len(wanted)} of {len(self._rows)}" if cut else str(len(wanted))
+        # "top 50" unfiltered (not "50 of 70": the entries received change at every update, and a
+        # new subtitle repaints the whole table); filtered, the matches of the entries received.
+        if self._filter:
+            count = f"{len(wanted)} of {len(self._rows)}"
+        else:
+            count = f"top {len(wanted)}" if len(wanted) < len(self._rows) else str(len(wanted))
         if self.border_subtitle != count:  # repaints the whole table: only what the filter changes
             self.border_subtitle = count
 
