@@ -148,6 +148,7 @@ class AlertDetails(Dialog):
     AlertDetails > Vertical { width: 100; height: 90%; }
     AlertDetails VerticalScroll { height: 1fr; }
     AlertDetails #chart { height: auto; color: $accent; }
+    AlertDetails #processes { text-wrap: nowrap; text-overflow: ellipsis; }  /* long commands: cut, not wrapped */
     """
     BINDINGS = [Binding("escape", "cancel", "Close"), Binding("q", "cancel", "Close", show=False)]
     CHART_HEIGHT = 6

@@ -163,6 +163,9 @@ async def test_an_alert_keeps_the_top_processes_when_it_fires_and_its_details_sh
                        and "Top processes" in str(app.screen.query_one("#processes", Field).content), "the details")
         shown = str(app.screen.query_one("#processes", Field).content)
         assert "python -c print('[b]not markup[/b]')" in shown and "redis-server" in shown
+        await pilot.pause()
+        field = app.screen.query_one("#processes", Field)
+        assert field.size.height == len(shown.split("\n"))  # a long command is cut, not wrapped
 
 
 async def test_the_top_bar_names_the_watched_host_and_its_uptime(host_server):
