@@ -42,7 +42,7 @@ class RankedTable(LiveTable):
         return keys[row] if self.row_count and 0 <= row < len(keys) else None
 
     def _apply(self) -> None:
-        wanted = [cells for _, cells in self._rows if not self._filter or self._filter.keeps(cells)][:self.limit]
+        wanted = [cells for key, cells in self._rows if self._keeps(key, cells)][:self.limit]
         if len(wanted) != self.row_count or any(self._wider(cells) for cells in wanted):
             self.clear()
             for index, column in enumerate(self.ordered_columns):  # measured now, not when idle: the

@@ -67,6 +67,8 @@ class LiveTable(DataTable):
         self._columns = columns
         self._rows: list[tuple[str, list[Cell]]] = []
         self._values: list[tuple[str, Sequence[str]]] = []
+        self._whole: dict[str, list[Cell]] = {}
+        """Each row's whole values, kept only while a shrinking column is cut."""
         self._filter = RowFilter()
 
     def on_mount(self) -> None:
@@ -83,7 +85,12 @@ class LiveTable(DataTable):
         self._rows = [(key, [self.cell(c, _cut(v, room) if c.shrinks else v)
                              for c, v in zip(self._columns, values, strict=True)])
                       for key, values in self._values]
+        self._whole = {} if room is None else {key: [Text(v) for v in values] for key, values in self._values}
         self._apply()
+
+    def _keeps(self, key: str, cells: list[Cell]) -> bool:
+        """The filter looks at whole values: a label behind a shrunk column's ellipsis still matches."""
+        return not self._filter or self._filter.keeps(self._whole.get(key, cells))
 
     def on_resize(self) -> None:
         if self._values and any(c.shrinks for c in self._columns):
@@ -110,7 +117,7 @@ class LiveTable(DataTable):
 
     @property
     def visible_keys(self) -> list[str]:
-        return [key for key, cells in self._rows if not self._filter or self._filter.keeps(cells)]
+        return [key for key, cells in self._rows if self._keeps(key, cells)]
 
     @property
     def highlighted_key(self) -> str | None:
@@ -125,7 +132,7 @@ class LiveTable(DataTable):
         return next((item for item in items if str(item["id"]) == key), None)
 
     def _apply(self) -> None:
-        wanted = [(key, cells) for key, cells in self._rows if not self._filter or self._filter.keeps(cells)]
+        wanted = [(key, cells) for key, cells in self._rows if self._keeps(key, cells)]
         current = [str(k.value) for k in self.rows]
         if [key for key, _ in wanted] != current:
             selected = self.highlighted_key

@@ -226,3 +226,17 @@ async def test_a_shrinking_column_is_cut_so_the_columns_after_it_stay_on_screen(
         await pilot.pause()
         shown = "".join(strip.text for strip in pilot.app.screen._compositor.render_strips())
         assert long_name in shown and "…" not in shown
+
+
+async def test_the_filter_finds_a_value_behind_a_shrunk_columns_ellipsis():
+    rows = [(str(i), [f"DiskSeen device=/dev/sda{i},fstype=ext4,mountpoint=/srv/{i},region=eu-west-{i}", "1 GiB",
+                      "alice"]) for i in (1, 2, 3)]
+    async with _NarrowTable().run_test(size=(60, 8)) as pilot:
+        table = pilot.app.query_one(LiveTable)
+        table.show(rows)
+        await pilot.pause()
+        assert "region" not in "".join(strip.text for strip in pilot.app.screen._compositor.render_strips())
+        table.set_filter(RowFilter("eu-west-2"))
+        assert table.visible_keys == ["2"] and table.row_count == 1
+        table.set_filter(RowFilter("!eu-west-2"))
+        assert table.visible_keys == ["1", "3"]
