@@ -229,9 +229,10 @@ class ServerClient:
             # Plain http has nothing to verify, and loading the CA bundle costs ~0.1 s of start-up.
             self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout,
                                            verify=self.base_url.startswith("https://"), headers=self.auth_headers)
+        sent_with = self.token
         response = await self._http.request(method, path, **kwargs)
-        if response.status_code == 401 and self.renew_token():
-            response = await self._http.request(method, path, **kwargs)
+        if response.status_code == 401 and (self.token != sent_with or self.renew_token()):
+            response = await self._http.request(method, path, **kwargs)  # another request may have renewed it
         return response
 
     async def chart(self, kind: str, range_s: int, step_s: int) -> Reply:

@@ -3,6 +3,7 @@ as, and says plainly when the server wants a token or refuses the one it has."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -109,8 +110,8 @@ async def test_a_request_refused_for_its_token_is_sent_again_with_the_token_file
         refused = await client.whoami()
         assert not refused.ok and refused.status == 401  # the file holds the same expired token
         path.write_text(create_token(secured.settings, "bob", "viewer", 3600, time.time()))
-        reply = await client.whoami()
-        assert reply.ok and reply.data["subject"] == "bob"
+        replies = await asyncio.gather(*(client.whoami() for _ in range(5)))  # as the charts are fetched
+        assert [(r.ok, r.data.get("subject") if r.data else None) for r in replies] == [(True, "bob")] * 5
         assert (await client.alerts()).ok  # the shared client sends the new token from now on
     finally:
         await client.aclose()
