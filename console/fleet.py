@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.client import Reply, ServerClient
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 POLL_S = 5.0
 TIMEOUT_S = 3.0
@@ -77,8 +80,9 @@ class Fleet:
     (the snapshots' fixed data)."""
 
     def __init__(self, urls: list[str], token: str | None = None, *, poll: bool = True,
-                 interval: float = POLL_S, timeout: float = TIMEOUT_S) -> None:
-        self.clients = {url: ServerClient(url, token=token, timeout=timeout) for url in urls}
+                 interval: float = POLL_S, timeout: float = TIMEOUT_S, token_file: Path | None = None) -> None:
+        """``token_file``: where the token came from, read again after a refusal (``ServerClient``)."""
+        self.clients = {url: ServerClient(url, token=token, timeout=timeout, token_file=token_file) for url in urls}
         self.members = {url: Member(url, client.address) for url, client in self.clients.items()}
         self.poll, self.interval = poll, interval
         self.dirty = False

@@ -154,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
                 return fail(f"the demo could not start: {exc}")
         from console.fleet import Fleet
 
-        fleet = Fleet(urls, token) if len(urls) > 1 else None
-        client = ServerClient(url, token=token, token_file=token_file_in_use(args.token))
+        token_file = token_file_in_use(args.token)
+        fleet = Fleet(urls, token, token_file=token_file) if len(urls) > 1 else None
+        client = ServerClient(url, token=token, token_file=token_file)
         app = ConsoleApp(client, theme=args.theme, mode=mode, notice=notice, fleet=fleet)
         app.run()
         return app.return_code or 0

@@ -122,3 +122,17 @@ def test_only_a_token_from_the_file_is_read_again(tmp_path):
     assert token_file_in_use(None, env) == token_path(env)
     assert token_file_in_use(None, {**env, TOKEN_ENV: "from-env"}) is None
     assert token_file_in_use("from-option", env) is None
+
+
+async def test_the_fleets_clients_also_take_the_token_files_new_token(secured, tmp_path):
+    from console.fleet import Fleet
+
+    path = tmp_path / "token"
+    expired = create_token(secured.settings, "alice", "viewer", 60, time.time() - 3600)
+    path.write_text(create_token(secured.settings, "carol", "viewer", 3600, time.time()))
+    fleet = Fleet([secured.url], expired, token_file=path)
+    try:
+        reply = await fleet.clients[secured.url].whoami()
+        assert reply.ok and reply.data["subject"] == "carol"
+    finally:
+        await fleet.aclose()
