@@ -273,3 +273,14 @@ def test_the_dependency_view_names_causes_first_and_survives_cycles():
     assert lines[:6] == ["✖ down a", "✖ down db  connection refused", "  └ ◐ degraded api  dependency db down",
                          "    └ ◐ degraded web", "✖ down x", "  └ ✖ down y"]
     assert "● up b ← ✖ a, ? gone (no such check)" in lines
+
+
+async def test_r_sets_the_range_the_check_details_chart_opens_with(own_server):
+    server = own_server()
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_health(pilot, 0)
+        assert "r" in screen.active_bindings
+        before = app.range_name
+        await pilot.press("r")
+        assert app.range_name != before
