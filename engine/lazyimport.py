@@ -9,11 +9,11 @@ from typing import Any
 
 
 class LazyModule:
-    """Stands for a module until an attribute is first read, then imports it. The import goes through
-    ``importlib.import_module``, whose per-module lock makes a thread that comes second wait for the
-    whole module (``importlib.util.LazyLoader`` does not on Python 3.11: query threads starting
-    together saw a half-executed numpy). The module's names are then copied here, so later reads
-    are plain attribute reads."""
+    """``np = LazyModule("numpy")`` stands for numpy until an attribute is first read, then imports
+    it through ``importlib.import_module``, whose per-module lock makes a thread that comes second
+    wait for the whole module (``importlib.util.LazyLoader`` does not on Python 3.11: query threads
+    starting together saw a half-executed numpy). The module's names are then copied here, so later
+    reads are plain attribute reads."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -22,8 +22,3 @@ class LazyModule:
         module: ModuleType = importlib.import_module(self._name)
         self.__dict__.update(vars(module))
         return getattr(module, attr)
-
-
-def lazy_import(name: str) -> Any:
-    """``name`` imported at the first attribute read (``np = lazy_import("numpy")``)."""
-    return LazyModule(name)

@@ -196,14 +196,14 @@ class HealthScreen(FilteredScreen):
     HealthScreen #message.-error { background: $error 20%; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._loaded_at: float | None = None
 
     @property
     def follows_range(self) -> bool:
         """A check's details open with its latency chart over the console's chart range: ``r`` sets it here."""
         return True
-    def __init__(self) -> None:
-        super().__init__()
-        self._loaded_at: float | None = None
 
     def compose_body(self) -> ComposeResult:
         yield HealthTable("Checks", COLUMNS, id="checks")

@@ -12,10 +12,10 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 
-from engine.lazyimport import lazy_import
+from engine.lazyimport import LazyModule
 from engine.promql.gomath import INF
 
-np = lazy_import("numpy")
+np = LazyModule("numpy")
 
 _MIN_STEPS = 8  # below this the per-call overhead of numpy outweighs the loops it saves
 _MIN_CELLS = 512  # ... unless there are this many (series, step) cells: an instant query over many series

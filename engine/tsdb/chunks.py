@@ -58,9 +58,9 @@ from itertools import accumulate, repeat
 from math import gcd
 from operator import add, floordiv, le, mul, ne, sub, truediv, xor
 
-from engine.lazyimport import lazy_import
+from engine.lazyimport import LazyModule
 
-np = lazy_import("numpy")
+np = LazyModule("numpy")
 
 FORMAT_V1 = 1
 FORMAT_V2 = 2

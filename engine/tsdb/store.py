@@ -11,7 +11,7 @@ from itertools import compress, islice
 from operator import le
 from typing import TYPE_CHECKING, NamedTuple
 
-from engine.lazyimport import lazy_import
+from engine.lazyimport import LazyModule
 from engine.tsdb.backend import Backend, EncodedChunk, FlushBatch, WalBatch
 from engine.tsdb.chunks import decode_chunk, decode_chunks, encode_chunk
 from engine.tsdb.head import MemSeries
@@ -22,7 +22,7 @@ from engine.tsdb.types import STALE_NAN, Family, Labels, Metadata, is_stale, mak
 if TYPE_CHECKING:
     from engine.promql.deadline import Deadline
 
-np = lazy_import("numpy")
+np = LazyModule("numpy")
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 # In a fresh interpreter (this one has numpy loaded already): eight threads read the lazy module at once.
 SCRIPT = """
 import json, sys, threading
-from engine.lazyimport import lazy_import
+from engine.lazyimport import LazyModule
 
-np = lazy_import("numpy")
+np = LazyModule("numpy")
 loaded_before = "numpy" in sys.modules
 barrier = threading.Barrier(8)
 results = []
