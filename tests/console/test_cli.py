@@ -14,6 +14,7 @@ import termios
 import threading
 import time
 
+import pyte
 import pytest
 
 CLI = [sys.executable, "-c", "import sys; from console.cli import main; sys.exit(main())"]
@@ -43,7 +44,8 @@ def test_a_wrong_option_prints_usage_and_exits_2(args):
 
 
 class Terminal:
-    """The console in a pty of its own (its controlling terminal), with what it draws as plain text."""
+    """The console in a pty of its own (its controlling terminal), with what it draws as plain text:
+    the whole stream (`text`) and the screen as a terminal shows it now (`screen_text`)."""
 
     def __init__(self, args: list[str], env: dict[str, str], columns: int = 80, rows: int = 24) -> None:
         self.master, slave = os.openpty()
@@ -54,6 +56,8 @@ class Terminal:
                                      preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
         os.close(slave)
         self.raw = b""
+        self.screen = pyte.Screen(columns, rows)
+        self._stream = pyte.ByteStream(self.screen)
         self._lock = threading.Lock()
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -66,6 +70,7 @@ class Terminal:
                         return
                     with self._lock:
                         self.raw += chunk
+                        self._stream.feed(chunk)
             except OSError:
                 return
 
@@ -74,13 +79,24 @@ class Terminal:
         with self._lock:
             return ANSI.sub(b"", self.raw).decode(errors="replace")
 
+    @property
+    def screen_text(self) -> str:
+        """The screen's rows, then the text of a toast (right of its `▌` border, less the panel border it
+        leaves uncovered) as one line: a toast drawn over a chart that redraws meanwhile is contiguous
+        only on the screen, not in the stream."""
+        with self._lock:
+            rows = list(self.screen.display)
+        toast = " ".join(row[row.rindex("▌") + 1:].strip(" │─╯") for row in rows if "▌" in row)
+        return "\n".join(rows) + "\n" + toast
+
     def wait_for(self, *words: str, timeout: float = 30.0) -> None:
         """Wait until every phrase is drawn; a phrase a toast wrapped over lines counts too."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.text
             flat = WRAP.sub(" ", text)
-            if all(w in text or w in flat for w in words):
+            screen = self.screen_text
+            if all(w in text or w in flat or w in screen for w in words):
                 return
             if self.proc.poll() is not None:
                 break
