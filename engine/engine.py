@@ -918,6 +918,10 @@ class Engine:
         none): the silence now in force, the same one or its replacement."""
         return (await self.book.update_silence(silence_id, body, by)).to_json(self.clock.now(), rfc3339)
 
+    def silenced_count(self, silence_id: str) -> int:
+        """How many live alerts a silence silences now."""
+        return sum(silence_id in inst.silenced_by for inst in self.book.live.values())
+
     async def expire_silence(self, silence_id: str) -> dict[str, Any]:
         """End a silence now (AlertActionError when there is none)."""
         return (await self.book.expire_silence(silence_id)).to_json(self.clock.now(), rfc3339)

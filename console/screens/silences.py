@@ -170,13 +170,19 @@ class SilenceActions:
 
     def _sent(self, reply: Reply | None, done: str) -> None:
         """Says what the server stored (the form's matchers may select other alerts than the one
-        the form was opened on): ``Silenced alertname="B" for 1h59m``."""
+        the form was opened on) and what it silences now, so a typo that silences nothing shows:
+        ``Silenced alertname="B" for 1h59m · 2 alerts now``."""
         if reply is None:
             return
-        silence = (reply.data or {}).get("silence") or {}
+        data = reply.data or {}
+        silence = data.get("silence") or {}
         ends = parse_time(silence.get("endsAt"))
         left = "" if ends is None else f" for {fmt.age(ends - self.console.clock.now())}"
-        self.silence_changed(f"{done} {format_matchers(silence.get('matchers') or [])}{left}")
+        count = data.get("silencedAlerts")
+        now = "" if not isinstance(count, int) else (
+            " · no alert matches it now" if count == 0 else f" · {count} alert{'s' * (count != 1)} now")
+        self.silence_changed(f"{done} {format_matchers(silence.get('matchers') or [])}{left}{now}",
+                             error=count == 0)
 
     def expire_silence(self, silence: dict[str, Any]) -> None:
         question = Text.assemble("Expire the silence ", (format_matchers(silence.get("matchers") or []), "bold"),

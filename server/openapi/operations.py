@@ -34,6 +34,7 @@ from server.openapi.schemas import (
 # -- request bodies --------------------------------------------------------------------------------
 
 _STRINGS: Schema = array(STRING)
+_COUNT: Schema = {"type": "integer", "minimum": 0}
 _DURATION_OR_SECONDS: Schema = {"type": ["string", "number"]}
 RULE_BODY: Schema = obj(optional={
     "name": STRING, "expr": STRING, "for": _DURATION_OR_SECONDS, "keepFiringFor": _DURATION_OR_SECONDS,
@@ -146,9 +147,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/alerts/silences", "listSilences", "Silences", "alerts",
               obj({"silences": array(SILENCE)})),
     Operation("POST", "/api/alerts/silences", "createSilence", "Create a silence", "alerts",
-              obj({"silence": SILENCE}), status=201, body=SILENCE_BODY, body_code="invalid_silence"),
+              obj({"silence": SILENCE, "silencedAlerts": _COUNT}), status=201, body=SILENCE_BODY,
+              body_code="invalid_silence"),
     Operation("PUT", "/api/alerts/silences/{id}", "updateSilence", "Replace a silence", "alerts",
-              obj({"silence": SILENCE}), body=SILENCE_BODY, body_code="invalid_silence"),
+              obj({"silence": SILENCE, "silencedAlerts": _COUNT}), body=SILENCE_BODY, body_code="invalid_silence"),
     Operation("DELETE", "/api/alerts/silences/{id}", "expireSilence", "Expire a silence", "alerts",
               obj({"silence": SILENCE})),
     Operation("GET", "/api/alerts/rules", "listRules", "Alerting and recording rules", "rules",

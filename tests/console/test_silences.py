@@ -211,7 +211,25 @@ async def test_the_message_names_what_the_server_silenced_not_the_alert_the_form
         form.query_one("#matchers").value = f'mountpoint="{other["labels"]["mountpoint"]}"'
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: text(screen.query_one("#message")), "the message")
-        assert text(screen.query_one("#message")) == f'Silenced mountpoint="{other["labels"]["mountpoint"]}" for 2h00m'
+        assert text(screen.query_one("#message")) == \
+            f'Silenced mountpoint="{other["labels"]["mountpoint"]}" for 2h00m · 1 alert now'
+        assert not screen.query_one("#message").has_class("-error")
+
+
+async def test_a_silence_that_matches_no_alert_says_so(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SilenceForm), "the silence form")
+        app.screen.query_one("#comment").value = "typo"
+        app.screen.query_one("#matchers").value = 'alertname="DiskSen"'
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: text(screen.query_one("#message")), "the message")
+        assert text(screen.query_one("#message")) == 'Silenced alertname="DiskSen" for 2h00m · no alert matches it now'
+        assert screen.query_one("#message").has_class("-error")
 
 
 async def test_the_silenced_alert_dialog_says_when_the_silence_ends_from_now(own_server):

@@ -32,7 +32,7 @@ async def test_quoted_matcher_text_silences_the_alert_and_the_timeline_says_who_
                                                         "duration": "1h", "comment": "fan replaced"})
     assert r.status_code == 201, r.text
     silence = r.json()["silence"]
-    assert [m["value"] for m in silence["matchers"]] == ["HighTemp", "b|c"]
+    assert [m["value"] for m in silence["matchers"]] == ["HighTemp", "b|c"] and r.json()["silencedAlerts"] == 1
     rooms = {a["labels"]["room"]: a for a in await firing(client)}
     assert rooms["b"]["silencedBy"] == [silence["id"]] and rooms["a"]["silencedBy"] == []
     timeline = (await client.get(f"/api/alerts/{rooms['b']['id']}")).json()["alert"]["timeline"]
@@ -57,6 +57,7 @@ async def test_extending_keeps_the_silence_and_new_matchers_replace_it(env):  # 
     r = await client.put(f"/api/alerts/silences/{first['id']}",
                          json={"matchers": ['room=~"a|b"'], "duration": "1h", "comment": "both rooms"})
     replacement = r.json()["silence"]
+    assert r.json()["silencedAlerts"] == 2
     assert replacement["id"] != first["id"]
     states = {s["id"]: s["status"]["state"] for s in (await client.get("/api/alerts/silences")).json()["silences"]}
     assert states == {first["id"]: "expired", replacement["id"]: "active"}
@@ -67,6 +68,7 @@ async def test_editing_a_silence_refuses_bad_input_and_unknown_ids(env):  # noqa
     _, client, _, _ = env
     r = await client.post("/api/alerts/silences", json={"matchers": ['room="b"'], "duration": "1h", "comment": "x"})
     silence_id = r.json()["silence"]["id"]
+    assert r.json()["silencedAlerts"] == 0  # no alert fires: a matcher typo looks the same, and is said
     r = await client.put(f"/api/alerts/silences/{silence_id}", json={"matchers": ["room=b"], "duration": "1h",
                                                                       "comment": ""})
     assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "comment"
