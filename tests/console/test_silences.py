@@ -4,6 +4,8 @@ extends; ``s`` on a silenced alert offers edit or expire; the timeline says who 
 
 from __future__ import annotations
 
+from typing import Any
+
 from console.app import ConsoleApp
 from console.client import ServerClient
 from console.screens.alert_dialogs import AlertDetails, ConfirmDialog
@@ -43,15 +45,21 @@ async def alerts_at_home(pilot) -> AlertsScreen:
     return screen
 
 
+async def press_s_for(pilot, dialog: type) -> Any:
+    """Press ``s`` on the Alerts screen and wait for what it opens (a form, or the choice a silenced
+    alert offers)."""
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, dialog), dialog.__name__)
+    return pilot.app.screen
+
+
 async def test_the_form_reads_quoted_matchers_as_the_api_does_and_needs_a_comment(own_server):
     server = own_server()
     await firing_disk_alerts(server)
     app = make_app(server.url)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_alerts(pilot)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, SilenceForm), "the silence form")
-        form = app.screen
+        form = await press_s_for(pilot, SilenceForm)
         assert form.query_one("#matchers").value.startswith('alertname="DiskSeen", device="')
         form.query_one("#matchers").value = 'alertname="DiskSeen", mountpoint="/home"'
         await pilot.press("ctrl+s")
@@ -133,8 +141,7 @@ async def test_s_on_a_silenced_alert_offers_to_edit_or_expire_its_silence(own_se
     app = make_app(server.url)
     async with app.run_test(size=(120, 40)) as pilot:
         await alerts_at_home(pilot)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, SilencedAlertDialog), "the choice")
+        await press_s_for(pilot, SilencedAlertDialog)
         await pilot.press("enter")  # Edit / extend is the default
         await wait_for(pilot, lambda: isinstance(app.screen, SilenceForm), "the edit form")
         assert app.screen.query_one("#matchers").value == 'mountpoint="/home"'
@@ -200,9 +207,7 @@ async def test_the_message_names_what_the_server_silenced_not_the_alert_the_form
         screen = await open_alerts(pilot)
         cursor = app.alerts.alerts[screen.table.highlighted_key]
         other = next(a for a in app.alerts.alerts.values() if a["id"] != cursor["id"])
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, SilenceForm), "the silence form")
-        form = app.screen
+        form = await press_s_for(pilot, SilenceForm)
         form.query_one("#comment").value = "swap"
         form.query_one("#matchers").value = 'alertname="DiskSeen", bad'
         await pilot.press("ctrl+s")
@@ -222,10 +227,9 @@ async def test_a_silence_that_matches_no_alert_says_so(own_server):
     app = make_app(server.url)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_alerts(pilot)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, SilenceForm), "the silence form")
-        app.screen.query_one("#comment").value = "typo"
-        app.screen.query_one("#matchers").value = 'alertname="DiskSen"'
+        form = await press_s_for(pilot, SilenceForm)
+        form.query_one("#comment").value = "typo"
+        form.query_one("#matchers").value = 'alertname="DiskSen"'
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: text(screen.query_one("#message")), "the message")
         assert text(screen.query_one("#message")) == 'Silenced alertname="DiskSen" for 2h00m · no alert matches it now'
@@ -238,7 +242,6 @@ async def test_the_silenced_alert_dialog_says_when_the_silence_ends_from_now(own
     app = make_app(server.url)
     async with app.run_test(size=(120, 40)) as pilot:
         await alerts_at_home(pilot)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, SilencedAlertDialog), "the choice")
+        await press_s_for(pilot, SilencedAlertDialog)
         summary = "\n".join(text(f) for f in app.screen.query("Field"))
     assert "ends in 2h00m" in summary and "until" not in summary and "Z" not in summary.split("ends")[1]
