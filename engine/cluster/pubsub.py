@@ -64,7 +64,7 @@ class ChannelListener:
         while True:
             try:
                 async with self.client.pubsub() as pubsub:
-                    await asyncio.wait_for(pubsub.subscribe(self.channel), 2 * self.ping_s)
+                    await asyncio.wait_for(self._subscribe(pubsub), 2 * self.ping_s)
                     self.subscribed()
                     self._listening.set()
                     if not caught_up:
@@ -77,6 +77,14 @@ class ChannelListener:
                                 extra=log_fields(redis_url=redact_uris(self.url), error=str(exc)))
                 caught_up = False
                 await asyncio.sleep(RETRY_S)
+
+    async def _subscribe(self, pubsub: Any) -> None:
+        """Subscribe and wait for Redis's confirmation: ``subscribed`` catches up on another connection,
+        and before the SUBSCRIBE is taken a change published in between would be neither caught up
+        nor heard."""
+        await pubsub.subscribe(self.channel)
+        while (message := await pubsub.get_message(timeout=None)) is None or message["type"] != "subscribe":
+            pass
 
     async def _listen(self, pubsub: Any) -> None:
         """Messages until the connection goes quiet and does not answer a ping (``PING_S``); anything

@@ -181,11 +181,15 @@ class _Proxy:
     nothing more on it (a half-open connection, as after a network partition or a peer gone without
     a reset); connections made after the cut work."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, hold: bytes | None = None) -> None:
+        """``hold``: the first bytes to Redis that contain it wait there until ``release()``."""
         self.port = port
         self.cut_before = 0
         self.accepted = 0
         self.server: asyncio.Server | None = None
+        self.hold = hold
+        self.holding = asyncio.Event()
+        self.released = asyncio.Event()
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -194,6 +198,9 @@ class _Proxy:
     def cut(self) -> None:
         self.cut_before = self.accepted
 
+    def release(self) -> None:
+        self.released.set()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         number = self.accepted
@@ -201,6 +208,9 @@ class _Proxy:
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             while data := await src.read(65536):
+                if self.hold is not None and self.hold in data and dst is up_writer:
+                    self.holding.set()
+                    await self.released.wait()
                 if number > self.cut_before:
                     dst.write(data)
                     await dst.drain()
@@ -210,6 +220,38 @@ class _Proxy:
     async def stop(self) -> None:
         assert self.server is not None
         self.server.close()
+
+
+async def test_a_listener_catches_up_only_once_redis_has_taken_its_subscription(redis_server):
+    """``subscribed`` (the catch-up, read on another connection) runs after Redis confirmed the
+    SUBSCRIBE: before it, a change published in between would be neither caught up nor heard. The
+    proxy holds the SUBSCRIBE; the listener's start waits for it (and gives up waiting after
+    START_WAIT_S) without having caught up."""
+    import redis.asyncio as aioredis
+
+    from engine.cluster.pubsub import ChannelListener
+
+    proxy = _Proxy(redis_server[1], hold=b"SUBSCRIBE")
+    url = f"redis://127.0.0.1:{await proxy.start()}/0"
+    caught_up: list[bool] = []
+    done = asyncio.Event()
+
+    def subscribed() -> None:
+        caught_up.append(proxy.released.is_set())
+        done.set()
+
+    client = aioredis.from_url(url, socket_connect_timeout=2)
+    listener = ChannelListener(client, "test:confirm", lambda data: None, subscribed, "test messages", url)
+    try:
+        await listener.start()
+        assert proxy.holding.is_set() and caught_up == []
+        proxy.release()
+        await asyncio.wait_for(done.wait(), 10)
+        assert caught_up == [True]
+    finally:
+        await listener.stop()
+        await client.aclose()
+        await proxy.stop()
 
 
 async def test_a_listener_on_a_connection_gone_deaf_subscribes_again(redis_server):
