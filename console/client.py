@@ -169,13 +169,14 @@ class ServerClient:
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def renew_token(self) -> bool:
+    async def renew_token(self) -> bool:
         """After a 401: take the token file's token if it is a new one (renewed since the console
-        started, or written there after the server asked for one)."""
+        started, or written there after the server asked for one). Read in a thread: a home on a
+        hung network mount must not freeze the screen."""
         if self.token_file is None:
             return False
         try:
-            token = read_token_file(self.token_file)
+            token = await asyncio.to_thread(read_token_file, self.token_file)
         except ValueError:
             return False
         if token is None or token == self.token:
@@ -231,7 +232,7 @@ class ServerClient:
                                            verify=self.base_url.startswith("https://"), headers=self.auth_headers)
         sent_with = self.token
         response = await self._http.request(method, path, **kwargs)
-        if response.status_code == 401 and (self.token != sent_with or self.renew_token()):
+        if response.status_code == 401 and (self.token != sent_with or await self.renew_token()):
             response = await self._http.request(method, path, **kwargs)  # another request may have renewed it
         return response
 
@@ -261,7 +262,7 @@ class ServerClient:
                 except asyncio.CancelledError:
                     raise
                 except aiohttp.WSServerHandshakeError as exc:
-                    if exc.status == 401 and self.renew_token():
+                    if exc.status == 401 and await self.renew_token():
                         continue
                     reason = self.refusal(exc.status) or describe_error(exc)
                 except Exception as exc:  # every failure of a connection is reported, then retried

@@ -4,6 +4,8 @@ as, and says plainly when the server wants a token or refuses the one it has."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 
 import pytest
@@ -115,6 +117,40 @@ async def test_a_request_refused_for_its_token_is_sent_again_with_the_token_file
         assert (await client.alerts()).ok  # the shared client sends the new token from now on
     finally:
         await client.aclose()
+
+
+async def test_a_token_file_that_blocks_does_not_freeze_the_console(secured, tmp_path):
+    """A home on a hung network mount: the token file is a FIFO nobody writes yet, so reading it
+    blocks. The event loop (the screen, the stream) must keep answering meanwhile; then the token
+    arrives and the request goes through with it."""
+    path = tmp_path / "token"
+    os.mkfifo(path)
+    expired = create_token(secured.settings, "alice", "viewer", 60, time.time() - 3600)
+    renewed = create_token(secured.settings, "bob", "viewer", 3600, time.time())
+    loop = asyncio.get_running_loop()
+    loop_answered: list[bool] = []
+
+    async def answer() -> bool:
+        return True
+
+    def writer() -> None:
+        with path.open("w") as fifo:  # returns once the console opened the file to read it
+            try:
+                loop_answered.append(asyncio.run_coroutine_threadsafe(answer(), loop).result(timeout=5))
+            except TimeoutError:
+                loop_answered.append(False)
+            fifo.write(renewed)
+
+    client = ServerClient(secured.url, token=expired, token_file=path)
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        reply = await client.whoami()
+        assert reply.ok and reply.data["subject"] == "bob"
+        assert loop_answered == [True]
+    finally:
+        await client.aclose()
+        thread.join(10)
 
 
 def test_only_a_token_from_the_file_is_read_again(tmp_path):
