@@ -428,7 +428,8 @@ class ServerClient:
 
     async def prom_get(self, path: str, params: dict[str, str] | None = None) -> Reply:
         """GET an /api/v1 endpoint: ``Reply.data`` is the envelope's ``data``; an error answer
-        (400 bad_data for a bad expression) becomes ``"bad_data: <the parser's message>"``."""
+        (400 bad_data for a bad expression) becomes ``"bad_data: <the parser's message>"`` with its
+        status (422 execution and 503 timeout are valid expressions that failed to run)."""
         import httpx
 
         try:
@@ -443,7 +444,7 @@ class ServerClient:
             error = body.get("error") if isinstance(body, dict) else None
             if not isinstance(error, str):
                 return Reply(error=f"server answered {response.status_code}: {response.reason_phrase}")
-            return Reply(error=f"{body.get('errorType') or 'error'}: {error}")
+            return Reply(error=f"{body.get('errorType') or 'error'}: {error}", status=response.status_code)
         return Reply(data=body.get("data"))
 
     async def prom_query(self, expr: str, at: float | None = None) -> Reply:

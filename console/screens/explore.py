@@ -28,6 +28,9 @@ from console.widgets.table import Column, LiveTable, RowFilter
 from engine.compat.regex import compile as compile_regex
 
 CHECK_DELAY_S = 0.4
+VALID_BUT_FAILED = (422, 503)
+"""Prometheus's statuses for an expression that parsed but failed to run (execution, timeout): kept in
+the history like an accepted one."""
 """Typing pauses this long before the server is asked whether the expression parses."""
 _LAST_NAME = compile_regex(r"[a-zA-Z_][a-zA-Z0-9_]*$")  # RE2: linear on a pasted query
 _UNFINISHED_ERRORS = ("unexpected end of input", "unclosed left parenthesis", "unterminated quoted string")
@@ -227,6 +230,8 @@ class ExploreScreen(LiveScreen):
         reply = await self.console.client.prom_query(expr)
         table = self.query_one(LiveTable)
         if not reply.ok:
+            if reply.status in VALID_BUT_FAILED:
+                self.queries.add(expr)  # worth running again, or narrowing from the history
             self._show_error(reply.error)
             info.show("")
             table.show([])

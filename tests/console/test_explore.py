@@ -98,7 +98,9 @@ async def test_an_unfinished_expression_shows_its_error_only_when_run_and_only_a
         await pilot.press("enter")
         await wait_for(pilot, lambda: "unclosed left parenthesis" in error_text(screen), "the run's error")
         await run(pilot, screen, "node_load1")
-    assert QueryHistory().queries == ["node_load1"]
+        await run(pilot, screen, "node_cpu_seconds_total + on() node_cpu_seconds_total")  # valid, fails to run
+        await wait_for(pilot, lambda: error_text(screen).startswith("execution:"), "the execution error")
+    assert QueryHistory().queries == ["node_load1", "node_cpu_seconds_total + on() node_cpu_seconds_total"]
 
 
 async def test_the_footer_offers_slash_only_when_the_query_does_not_have_the_focus(fed_server):
