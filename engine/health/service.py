@@ -259,7 +259,8 @@ class HealthService:
         """A result of check ``name`` another replica ran at ``at``, taken as if it had run here."""
         spec = self.specs.get(name)
         if spec is not None:
-            self._record(spec, result, at)
+            with self.store.relayed():
+                self._record(spec, result, at)
 
     def _record(self, spec: CheckSpec, result: Result, now: float) -> None:
         """One result into the check's state, history, series and events."""

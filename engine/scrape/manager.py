@@ -347,7 +347,8 @@ class ScrapeManager:
         except Exception:  # a bug must not go unseen in a task nobody awaits
             log.exception("another replica's scrape not recorded", extra={"fields": {"url": target.url}})
             return
-        self._record(target, wall, duration, processed, error)
+        with self.store.relayed():
+            self._record(target, wall, duration, processed, error)
 
     def _record(self, target: Target, wall: float, duration: float, processed: Processed | None, error: str) -> None:
         """Admit new series and append every sample and the report series in one cycle of the target's

@@ -7,6 +7,7 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import compress, islice
 from operator import le
 from typing import TYPE_CHECKING, NamedTuple
@@ -374,6 +375,17 @@ class Store:
         """Put back what ``take_appended`` returned and its taker could not keep (next call returns it first)."""
         batch.extend(self._feed_backlog)
         self._feed_backlog = batch
+
+    @contextmanager
+    def relayed(self) -> Iterator[None]:
+        """Appends made inside are another replica's work (its scrape or check, relayed): stored here
+        but not handed to ``take_appended``, so remote write sends each sample from the replica
+        that did the work only, not once per replica (owner thread, no await inside)."""
+        self._hand_over()
+        try:
+            yield
+        finally:
+            self._taken = len(self._pending)
 
     def _hand_over(self) -> None:
         """Move the part of ``_pending`` not yet taken into the feed backlog."""

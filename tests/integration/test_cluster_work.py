@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import httpx
 import pytest
@@ -178,3 +178,41 @@ async def test_alone_the_process_runs_every_target_and_check(tmp_path, recorder)
         await each_ran_by_its_owner(recorder, view["assignments"], {view["self"]: "solo"}, recorder.url, runs=1)
     finally:
         await running.stop()
+
+
+async def test_remote_write_sends_each_sample_once_from_the_replica_that_did_the_work(replicas, recorder):
+    """Every replica stores every target's samples and every check's probe_success (relayed), but
+    only the replica that scraped or probed sends them out: the receiver gets each sample once, not
+    once per replica."""
+    from engine.ingest.remote_write import Decoder
+    from tests.integration.test_remote_write_out import remote
+
+    receiver = await Recorder().start()
+    try:
+        members = [replicas(name, **work_env(name, recorder.url), REMOTE_WRITE=remote(f"{receiver.url}/write"))
+                   for name in NAMES[:2]]
+
+        async def both_working() -> bool:
+            assignment = await divided(members, expected_keys(recorder.url))
+            return assignment is not None and len(set(assignment.values())) == 2
+        await until(both_working, "two replicas dividing the work between them")
+
+        def sent() -> list[tuple[tuple[tuple[str, str], ...], int]]:
+            """(labels, timestamp) of every work_sample and probe_success sample received, stale markers aside."""
+            decoder, out = Decoder(), []
+            for request in list(receiver.accepted):
+                for labels, ts, vals in decoder.decode(request.body).series:
+                    if dict(labels).get("__name__") in ("work_sample", "probe_success"):
+                        out.extend((tuple(labels), t) for t, v in zip(ts, vals, strict=True) if v == v)
+            return out
+
+        async def three_of_each() -> bool:
+            per_series = Counter(labels for labels, _ in sent())
+            names = Counter(dict(labels)["__name__"] for labels in per_series if per_series[labels] >= 3)
+            return names == {"work_sample": TARGETS, "probe_success": CHECKS}
+
+        await until(three_of_each, "three samples of every target's and check's series at the receiver")
+        twice = [key for key, n in Counter(sent()).items() if n > 1]
+        assert twice == []
+    finally:
+        await receiver.stop()
