@@ -107,7 +107,7 @@ class Parser:
         Unlike :meth:`parse`, ``(up)`` and ``up offset 5m`` are refused, as Prometheus's ``match[]`` is.
         """
         tree = self._tree(text)
-        if type(tree) is not pp.VectorSelector or tree.offset is not None or tree.at is not None:
+        if type(tree) is not pp.VectorSelector or _duration_ms(tree, "offset") is not None or tree.at is not None:
             raise QueryError(BAD_DATA, "parse error: expected a series selector such as "
                                        f'up{{job="api"}}, got {quote(text)}')
         return _selector(tree).matchers
@@ -238,6 +238,17 @@ def _ms(delta: timedelta) -> int:
     return delta // _MS
 
 
+def _duration_ms(e: object, attr: str) -> int | None:
+    """A duration of the parser's tree in milliseconds, None when absent. The parser hands durations
+    over as ``timedelta``, which cannot hold some it accepts (``offset 3000000y``): refused as
+    Prometheus refuses them."""
+    try:
+        delta = getattr(e, attr)
+        return None if delta is None else _ms(delta)
+    except (ValueError, OverflowError):
+        raise QueryError(BAD_DATA, "parse error: duration out of range") from None
+
+
 def _convert(e: object) -> n.Node:
     kind = type(e)
     if kind is pp.ParenExpr:
@@ -249,7 +260,7 @@ def _convert(e: object) -> n.Node:
     if kind is pp.VectorSelector:
         return _selector(e)
     if kind is pp.MatrixSelector:
-        return n.MatrixSelector(_selector(e.vector_selector), _ms(e.range))
+        return n.MatrixSelector(_selector(e.vector_selector), _duration_ms(e, "range") or 0)
     if kind is pp.UnaryExpr:
         inner = _convert(e.expr)
         return n.Negation(inner, inner.type)
@@ -260,9 +271,9 @@ def _convert(e: object) -> n.Node:
     if kind is pp.BinaryExpr:
         return _binary(e)
     if kind is pp.SubqueryExpr:
-        offset = _ms(e.offset) if e.offset is not None else 0
-        step = _ms(e.step) if e.step is not None else 0
-        return n.Subquery(_convert(e.expr), _ms(e.range), step, offset, _at(e.at))
+        offset = _duration_ms(e, "offset") or 0
+        step = _duration_ms(e, "step") or 0
+        return n.Subquery(_convert(e.expr), _duration_ms(e, "range") or 0, step, offset, _at(e.at))
     raise unsupported(f"the expression {e} is not supported")
 
 
@@ -295,8 +306,7 @@ def _selector(vs: pp.VectorSelector) -> n.VectorSelector:
             matchers.append(Matcher.make(m.name, _MATCH_OPS[str(m.op)], m.value))
     except MatcherError as exc:
         raise QueryError(BAD_DATA, f"parse error: {exc}") from None
-    offset = _ms(vs.offset) if vs.offset is not None else 0
-    return n.VectorSelector(tuple(matchers), offset, _at(vs.at))
+    return n.VectorSelector(tuple(matchers), _duration_ms(vs, "offset") or 0, _at(vs.at))
 
 
 def _call(e: pp.Call) -> n.Call:
