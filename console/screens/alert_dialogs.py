@@ -84,7 +84,8 @@ class AcknowledgeDialog(SendingDialog):
 
 class ResolveDialog(SendingDialog):
     """``r``: resolve with an optional comment. Enter in the comment moves to Cancel, the default:
-    only enter on the Resolve button (or ctrl+s) resolves, as the dialog says. ``comment`` keeps what
+    only enter on the Resolve button (or ctrl+s) resolves, as the dialog says. Resolve comes first
+    (focus follows the screen, left to right), so one tab from the comment reaches it. ``comment`` keeps what
     was typed, so a screen can say that a cancelled dialog did not send it."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="ResolveDialog") + FORM_CSS.format(name="ResolveDialog", label=9)
@@ -109,8 +110,8 @@ class ResolveDialog(SendingDialog):
             yield Field("Default: Cancel · tab to Resolve, then enter (or ctrl+s) · esc cancels", classes="hint")
             yield Field(id="form-error")
             with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
                 yield Button("Resolve", id="ok", variant="error")
+                yield Button("Cancel", id="cancel")
 
     def answer(self) -> str:
         return self.query_one("#comment", Input).value

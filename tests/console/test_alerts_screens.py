@@ -80,11 +80,23 @@ async def test_resolve_defaults_to_cancel_and_resolves_when_confirmed(own_server
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen, "the dialog to close")
         assert key in app.alerts.alerts and screen.table.row_count == 3
-        await pilot.press("r", *"disk replaced", "enter", "tab", "enter")  # enter on Resolve resolves
+        await pilot.press("r", *"disk replaced", "tab", "enter")  # as the hint says: tab to Resolve, enter
         await wait_for(pilot, lambda: key not in app.alerts.alerts, "the alert to go")
     assert key not in {a["id"] for a in (await api(server, "GET", "/api/alerts"))["alerts"]}
     timeline = (await api(server, "GET", f"/api/alerts/{key}"))["alert"]["timeline"]
     assert [e["detail"] for e in timeline if e["event"] == "resolved"] == ["disk replaced"]
+
+
+async def test_one_tab_from_the_resolve_comment_reaches_resolve_as_the_hint_says(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_alerts(pilot)
+        await pilot.press("r", *"fixed")
+        assert "tab to Resolve, then enter" in str(app.screen.query_one(".hint").content)
+        await pilot.press("tab")
+        assert app.screen.focused.id == "ok"
 
 
 async def test_silence_prefills_the_alerts_labels(own_server):
