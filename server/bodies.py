@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from server.errors import ApiError
 
@@ -70,9 +71,10 @@ def parse_json(raw: bytes) -> Any:
 
 
 @asynccontextmanager
-async def body_deadline(request: web.Request) -> AsyncIterator[None]:
-    """408 when the body does not arrive within READ_TIMEOUT: a client trickling it cannot hold a
-    connection and a handler for ever."""
+async def reading_body(request: web.Request) -> AsyncIterator[None]:
+    """Around every read of a request body: 408 when the body does not arrive within READ_TIMEOUT (a
+    client trickling it cannot hold a connection and a handler for ever); 400 when aiohttp cannot
+    decode it (a ``Content-Encoding: gzip`` or ``deflate`` body that is not: its RequestPayloadError)."""
     seconds = request.app.get(READ_TIMEOUT)
     try:
         async with asyncio.timeout(seconds):
@@ -80,6 +82,16 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
     except TimeoutError:
         raise ApiError(408, "request_timeout", f"the request body did not arrive within {seconds:g} s",
                        {"readTimeoutSeconds": seconds}) from None
+    except RequestPayloadError as exc:
+        raise undecodable(request, exc) from None
+
+
+def undecodable(request: web.Request, exc: RequestPayloadError) -> ApiError:
+    """The 400 for a body aiohttp's parser could not decode, in the words of the parser's error."""
+    reason = getattr(exc.__cause__, "message", None) or str(exc)
+    first_line = (reason.strip().splitlines() or [""])[0][:200]
+    return ApiError(400, "bad_request", f"the request body could not be read: {first_line}",
+                    {"contentEncoding": request.headers.get("Content-Encoding")})
 
 
 async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -88,7 +100,7 @@ async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
     the stream is read here."""
     if request.content_length is not None and request.content_length > limit:
         raise too_large(limit)
-    async with body_deadline(request):
+    async with reading_body(request):
         return await _read_body(request, limit)
 
 

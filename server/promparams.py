@@ -17,7 +17,7 @@ from multidict import MultiDict
 from engine.compat.durations import DurationError
 from engine.compat.durations import parse_duration as parse_prometheus_duration
 from engine.compat.strconv import NumError, parse_float, quote
-from server.bodies import body_deadline
+from server.bodies import reading_body
 
 BAD_DATA = "bad_data"
 
@@ -52,7 +52,7 @@ async def form(request: web.Request) -> MultiDict[str]:
     values: MultiDict[str] = MultiDict()
     if request.method == "POST":
         try:
-            async with body_deadline(request):
+            async with reading_body(request):
                 body = await request.post()
         except ValueError as exc:
             raise PromApiError(BAD_DATA, f"error parsing form values: {exc}") from None

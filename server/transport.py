@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestPayloadError
 
 from server.errors import code_for, error_response, log_unhandled
 from server.requestids import HEADER, request_id
@@ -86,6 +87,14 @@ class JsonErrorRequestHandler(web.RequestHandler):
             self.force_close()
             if self.transport is not None:
                 self.transport.close()
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp drains what is left of a body after the answer; a body it could not decode raises
+        its RequestPayloadError again there, after our 400 was sent (server/bodies.py): not a bug."""
+        if isinstance(kw.get("exc_info"), RequestPayloadError):
+            log.debug("dropped the rest of a request body that could not be decoded: %s", kw["exc_info"])
+            return
+        super().log_exception(*args, **kw)
 
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:

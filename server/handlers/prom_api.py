@@ -24,7 +24,7 @@ from engine.engine import Engine, Selectors
 from engine.promql import QueryError, QueryResult
 from engine.tsdb.matchers import Matcher
 from server import promparams as p
-from server.errors import log_unhandled
+from server.errors import ApiError, log_unhandled
 from server.keys import ENGINE
 from server.promparams import BAD_DATA, PromApiError
 
@@ -54,9 +54,9 @@ def _success_result(result: QueryResult) -> bytes:
     return b"".join((b'{"status":"success","data":', result.to_json(), b"}"))
 
 
-def _error(error_type: str, message: str) -> web.Response:
+def _error(error_type: str, message: str, status: int | None = None) -> web.Response:
     body = {"status": "error", "errorType": error_type, "error": message}
-    return _respond(_json(body), _STATUS.get(error_type, 500))
+    return _respond(_json(body), status or _STATUS.get(error_type, 500))
 
 
 def _respond(body: bytes, status: int = 200) -> web.Response:
@@ -75,6 +75,8 @@ def _endpoint(path: str) -> Callable[[Handler], Handler]:
                 return await handler(request)
             except PromApiError as exc:
                 return _error(exc.error_type, exc.message)
+            except ApiError as exc:  # a form body that could not be read (400 undecodable, 408 too slow)
+                return _error(BAD_DATA, exc.message, exc.status)
             except web.HTTPException:
                 raise
             except Exception as exc:  # a bug: still answer in the envelope Prometheus clients can read

@@ -4,8 +4,10 @@ URL and body limits, transport errors in our JSON shape, request ids, one log li
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
+import zlib
 
 import httpx
 import pytest
@@ -193,6 +195,29 @@ async def test_body_over_one_mib_is_413(client):
     r = await client.post("/api/alerts/rules", content=chunks(), headers={"Content-Type": "application/json"})
     assert error_code(r, 413) == "payload_too_large"
     assert "CsrfProbe" not in await rule_names(client)
+
+
+# -- compressed bodies that are not what their Content-Encoding says -----------------------------
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decode_is_400_in_the_route_envelope(client, caplog, encoding):
+    caplog.set_level(logging.INFO)
+    bad = {"Content-Encoding": encoding}
+    for path, media in (("/api/alerts/silences", "application/json"), ("/api/metrics/batch", "application/json"),
+                        ("/metrics/job/x", "text/plain"), ("/api/v1/write", "application/x-protobuf")):
+        r = await client.post(path, content=b"not gzip", headers={**bad, "Content-Type": media})
+        assert error_code(r, 400) == "bad_request", path
+        assert f"content-encoding: {encoding}" in r.json()["error"]["message"]
+    r = await client.post("/api/v1/query", content=b"not gzip",
+                          headers={**bad, "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and r.json()["errorType"] == "bad_data", r.text
+    assert (await client.get("/livez")).status_code == 200
+    assert [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR] == []
+    assert (await client.get("/api/alerts/silences")).json()["silences"] == []
+    body = gzip.compress(b"query=1%2B1") if encoding == "gzip" else zlib.compress(b"query=1%2B1")
+    r = await client.post("/api/v1/query", content=body,  # a body that is what it says is read
+                          headers={**bad, "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json()["data"]["result"][1] == "2"
 
 
 # -- request ids and one log line per 500 ---------------------------------------------------------
