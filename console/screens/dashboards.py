@@ -29,6 +29,7 @@ from console.screens.base import LiveScreen
 from console.screens.dashboard_dialogs import VariablesDialog
 from console.widgets.dashboard_panels import DashPanel, RowHeader, make_panel
 from console.widgets.field import Field
+from console.widgets.table import UP_DOWN_KEYS
 from engine.grafana_vars import (
     ALL,
     TemplateError,
@@ -75,6 +76,16 @@ def dashboard_refresh(doc: dict[str, Any]) -> int:
     return 0 if seconds is None else max(MIN_REFRESH_S, int(seconds))
 
 
+class DashboardList(OptionList):
+    """The list of dashboards; ``j``/``k`` move like ``↓``/``↑`` (and ``g``/``G``), as in the tables."""
+
+    BINDINGS = [
+        *UP_DOWN_KEYS,
+        Binding("g", "first", "First", show=False),
+        Binding("G", "last", "Last", show=False),
+    ]
+
+
 class DashboardsScreen(LiveScreen):
     TITLE = "Dashboards"
     AUTO_FOCUS = "#dash-list"
@@ -91,7 +102,8 @@ class DashboardsScreen(LiveScreen):
     DEFAULT_CSS = """
     DashboardsScreen #dash-bar { height: 1; padding: 0 1; color: $text-muted; text-wrap: nowrap;
                                  text-overflow: ellipsis; }
-    DashboardsScreen #dash-list { height: 1fr; border: round $primary 60%; }
+    DashboardsScreen #dash-list { height: 1fr; border: round $primary 60%; text-wrap: nowrap;
+                                  text-overflow: ellipsis; }
     DashboardsScreen #dash-body { height: 1fr; display: none; scrollbar-size-vertical: 1; }
     DashboardsScreen.-open #dash-list { display: none; }
     DashboardsScreen.-open #dash-body { display: block; }
@@ -121,7 +133,7 @@ class DashboardsScreen(LiveScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Field(id="dash-bar")
-        yield OptionList(id="dash-list")
+        yield DashboardList(id="dash-list")
         yield VerticalScroll(id="dash-body")
         yield Field(id="message")
 
@@ -167,9 +179,17 @@ class DashboardsScreen(LiveScreen):
                 prompt.append(f"  {e.get('source')} · {e.get('file')}{f' · {tags}' if tags else ''}", style="dim")
                 options.append(Option(prompt, id=e["uid"]))
         listing = self.query_one("#dash-list", OptionList)
+        at = listing.highlighted
+        kept = listing.get_option_at_index(at).id if at is not None and at < listing.option_count else None
         listing.clear_options()
         listing.add_options(options)
-        listing.border_subtitle = f"{sum(1 for o in options if not o.disabled)} dashboards · enter opens"
+        ids = [o.id for o in options]
+        enabled = [i for i, o in enumerate(options) if not o.disabled]
+        if kept is not None and kept in ids:  # the row the user was on stays highlighted across a reload
+            listing.highlighted = ids.index(kept)
+        elif enabled:  # else the first dashboard: enter opens it at once
+            listing.highlighted = enabled[0]
+        listing.border_subtitle = f"{len(enabled)} dashboards · enter opens"
         if self.doc is None and not self.has_class("-open"):
             self.say("")
 

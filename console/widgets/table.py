@@ -50,12 +50,18 @@ class RowFilter:
         return found != self.invert
 
 
+UP_DOWN_KEYS = [
+    Binding("j", "cursor_down", "Down", show=False),
+    Binding("k", "cursor_up", "Up", show=False),
+]
+"""``j``/``k`` as ``↓``/``↑``: for any widget with ``cursor_down``/``cursor_up`` actions (tables, lists)."""
+
+
 class LiveTable(DataTable):
     """``show(rows)`` with (key, cells) pairs in display order; a filter hides rows without losing them."""
 
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
+        *UP_DOWN_KEYS,
         Binding("g", "scroll_top", "First row", show=False),
         Binding("G", "scroll_bottom", "Last row", show=False),
     ]

@@ -218,3 +218,28 @@ async def test_unknown_panel_type_says_so_and_rows_fold(dash_server):
         assert str(app.screen.query_one("#values").border_title).endswith("[/host:port]")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, "the dashboard again")
+
+
+async def test_the_list_starts_on_the_first_dashboard_keeps_its_place_and_j_k_move(dash_server):
+    """On arrival enter opens the first row (no ↓ first); j/k move like ↓/↑; the highlight survives
+    the list's reload (d); at 80 columns each dashboard keeps one line (its tags cut, not wrapped)."""
+    app = make_app(dash_server.url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        listing = screen.query_one("#dash-list")
+        await wait_for(pilot, lambda: listing.virtual_size.height > 0, "the list drawn")
+        assert listing.virtual_size.height == listing.option_count  # one line per dashboard
+        first = next(i for i in range(listing.option_count) if not listing.get_option_at_index(i).disabled)
+        assert listing.highlighted == first
+        await pilot.press("j")
+        assert listing.highlighted == first + 1
+        await pilot.press("k")
+        assert listing.highlighted == first
+        await pilot.press("j")
+        second = listing.get_option_at_index(first + 1).id
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.uid == second, "the second dashboard")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: not any(w.group == "dash-list" and w.is_running for w in app.workers),
+                       "the list again")
+        assert listing.highlighted is not None and listing.get_option_at_index(listing.highlighted).id == second
