@@ -15,7 +15,7 @@ from aiohttp import web
 
 from engine.audit import AuditEntry
 from server.auth import AUTHENTICATOR, principal_of
-from server.errors import log_unhandled, status_for
+from server.errors import CLIENT_GONE, log_unhandled, status_for
 from server.guards import MUTATING
 from server.keys import ENGINE
 from server.requestids import request_id
@@ -24,8 +24,6 @@ AUDITED_ROLES = frozenset({"operator", "admin", "ingest"})
 TARGET_PARAMS = ("id", "name", "uid", "grouping")
 MAX_TEXT = 500
 log = logging.getLogger(__name__)
-CLIENT_GONE = 499
-"""nginx's status for a request whose client went away before the answer."""
 
 
 @web.middleware
@@ -41,7 +39,7 @@ async def audit_middleware(request: web.Request, handler: Any) -> web.StreamResp
         status = response.status
         return response
     except Exception as exc:  # what the client is answered (server/errors.py)
-        status = status_for(exc)
+        status = status_for(exc, request)
         raise
     finally:
         if role != "ingest" or status in (401, 403):

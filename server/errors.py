@@ -69,7 +69,11 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         message = exc.reason if exc.status != 404 else f"no route for {request.method} {request.path}"
         return error_response(exc.status, code_for(exc.status), message, details, headers)
     except Exception as exc:
-        status = status_for(exc)
+        status = status_for(exc, request)
+        if status == CLIENT_GONE:
+            log.debug("the client of %s %s went away before the answer: %s", request.method, request.path,
+                      type(exc).__name__, extra={"fields": {"request_id": request_id(request), "status": status}})
+            return error_response(status, "client_closed_request", "the client closed the connection")
         if status == 500:
             rid = log_unhandled(request, exc)
             return error_response(500, "internal_error", "internal server error", {"requestId": rid})
@@ -83,12 +87,28 @@ _MAPPED: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
 )
 
 
-def status_for(exc: BaseException) -> int:
-    """The status ``error_middleware`` answers a request that raised ``exc`` with (500 for a bug): the
+CLIENT_GONE = 499
+"""nginx's status for a request whose client went away before the answer (mid-upload, say): not a
+server error; no answer reaches anyone, the request metrics and the audit log record this status."""
+
+
+def status_for(exc: BaseException, request: web.BaseRequest | None = None) -> int:
+    """The status ``error_middleware`` answers ``request`` that raised ``exc`` with (500 for a bug): the
     audit log records the same one."""
     if isinstance(exc, (ApiError, web.HTTPException)):
         return exc.status
+    if request is not None and client_gone(request, exc):
+        return CLIENT_GONE
     return next((status for kinds, status in _MAPPED if isinstance(exc, kinds)), 500)
+
+
+def client_gone(request: web.BaseRequest, exc: BaseException) -> bool:
+    """True when ``exc`` is the loss of the client's own connection (aiohttp's "Connection lost" while
+    the body was read), not a failure of ours such as a lost connection to Redis or a receiver."""
+    if not isinstance(exc, ConnectionError):
+        return False
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def log_unhandled(request: web.BaseRequest, exc: BaseException, logger: logging.Logger = log) -> str:

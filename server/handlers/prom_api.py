@@ -24,7 +24,7 @@ from engine.engine import Engine, Selectors
 from engine.promql import QueryError, QueryResult
 from engine.tsdb.matchers import Matcher
 from server import promparams as p
-from server.errors import ApiError, log_unhandled
+from server.errors import ApiError, client_gone, log_unhandled
 from server.keys import ENGINE
 from server.promparams import BAD_DATA, PromApiError
 
@@ -80,6 +80,8 @@ def _endpoint(path: str) -> Callable[[Handler], Handler]:
             except web.HTTPException:
                 raise
             except Exception as exc:  # a bug: still answer in the envelope Prometheus clients can read
+                if client_gone(request, exc):
+                    raise  # nobody to answer: error_middleware logs and counts it as such
                 log_unhandled(request, exc, log)
                 return _error("internal", "internal server error")
 

@@ -220,6 +220,47 @@ async def test_a_body_that_does_not_decode_is_400_in_the_route_envelope(client, 
     assert r.status_code == 200 and r.json()["data"]["result"][1] == "2"
 
 
+# -- a client that goes away mid-upload -----------------------------------------------------------
+
+class _Noted(logging.Handler):
+    """Sets an event when the server logs a line naming ``what``: its answer to a request nobody waits for."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.what, self.records, self.event = what, [], asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.what in record.getMessage():
+            self.records.append(record)
+            self.event.set()
+
+
+async def test_a_client_gone_mid_upload_is_499_not_a_logged_500(server, client, caplog):
+    caplog.set_level(logging.DEBUG, logger="server")
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    routes = (("/api/metrics/batch", "application/json"), ("/api/alerts/silences", "application/json"),
+              ("/api/v1/query", "application/x-www-form-urlencoded"))
+    for path, media in routes:
+        noted = _Noted(f"POST {path}")
+        logging.getLogger("server").addHandler(noted)
+        try:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {media}\r\n"
+                         f"Content-Length: 100\r\n\r\n{{\"me".encode())
+            await writer.drain()
+            writer.close()  # 4 of the 100 bytes sent
+            await asyncio.wait_for(noted.event.wait(), 10)
+        finally:
+            logging.getLogger("server").removeHandler(noted)
+        assert [(r.levelno, r.exc_info) for r in noted.records] == [(logging.DEBUG, None)], noted.records
+    exposition = (await client.get("/metrics")).text
+    for path, _ in routes:
+        assert f'route="{path}",service="metrics-service",status="499"}} 1' in exposition
+    assert 'status="500"' not in exposition
+    entries = (await client.get("/api/audit", params={"route": "/api/alerts/silences"})).json()["entries"]
+    assert [e["status"] for e in entries] == [499]
+
+
 # -- request ids and one log line per 500 ---------------------------------------------------------
 
 @pytest.fixture
