@@ -1,6 +1,7 @@
 """What every dialog with fields shares, so none loses what was typed: enter moves to the next field
 and ctrl+s submits; every problem the console can see is shown at once, each under its field; a
 request the server refuses keeps the dialog open with the server's message under the field it names.
+A field's error goes as soon as its value is changed.
 
 Labels are typed as ``severity=page team=ops`` (space or comma separated) and read by one parser."""
 
@@ -120,6 +121,17 @@ class FormDialog(Dialog):
 
     def submit(self) -> None:
         raise NotImplementedError
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _clear_field_error(self, event: Input.Changed | Select.Changed | Checkbox.Changed) -> None:
+        """A field's error goes as soon as its value changes: it was about the value that is gone
+        (the next ctrl+s, or a live check, says again what is still wrong)."""
+        line = next(iter(self.query(f"#{event.control.id}-error")), None) if event.control.id else None
+        if isinstance(line, Field) and line.has_class("-shown"):
+            line.remove_class("-shown")
+            line.show("")
 
     def show_errors(self, errors: dict[str, str], general: str = "") -> None:
         """Each message under its field (by the field's id; the first one focused and scrolled into

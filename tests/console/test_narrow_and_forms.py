@@ -168,6 +168,30 @@ async def test_a_refused_acknowledgement_stays_in_the_dialog(own_server):
         assert dialog.query_one("#comment", Input).value == "on it"
 
 
+async def test_a_refused_expiry_error_goes_once_the_expiry_is_retyped(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_alerts(pilot)
+        await pilot.press("a", "enter", *"abc", "ctrl+s")
+        dialog = app.screen
+        await wait_for(pilot, lambda: error_under(dialog, "expires"), "the server's refusal")
+        await pilot.press("backspace", "backspace", "backspace", *"30m")
+        assert error_under(dialog, "expires") == ""
+
+
+async def test_a_refused_expression_error_goes_once_the_expression_is_fixed(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        editor = await open_rule_editor(pilot)
+        await pilot.press("f2", *"Broken", "enter", *"sum(node_load1", "ctrl+s")
+        await wait_for(pilot, lambda: error_under(editor, "expr"), "the server's refusal")
+        assert "parenthesis" in error_under(editor, "expr")
+        await pilot.press(")")
+        assert error_under(editor, "expr") == ""
+
+
 @pytest.mark.parametrize("size", [(80, 24)], ids=["80x24"])
 def test_rule_editor_snapshot(snap_compare, fed_server, size):
     async def run_before(pilot) -> None:

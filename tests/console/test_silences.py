@@ -76,6 +76,24 @@ async def test_the_form_reads_quoted_matchers_as_the_api_does_and_needs_a_commen
     assert silence["comment"] == "disk swap"
 
 
+async def test_a_fields_error_goes_when_it_is_typed_in_and_the_others_stay(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_alerts(pilot)
+        form = await press_s_for(pilot, SilenceForm)
+        form.query_one("#duration").value = ""
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "say why" in text(form.query_one("#comment-error")), "the comment error")
+        assert "how long" in text(form.query_one("#duration-error"))
+        form.query_one("#comment").focus()
+        await pilot.press(*"disk swap")
+        assert not form.query_one("#comment-error").has_class("-shown")
+        assert "say why" not in text(form.query_one("#comment-error"))
+        assert form.query_one("#duration-error").has_class("-shown")
+
+
 class ToastsKept(ConsoleApp):
     """The console, keeping every toast's text (toasts leave the screen after a few seconds)."""
 
