@@ -339,6 +339,45 @@ def heavy_range(srv: Server) -> None:
     time.sleep(4)  # /livez and /readyz keep being watched: work past its deadline shows here
 
 
+WIDE_SERIES = 765
+WIDE_HOURS = 3
+WIDE_QUERY = 'max_over_time({__name__=~".+"}[1h:1s])'
+
+
+def wide_subquery(srv: Server) -> None:
+    """A subquery at 1 s over 3 h of 765 series, at the 11,000-point limit, no ``timeout``: the
+    client gives up after 3 s (the server's QUERY_TIMEOUT is what stops it), then a second client
+    asks again and waits. Memory is what QUERY_MAX_SAMPLES must bound."""
+    import cramjam
+
+    from engine.ingest.remote_write import message_types
+
+    end_ms = int(time.time() * 1000)
+    writes = set()
+    with srv.client() as c:
+        for first in range(0, WIDE_SERIES, 15):  # requests the size a Prometheus sends
+            request = message_types()["WriteRequest"]()
+            for i in range(first, first + 15):
+                series = request.timeseries.add()
+                for name, value in (("__name__", f"wide_{i % 15}"), ("instance", f"host-{i // 15}")):
+                    label = series.labels.add()
+                    label.name, label.value = name, value
+                for k in range(WIDE_HOURS * 240, -1, -1):
+                    sample = series.samples.add()
+                    sample.timestamp, sample.value = end_ms - k * 15_000, float(k % 97)
+            body = bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
+            srv.call("write", c, "POST", "/api/v1/write", content=body,
+                     headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+                              "X-Prometheus-Remote-Write-Version": "0.1.0"})
+            writes.add(srv.statuses["write"])
+    srv.statuses["write"] = sorted(writes, key=str)
+    form = {"query": WIDE_QUERY, "start": f"{end_ms / 1000 - 10_999:.3f}", "end": f"{end_ms / 1000:.3f}", "step": "1"}
+    with srv.client(timeout=3) as c:
+        srv.call("impatient_query", c, "POST", "/api/v1/query_range", data=form)
+    with srv.client(timeout=60) as c:
+        srv.call("query", c, "POST", "/api/v1/query_range", data=form)
+
+
 # -- 4. a flooding WebSocket client -------------------------------------------------------------------
 
 def ws_flood(srv: Server) -> None:
@@ -508,6 +547,8 @@ PROBES = [
                                                    "list_alerts": {200}}, {"EVALUATION_INTERVAL": "1"}),
     Probe("heavy_range_queries_x8", heavy_range, {"queries": {200, 422, 503}}, {"COLLECTION_INTERVAL": "0.1"},
           health=("/livez", "/readyz"), timeout=30),
+    Probe("wide_subquery_1s_over_3h", wide_subquery, {"write": {204}, "impatient_query": {"timeout", 422},
+                                                      "query": {422}}, timeout=70),
     Probe("ws_subscribe_flood", ws_flood, {"flooder_close": {1008}, "observer_got_80pct_of_updates": {True}},
           {"COLLECTION_INTERVAL": "0.5"}, timeout=WS_WINDOW_S + 5),
     Probe("metrics_scrape_4x20s", metrics_scrape, {"scrapes": {200}}, timeout=SCRAPE_SECONDS + 5),

@@ -30,4 +30,5 @@ def execution(message: str) -> QueryError:
     return QueryError(EXECUTION, message)
 
 
+TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
 DUPLICATE_LABELSET = "vector cannot contain metrics with the same labelset"

@@ -19,7 +19,7 @@ from engine.promql.aggregations import aggregate
 from engine.promql.binops import scalar_scalar, set_operation, vector_scalar, vector_vector
 from engine.promql.columns import window_bounds
 from engine.promql.deadline import CHECK_CELLS, Deadline
-from engine.promql.errors import BAD_DATA, QueryError, execution
+from engine.promql.errors import BAD_DATA, TOO_MANY_SAMPLES, QueryError, execution
 from engine.promql.functions import (
     DATE_FUNCTIONS,
     MATH,
@@ -58,7 +58,6 @@ QUERY_FUNCTIONS = {
     "range": lambda start, end, step: end - start,
     "step": lambda start, end, step: step,
 }
-TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
 _MAX_SECONDS = 9.2e15  # milliseconds must fit an int64, as in Prometheus
 
 
@@ -148,7 +147,8 @@ class _Evaluation:
         """Only the samples picked for the steps count, as in Prometheus (they are the output)."""
         ends = self.ends(node.offset_ms, node.at)
         data = self.store.select(node.matchers, ends[0] - self.lookback, ends[-1])
-        return instant_rows(self.deadline.paced(data, self.size), ends, self.lookback, timestamps)
+        return instant_rows(self.deadline.paced(data, self.size), ends, self.lookback, timestamps,
+                            self.max_samples - self.samples)
 
     def matrix(self, node: n.MatrixSelector | n.Subquery) -> list[tuple]:
         """A range vector as a query result: the raw samples of each series' window."""

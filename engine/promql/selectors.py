@@ -11,6 +11,7 @@ import struct
 from array import array
 from collections.abc import Iterable
 
+from engine.promql.errors import TOO_MANY_SAMPLES, execution
 from engine.promql.rows import Row
 from engine.tsdb.store import SeriesData
 from engine.tsdb.types import STALE_NAN, Labels
@@ -79,10 +80,12 @@ class WindowCache:
         return found
 
 
-def instant_rows(data: Iterable[SeriesData], ends: list[int], lookback: int, timestamps: bool = False) -> list[Row]:
+def instant_rows(data: Iterable[SeriesData], ends: list[int], lookback: int, timestamps: bool = False,
+                 budget: int | None = None) -> list[Row]:
     """Each step takes the latest sample in ``(end - lookback, end]`` (``end``: the step's time less
     the offset, or the ``@`` time), unless that sample is a stale marker. With ``timestamps`` the
-    value is the sample's time in seconds."""
+    value is the sample's time in seconds. Past ``budget`` samples it stops with the too-many-samples
+    error, as Prometheus does while filling a matrix, not after building all of it."""
     rows: list[Row] = []
     if len(ends) == 1:  # the data was selected for exactly this window: take the last sample
         for d in data:
@@ -101,8 +104,13 @@ def instant_rows(data: Iterable[SeriesData], ends: list[int], lookback: int, tim
             for k in stale:
                 source[k] = None
         out = [source[h - 1] if h > lo else None for lo, h in zip(w.lo, w.hi, strict=True)]
-        if out.count(None) != size:
+        missing = out.count(None)
+        if missing != size:
             rows.append((d.labels, out))
+            if budget is not None:
+                budget -= size - missing
+                if budget < 0:
+                    raise execution(TOO_MANY_SAMPLES)
     return rows
 
 
