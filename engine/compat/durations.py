@@ -78,9 +78,10 @@ def _go_div(a: int, b: int) -> int:
 
 def seconds_to_ms(seconds: float) -> int:
     """Seconds as the whole milliseconds a rule file holds; DurationError past Prometheus's range."""
-    if not math.isfinite(seconds):
+    product = seconds * 1000  # inf past float range (1e308 s): round() would raise OverflowError
+    if not math.isfinite(product):
         raise DurationRangeError
-    ms = round(seconds * 1000)
+    ms = round(product)
     if abs(ms) > MAX_MS:
         raise DurationRangeError
     return ms

@@ -459,19 +459,22 @@ def _seconds(body: dict[str, Any], key: str) -> float:
     value = body.get(key)
     if value is None:
         return 0.0
+    too_long = RuleValidationError(key, f"must be at most {format_duration(MAX_MS)}, the longest duration "
+                                        "Prometheus can read")
     try:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError
         seconds = parse_duration(value) if isinstance(value, str) else float(value)
-        ms = seconds_to_ms(seconds)
     except DurationRangeError:
-        raise RuleValidationError(key, f"must be at most {format_duration(MAX_MS)}, the longest duration "
-                                       "Prometheus can read") from None
+        raise too_long from None
     except ValueError:
         raise RuleValidationError(key, f"{value!r} is not a duration such as 5m, 90s or 300") from None
-    if seconds < 0:
+    if seconds < 0:  # before the range, so that -1e308 is refused for its sign
         raise RuleValidationError(key, "must be zero or more")
-    return ms / 1000
+    try:
+        return seconds_to_ms(seconds) / 1000
+    except DurationRangeError:  # NaN too
+        raise too_long from None
 
 
 def _selector(body: dict[str, Any], parser: Parser) -> str:

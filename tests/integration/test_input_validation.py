@@ -64,21 +64,35 @@ async def test_lone_surrogates_in_a_rule_are_refused_naming_the_field(env, body,
     assert server.engine.managed_rules.list() == []
 
 
-@pytest.mark.parametrize(("key", "value"), [("for", 1e300), ("for", "293y"), ("keepFiringFor", 1e300)])
+@pytest.mark.parametrize(("key", "value"), [
+    ("for", 1e300), ("for", "293y"), ("keepFiringFor", 1e300),
+    ("for", 1e308), ("keepFiringFor", 1e308),  # milliseconds past float range: round() overflowed, a 500
+    ("for", 9_223_372_036.855),  # 1 ms past int64 nanoseconds, the longest being 9223372036.854 s
+])
 async def test_a_rule_duration_past_prometheus_range_is_refused(env, key, value):
     _, client = env
     r = await client.post("/api/alerts/rules", json={**FULL_RULE, key: value})
     assert "106751d23h47m16s854ms" in refused(r, key)
 
 
-async def test_a_simple_rule_duration_past_the_range_names_duration(env):
+@pytest.mark.parametrize(("key", "value"), [("for", -1e308), ("keepFiringFor", -1e308), ("for", -1e300)])
+async def test_a_negative_rule_duration_of_any_size_is_refused_for_its_sign(env, key, value):
+    server, client = env
+    assert refused(await client.post("/api/alerts/rules", json={**FULL_RULE, key: value}), key) \
+        == f"{key}: must be zero or more"
+    assert server.engine.managed_rules.list() == []
+
+
+@pytest.mark.parametrize("value", [1e300, 1e308, -1e308])
+async def test_a_simple_rule_duration_past_the_range_names_duration(env, value):
     _, client = env
-    assert refused(await client.post("/api/alerts/rules", json={**RULE, "duration": 1e300}), "duration")
+    assert refused(await client.post("/api/alerts/rules", json={**RULE, "duration": value}), "duration")
 
 
 async def test_long_valid_durations_pass_the_real_promtool(env):
     server, client = env
-    for name, value in (("Year", "52w"), ("Longest", "106751d23h47m16s854ms"), ("Seconds", 31_449_600)):
+    for name, value in (("Year", "52w"), ("Longest", "106751d23h47m16s854ms"), ("Seconds", 31_449_600),
+                        ("LongestInSeconds", 9_223_372_036.854)):
         r = await client.post("/api/alerts/rules", json={**FULL_RULE, "name": name, "for": value})
         assert r.status_code == 201, r.text
     path = server.engine.managed_rules.path

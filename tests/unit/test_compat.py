@@ -65,7 +65,7 @@ def test_durations_print_like_model_duration_string(ms, text):
 def test_seconds_round_to_the_millisecond_and_stay_in_range():
     assert format_seconds(1.0015) == "1s2ms"
     assert seconds_to_ms(MAX_MS / 1000) == MAX_MS
-    for seconds in (1e300, math.inf, math.nan, (MAX_MS + 1) / 1000):
+    for seconds in (1e300, 1e308, -1e308, math.inf, math.nan, (MAX_MS + 1) / 1000):  # 1e308 s: inf ms
         with pytest.raises(DurationRangeError):
             seconds_to_ms(seconds)
 
