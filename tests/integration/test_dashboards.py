@@ -295,3 +295,36 @@ async def test_variables_get_their_values_and_queries_answer_with_them(fed_serve
             for panel in _flatten(doc["panels"]):
                 for target in panel.get("targets", []):
                     await run_range(client, substitute(target["expr"], chosen))
+
+
+async def test_the_filesystem_usage_panel_says_what_the_console_says(tmp_path):
+    """On a filesystem whose space is partly neither used nor available (reserved blocks, thin
+    pools), the System dashboard's Filesystem usage is df's Use% (used / (used + avail)), as the
+    Overview and System screens show it, not 1 - avail / size."""
+    from engine.system_view import filesystems_view
+    from tests.integration.test_ingest_remote_write import PROTO, now_ms, payload
+
+    gib = 2**30
+    figures = {"size": 252 * gib, "free": 228 * gib, "avail": 79 * gib}
+    running = await start_server(make_settings(tmp_path), collect_system=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            t = await now_ms(client)
+            labels = {"mountpoint": "/srv", "device": "/dev/vdb", "fstype": "ext4", "job": "node", "instance": "db-1"}
+            body = payload(*(({"__name__": f"node_filesystem_{k}_bytes", **labels}, [(t, float(v))])
+                             for k, v in figures.items()))
+            assert (await client.post("/api/v1/write", content=body, headers=PROTO)).status_code == 204
+            (expr,) = [substitute(e) for d, p, e in all_targets() if (d, p) == ("System", "Filesystem usage")]
+            r = await client.get("/api/v1/query", params={"query": expr, "time": t / 1000})
+            (series,) = r.json()["data"]["result"]
+    finally:
+        await running.stop()
+
+    class Gauges:
+        def gauges(self, name: str) -> list[Any]:
+            field = name.removeprefix("node_filesystem_").removesuffix("_bytes")
+            return [type("S", (), {"labels": labels, "value": figures[field]})()]
+
+    (shown,) = filesystems_view(Gauges())
+    assert float(series["value"][1]) * 100 == pytest.approx(shown["used_percent"], abs=0.005)
+    assert shown["used_percent"] == pytest.approx(100 * 24 / (24 + 79), abs=0.005)
