@@ -6,6 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from engine.compat.durations import format_seconds
 from engine.settings import parse_duration
 from server.errors import bad_parameter
 
@@ -20,7 +21,7 @@ def duration_param(request: web.Request, name: str, default: str, *, maximum: fl
     if seconds <= 0:
         raise bad_parameter(name, raw, "must be greater than zero")
     if maximum is not None and seconds > maximum:
-        raise bad_parameter(name, raw, f"must be at most {maximum:g} seconds")
+        raise bad_parameter(name, raw, f"must be at most {format_seconds(maximum)} ({maximum:g} seconds)")
     return seconds
 
 

@@ -23,7 +23,7 @@ async def chart(request: web.Request) -> web.Response:
     engine: Engine = request.app[ENGINE]
     chart_type = request.match_info["type"]  # one of CHART_TYPES: the path's schema is checked first
     range_s = duration_param(request, "range", "1h", maximum=engine.settings.metrics_ttl)
-    step_s = duration_param(request, "step", "15s")
+    step_s = duration_param(request, "step", "15s", maximum=engine.settings.metrics_ttl)  # no point is older
     if range_s / step_s > MAX_POINTS:
         raise bad_parameter("step", request.query.get("step", "15s"),
                             f"too small for range: at most {MAX_POINTS} points per series")

@@ -114,7 +114,7 @@ OPERATIONS: tuple[Operation, ...] = (
               "metrics", OBJECT, query=(RANGE,)),
     Operation("GET", "/api/dashboard/charts/{type}", "dashboardChart", "One chart's series over a range",
               "dashboard", obj({"type": STRING, "series": _SERIES}), path_schemas={"type": enum(*CHART_TYPES)},
-              query=(RANGE, Param("step", DURATION, "resolution, a duration"))),
+              query=(RANGE, Param("step", DURATION, "resolution, a duration; like range, at most METRICS_TTL"))),
     Operation("GET", "/api/dashboard/summary", "dashboardSummary", "The front page's figures", "dashboard", OBJECT),
     Operation("GET", "/api/dashboard/realtime", "dashboardRealtime", "The console's top figures", "dashboard",
               OBJECT),

@@ -115,6 +115,7 @@ async def test_cpu_chart_total_is_a_percentage(server, client):
 
 @pytest.mark.parametrize("query,param", [
     ("range=abc", "range"), ("step=-5s", "step"), ("range=1h&step=0.0001s", "step"), ("range=1000d", "range"),
+    ("step=1e308", "step"), ("step=1e300", "step"), ("step=1000d", "step"),  # past METRICS_TTL, as range
 ])
 async def test_bad_chart_parameters_are_400_naming_the_parameter(client, query, param):
     r = await client.get(f"/api/dashboard/charts/cpu?{query}")
