@@ -455,8 +455,9 @@ class ServerClient:
         return await self.prom_get("/api/v1/query_range",
                                    {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": str(step)})
 
-    async def label_names(self) -> Reply:
-        return await self.prom_get("/api/v1/labels")
+    async def label_names(self, match: str | None = None) -> Reply:
+        """Label names (of the series ``match`` selects, when given)."""
+        return await self.prom_get("/api/v1/labels", {"match[]": match} if match else None)
 
     async def label_values(self, name: str, match: str | None = None) -> Reply:
         """Values of one label (of the series ``match`` selects, when given); ``__name__`` gives

@@ -47,6 +47,10 @@ SIGNATURES: dict[str, str] = {
     "count_values": "label string, v instant-vector",
 }
 
+COMMON = ("rate", "irate", "increase", "sum", "avg", "max", "min", "count", "histogram_quantile", "topk",
+          "bottomk", "delta", "deriv", "abs", "round", "clamp_min", "clamp_max", "label_replace", "absent")
+"""The most used functions, completed before the others (``ra`` → ``rate(``, not ``rad(``)."""
+
 
 def signature(name: str) -> str | None:
     """``rate(v range-vector)`` for ``rate``; None for a name that is no function."""

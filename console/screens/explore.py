@@ -157,7 +157,7 @@ class ExploreScreen(LiveScreen):
         key = (name, metric)
         if key not in self._values:
             client = self.console.client
-            reply = await (client.label_names() if name == "__labels__" else client.label_values(name, metric))
+            reply = await (client.label_names(metric) if name == "__labels__" else client.label_values(name, metric))
             if not reply.ok:
                 return []
             self._values[key] = [str(v) for v in reply.data or []]

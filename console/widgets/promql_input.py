@@ -9,12 +9,12 @@ from textual.binding import Binding
 from textual.suggester import Suggester
 from textual.widgets import Input
 
-from console.promql_functions import SIGNATURES
+from console.promql_functions import COMMON, SIGNATURES
 from engine.compat.regex import compile as compile_regex
 
 LabelValues = Callable[[str, str | None], Awaitable[Sequence[str]]]
 """Values of one label from the server (``__name__``: metric names, ``__labels__``: label names),
-of the series of one metric when a metric name is given."""
+of the series of one metric when a metric name is given (label values and names in its selector)."""
 
 # RE2, linear time: these run on every keystroke, and Python's re is quadratic on them (a pasted
 # 20,000-character query froze the console for a minute).
@@ -25,13 +25,19 @@ _LABEL_NAME = compile_regex(r'(?:[{,]|\b(?:by|without|on|ignoring|group_left|gro
                             r'(?:[^{}()]*,)?\s*([a-zA-Z_][a-zA-Z0-9_]*)?$')
 
 
+_PREFERRED = {f"{name}(": rank for rank, name in enumerate(COMMON)}
+
+
 def _first(candidates: Sequence[str], prefix: str) -> str | None:
-    return next((c for c in sorted(candidates) if c.startswith(prefix) and c != prefix), None)
+    """The completion of ``prefix``: a common function first, then the first alphabetically."""
+    found = (c for c in candidates if c.startswith(prefix) and c != prefix)
+    return min(found, key=lambda c: (_PREFERRED.get(c, len(_PREFERRED)), c), default=None)
 
 
 class PromqlSuggester(Suggester):
     """Completes the word at the end of the line: a label value inside quotes after ``label=`` (the
-    values the metric before the ``{`` has), a label name after ``{``, ``,`` or ``by (``, otherwise
+    values the metric before the ``{`` has), a label name after ``{``, ``,`` (those of the metric
+    before the ``{``) or ``by (``, otherwise
     a metric or a function name (``rate(``)."""
 
     def __init__(self, values: LabelValues) -> None:
@@ -53,7 +59,8 @@ class PromqlSuggester(Suggester):
             prefix = grouping[1] or ""
             if not prefix:
                 return None
-            found = _first(await self.values("__labels__", None), prefix)
+            metric = _SELECTOR_METRIC.find_submatch(value[:value.rfind("{") + 1]) if inside else None
+            found = _first(await self.values("__labels__", metric[1] if metric else None), prefix)
             return None if found is None else value + found[len(prefix):]
         word = _IDENT.find_submatch(value)
         if word is None or inside:
@@ -100,8 +107,10 @@ class PromqlInput(Input):
             self._recall(self._position + 1)
 
     def action_complete(self) -> None:
+        """Take the completion; with none, stay in the line (a bell): the letters typed next are still
+        the query's, not the screen's keys."""
         if self._suggestion and self.cursor_at_end:
             self.value = self._suggestion
             self.cursor_position = len(self.value)
         else:
-            self.screen.focus_next()
+            self.app.bell()

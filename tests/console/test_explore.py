@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from console.promql_functions import COMMON, SIGNATURES
 from console.query_history import QueryHistory
 from console.screens.explore import ExploreScreen
 from console.widgets.promql_input import PromqlInput
@@ -247,3 +248,41 @@ async def test_label_values_are_those_of_the_metric_being_typed(fed_server):
         field.value = ""
         await pilot.press(*'node_network_receive_bytes_total{device="w')
         await wait_for(pilot, lambda: field._suggestion.endswith('device="wlan0"'), "an interface")
+
+
+async def test_tab_with_nothing_to_complete_stays_in_the_line(fed_server):
+    """The letters typed after it still go to the query, not to the screen's keys (p paused the console)."""
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        field = screen.query_one(PromqlInput)
+        await pilot.press(*"node_load1 ", "tab", *"pv")
+        assert field.has_focus and field.value == "node_load1 pv"
+        assert not app.client.paused and not screen.has_class("-chart")
+
+
+async def suggests(pilot, field: PromqlInput, typed: str, completion: str) -> None:
+    """Type ``typed`` on an empty line and wait for ``completion`` to be offered."""
+    field.value = ""
+    await pilot.press(*typed)
+    await wait_for(pilot, lambda: field._suggestion == typed + completion, f"{typed!r} completed with {completion!r}")
+
+
+async def test_common_functions_are_completed_first(fed_server):
+    """``ra`` gives ``rate(`` (not ``rad(`` or ``range(``), ``ma`` ``max(`` (not ``mad_over_time(``);
+    the others still come, alphabetically."""
+    assert set(COMMON) <= set(SIGNATURES)
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = (await open_explore(pilot)).query_one(PromqlInput)
+        for typed, completion in (("ra", "te("), ("ma", "x("), ("rad", "("), ("su", "m(")):
+            await suggests(pilot, field, typed, completion)
+
+
+async def test_label_names_are_those_of_the_metric_being_typed(fed_server):
+    """The filesystem series have device, fstype and mountpoint: ``{m`` gives mountpoint, not CPU's mode."""
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = (await open_explore(pilot)).query_one(PromqlInput)
+        await suggests(pilot, field, "node_filesystem_size_bytes{m", "ountpoint")
+        await suggests(pilot, field, 'rate(node_cpu_seconds_total{cpu="0", m', "ode")
