@@ -212,7 +212,7 @@ def business_view(query: QueryEngine, now: float, range_s: float) -> dict[str, A
     by_service: dict[str, dict[str, float | None]] = {}
     for (svc, status), v in sorted(bookings.items()):
         by_service.setdefault(svc, {s: 0.0 for s in BOOKING_STATUSES})[status] = finite_or_none(v)
-    totals: dict[str, float | None] = {s: 0.0 for s in BOOKING_STATUSES}
+    totals: dict[str, float | None] = {s: 0.0 if bookings else None for s in BOOKING_STATUSES}  # None: no data
     for (_, status), v in bookings.items():
         totals[status] = finite_or_none((totals.get(status) or 0.0) + v)
     users = read.by(q["users"], "service")

@@ -39,6 +39,8 @@ def _figure_line(label: str, figure: str, points: Any, width: int) -> Text:
 
 def bookings_text(view: dict[str, Any], width: int) -> Text:
     bookings = view.get("bookings") or {}
+    if all(bookings.get(s) is None for s in STATUSES):  # no series at all: not "0 bookings"
+        return Text("no bookings_total samples", style="dim")
     history = bookings.get("history") or {}
     lines = [_figure_line(s, fmt.count(bookings.get(s)), history.get(s), width) for s in STATUSES]
     by_service = bookings.get("by_service") or {}
@@ -91,19 +93,36 @@ def funnel_text(view: dict[str, Any], width: int) -> Text:
     return Text("\n").join(lines) if lines else Text("no conversion_funnel_step_total samples", style="dim")
 
 
+def bucket_labels(bounds: list[Any]) -> list[str]:
+    """Names of per-bucket counts by upper bound: whole scores one apart (1 to 5 stars) by their
+    score, other bounds as ``≤ 1``, ``(1, 2.5]``; the last, unbounded one as ``> 5``."""
+    finite = [le for le in bounds if isinstance(le, (int, float))]
+    scores = bool(finite) and all(le == int(le) for le in finite) and \
+        all(b - a == 1 for a, b in zip(finite, finite[1:], strict=False))
+    labels, below = [], None
+    for le in bounds:
+        if not isinstance(le, (int, float)):
+            labels.append(f"> {below:g}" if below is not None else "all")
+        elif scores:
+            labels.append(f"{le:g}")
+        else:
+            labels.append(f"≤ {le:g}" if below is None else f"({below:g}, {le:g}]")
+        below = le if isinstance(le, (int, float)) else below
+    return labels
+
+
 def satisfaction_text(view: dict[str, Any], width: int) -> Text:
-    """The average and how many answers fell in each score bucket, as bars against the largest."""
+    """The average and how many answers fell in each score bucket, as bars against the largest
+    (an empty unbounded bucket past the top score is left out)."""
     sat = view.get("satisfaction") or {}
     lines = [Text.assemble(("average ", "dim"), (fmt.number(sat.get("average")), "bold"),
                            (f" from {fmt.count(sat.get('count'))} answers", "dim"))]
     buckets = [b for b in sat.get("distribution") or [] if isinstance(b, dict)]
     top = max((b.get("count") or 0.0 for b in buckets), default=0.0)
-    below: Any = None
-    for b in buckets:
-        le = b.get("le")
-        label = f"≤ {le:g}" if isinstance(le, (int, float)) else f"> {below:g}" if below is not None else "all"
-        below = le if isinstance(le, (int, float)) else below
+    for b, label in zip(buckets, bucket_labels([b.get("le") for b in buckets]), strict=True):
         count = b.get("count") or 0.0
+        if not isinstance(b.get("le"), (int, float)) and not count and len(buckets) > 1:
+            continue
         lines.append(_bar_line(label, count / top if top else None, f"{fmt.count(count):>7}", width))
     return Text("\n").join(lines)
 

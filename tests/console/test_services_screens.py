@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from console.embedded import EmbeddedServer
-from console.screens.business import BusinessScreen
+from console.screens.business import BusinessScreen, bucket_labels
 from console.screens.services import ServicesScreen
 from engine.clock import to_ms
 from engine.settings import load_settings
@@ -94,9 +94,28 @@ async def test_business_shows_the_figures_and_the_funnel(platform_server):
         funnel = screen.query_one("#funnel").render().plain.splitlines()
         assert funnel[0] == "checkout" and funnel[1].startswith("search") and funnel[1].endswith("100.0%")
         assert funnel[3].startswith("pay") and funnel[3].endswith("20.0%")
-        assert "average 3.60" in screen.query_one("#satisfaction").render().plain
+        satisfaction = screen.query_one("#satisfaction").render().plain.splitlines()
+        assert satisfaction[0] == "average 3.60 from 1,205 answers"
+        assert [line.split()[0] for line in satisfaction[1:]] == ["1", "2", "3", "4", "5"]  # per score; no empty > 5
         await pilot.press("1")  # leaving the screen drops its topic: the server computes nothing for it
         await wait_for(pilot, lambda: app.client.followed == (), "the topic to be dropped")
+
+
+def test_bucket_labels_name_scores_and_ranges():
+    assert bucket_labels([1.0, 2.0, 3.0, "+Inf"]) == ["1", "2", "3", "> 3"]
+    assert bucket_labels([0.5, 1.0, 2.5, "+Inf"]) == ["≤ 0.5", "(0.5, 1]", "(1, 2.5]", "> 2.5"]
+
+
+async def test_business_without_booking_series_says_so_rather_than_zero(tmp_path):
+    server = FedServer(tmp_path / "data").start()
+    try:
+        app = make_app(server.url)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await on_screen("7", "business")(pilot)
+            await wait_for(pilot, lambda: app.screen.query_one("#bookings").render().plain, "the bookings block")
+            assert app.screen.query_one("#bookings").render().plain == "no bookings_total samples"
+    finally:
+        server.stop()
 
 
 async def test_views_follow_new_data(tmp_path):
