@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from engine.alerts.db import AlertDB
 from engine.alerts.model import Acknowledgement, AlertInstance, TimelineEvent, comment_problem
-from engine.alerts.silences import Silence, new_silence_id, parse_silence
+from engine.alerts.silences import MAX_SILENCES, Silence, new_silence_id, parse_silence
 from engine.datadir import StorageFullError
 from engine.evaluation.alerting_state import ActiveAlert, Transition
 from engine.events import EventBus
@@ -320,7 +320,17 @@ class AlertBook:
         now = self.now()
         matchers, starts, ends, comment = parse_silence(body, now)
         silence = Silence(new_silence_id(), matchers, starts, ends, created_by, comment, now)
-        return await self._user_change(lambda: self._set_silence(silence, now), silence)
+        return await self._user_change(lambda: self._add_silence(silence, now), silence)
+
+    def _add_silence(self, silence: Silence, now: float) -> Silence:
+        """``silence`` stored, unless MAX_SILENCES are already active or pending (409 until some end or
+        are expired; an edit in place, or a silence that replaces an active one, adds none). Counted
+        under the write lock, so that concurrent requests cannot pass the limit together."""
+        in_force = sum(1 for s in self.silences.values() if s.state(now) != "expired")
+        if in_force >= MAX_SILENCES:
+            raise AlertActionError("too_many_silences", f"at most {MAX_SILENCES} silences may be active or "
+                                   "pending at once; expire some first", 409)
+        return self._set_silence(silence, now)
 
     async def expire_silence(self, silence_id: str) -> Silence:
         silence = self.silences.get(silence_id)
@@ -348,7 +358,7 @@ class AlertBook:
             return await self._user_change(lambda: self._set_silence(changed, now), changed)
         new = Silence(new_silence_id(), matchers, starts, ends, by, comment, now)
         if old.state(now) == "expired":
-            return await self._user_change(lambda: self._set_silence(new, now), new)
+            return await self._user_change(lambda: self._add_silence(new, now), new)
         ended = dataclasses.replace(old, ends_at=max(now, old.starts_at), updated_at=now)
 
         def change() -> Silence:

@@ -15,6 +15,13 @@ from engine.settings import parse_duration
 from engine.timefmt import EARLIEST, LATEST, in_rfc3339_range, rfc3339
 from engine.tsdb.matchers import Matcher, MatcherError
 
+MAX_MATCHERS = 64
+"""Matchers a silence may have (Alertmanager sets none; nobody needs more, and each is compiled on
+the event loop: 40,000 of them in a 1 MiB body froze it for seconds)."""
+MAX_SILENCES = 10_000
+"""Silences that may be active or pending at once: each new silence, and each alert change, is
+matched against all of them. Expired ones do not count."""
+
 
 class SilenceError(ValueError):
     """An invalid silence; ``field`` names the offending part of the request (``matchers[2]``, for
@@ -88,7 +95,10 @@ def parse_silence(body: dict[str, Any], now: float) -> tuple[list[SilenceMatcher
     bad_text = invalid_utf8_path(body, "body")
     if bad_text is not None:
         raise SilenceError(bad_text.removeprefix("body."), NOT_UTF8)
-    matchers = parse_matchers(body.get("matchers"))
+    raw_matchers = body.get("matchers")
+    if isinstance(raw_matchers, list) and len(raw_matchers) > MAX_MATCHERS:  # before compiling any
+        raise SilenceError("matchers", f"at most {MAX_MATCHERS} matchers a silence, not {len(raw_matchers)}")
+    matchers = parse_matchers(raw_matchers)
     starts = _time(body, "startsAt", now)
     if "endsAt" not in body and "duration" in body:
         ends = now + _duration(body["duration"])

@@ -74,6 +74,8 @@ async def create_silence(request: web.Request) -> web.Response:
         silence = await _engine(request).add_silence(body, requester(request))
     except SilenceError as exc:
         raise ApiError(400, "invalid_silence", str(exc), {"field": exc.field}) from None
+    except AlertActionError as exc:
+        raise _action_error(exc) from None
     return web.json_response(_silence_reply(request, silence), status=201)
 
 

@@ -7,6 +7,7 @@ who may call it comes from the role table of ``server/auth``, not from here.
 
 from __future__ import annotations
 
+from engine.alerts.silences import MAX_MATCHERS
 from engine.charts import CHART_TYPES
 from server.openapi.assets import ASSETS
 from server.openapi.model import FORM, Operation, Param, Schema
@@ -42,7 +43,7 @@ RULE_BODY: Schema = obj(optional={
     "duration": _DURATION_OR_SECONDS, "severity": STRING, "labels": LABELS, "annotations": LABELS,
     "notificationChannels": array(OBJECT), "enabled": {"type": "boolean"}, "group": STRING,
 })
-SILENCE_BODY: Schema = obj({"matchers": {"type": "array", "minItems": 1,
+SILENCE_BODY: Schema = obj({"matchers": {"type": "array", "minItems": 1, "maxItems": MAX_MATCHERS,
                                          "items": {"type": ["string", "object"]}}},
                            {"startsAt": _DURATION_OR_SECONDS, "endsAt": _DURATION_OR_SECONDS,
                             "duration": _DURATION_OR_SECONDS, "comment": STRING, "createdBy": STRING})

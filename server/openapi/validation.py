@@ -50,13 +50,27 @@ class _Check:
         """The most relevant way ``value`` breaks the schema, None when it does not."""
         if self.plain is not None and self.plain(value):
             return None
-        from jsonschema.exceptions import best_match
+        from jsonschema.exceptions import ValidationError, best_match
 
+        too_long = _long_arrays(self.schema, value)  # found before jsonschema reads every item
+        if too_long:
+            name, limit, items = too_long[0]
+            return ValidationError(f"{name} is too long", validator="maxItems", validator_value=limit,
+                                   instance=items, path=[name])
         if self._validator is None:
             from jsonschema import Draft202012Validator
 
             self._validator = Draft202012Validator(self.schema)
         return best_match(self._validator.iter_errors(value))
+
+
+def _long_arrays(schema: Schema, value: Any) -> list[tuple[str, int, list[Any]]]:
+    """An object's array properties longer than their ``maxItems``: jsonschema would validate each of
+    their items first (40,000 silence matchers in a 1 MiB body held the event loop 0.3 s)."""
+    if not isinstance(value, dict):
+        return []
+    return [(name, sub["maxItems"], value[name]) for name, sub in schema.get("properties", {}).items()
+            if "maxItems" in sub and isinstance(value.get(name), list) and len(value[name]) > sub["maxItems"]]
 
 
 def _plain_test(schema: Schema) -> Callable[[Any], bool] | None:
@@ -176,6 +190,8 @@ def _problem(error: ValidationError) -> str:
         return f"must be {'at least' if kind == 'minimum' else 'at most'} {expected}"
     if kind in ("minItems", "minLength"):
         return f"must have at least {expected} {'items' if kind == 'minItems' else 'characters'}"
+    if kind == "maxItems":
+        return f"must have at most {expected} items"
     if kind == "maxLength":
         return f"must be at most {expected} characters"
     if kind == "pattern":

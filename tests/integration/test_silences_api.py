@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from engine.alerts.silences import MAX_MATCHERS, MAX_SILENCES, Silence, SilenceMatcher
 from tests.integration.test_alerts_api import env, firing, make_rule, step, temp  # noqa: F401 -- env is a fixture
 
 
@@ -101,3 +102,40 @@ async def test_a_matcher_error_counts_matchers_from_one_and_keeps_the_field_for_
     assert error["details"]["field"] == "matchers[2]"
     r = await client.post("/api/alerts/silences", json={"matchers": ['room=~"("'], "duration": "1h", "comment": "x"})
     assert r.json()["error"]["message"].startswith("matcher 1 value: "), r.text
+
+
+async def test_a_silence_has_at_most_64_matchers_refused_before_any_is_compiled(env):  # noqa: F811
+    server, client, _, _ = env
+    most = [f'l{i}=~"v{i}"' for i in range(MAX_MATCHERS)]
+    for matchers in (most + ['x="y"'], [f'l{i}=~"v{i}"' for i in range(40_000)]):  # the second: 870 KB
+        r = await client.post("/api/alerts/silences", json={"matchers": matchers, "duration": "1h", "comment": "x"})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["details"]["field"] == "matchers" and "64" in r.json()["error"]["message"]
+    assert server.engine.book.silences == {}
+    r = await client.post("/api/alerts/silences", json={"matchers": most, "duration": "1h", "comment": "x"})
+    assert r.status_code == 201, r.text
+    r = await client.put(f"/api/alerts/silences/{r.json()['silence']['id']}",
+                         json={"matchers": [*most, 'x="y"'], "duration": "1h"})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "matchers", r.text
+
+
+async def test_at_most_10000_silences_are_in_force_and_expired_ones_do_not_count(env):  # noqa: F811
+    server, client, clock, _ = env
+    now, book = clock.now(), server.engine.book
+    for i in range(MAX_SILENCES):  # stored as the book holds them: 10,000 requests would take minutes
+        silence = Silence(f"s{i}", [SilenceMatcher("room", f"r{i}")], now, now + 3600, "alice@ops", "x", now)
+        book.silences[silence.id] = silence
+    expired = Silence("old", [SilenceMatcher("room", "old")], now - 7200, now - 3600, "alice@ops", "x", now)
+    book.silences[expired.id] = expired
+    body = {"matchers": ['room="b"'], "duration": "1h", "comment": "x"}
+    r = await client.post("/api/alerts/silences", json=body)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "too_many_silences", r.text
+    assert "10000" in r.json()["error"]["message"]
+    r = await client.put("/api/alerts/silences/old", json=body)  # an expired one edited makes a new one
+    assert r.status_code == 409 and r.json()["error"]["code"] == "too_many_silences", r.text
+    r = await client.put("/api/alerts/silences/s0", json={**body, "matchers": ['room="r0"']})
+    assert r.status_code == 200, r.text  # an edit in place adds none
+    assert (await client.delete("/api/alerts/silences/s1")).status_code == 200
+    r = await client.post("/api/alerts/silences", json=body)
+    assert r.status_code == 201, r.text
+    assert len(book.silences) == MAX_SILENCES + 2
