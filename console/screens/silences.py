@@ -140,7 +140,13 @@ def silence_summary(silence: dict[str, Any], now: float) -> Text:
 def ends_text(silence: dict[str, Any], now: float) -> str:
     """When a silence ends, from now: ``in 1h59m`` or ``5m00s ago``."""
     ends = parse_time(silence.get("endsAt"))
-    return fmt.DASH if ends is None else f"in {fmt.age(ends - now)}" if ends > now else f"{fmt.age(now - ends)} ago"
+    return fmt.DASH if ends is None else f"in {time_left(ends, now)}" if ends > now else f"{fmt.age(now - ends)} ago"
+
+
+def time_left(ends: float, now: float) -> str:
+    """A silence's remaining time to the nearest second: one made for 2h, read back a moment later,
+    still says ``2h00m``, not ``1h59m``."""
+    return fmt.age(round(ends - now))
 
 
 class SilenceActions:
@@ -177,7 +183,7 @@ class SilenceActions:
         data = reply.data or {}
         silence = data.get("silence") or {}
         ends = parse_time(silence.get("endsAt"))
-        left = "" if ends is None else f" for {fmt.age(ends - self.console.clock.now())}"
+        left = "" if ends is None else f" for {time_left(ends, self.console.clock.now())}"
         count = data.get("silencedAlerts")
         now = "" if not isinstance(count, int) else (
             " · no alert matches it now" if count == 0 else f" · {count} alert{'s' * (count != 1)} now")

@@ -263,3 +263,10 @@ async def test_the_silenced_alert_dialog_says_when_the_silence_ends_from_now(own
         await press_s_for(pilot, SilencedAlertDialog)
         summary = "\n".join(text(f) for f in app.screen.query("Field"))
     assert "ends in 2h00m" in summary and "until" not in summary and "Z" not in summary.split("ends")[1]
+
+
+def test_time_left_is_to_the_nearest_second():
+    from console.screens.silences import time_left
+
+    assert time_left(T0 + 7199.6, T0) == "2h00m"  # a 2h silence read back a moment after it was made
+    assert time_left(T0 + 7140.4, T0) == "1h59m"
