@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 
 from console.client import Link
@@ -31,6 +31,11 @@ TABLE_SCREEN_CSS = """
 """A screen whose body is a bordered live table (``#{table}``) over a ``#message`` line (``say``):
 ``TABLE_SCREEN_CSS.format(screen=..., table=...)``."""
 
+MESSAGE_S = 10.0
+"""How long ``say``'s outcome stays, like a toast (k9s's flash messages clear by themselves too)."""
+ERROR_MESSAGE_S = 30.0
+"""How long an error stays: longer, to be read and acted on."""
+
 
 class LiveScreen(Screen):
     """Subclasses compose their body in ``compose_body`` and redraw it from the app's data in
@@ -40,6 +45,8 @@ class LiveScreen(Screen):
     CHART_KINDS: ClassVar[tuple[str, ...]] = ()
     TOPICS: ClassVar[tuple[str, ...]] = ()
     """Stream topics only this screen shows: subscribed while it is visible (``ServerClient.follow``)."""
+    _message_until: float | None = None
+    """When ``say``'s message goes (console clock); None when nothing is said."""
     DEFAULT_CSS = """
     LiveScreen #banner { height: auto; display: none; background: $error 20%; color: $text; padding: 0 1; }
     LiveScreen.-down #banner { display: block; }
@@ -89,12 +96,29 @@ class LiveScreen(Screen):
         self.set_class(bool(banner), "-down")
         self.set_class(stale, "-stale")
         self.query_one("#banner", Field).show(banner)
+        if self._message_until is not None and self.console.clock.now() >= self._message_until:
+            self._forget_message()
 
     def say(self, text: str | Text, error: bool = False) -> None:
-        """One line of outcome in the screen's ``#message`` field (its CSS marks ``-error``)."""
+        """One line of outcome in the screen's ``#message`` field (its CSS marks ``-error``). It is
+        news, not state: it goes after ``MESSAGE_S`` (``ERROR_MESSAGE_S`` for an error, on the
+        console's clock, checked on each status tick) or when another screen replaces this one (a
+        dialog over it keeps it)."""
         message = self.query_one("#message", Field)
         message.set_class(error, "-error")
         message.show(text if isinstance(text, Text) else Text(text))
+        keep = ERROR_MESSAGE_S if error else MESSAGE_S
+        self._message_until = self.console.clock.now() + keep if str(text) else None
+
+    def _forget_message(self) -> None:
+        self._message_until = None
+        for message in self.query("#message").results(Field):
+            message.set_class(False, "-error")
+            message.show(Text())
+
+    def on_screen_suspend(self) -> None:
+        if not isinstance(self.app.screen, ModalScreen):
+            self._forget_message()
 
 
 class FilteredScreen(LiveScreen):

@@ -10,7 +10,10 @@ import httpx
 
 from console.screens.alert_dialogs import AlertDetails, ResolveDialog
 from console.screens.alerts import AlertsScreen
+from console.screens.base import ERROR_MESSAGE_S, MESSAGE_S
 from console.screens.rules import RulesScreen
+from console.screens.silences import SilencesScreen
+from console.widgets.topbar import TopBar
 from tests.console.conftest import T0, make_app, wait_for
 
 DISK_RULE = {"name": "DiskSeen", "expr": "node_filesystem_size_bytes > 0", "for": "0s",
@@ -204,3 +207,60 @@ async def test_the_footer_hides_slash_while_the_filter_box_types_it(own_server):
         await wait_for(pilot, lambda: screen.focused is not None and screen.focused.check_consume_key("/", "/"),
                        "the filter box")
         assert "slash" not in screen.active_bindings
+
+
+def message(screen) -> str:
+    return str(screen.query_one("#message").content)
+
+
+async def acknowledge_highlighted(pilot, screen) -> None:
+    await pilot.press("a", "enter", "enter", "enter")
+    await wait_for(pilot, lambda: message(screen).startswith("Acknowledged DiskSeen"), "the outcome")
+
+
+async def test_an_outcome_goes_after_ten_seconds_and_an_error_after_thirty(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        await acknowledge_highlighted(pilot, screen)
+        app.clock.advance(MESSAGE_S)
+        await wait_for(pilot, lambda: message(screen) == "", "the outcome to go on the next status tick")
+
+        await pilot.press("r", *"fixed", "enter", "enter")  # enter, enter: Cancel
+        await wait_for(pilot, lambda: message(screen).startswith("Not resolved"), "the error")
+        age = screen.query_one(TopBar).query_one("#age")
+        shown = str(age.content)
+        app.clock.advance(MESSAGE_S)
+        await wait_for(pilot, lambda: str(age.content) != shown, "a status tick")
+        assert message(screen).startswith("Not resolved") and screen.query_one("#message").has_class("-error")
+        app.clock.advance(ERROR_MESSAGE_S - MESSAGE_S)
+        await wait_for(pilot, lambda: message(screen) == "", "the error to go")
+        assert not screen.query_one("#message").has_class("-error")
+
+
+async def test_the_message_goes_when_another_screen_replaces_the_alerts_but_not_under_a_dialog(own_server):
+    server = own_server()
+    await firing_disk_alerts(server)
+    app = make_app(server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_alerts(pilot)
+        await acknowledge_highlighted(pilot, screen)
+        await pilot.press("enter")  # the alert's details over the screen: the message stays
+        await wait_for(pilot, lambda: isinstance(app.screen, AlertDetails), "the details")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "the details to close")
+        assert message(screen).startswith("Acknowledged")
+        await pilot.press("S")  # the Silences view: old news from the Alerts screen goes
+        await wait_for(pilot, lambda: isinstance(app.screen, SilencesScreen), "the silences view")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "back on the alerts")
+        assert message(screen) == ""
+        await pilot.press("r", *"fixed", "enter", "enter")  # an error goes too
+        await wait_for(pilot, lambda: message(screen).startswith("Not resolved"), "the error")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "the rules screen")
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.screen is screen, "back on the alerts")
+        assert message(screen) == ""
