@@ -265,10 +265,11 @@ class CheckDetails(Dialog):
         check = view.get("check") or {}
         fact("target", check.get("url") or (f"{check.get('host')}:{check['port']}" if check.get("port")
                                             else check.get("host")))
-        fact("state since", view.get("since"))
+        fact("state since", _when(view.get("since")))
         fact("why", view.get("reason"))
-        fact("last check", view.get("lastCheck"))
-        fact("last error", f"{view['lastError']} (at {view.get('lastErrorAt')})" if view.get("lastError") else "")
+        fact("last check", _when(view.get("lastCheck")))
+        if view.get("lastError"):
+            fact("last error", f"{view['lastError']} (at {_when(view.get('lastErrorAt'))})")
         times = view.get("responseTimeMs") or {}
         fact("latency", f"last {latency_text(view.get('latencyMs'))} · 24h mean {latency_text(times.get('mean'))}"
                         f" · p95 {latency_text(times.get('p95'))}")
@@ -338,3 +339,9 @@ def _clock(at: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _when(value: Any) -> Any:
+    """An API time as the history shows its times (``2026-12-03 17:36:56``), else as given."""
+    at = parse_time(value)
+    return value if at is None else _clock(at)

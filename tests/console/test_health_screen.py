@@ -5,6 +5,7 @@ count, delete with confirmation, the server's 400 shown at the field it names, t
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 
 import httpx
@@ -222,6 +223,8 @@ async def test_check_all_shows_the_dependency_and_its_consequence(own_server, cl
         await wait_for(pilot, lambda: "failed" in str(details.query_one("#timeline").content), "the history")
         facts = str(details.query_one("#facts").content)
         assert "needed by" in facts and "◐ web" in facts
+        since = next(line for line in facts.splitlines() if line.startswith("state since"))
+        assert re.fullmatch(r"state since  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", since), since  # as the history says
 
 
 async def test_edit_keeps_the_name_and_changes_the_check(own_server):
