@@ -406,8 +406,13 @@ class AlertBook:
         return await self._off_loop(self.db.recent_resolved, since, limit)
 
     async def purge(self) -> None:
+        """Forget what ended longer than ALERTS_TTL ago, in storage and in memory: silences made and
+        expired in a loop would otherwise pile up here until a restart."""
         async with self._writing:
-            await self._off_loop(self.db.purge, self.now() - self.ttl_s)
+            before = self.now() - self.ttl_s
+            await self._off_loop(self.db.purge, before)
+            for silence_id in [i for i, s in self.silences.items() if s.ends_at < before]:
+                del self.silences[silence_id]
 
     def _record(self, inst: AlertInstance, kind: str, ts: float, by: str, detail: str = "") -> None:
         self._dirty[inst.id] = inst

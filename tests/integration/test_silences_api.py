@@ -139,3 +139,16 @@ async def test_at_most_10000_silences_are_in_force_and_expired_ones_do_not_count
     r = await client.post("/api/alerts/silences", json=body)
     assert r.status_code == 201, r.text
     assert len(book.silences) == MAX_SILENCES + 2
+
+
+async def test_silences_expired_longer_than_alerts_ttl_are_forgotten_in_memory_too(env):  # noqa: F811
+    """Made and expired in a loop, silences would otherwise pile up in memory until a restart."""
+    server, client, clock, _ = env
+    body = {"matchers": ['room="b"'], "duration": "1h", "comment": "x"}
+    old = (await client.post("/api/alerts/silences", json=body)).json()["silence"]["id"]
+    assert (await client.delete(f"/api/alerts/silences/{old}")).status_code == 200
+    clock.advance(server.engine.settings.alerts_ttl + 1)
+    recent = (await client.post("/api/alerts/silences", json=body)).json()["silence"]["id"]
+    await server.engine.book.purge()
+    assert [s["id"] for s in (await client.get("/api/alerts/silences")).json()["silences"]] == [recent]
+    assert set(server.engine.book.silences) == {recent}
