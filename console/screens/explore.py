@@ -122,13 +122,15 @@ class ExploreScreen(LiveScreen):
         self._check_timer: Timer | None = None
         self._expr = ""
         self._range = ""
+        self._result_info: str | Text = "enter runs · tab completes · ↑↓ history · esc to the result"
+        """What the info line says when no signature is shown there: the hint, then the last result."""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="query-row"):
             yield Field("PromQL ›", id="prompt")
             yield PromqlInput(self.label_values, self.queries.queries, compact=True, id="expr")
         yield Field(id="query-error")
-        yield Field("enter runs · tab completes · ↑↓ history · esc to the result", id="result-info")
+        yield Field(self._result_info, id="result-info")
         yield OptionList(id="history")
         yield FilterBar()
         yield LiveTable("Instant result", COLUMNS, id="result-table")
@@ -139,6 +141,7 @@ class ExploreScreen(LiveScreen):
         field.cursor_blink = False
         field.focus()
         self.watch(field, "_suggestion", lambda _: self._show_signature(field), init=False)
+        self.watch(field, "selection", lambda _: self._show_signature(field), init=False)
 
     @property
     def follows_range(self) -> bool:
@@ -183,13 +186,18 @@ class ExploreScreen(LiveScreen):
             self._show_error("" if unfinished(expr, error) else error)
 
     def _show_signature(self, field: Input) -> None:
-        """The signature of the function being completed, else of the call the cursor is in."""
+        """The signature of the function being completed, else of the call the cursor is in; with
+        neither, the result line as it was."""
         suggestion = field._suggestion if field.cursor_at_end else ""
         completing = _LAST_NAME.find_submatch(suggestion[:-1]) if suggestion.endswith("(") else None
         name = completing[0] if completing else open_call(field.value[:field.cursor_position])
         text = signature(name) if name else None
-        if text:
-            self.query_one("#result-info", Field).show(Text(text, style="italic", no_wrap=True))
+        info = self.query_one("#result-info", Field)
+        info.show(Text(text, style="italic", no_wrap=True) if text else self._result_info)
+
+    def _show_result_info(self, text: str | Text) -> None:
+        self._result_info = text
+        self.query_one("#result-info", Field).show(text)
 
     def _show_error(self, message: str) -> None:
         field = self.query_one("#query-error", Field)
@@ -225,15 +233,15 @@ class ExploreScreen(LiveScreen):
 
     @work(group="instant", exclusive=True, exit_on_error=False)
     async def _run_instant(self, expr: str) -> None:
-        info = self.query_one("#result-info", Field)
-        info.show("running…")
+        info = self._show_result_info
+        info("running…")
         reply = await self.console.client.prom_query(expr)
         table = self.query_one(LiveTable)
         if not reply.ok:
             if reply.status in VALID_BUT_FAILED:
                 self.queries.add(expr)  # worth running again, or narrowing from the history
             self._show_error(reply.error)
-            info.show("")
+            info("")
             table.show([])
             self.action_edit()  # the query needs fixing: back to it
             return
@@ -243,11 +251,11 @@ class ExploreScreen(LiveScreen):
         try:
             rows = instant_rows(reply.data)
         except (AttributeError, TypeError, IndexError, KeyError):
-            info.show("the server's answer is not a query result")
+            info("the server's answer is not a query result")
             return
         table.show(rows)
         kind = reply.data.get("resultType", "")
-        info.show(Text(f"{kind} · {len(rows)} series · v chart · r range · / filter · h history", no_wrap=True))
+        info(Text(f"{kind} · {len(rows)} series · v chart · r range · / filter · h history", no_wrap=True))
 
     @work(group="range", exclusive=True, exit_on_error=False)
     async def _run_range(self, expr: str) -> None:

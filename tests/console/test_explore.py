@@ -286,3 +286,39 @@ async def test_label_names_are_those_of_the_metric_being_typed(fed_server):
         field = (await open_explore(pilot)).query_one(PromqlInput)
         await suggests(pilot, field, "node_filesystem_size_bytes{m", "ountpoint")
         await suggests(pilot, field, 'rate(node_cpu_seconds_total{cpu="0", m', "ode")
+
+
+async def test_the_signature_line_follows_the_cursor_and_gives_the_result_line_back(fed_server):
+    """The signature of the call being typed or the cursor is in; none (``foo(``, ``up{``, the cursor
+    outside every call): the result line as it was."""
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        field = screen.query_one(PromqlInput)
+        info = screen.query_one("#result-info")
+        await run(pilot, screen, "node_load1")
+        result = str(info.render())
+        assert result.startswith("vector · 1 series")
+
+        def shows(text: str):
+            return lambda: str(info.render()) == text
+
+        await pilot.press("e")
+        field.value = ""
+        await pilot.press("f")
+        await wait_for(pilot, shows("first_over_time(v range-vector)"), "the signature of the completion")
+        await pilot.press(*"oo(")
+        await wait_for(pilot, shows(result), "the result line back after foo(")
+        field.value = ""
+        await pilot.press(*"rate(")
+        await wait_for(pilot, shows("rate(v range-vector)"), "the signature of rate(")
+        await pilot.press(*"x) + up{")
+        await wait_for(pilot, shows(result), "the result line back after the call closed")
+
+        field.value = "sum(rate(node_load1[5m]))"
+        await pilot.press("home")
+        await wait_for(pilot, shows(result), "the result line with the cursor before every call")
+        await pilot.press(*["right"] * 6)
+        await wait_for(pilot, shows("sum(v instant-vector) by|without (labels…)"), "the signature of sum")
+        await pilot.press(*["right"] * 4)
+        await wait_for(pilot, shows("rate(v range-vector)"), "the signature of rate")
