@@ -119,10 +119,12 @@ class Parser:
     def _parse_new(self, text: str) -> n.Node:
         tree = self._tree(text)
         token = _GO_STRINGS.set(go_strings(text))
+        negative = _NEGATIVE_AT.set(_MINUS_AT.search(text) is not None)
         try:
             return _convert(tree)
         finally:
             _GO_STRINGS.reset(token)
+            _NEGATIVE_AT.reset(negative)
 
     def _tree(self, text: str) -> object:
         """The parser's tree for a text within the limits, or ``QueryError(bad_data)``."""
@@ -149,6 +151,9 @@ def tools_parser() -> Parser:
 
 # The Go value of string literals the parser decodes otherwise, while one text is converted.
 _GO_STRINGS: ContextVar[dict[str, str] | None] = ContextVar("go_strings", default=None)
+# Whether the text being converted may hold an ``@`` time before 1970 (see ``_at``).
+_NEGATIVE_AT: ContextVar[bool] = ContextVar("negative_at", default=True)
+_MINUS_AT = re.compile(r"@\s*-")
 
 
 def go_strings(text: str) -> dict[str, str]:
@@ -290,6 +295,8 @@ def _at(at: pp.AtModifier | None) -> n.At:
     # shows those as 0: a 0 that is not the text's own is refused rather than misread.
     text = str(at).removeprefix("@ ")
     if text == "0.000":
+        if _NEGATIVE_AT.get():  # reading it would make the parser panic, printing to stderr
+            raise unsupported("@ times before 1970 are not supported")
         try:
             return _ms(at.at - _EPOCH)
         except BaseException:  # noqa: BLE001 -- the parser panics (a BaseException) on such times

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from test_promql_support import engine_factory
@@ -132,6 +135,25 @@ def test_features_outside_the_supported_set_are_refused_not_misanswered(make_eng
                           ("info(up)", 'the function "info" is not supported'),  # experimental in Prometheus
                           ('up{job="a" or job="b"}', "'or' between label matchers is not supported")):
         assert raises(lambda expr=expr: e.instant(expr, 0), "bad_data") == message
+
+
+def test_an_at_time_before_1970_is_refused_without_the_parsers_panic_on_stderr():
+    """The parser panics (Rust, printed to stderr: lines that are not JSON in the server's log) when
+    asked for such a time; it is refused without asking. ``@ 0`` still reads as 0."""
+    code = ("from engine.promql.parse import tools_parser\n"
+            "from engine.promql.errors import QueryError\n"
+            "p = tools_parser()\n"
+            "for q in ('up @ -5', 'up @ - 100', 'rate(up[1m] @ -1)'):\n"
+            "    try:\n"
+            "        p.parse(q)\n"
+            "    except QueryError as exc:\n"
+            "        print(exc.message)\n"
+            "print(p.parse('up @ 0').at)\n"
+            "p.close()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "RUST_BACKTRACE": "0"})
+    assert r.stdout.splitlines() == ["@ times before 1970 are not supported"] * 3 + ["0"], r.stderr
+    assert r.stderr == ""
 
 
 def test_parse_returns_a_reusable_tree(make_engine):
