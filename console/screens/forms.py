@@ -122,16 +122,25 @@ class FormDialog(Dialog):
     def submit(self) -> None:
         raise NotImplementedError
 
+    def live_problem(self, field: Widget) -> str:
+        """What is wrong with ``field``'s value that is worth saying as it is typed ("" for nothing,
+        the default: the rest waits for ctrl+s)."""
+        return ""
+
     @on(Input.Changed)
     @on(Select.Changed)
     @on(Checkbox.Changed)
-    def _clear_field_error(self, event: Input.Changed | Select.Changed | Checkbox.Changed) -> None:
+    def _field_changed(self, event: Input.Changed | Select.Changed | Checkbox.Changed) -> None:
         """A field's error goes as soon as its value changes: it was about the value that is gone
         (the next ctrl+s, or a live check, says again what is still wrong)."""
-        line = next(iter(self.query(f"#{event.control.id}-error")), None) if event.control.id else None
-        if isinstance(line, Field) and line.has_class("-shown"):
-            line.remove_class("-shown")
-            line.show("")
+        self.field_error(event.control, self.live_problem(event.control))
+
+    def field_error(self, field: Widget, message: str) -> None:
+        """``message`` under ``field`` ("" clears it)."""
+        line = next(iter(self.query(f"#{field.id}-error")), None) if field.id else None
+        if isinstance(line, Field):
+            line.set_class(bool(message), "-shown")
+            line.show(Text(f"↑ {message}") if message else "")
 
     def show_errors(self, errors: dict[str, str], general: str = "") -> None:
         """Each message under its field (by the field's id; the first one focused and scrolled into
@@ -142,8 +151,7 @@ class FormDialog(Dialog):
             if not isinstance(line, Field):
                 continue
             message = errors.get(field.id or "", "")
-            line.set_class(bool(message), "-shown")
-            line.show(Text(f"↑ {message}") if message else "")
+            self.field_error(field, message)
             if message and first is None:
                 first = field
         self.query_one("#form-error", Field).show(Text(general))

@@ -12,6 +12,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Button, Input
 
 from console.client import ServerClient
@@ -46,6 +47,14 @@ def simple_parts(expr: str) -> tuple[str, str, str] | None:
     """(metric, condition, threshold) of ``metric > 0.9``; None for any other expression."""
     match = _SIMPLE_EXPR.find_submatch(expr)
     return None if match is None else (match[1] or "", match[2] or "", match[3] or "")
+
+
+def parse_threshold(text: str) -> float:
+    """The simple form's threshold; ValueError for anything but a finite number."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
 
 
 def parse_pairs(text: str) -> dict[str, str]:
@@ -136,11 +145,15 @@ class RuleEditor(FormDialog):
             "enter next field · ctrl+s saves · esc cancels")
 
     def action_switch_form(self) -> None:
-        """Carry what was typed over into the other form; stay when it cannot be carried."""
+        """Carry what was typed over into the other form; stay when it cannot be carried (labels
+        that do not read, a threshold that is not a number)."""
         try:
             labels = parse_labels(self.value("labels"))
         except ValueError as exc:
             self.show_errors({"labels": str(exc)}, "Fix the labels to switch forms.")
+            return
+        if self.form == "simple" and self.bad_threshold():
+            self.show_errors({"threshold": self.bad_threshold()}, "Fix the threshold to switch forms.")
             return
         if self.form == "simple":
             if self.value("severity"):
@@ -185,11 +198,26 @@ class RuleEditor(FormDialog):
         with self.prevent(Input.Changed):
             self.query_one(f"#{key}", Input).value = value
 
+    def bad_threshold(self) -> str:
+        """What is wrong with the threshold typed ("" when it is a number, or not typed yet)."""
+        try:
+            parse_threshold(self.value("threshold") or "0")
+        except ValueError:
+            return "must be a number"
+        return ""
+
+    def live_problem(self, field: Widget) -> str:
+        """The threshold is checked as it is typed: a word there is not a metric."""
+        return self.bad_threshold() if field.id == "threshold" else ""
+
     def expr(self) -> str:
+        """The expression on show; in the simple form, none while the threshold is not a number."""
         if self.form == "promql":
             return self.value("expr")
         metric, threshold = self.value("metric"), self.value("threshold")
-        return f"{metric} {self.value('condition')} {threshold}" if metric and threshold else ""
+        if not (metric and threshold) or self.bad_threshold():
+            return ""
+        return f"{metric} {self.value('condition')} {threshold}"
 
     def body(self) -> tuple[dict[str, Any], dict[str, str]]:
         """The API body of the form on show, and every problem the console can see (by field)."""
@@ -205,9 +233,7 @@ class RuleEditor(FormDialog):
             if body["condition"] not in CONDITIONS:
                 errors["condition"] = f"must be one of {' '.join(CONDITIONS)}"
             try:
-                body["threshold"] = float(self.value("threshold"))
-                if not math.isfinite(body["threshold"]):
-                    raise ValueError
+                body["threshold"] = parse_threshold(self.value("threshold"))
             except ValueError:
                 errors["threshold"] = "must be a number"
         else:
@@ -245,6 +271,9 @@ class RuleEditor(FormDialog):
     async def check(self) -> None:
         """Ask the server what the expression returns now; the newest keystroke's check wins."""
         expr = self.expr()
+        if self.form == "simple" and self.bad_threshold():
+            self.show_check("The threshold must be a number: nothing to preview.", True)
+            return
         if not expr:
             self.show_check("Give an expression (or a metric and a threshold) to see what it returns.", False)
             return

@@ -192,6 +192,26 @@ async def test_a_refused_expression_error_goes_once_the_expression_is_fixed(fed_
         assert error_under(editor, "expr") == ""
 
 
+async def test_a_threshold_that_is_no_number_is_said_as_typed_previews_nothing_and_f2_keeps_it(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        editor = await open_rule_editor(pilot)
+        check = editor.query_one("#check")
+        await pilot.press(*"HighLoad", "enter", *"node_load1", "enter", "enter", *"abc")
+        assert error_under(editor, "threshold") == "↑ must be a number"
+        await wait_for(pilot, lambda: "threshold must be a number" in str(check.render()), "the preview to say so")
+        assert "Returns" not in str(check.render()) and "abc" not in str(check.render())
+        await pilot.press("f2")  # not carried: the simple form stays, the error under the threshold
+        assert editor.form == "simple" and editor.value("expr") == "" and editor.focused.id == "threshold"
+        assert error_under(editor, "threshold") == "↑ must be a number"
+        assert "Fix the threshold" in str(editor.query_one("#form-error").render())
+        await pilot.press("backspace", "backspace", "backspace", "2")
+        assert error_under(editor, "threshold") == ""
+        await wait_for(pilot, lambda: "Returns" in str(check.render()), "the preview")
+        await pilot.press("f2")
+        assert editor.form == "promql" and editor.value("expr") == "node_load1 > 2"
+
+
 @pytest.mark.parametrize("size", [(80, 24)], ids=["80x24"])
 def test_rule_editor_snapshot(snap_compare, fed_server, size):
     async def run_before(pilot) -> None:
