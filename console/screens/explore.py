@@ -53,11 +53,21 @@ def unfinished(expr: str, error: str) -> bool:
 
 
 def value_text(v: object) -> str:
-    """Seven significant digits: enough to read, short enough for 80 columns (``NaN``, ``+Inf`` as is)."""
+    """A sample value to read: whole numbers in full (a byte counter's 257050812, not 2.570508e+08),
+    others to seven significant digits without an exponent between 1e-4 and 1e15 (``NaN``, ``+Inf``
+    as the API gives them)."""
     try:
-        return f"{float(str(v)):.7g}"
+        x = float(str(v))
     except ValueError:
         return str(v)
+    if not math.isfinite(x):
+        return str(v)
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    if 1e-4 <= abs(x) < 1e15:
+        decimals = max(0, 7 - (math.floor(math.log10(abs(x))) + 1))
+        return f"{x:.{decimals}f}".rstrip("0").rstrip(".")
+    return f"{x:.7g}"
 
 
 def instant_rows(data: Any) -> list[tuple[str, list[str]]]:

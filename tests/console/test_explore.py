@@ -322,3 +322,11 @@ async def test_the_signature_line_follows_the_cursor_and_gives_the_result_line_b
         await wait_for(pilot, shows("sum(v instant-vector) by|without (labels…)"), "the signature of sum")
         await pilot.press(*["right"] * 4)
         await wait_for(pilot, shows("rate(v range-vector)"), "the signature of rate")
+
+
+def test_values_read_in_full_without_exponents_where_they_fit():
+    from console.screens.explore import value_text
+
+    assert [value_text(v) for v in ("257050812", "257050812.5", "0.0123", "2.93310546875", "1e-07", "NaN",
+                                    "+Inf", "-3", "1e+20")] == \
+        ["257050812", "257050812", "0.0123", "2.933105", "1e-07", "NaN", "+Inf", "-3", "1e+20"]
