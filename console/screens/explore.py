@@ -133,6 +133,7 @@ class ExploreScreen(LiveScreen):
         self._expr = ""
         self._range = ""
         self._result_info: str | Text = "enter runs · tab completes · ↑↓ history · esc to the result"
+        self._summary = ""  # the last result's kind and size
         """What the info line says when no signature is shown there: the hint, then the last result."""
 
     def compose_body(self) -> ComposeResult:
@@ -264,8 +265,13 @@ class ExploreScreen(LiveScreen):
             info("the server's answer is not a query result")
             return
         table.show(rows)
-        kind = reply.data.get("resultType", "")
-        info(Text(f"{kind} · {len(rows)} series · v chart · r range · / filter · h history", no_wrap=True))
+        self._summary = f"{reply.data.get('resultType', '')} · {len(rows)} series"
+        info(self._summary_line())
+
+    def _summary_line(self) -> Text:
+        """The result's kind and size and the keys that act on it (``v`` names the other view)."""
+        other = "table" if self.has_class("-chart") else "chart"
+        return Text(f"{self._summary} · v {other} · r range · / filter · h history", no_wrap=True)
 
     @work(group="range", exclusive=True, exit_on_error=False)
     async def _run_range(self, expr: str) -> None:
@@ -297,6 +303,7 @@ class ExploreScreen(LiveScreen):
         listing.add_options(Option(Text(q), id=str(i)) for i, q in reversed(list(enumerate(self.queries.queries))))
         if not self.queries.queries:
             listing.add_option(Option(Text("no queries yet"), disabled=True))
+        listing.border_title = "History · enter runs · esc closes"
         listing.add_class("-shown")
         listing.highlighted = 0
         listing.focus()
@@ -318,6 +325,8 @@ class ExploreScreen(LiveScreen):
 
     def action_toggle_view(self) -> None:
         self.toggle_class("-chart")
+        if self._summary:
+            self._show_result_info(self._summary_line())
 
     def action_edit(self) -> None:
         """Back to the query, the cursor at its end, nothing selected (typing adds to it)."""
@@ -326,7 +335,8 @@ class ExploreScreen(LiveScreen):
         field.cursor_position = len(field.value)
 
     def action_filter(self) -> None:
-        self.remove_class("-chart")
+        if self.has_class("-chart"):
+            self.action_toggle_view()
         self.query_one(FilterBar).edit()
 
     def action_clear_filter(self) -> None:

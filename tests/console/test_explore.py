@@ -215,6 +215,7 @@ async def test_after_enter_the_result_has_the_keys_and_esc_returns_to_the_query_
         assert screen.has_class("-chart")
         await pilot.press("v", "h")
         assert screen.query_one("#history").has_class("-shown")
+        assert screen.query_one("#history").border_title == "History · enter runs · esc closes"
         await pilot.press("escape")  # the history closes, back to the query
         field = screen.query_one(PromqlInput)
         assert field.has_focus and field.selection.is_empty and field.cursor_position == len(BY_MODE)
@@ -330,3 +331,16 @@ def test_values_read_in_full_without_exponents_where_they_fit():
     assert [value_text(v) for v in ("257050812", "257050812.5", "0.0123", "2.93310546875", "1e-07", "NaN",
                                     "+Inf", "-3", "1e+20")] == \
         ["257050812", "257050812", "0.0123", "2.933105", "1e-07", "NaN", "+Inf", "-3", "1e+20"]
+
+
+async def test_the_result_line_names_the_view_v_switches_to(fed_server):
+    app = make_app(fed_server.url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_explore(pilot)
+        await run(pilot, screen, "node_load1")
+        info = screen.query_one("#result-info")
+        assert "· v chart ·" in str(info.render())
+        await pilot.press("v")
+        assert screen.has_class("-chart") and "· v table ·" in str(info.render())
+        await pilot.press("/")  # the filter acts on the table: back to it, and the line says so
+        assert not screen.has_class("-chart") and "· v chart ·" in str(info.render())
