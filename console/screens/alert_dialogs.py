@@ -5,7 +5,7 @@ pressed, whatever the live table did meanwhile. Destructive answers default to C
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -24,6 +24,12 @@ from console.screens.processes import processes_text
 from console.units import humanise
 from console.widgets.delivery_state import deliveries_text
 from console.widgets.field import Field
+
+
+def clock_text(value: object) -> str:
+    """An API time as the dialogs' timelines show times, ``2026-12-03 17:36:56`` (UTC); else as given."""
+    at = parse_time(value)
+    return str(value or "") if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def parse_time(value: object) -> float | None:
@@ -177,6 +183,8 @@ class AlertDetails(Dialog):
     def _facts(alert: dict[str, Any], now: float) -> Text:
         text = Text()
         for section in ("labels", "annotations"):
+            if not alert.get(section):
+                continue
             text.append(f"{section.capitalize()}\n", style="bold")
             for k, v in sorted((alert.get(section) or {}).items()):
                 text.append(f"  {k}", style="cyan")
@@ -186,7 +194,7 @@ class AlertDetails(Dialog):
         active = fmt.DASH if since is None else fmt.age(until - since)
         text.append(f"State {alert.get('state')}  value {alert.get('value')}  active for {active}\n")
         if ack:
-            text.append(f"Acknowledged by {ack.get('by')} at {ack.get('at')}: {ack.get('comment') or ''}\n")
+            text.append(f"Acknowledged by {ack.get('by')} at {clock_text(ack.get('at'))}: {ack.get('comment') or ''}\n")
         return text
 
     @work(group="details", exit_on_error=False)
@@ -195,7 +203,7 @@ class AlertDetails(Dialog):
         timeline = Text("Timeline\n", style="bold")
         if reply.ok:
             for event in reply.data["alert"].get("timeline", []):
-                timeline.append(f"  {event.get('at')}  {event.get('event'):<14} {event.get('by') or ''}"
+                timeline.append(f"  {clock_text(event.get('at'))}  {event.get('event'):<14} {event.get('by') or ''}"
                                 f"  {event.get('detail') or ''}\n")
         else:
             timeline.append(reply.error, style="red")

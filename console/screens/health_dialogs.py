@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select
 
 from console.client import ServerClient
 from console.history import RANGE_BY_NAME
-from console.screens.alert_dialogs import DIALOG_CSS, Dialog, parse_time
+from console.screens.alert_dialogs import DIALOG_CSS, Dialog, clock_text
 from console.screens.forms import FormDialog, labels_text, parse_labels
 from console.screens.rule_editor import pairs, parse_pairs
 from console.widgets.field import Field
@@ -265,11 +265,11 @@ class CheckDetails(Dialog):
         check = view.get("check") or {}
         fact("target", check.get("url") or (f"{check.get('host')}:{check['port']}" if check.get("port")
                                             else check.get("host")))
-        fact("state since", _when(view.get("since")))
+        fact("state since", clock_text(view.get("since")))
         fact("why", view.get("reason"))
-        fact("last check", _when(view.get("lastCheck")))
+        fact("last check", clock_text(view.get("lastCheck")))
         if view.get("lastError"):
-            fact("last error", f"{view['lastError']} (at {_when(view.get('lastErrorAt'))})")
+            fact("last error", f"{view['lastError']} (at {clock_text(view.get('lastErrorAt'))})")
         times = view.get("responseTimeMs") or {}
         fact("latency", f"last {latency_text(view.get('latencyMs'))} · 24h mean {latency_text(times.get('mean'))}"
                         f" · p95 {latency_text(times.get('p95'))}")
@@ -305,8 +305,7 @@ class CheckDetails(Dialog):
         if not history:
             timeline.append("  no state change or failure recorded yet\n", style="dim")
         for event in history:
-            at = parse_time(event.get("ts"))
-            timeline.append(f"  {event.get('ts') if at is None else _clock(at)}  ")
+            timeline.append(f"  {clock_text(event.get('ts'))}  ")
             if event.get("kind") == "state":
                 timeline.append_text(state_label(str(event.get("state") or "unknown")))
                 timeline.append(f" (was {event.get('previous')})" if event.get("previous") else "")
@@ -334,14 +333,3 @@ class CheckDetails(Dialog):
                   for item in reply.data.get("result") or []]
         chart.show(series[:1], end - self.range.seconds, end, step)
 
-
-def _clock(at: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _when(value: Any) -> Any:
-    """An API time as the history shows its times (``2026-12-03 17:36:56``), else as given."""
-    at = parse_time(value)
-    return value if at is None else _clock(at)

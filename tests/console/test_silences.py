@@ -4,6 +4,7 @@ extends; ``s`` on a silenced alert offers edit or expire; the timeline says who 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from console.app import ConsoleApp
@@ -183,7 +184,11 @@ async def test_the_timeline_says_who_silenced_and_why(own_server):
         await wait_for(pilot, lambda: isinstance(app.screen, AlertDetails)
                        and "silenced" in text(app.screen.query_one("#timeline")), "the timeline")
         timeline = text(app.screen.query_one("#timeline"))
+        facts = text(app.screen.query_one("#facts"))
     assert "bob@ops" in timeline and "resizing /home" in timeline and silence["id"] not in timeline
+    events = timeline.splitlines()[1:]
+    assert events and all(re.match(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ", e) for e in events), timeline  # as Health's
+    assert ("Annotations" in facts) == bool(home_alert(app).get("annotations"))  # no empty heading
 
 
 async def test_a_silence_made_elsewhere_shows_in_the_open_view(own_server):
