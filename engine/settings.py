@@ -419,9 +419,7 @@ class Settings:
     head_retention: float = 7200.0
     lookback_delta: float = 300.0
     evaluation_interval: float = 10.0
-    query_max_samples: int = 5_000_000
-    """A tenth of Prometheus's default: a sample this engine holds costs about ten times what it
-    costs Prometheus (Python floats in rows, then the result's pairs), so the memory bound is alike."""
+    query_max_samples: int = 50_000_000
     query_timeout: float = 120.0
     query_max_concurrency: int = 2
     query_max_length: int = 65_536

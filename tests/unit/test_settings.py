@@ -42,7 +42,7 @@ def test_defaults():
     assert (s.metrics_ttl, s.alerts_ttl, s.health_checks_ttl) == (2592000.0, 7776000.0, 2592000.0)
     assert (s.collection_interval, s.flush_interval, s.head_retention) == (5.0, 10.0, 7200.0)
     assert (s.lookback_delta, s.evaluation_interval) == (300.0, 10.0)
-    assert (s.query_max_samples, s.query_timeout) == (5_000_000, 120.0)
+    assert (s.query_max_samples, s.query_timeout) == (50_000_000, 120.0)
     assert (s.log_level, s.mongodb_uri, s.redis_url, s.rules_files) == ("info", None, None, ())
     assert s.data_dir == Path("/srv/metrics")
 
