@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import promql_parser as pp
 
+from engine.compat.durations import MAX_MS
 from engine.compat.regex import RegexError, compile_anchored
 from engine.compat.strconv import from_bytes, quote, to_bytes, unquote_char
 from engine.promql import nodes as n
@@ -26,6 +27,7 @@ from engine.settings import Settings
 from engine.tsdb.matchers import Matcher, MatcherError
 
 _MS = timedelta(milliseconds=1)
+_MAX_AT_MS = 9_200_000_000_000_000_000  # as query times (to_ms): room left for offsets and ranges in int64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Range-vector functions: the matrix argument's position and the result type.
@@ -249,9 +251,12 @@ def _duration_ms(e: object, attr: str) -> int | None:
     Prometheus refuses them."""
     try:
         delta = getattr(e, attr)
-        return None if delta is None else _ms(delta)
+        ms = None if delta is None else _ms(delta)
     except (ValueError, OverflowError):
-        raise QueryError(BAD_DATA, "parse error: duration out of range") from None
+        ms = MAX_MS + 1
+    if ms is not None and abs(ms) > MAX_MS:  # past Go's int64 nanoseconds (292 years)
+        raise QueryError(BAD_DATA, "parse error: duration out of range")
+    return ms
 
 
 def _convert(e: object) -> n.Node:
@@ -301,7 +306,10 @@ def _at(at: pp.AtModifier | None) -> n.At:
             return _ms(at.at - _EPOCH)
         except BaseException:  # noqa: BLE001 -- the parser panics (a BaseException) on such times
             raise unsupported("@ times before 1970 are not supported") from None
-    return round(float(text) * 1000)
+    ms = round(float(text) * 1000)
+    if abs(ms) > _MAX_AT_MS:  # steps are int64 arrays; Prometheus refuses such times too
+        raise QueryError(BAD_DATA, f"parse error: timestamp out of bounds for @ modifier: {float(text):f}")
+    return ms
 
 
 def _selector(vs: pp.VectorSelector) -> n.VectorSelector:

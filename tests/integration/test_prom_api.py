@@ -389,8 +389,9 @@ async def test_a_bad_expression_is_bad_data_with_the_parsers_message(client):
     assert "unexpected end of input inside braces" in text and not text.startswith("invalid parameter")
 
 
-OUT_OF_RANGE = ["up offset 3000000y", "up offset -10000000y", "rate(up[3000000y])", "max_over_time(up[10000000y:1m])",
-                "max_over_time(up[1m:10000000y])", "max_over_time(up[1m:1m] offset -10000000y)"]
+OUT_OF_RANGE = ["up offset 293y", "max_over_time(up[1m:293y])", "up offset 3000000y", "up offset -10000000y",
+                "rate(up[3000000y])", "max_over_time(up[10000000y:1m])", "max_over_time(up[1m:10000000y])",
+                "max_over_time(up[1m:1m] offset -10000000y)"]
 
 
 async def test_a_duration_out_of_range_is_a_parse_error_as_promtool_says(client, tmp_path):
@@ -404,8 +405,22 @@ async def test_a_duration_out_of_range_is_a_parse_error_as_promtool_says(client,
         text = error(await client.get("/api/v1/query", params={"query": expr}), 400, "bad_data")
         assert text.endswith("parse error: duration out of range"), text
     for path in ("/api/v1/series", "/api/v1/labels"):
-        text = error(await client.get(path, params={"match[]": OUT_OF_RANGE[1]}), 400, "bad_data")
-        assert text.endswith("parse error: duration out of range"), text
+        for match in ("up offset 293y", "up offset -10000000y"):
+            text = error(await client.get(path, params={"match[]": match}), 400, "bad_data")
+            assert text.endswith("parse error: duration out of range"), text
+
+
+async def test_an_at_time_out_of_int64_is_a_parse_error_as_promtool_says(client, tmp_path):
+    """A subquery at such a time was a 500 (its steps overflow an int64 array)."""
+    expr = "max_over_time(up[1m:1m] @ 1e300)"
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [{"record": "r", "expr": expr}]}]}))
+    check = subprocess.run([promtool_path(), "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
+    assert "parse error: timestamp out of bounds for @ modifier" in check.stdout + check.stderr
+    for path, params in (("/api/v1/query", {"query": expr}),
+                         ("/api/v1/query_range", {"query": expr, "start": "0", "end": "60", "step": "15"})):
+        text = error(await client.get(path, params=params), 400, "bad_data")
+        assert "parse error: timestamp out of bounds for @ modifier" in text, text
 
 
 async def test_a_range_query_needs_a_scalar_or_instant_vector(client):
