@@ -111,10 +111,10 @@ class LiveScreen(Screen):
         self._message_until = self.console.clock.now() + keep if str(text) else None
 
     def _forget_message(self) -> None:
+        """Through ``say``, which a screen may extend (Dashboards gives the emptied line's row back)."""
         self._message_until = None
-        for message in self.query("#message").results(Field):
-            message.set_class(False, "-error")
-            message.show(Text())
+        if self.query("#message"):
+            self.say("")
 
     def on_screen_suspend(self) -> None:
         if not isinstance(self.app.screen, ModalScreen):

@@ -136,6 +136,7 @@ async def test_enter_on_the_list_opens_a_dashboard_and_d_goes_back(dash_server):
         await pilot.press("1", "0")  # away and back: the keys still go to the dashboard, not the hidden list
         await wait_for(pilot, lambda: app.screen is screen, "the Dashboards screen again")
         assert screen.has_class("-open") and app.focused is screen.query_one("#dash-body")
+        assert not message.display  # the error went with the visit elsewhere, and so did its row
 
 
 async def test_variable_selector_narrows_the_queries(dash_server):
