@@ -28,10 +28,10 @@ from console.widgets.table import Column, LiveTable, RowFilter
 from engine.compat.regex import compile as compile_regex
 
 CHECK_DELAY_S = 0.4
+"""Typing pauses this long before the server is asked whether the expression parses."""
 VALID_BUT_FAILED = (422, 503)
 """Prometheus's statuses for an expression that parsed but failed to run (execution, timeout): kept in
 the history like an accepted one."""
-"""Typing pauses this long before the server is asked whether the expression parses."""
 _LAST_NAME = compile_regex(r"[a-zA-Z_][a-zA-Z0-9_]*$")  # RE2: linear on a pasted query
 _UNFINISHED_ERRORS = ("unexpected end of input", "unclosed left parenthesis", "unterminated quoted string")
 _OPEN_END = compile_regex(r"(?:[-+*/%^,(=<>!~@]|\b(?:and|or|unless|by|without|on|ignoring|group_left|group_right"
