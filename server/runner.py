@@ -97,13 +97,15 @@ async def start_server(settings: Settings, clock: Clock | None = None, *, collec
 
 
 async def serve(settings: Settings, *, repair: bool = False) -> None:
-    """Run headless until SIGTERM or SIGINT, then shut down cleanly."""
-    server = await start_server(settings, repair=repair)
-    log.info("listening", extra={"fields": {"url": server.url, "data_dir": str(settings.data_dir)}})
+    """Run headless until SIGTERM or SIGINT, then shut down cleanly. The handlers are in place before
+    the port opens: a SIGTERM while the engine still starts (``/livez`` already answers) stops it
+    cleanly once started, rather than killing it before anything is flushed."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    server = await start_server(settings, repair=repair)
+    log.info("listening", extra={"fields": {"url": server.url, "data_dir": str(settings.data_dir)}})
     loop.add_signal_handler(signal.SIGHUP, server.engine.reload_rules_soon)
     try:
         await stop.wait()

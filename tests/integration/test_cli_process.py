@@ -130,6 +130,30 @@ def test_sigterm_flushes_everything_and_exits_0(tmp_path):
     assert all(b - a < 1000 for a, b in zip(ts, ts[1:], strict=False))
 
 
+def test_a_sigterm_as_soon_as_the_port_opens_still_stops_cleanly(tmp_path):
+    """The port opens while the engine still starts (its schedules): a SIGTERM then (a supervisor,
+    or a test that saw /livez answer) killed the process unflushed with -15."""
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "serve", "--data-dir", str(tmp_path / "data"), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.05).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.002)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stderr.close()
+
+
 def test_sigkill_loses_at_most_the_last_flush_interval_and_restarts_cleanly(tmp_path):
     port = free_port()
     srv = Server(tmp_path, port)
