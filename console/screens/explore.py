@@ -133,8 +133,8 @@ class ExploreScreen(LiveScreen):
         self._expr = ""
         self._range = ""
         self._result_info: str | Text = "enter runs · tab completes · ↑↓ history · esc to the result"
-        self._summary = ""  # the last result's kind and size
         """What the info line says when no signature is shown there: the hint, then the last result."""
+        self._summary = ""  # the last result's kind and size
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="query-row"):

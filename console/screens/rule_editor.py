@@ -152,8 +152,9 @@ class RuleEditor(FormDialog):
         except ValueError as exc:
             self.show_errors({"labels": str(exc)}, "Fix the labels to switch forms.")
             return
-        if self.form == "simple" and self.bad_threshold():
-            self.show_errors({"threshold": self.bad_threshold()}, "Fix the threshold to switch forms.")
+        threshold_problem = self.bad_threshold() if self.form == "simple" else ""
+        if threshold_problem:
+            self.show_errors({"threshold": threshold_problem}, "Fix the threshold to switch forms.")
             return
         if self.form == "simple":
             if self.value("severity"):

@@ -40,7 +40,14 @@ from engine.promql.functions import (
 )
 from engine.promql.gomath import INF, go_max, go_min, round_half_up
 from engine.promql.labels import NAME, drop_name
-from engine.promql.parse import NATIVE_HISTOGRAM_FUNCTIONS, RANGE_FUNCTIONS, SET_OPERATORS, Parser, tools_parser
+from engine.promql.parse import (
+    MAX_TIME_MS,
+    NATIVE_HISTOGRAM_FUNCTIONS,
+    RANGE_FUNCTIONS,
+    SET_OPERATORS,
+    Parser,
+    tools_parser,
+)
 from engine.promql.rangefuncs import FUNCTIONS as RANGE_FNS
 from engine.promql.rangefuncs import KEEPS_NAME, RangeContext, go_seconds
 from engine.promql.rows import Row, assert_distinct, merge_same_labels, several_names
@@ -58,7 +65,7 @@ QUERY_FUNCTIONS = {
     "range": lambda start, end, step: end - start,
     "step": lambda start, end, step: step,
 }
-_MAX_SECONDS = 9.2e15  # milliseconds must fit an int64, as in Prometheus
+_MAX_SECONDS = MAX_TIME_MS / 1000
 
 
 def _single_name(selector: n.VectorSelector) -> bool:

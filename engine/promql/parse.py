@@ -27,7 +27,9 @@ from engine.settings import Settings
 from engine.tsdb.matchers import Matcher, MatcherError
 
 _MS = timedelta(milliseconds=1)
-_MAX_AT_MS = 9_200_000_000_000_000_000  # as query times (to_ms): room left for offsets and ranges in int64
+MAX_TIME_MS = 9_200_000_000_000_000_000
+"""The latest query or ``@`` time, in milliseconds (to_ms too): an int64, with room left for offsets
+and ranges, as in Prometheus."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Range-vector functions: the matrix argument's position and the result type.
@@ -307,7 +309,7 @@ def _at(at: pp.AtModifier | None) -> n.At:
         except BaseException:  # noqa: BLE001 -- the parser panics (a BaseException) on such times
             raise unsupported("@ times before 1970 are not supported") from None
     ms = round(float(text) * 1000)
-    if abs(ms) > _MAX_AT_MS:  # steps are int64 arrays; Prometheus refuses such times too
+    if abs(ms) > MAX_TIME_MS:  # steps are int64 arrays; Prometheus refuses such times too
         raise QueryError(BAD_DATA, f"parse error: timestamp out of bounds for @ modifier: {float(text):f}")
     return ms
 
